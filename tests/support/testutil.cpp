@@ -1,0 +1,211 @@
+#include "tests/support/testutil.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+
+#include "core/process.hpp"
+
+namespace snapkeep::test {
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/snapkeep-test-XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) == nullptr) {
+    throw std::runtime_error("mkdtemp " + pattern + " failed");
+  }
+  m_path = buf.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  // Make read-only folders writable again so removal cannot fail on them.
+  for (auto it = fs::recursive_directory_iterator(m_path, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_directory(ec) && !it->is_symlink(ec)) {
+      ::chmod(it->path().c_str(), 0700);
+    }
+  }
+  fs::remove_all(m_path, ec);
+}
+
+bool is_root() { return ::geteuid() == 0; }
+
+bool root_tests_required() {
+  const char* v = std::getenv("SNAPKEEP_REQUIRE_ROOT_TESTS");
+  return v != nullptr && std::string(v) == "1";
+}
+
+RunResult run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env) {
+  RunResult out;
+  snapkeep::ProcessOptions options;
+  options.capture_stdout = true;
+  options.stderr_tail_bytes = 1 << 20;
+  options.env = env;
+  auto result = snapkeep::run_process(argv, options);
+  if (!result) {
+    ADD_FAILURE() << "cannot run " << argv.at(0) << ": " << result.error().describe();
+    return out;
+  }
+  out.exit_code = result->term_signal != 0 ? -1 : result->exit_code;
+  out.term_signal = result->term_signal;
+  out.out = result->stdout_text;
+  out.err = result->stderr_tail;
+  return out;
+}
+
+RunResult run_ok(const std::vector<std::string>& argv) {
+  RunResult r = run(argv);
+  if (r.exit_code != 0) {
+    ADD_FAILURE() << snapkeep::quote_argv(argv) << " exited " << r.exit_code << " signal " << r.term_signal
+                  << "\nstdout:\n"
+                  << r.out << "\nstderr:\n"
+                  << r.err;
+  }
+  return r;
+}
+
+fs::path snapkeep_binary() { return SNAPKEEP_BINARY; }
+
+RunResult snapkeep(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv{snapkeep_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, env);
+}
+
+LoopFs::LoopFs(const std::string& type, unsigned size_mib, const std::vector<std::string>& mkfs_extra)
+    : m_type(type) {
+  m_image = m_dir / (type + ".img");
+  m_mount = m_dir / "mnt";
+  fs::create_directories(m_mount);
+  {
+    int fd = ::open(m_image.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
+    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size_mib) * 1024 * 1024) != 0) {
+      ADD_FAILURE() << "cannot create image " << m_image;
+      if (fd >= 0) {
+        ::close(fd);
+      }
+      return;
+    }
+    ::close(fd);
+  }
+  std::vector<std::string> mkfs{"mkfs." + type};
+  mkfs.push_back(type == "btrfs" ? "-f" : "-F");
+  mkfs.push_back("-q");
+  mkfs.insert(mkfs.end(), mkfs_extra.begin(), mkfs_extra.end());
+  mkfs.push_back("--");
+  mkfs.push_back(m_image.string());
+  if (run_ok(mkfs).exit_code != 0) {
+    return;
+  }
+  RunResult setup = run_ok({"losetup", "--find", "--show", "--", m_image.string()});
+  if (setup.exit_code != 0) {
+    return;
+  }
+  m_device = setup.out.substr(0, setup.out.find('\n'));
+  if (run_ok({"mount", "--", m_device, m_mount.string()}).exit_code != 0) {
+    run({"losetup", "-d", m_device});
+    m_device.clear();
+    return;
+  }
+  m_mounted = true;
+}
+
+void LoopFs::remount() {
+  if (!m_mounted) {
+    return;
+  }
+  ::sync();
+  run_ok({"umount", "--", m_mount.string()});
+  m_mounted = run_ok({"mount", "--", m_device, m_mount.string()}).exit_code == 0;
+}
+
+LoopFs::~LoopFs() {
+  if (m_mounted) {
+    RunResult r = run({"umount", "--", m_mount.string()});
+    if (r.exit_code != 0) {
+      // Something still uses it (a killed child?): detach lazily so nothing leaks.
+      run({"umount", "-l", "--", m_mount.string()});
+    }
+  }
+  if (!m_device.empty()) {
+    run({"losetup", "-d", m_device});
+  }
+}
+
+void write_file(const fs::path& path, const std::string& content) {
+  fs::create_directories(path.parent_path());
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  if (!out) {
+    ADD_FAILURE() << "cannot write " << path;
+  }
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    ADD_FAILURE() << "cannot read " << path;
+    return {};
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct stat stat_of(const fs::path& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) {
+    ADD_FAILURE() << "lstat " << path << ": " << std::strerror(errno);
+  }
+  return st;
+}
+
+ino_t inode_of(const fs::path& path) { return stat_of(path).st_ino; }
+
+void write_random_file(const fs::path& path, std::size_t size, unsigned seed) {
+  std::mt19937_64 rng(seed);
+  std::string data(size, '\0');
+  for (std::size_t i = 0; i < size; i += 8) {
+    std::uint64_t v = rng();
+    for (std::size_t j = 0; j < 8 && i + j < size; ++j) {
+      data[i + j] = static_cast<char>(v >> (8 * j));
+    }
+  }
+  write_file(path, data);
+}
+
+fs::path write_preset_config(const fs::path& config_path, const std::string& preset, const fs::path& source,
+                             const fs::path& destination, const std::string& extra_lines) {
+  std::string text = "[" + preset + "]\nsource = " + source.string() + "\ndestination = " + destination.string() +
+                     "\n" + extra_lines;
+  if (!text.empty() && text.back() != '\n') {
+    text += '\n';
+  }
+  write_file(config_path, text);
+  return config_path;
+}
+
+std::vector<std::string> snapshot_ids(const fs::path& preset_dir) {
+  static const std::regex id_re(R"(\d{4}-\d{2}-\d{2}(_\d{2}-\d{2}-\d{2})?)");
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(preset_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (std::regex_match(name, id_re) && !entry.is_symlink()) {
+      ids.push_back(name);
+    }
+  }
+  std::sort(ids.begin(), ids.end());
+  return ids;
+}
+
+}  // namespace snapkeep::test
