@@ -1,1 +1,53 @@
-// placeholder
+#include "backends/registry.hpp"
+
+#include <array>
+
+#include "backends/rsync/rsync_backend.hpp"
+#include "core/fsprobe.hpp"
+
+namespace snapkeep {
+namespace {
+
+struct BackendEntry {
+  std::string_view name;
+  std::unique_ptr<Backend> (*factory)();
+};
+
+// Every backend snapkeep has. Explicit, so no backend can be dropped by the linker.
+const std::array k_backends{
+    BackendEntry{"rsync", &make_rsync_backend},
+};
+
+}  // namespace
+
+Result<std::string> resolve_backend_name(const Preset& preset) {
+  if (preset.backend != "auto") {
+    return preset.backend;
+  }
+  auto type = filesystem_type(preset.destination);
+  if (!type) {
+    Error e = std::move(type).error();
+    e.message = preset.name + ": cannot tell the destination's filesystem (is the drive mounted?): " + e.message;
+    return e;
+  }
+  return std::string(*type == "btrfs" ? "btrfs" : "rsync");
+}
+
+Result<std::unique_ptr<Backend>> make_backend(const std::string& name) {
+  for (const auto& entry : k_backends) {
+    if (entry.name == name) {
+      return entry.factory();
+    }
+  }
+  return runtime_error("backend '" + name + "' is not available in this build of snapkeep");
+}
+
+std::vector<std::string> backend_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : k_backends) {
+    names.emplace_back(entry.name);
+  }
+  return names;
+}
+
+}  // namespace snapkeep

@@ -1,1 +1,167 @@
-// placeholder
+#include "cli/app.hpp"
+
+#include <sys/stat.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "core/config.hpp"
+#include "core/log.hpp"
+
+namespace snapkeep::cli {
+namespace {
+
+const char* const k_commands[] = {"backup", "list", "restore", "scrub", "prune", "du", "check"};
+
+bool is_command(const std::string& word) {
+  for (const char* c : k_commands) {
+    if (word == c) {
+      return true;
+    }
+  }
+  return false;
+}
+
+bool is_existing_file(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+// The old form `snapkeep FILE.ini [FILE.ini ...]` means `snapkeep -c FILE.ini ... backup`.
+std::vector<std::string> rewrite_legacy_form(std::vector<std::string> args) {
+  std::vector<std::string> options;
+  std::vector<std::string> files;
+  for (const auto& arg : args) {
+    if (!arg.empty() && arg[0] == '-') {
+      options.push_back(arg);
+    } else if (is_command(arg)) {
+      return args;
+    } else {
+      files.push_back(arg);
+    }
+  }
+  if (files.empty() || !is_existing_file(files.front())) {
+    return args;
+  }
+  // Options that take a value (-c FILE) would have been split from it above: keep the plain form.
+  for (const auto& opt : options) {
+    if (opt == "-c" || opt == "--config") {
+      return args;
+    }
+  }
+  std::vector<std::string> out;
+  for (const auto& file : files) {
+    out.emplace_back("-c");
+    out.push_back(file);
+  }
+  out.insert(out.end(), options.begin(), options.end());
+  out.emplace_back("backup");
+  return out;
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  args = rewrite_legacy_form(std::move(args));
+
+  CLI::App app{"snapkeep: dated, browsable, incremental snapshot backups with bit-rot checks", "snapkeep"};
+  app.set_version_flag("--version", "snapkeep 0.1.0");
+  app.require_subcommand(1);
+  app.fallthrough();
+  GlobalOptions global;
+  bool verbose = false;
+  bool quiet = false;
+  app.add_option("-c,--config", global.config_files, "config file (repeatable; later files override earlier ones)");
+  app.add_flag("-v,--verbose", verbose, "log debug details, including every command run");
+  app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
+  app.add_flag("--json", global.json, "print one JSON document on stdout");
+
+  BackupArgs backup;
+  auto* backup_cmd = app.add_subcommand("backup", "make one new snapshot per preset (all presets if none named)");
+  backup_cmd->add_option("presets", backup.presets, "presets to back up");
+  backup_cmd->add_flag("--dry-run,-n", backup.dry_run, "show what would be copied; change nothing");
+  backup_cmd->add_flag("--wait", backup.wait, "wait for another run's lock instead of exiting with status 3");
+
+  std::vector<std::string> list_presets;
+  auto* list_cmd = app.add_subcommand("list", "snapshots, newest last, with time, backend and state");
+  list_cmd->add_option("presets", list_presets, "presets to list");
+
+  RestoreArgs restore;
+  auto* restore_cmd = app.add_subcommand("restore", "copy a snapshot (or one path inside it) out");
+  restore_cmd->add_option("preset", restore.preset, "preset")->required();
+  restore_cmd->add_option("snapshot", restore.snapshot, "snapshot id, or latest")->required();
+  restore_cmd->add_option("path", restore.inside, "a file or folder inside the snapshot");
+  restore_cmd->add_option("--to", restore.target, "folder to restore into")->required();
+  restore_cmd->add_flag("--force", restore.force, "restore into a folder that is not empty");
+
+  std::vector<std::string> check_presets;
+  auto* check_cmd = app.add_subcommand("check", "validate config, sources and destinations; change nothing");
+  check_cmd->add_option("presets", check_presets, "presets to check");
+
+  for (const char* later : {"scrub", "prune", "du"}) {
+    auto* cmd = app.add_subcommand(later, std::string(later) + " (not available yet in this version)");
+    cmd->allow_extras();
+  }
+
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "snapkeep: %s\nRun 'snapkeep --help' for usage.\n", e.what());
+    return 2;
+  }
+  if (verbose && quiet) {
+    std::fprintf(stderr, "snapkeep: -v and -q cannot be used together\n");
+    return 2;
+  }
+  global.verbosity = verbose ? 1 : (quiet ? -1 : 0);
+  setup_logging(global.verbosity);
+
+  for (const char* later : {"scrub", "prune", "du"}) {
+    if (app.got_subcommand(later)) {
+      spdlog::error("'{}' is not available in this version of snapkeep yet", later);
+      return 2;
+    }
+  }
+
+  std::vector<std::filesystem::path> files(global.config_files.begin(), global.config_files.end());
+  if (files.empty()) {
+    files = default_config_files();
+  }
+  auto config = load_config(files);
+  if (!config) {
+    if (global.json) {
+      print_json({{"error", config.error().describe()}});
+    }
+    return report(config.error());
+  }
+
+  if (app.got_subcommand(backup_cmd)) {
+    return cmd_backup(global, *config, backup);
+  }
+  if (app.got_subcommand(list_cmd)) {
+    return cmd_list(global, *config, list_presets);
+  }
+  if (app.got_subcommand(restore_cmd)) {
+    return cmd_restore(global, *config, restore);
+  }
+  if (app.got_subcommand(check_cmd)) {
+    return cmd_check(global, *config, check_presets);
+  }
+  return 2;
+}
+
+}  // namespace snapkeep::cli

@@ -1,1 +1,83 @@
-// placeholder
+#include <cstdio>
+
+#include "backends/registry.hpp"
+#include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "core/catalog.hpp"
+#include "core/preset_checks.hpp"
+#include "core/process.hpp"
+
+namespace snapkeep::cli {
+namespace {
+
+// Everything `check` verifies for one preset; changes nothing on disk.
+Result<std::string> check_one(const Preset& preset) {
+  SNAPKEEP_TRY(check_preset(preset));
+  auto name = resolve_backend_name(preset);
+  if (!name) {
+    return std::move(name).error();
+  }
+  auto backend = make_backend(*name);
+  if (!backend) {
+    Error e = std::move(backend).error();
+    e.message = preset.name + ": " + e.message;
+    return e;
+  }
+  auto version = run_process({"rsync", "--version"});
+  if (!version) {
+    Error e = std::move(version).error();
+    e.message = preset.name + ": " + e.message;
+    return e;
+  }
+  if (preset.exclude_from) {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(*preset.exclude_from, ec)) {
+      return runtime_error(preset.name + ": exclude_from file " + preset.exclude_from->string() + " is not readable");
+    }
+  }
+  auto snapshots = list_snapshots(preset.preset_dir());
+  if (!snapshots) {
+    return std::move(snapshots).error();
+  }
+  return *name;
+}
+
+}  // namespace
+
+int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& names) {
+  auto presets = select_presets(config, names);
+  if (!presets) {
+    return report(presets.error());
+  }
+  int exit_code = 0;
+  nlohmann::json results = nlohmann::json::array();
+  for (const Preset& preset : *presets) {
+    auto checked = check_one(preset);
+    nlohmann::json entry{{"name", preset.name},
+                         {"source", preset.source.string()},
+                         {"destination", preset.preset_dir().string()}};
+    if (!checked) {
+      exit_code = combine_exit(exit_code, report(checked.error()));
+      entry["status"] = "failed";
+      entry["error"] = checked.error().describe();
+      if (!global.json) {
+        std::printf("%s: FAILED: %s\n", preset.name.c_str(), checked.error().describe().c_str());
+      }
+    } else {
+      entry["status"] = "ok";
+      entry["backend"] = *checked;
+      if (!global.json) {
+        std::printf("%s: ok (%s backend, %s -> %s)\n", preset.name.c_str(), checked->c_str(), preset.source.c_str(),
+                    preset.preset_dir().c_str());
+      }
+    }
+    results.push_back(entry);
+  }
+  if (global.json) {
+    print_json({{"presets", results}, {"config_files", config.files.size()}});
+  }
+  std::fflush(stdout);
+  return exit_code;
+}
+
+}  // namespace snapkeep::cli

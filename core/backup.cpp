@@ -1,1 +1,108 @@
-// placeholder
+#include "core/backup.hpp"
+
+#include <chrono>
+#include <ctime>
+
+#include <spdlog/spdlog.h>
+
+#include "core/fsutil.hpp"
+#include "core/lock.hpp"
+#include "core/preset_checks.hpp"
+#include "core/progress.hpp"
+#include "core/signals.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+Error with_preset(const Preset& preset, Error e) {
+  if (e.message.rfind(preset.name + ":", 0) != 0) {
+    e.message = preset.name + ": " + e.message;
+  }
+  return e;
+}
+
+}  // namespace
+
+Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options) {
+  auto started = std::chrono::steady_clock::now();
+  SNAPKEEP_TRY(check_preset(preset));
+
+  fs::path preset_dir = preset.preset_dir();
+  fs::path state_dir = preset_dir / k_state_dir_name;
+  std::optional<PresetLock> lock;
+  std::error_code ec;
+  if (!options.dry_run) {
+    if (auto made = make_dir(preset_dir); !made) {
+      return with_preset(preset, std::move(made).error());
+    }
+    if (auto made = make_dir(state_dir, 0700); !made) {
+      return with_preset(preset, std::move(made).error());
+    }
+  }
+  if (fs::is_directory(state_dir, ec)) {
+    auto acquired = PresetLock::acquire(state_dir, preset.name, options.wait_for_lock);
+    if (!acquired) {
+      return std::move(acquired).error();
+    }
+    lock.emplace(std::move(*acquired));
+  }
+
+  auto snapshots = list_snapshots(preset_dir);
+  if (!snapshots) {
+    return with_preset(preset, std::move(snapshots).error());
+  }
+  // A run killed between renaming a snapshot into place and moving `latest` left it behind.
+  if (!options.dry_run && !snapshots->empty() && read_latest(preset_dir) != snapshots->back().id) {
+    SNAPKEEP_TRY(update_latest(preset_dir, snapshots->back().id));
+  }
+
+  std::time_t now = std::time(nullptr);
+  BackupOutcome outcome;
+  outcome.snapshot_id = new_snapshot_id(preset_dir, now);
+  if (!options.dry_run) {
+    if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now); !recorded) {
+      return with_preset(preset, std::move(recorded).error());
+    }
+  }
+
+  Progress progress(preset.name);
+  BackupJob job;
+  job.preset = &preset;
+  job.preset_dir = preset_dir;
+  job.state_dir = state_dir;
+  job.id = outcome.snapshot_id;
+  job.snapshots = *snapshots;
+  job.dry_run = options.dry_run;
+  job.progress = &progress;
+  spdlog::info("{}: {} {} -> {}/{}", preset.name, options.dry_run ? "would back up" : "backing up",
+               preset.source.string(), preset_dir.string(), outcome.snapshot_id);
+  auto stats = backend.create_snapshot(job);
+  progress.finish();
+  bool in_place = fs::is_directory(fs::symlink_status(preset_dir / outcome.snapshot_id, ec));
+  if (!stats || (stop_signal() != 0 && !in_place)) {
+    if (!in_place) {
+      fs::remove(state_dir / "snapshots" / outcome.snapshot_id, ec);
+    }
+    if (!stats) {
+      return with_preset(preset, std::move(stats).error());
+    }
+    return runtime_error(preset.name + ": interrupted by signal " + std::to_string(stop_signal()));
+  }
+  if (!options.dry_run) {
+    if (!in_place) {
+      return runtime_error(preset.name + ": internal error: the backend reported success but " +
+                           (preset_dir / outcome.snapshot_id).string() + " is missing");
+    }
+    SNAPKEEP_TRY(update_latest(preset_dir, outcome.snapshot_id));
+  }
+  for (const auto& warning : stats->warnings) {
+    spdlog::warn("{}: {}", preset.name, warning);
+  }
+  outcome.stats = std::move(*stats);
+  outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return outcome;
+}
+
+}  // namespace snapkeep

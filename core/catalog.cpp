@@ -1,1 +1,147 @@
-// placeholder
+#include "core/catalog.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+#include "core/fsutil.hpp"
+#include "core/snapshot_id.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+fs::path record_path(const fs::path& preset_dir, const std::string& id) {
+  return preset_dir / k_state_dir_name / "snapshots" / id;
+}
+
+// Reads "time=EPOCH" from a snapshot record; nullopt when absent or unreadable.
+std::optional<std::time_t> read_recorded_time(const fs::path& preset_dir, const std::string& id) {
+  std::ifstream in(record_path(preset_dir, id));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("time=", 0) == 0) {
+      char* end = nullptr;
+      long long v = std::strtoll(line.c_str() + 5, &end, 10);
+      if (end != nullptr && *end == '\0' && end != line.c_str() + 5) {
+        return static_cast<std::time_t>(v);
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
+  std::vector<SnapshotInfo> out;
+  std::error_code ec;
+  fs::directory_iterator it(preset_dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      return out;
+    }
+    return sys_error("cannot list snapshots", preset_dir, ec.value());
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    auto id = parse_snapshot_id(name);
+    if (!id) {
+      continue;
+    }
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      continue;
+    }
+    SnapshotInfo info;
+    info.id = name;
+    info.path = it->path();
+    info.legacy = id->legacy;
+    if (auto recorded = read_recorded_time(preset_dir, name)) {
+      info.time = *recorded;
+      info.time_recorded = true;
+    } else {
+      info.time = snapshot_id_time(*id);
+    }
+    out.push_back(std::move(info));
+  }
+  if (ec) {
+    return sys_error("cannot list snapshots", preset_dir, ec.value());
+  }
+  std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
+    return a.time != b.time ? a.time < b.time : a.id < b.id;
+  });
+  return out;
+}
+
+Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string& id_or_latest) {
+  auto snapshots = list_snapshots(preset_dir);
+  if (!snapshots) {
+    return std::move(snapshots).error();
+  }
+  if (snapshots->empty()) {
+    return runtime_error("no snapshots yet in " + preset_dir.string());
+  }
+  if (id_or_latest == k_latest_name) {
+    return snapshots->back();
+  }
+  for (const auto& s : *snapshots) {
+    if (s.id == id_or_latest) {
+      return s;
+    }
+  }
+  return runtime_error("no snapshot '" + id_or_latest + "' in " + preset_dir.string() +
+                       " (snapkeep list shows the ids)");
+}
+
+std::string new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
+  for (std::time_t t = now;; ++t) {
+    std::string id = format_snapshot_id(t);
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(preset_dir / id, ec)) &&
+        !fs::exists(fs::symlink_status(record_path(preset_dir, id), ec))) {
+      return id;
+    }
+  }
+}
+
+Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, std::time_t when) {
+  fs::path dir = preset_dir / k_state_dir_name / "snapshots";
+  SNAPKEEP_TRY(make_dir(dir));
+  return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when)) + "\n");
+}
+
+Status update_latest(const fs::path& preset_dir, const std::string& id) {
+  fs::path link = preset_dir / k_latest_name;
+  struct stat st {};
+  if (::lstat(link.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
+    return runtime_error(link.string() + " exists and is not a symlink; snapkeep does not replace what it did not make");
+  }
+  fs::path tmp = preset_dir / k_state_dir_name / "latest.new";
+  ::unlink(tmp.c_str());
+  if (::symlink(id.c_str(), tmp.c_str()) != 0) {
+    return sys_error("cannot create symlink", tmp);
+  }
+  if (::rename(tmp.c_str(), link.c_str()) != 0) {
+    Error e = sys_error("cannot replace", link);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return fsync_dir(preset_dir);
+}
+
+std::optional<std::string> read_latest(const fs::path& preset_dir) {
+  std::error_code ec;
+  fs::path target = fs::read_symlink(preset_dir / k_latest_name, ec);
+  if (ec) {
+    return std::nullopt;
+  }
+  return target.string();
+}
+
+}  // namespace snapkeep

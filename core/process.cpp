@@ -99,8 +99,11 @@ std::string quote_argv(const std::vector<std::string>& argv) {
   return out;
 }
 
-std::string describe_failure(std::string_view program, const ProcessResult& result) {
+std::string describe_failure(std::string_view program, const ProcessResult& result, std::string_view meaning) {
   std::string out = std::string(program) + " " + result.status_text();
+  if (!meaning.empty()) {
+    out += " (" + std::string(meaning) + ")";
+  }
   std::string tail = result.stderr_tail;
   while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) {
     tail.pop_back();

@@ -43,7 +43,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
 // "argv0 'arg 1' arg2": for log lines only, never executed.
 std::string quote_argv(const std::vector<std::string>& argv);
 
-// A short description of a failed child for error messages: status plus stderr tail.
-std::string describe_failure(std::string_view program, const ProcessResult& result);
+// A short description of a failed child for error messages: its status, what that status means
+// (when known) and the tail of its stderr.
+std::string describe_failure(std::string_view program, const ProcessResult& result, std::string_view meaning = {});
 
 }  // namespace snapkeep

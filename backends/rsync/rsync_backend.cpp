@@ -1,1 +1,185 @@
-// placeholder
+#include "backends/rsync/rsync_backend.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "core/rsync_stats.hpp"
+#include "backends/rsync/rsync_status.hpp"
+#include "core/fsutil.hpp"
+#include "core/progress.hpp"
+#include "core/units.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+// Interrupted work is moved aside as resume-N and offered to rsync as extra link bases.
+constexpr std::string_view k_partial_name = "partial";
+constexpr std::string_view k_resume_prefix = "resume-";
+// rsync accepts at most 20 --link-dest folders; keep one for the previous snapshot.
+constexpr std::size_t k_max_resume_dirs = 19;
+
+std::string with_slash(const fs::path& p) {
+  std::string s = p.string();
+  if (s.empty() || s.back() != '/') {
+    s += '/';
+  }
+  return s;
+}
+
+// resume-N folders under state_dir, newest (highest N) first.
+std::vector<std::pair<unsigned long, fs::path>> resume_dirs(const fs::path& state_dir) {
+  std::vector<std::pair<unsigned long, fs::path>> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(state_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(k_resume_prefix, 0) != 0 || !entry.is_directory(ec) || entry.is_symlink(ec)) {
+      continue;
+    }
+    try {
+      out.emplace_back(std::stoul(name.substr(k_resume_prefix.size())), entry.path());
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return out;
+}
+
+class RsyncBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "rsync"; }
+  BackendCapabilities capabilities() const override { return {}; }
+  Result<BackupStats> create_snapshot(const BackupJob& job) override;
+  Status delete_snapshot(const fs::path& snapshot) override { return remove_tree(snapshot); }
+};
+
+Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
+  const Preset& preset = *job.preset;
+  RsyncTransfer transfer;
+  transfer.source = preset.source;
+  if (!job.snapshots.empty()) {
+    transfer.link_dests.push_back(job.snapshots.back().path);
+  }
+  if (job.dry_run) {
+    transfer.dry_run = true;
+    transfer.target = job.state_dir / "dry-run";
+    return run_rsync(preset, transfer, *job.progress);
+  }
+
+  // Interrupted work from a killed run is kept as a link base, never as a snapshot.
+  fs::path partial = job.state_dir / k_partial_name;
+  auto resumes = resume_dirs(job.state_dir);
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(partial, ec))) {
+    unsigned long next = resumes.empty() ? 1 : resumes.front().first + 1;
+    fs::path resume = job.state_dir / (std::string(k_resume_prefix) + std::to_string(next));
+    spdlog::info("{}: resuming the interrupted backup left in {}", preset.name, partial.string());
+    SNAPKEEP_TRY(rename_path(partial, resume));
+    resumes.insert(resumes.begin(), {next, resume});
+  }
+  while (resumes.size() > k_max_resume_dirs) {
+    SNAPKEEP_TRY(remove_tree(resumes.back().second));
+    resumes.pop_back();
+  }
+  for (const auto& [n, dir] : resumes) {
+    transfer.link_dests.push_back(dir);
+  }
+  SNAPKEEP_TRY(make_dir(partial, 0700));
+  transfer.target = partial;
+
+  auto stats = run_rsync(preset, transfer, *job.progress);
+  if (!stats) {
+    return stats;
+  }
+  // Data first, then the name: a snapshot id never names data that a power loss could take back.
+  SNAPKEEP_TRY(sync_filesystem(partial));
+  SNAPKEEP_TRY(rename_path(partial, job.preset_dir / job.id));
+  SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+  for (const auto& [n, dir] : resumes) {
+    if (auto removed = remove_tree(dir); !removed) {
+      stats->warnings.push_back("cannot remove old interrupted work: " + removed.error().describe());
+    }
+  }
+  return stats;
+}
+
+}  // namespace
+
+std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& transfer, bool show_progress) {
+  std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids", "--delete", "--stats", "--no-human-readable"};
+  if (show_progress) {
+    argv.emplace_back("--info=progress2");
+  }
+  if (transfer.dry_run) {
+    argv.emplace_back("--dry-run");
+  }
+  if (transfer.in_place) {
+    argv.emplace_back("--inplace");
+    argv.emplace_back("--no-whole-file");
+  }
+  if (preset.one_file_system) {
+    argv.emplace_back("--one-file-system");
+  }
+  for (const auto& pattern : preset.exclude) {
+    argv.push_back("--exclude=" + pattern);
+  }
+  if (preset.exclude_from) {
+    argv.push_back("--exclude-from=" + preset.exclude_from->string());
+  }
+  for (const auto& dir : transfer.link_dests) {
+    argv.push_back("--link-dest=" + dir.string());
+  }
+  argv.emplace_back("--");
+  argv.push_back(with_slash(transfer.source));
+  argv.push_back(with_slash(transfer.target));
+  return argv;
+}
+
+Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfer, Progress& progress) {
+  RsyncStats stats;
+  ProcessOptions options;
+  options.on_stdout_line = [&](std::string_view line) {
+    if (auto p = parse_rsync_progress_line(line)) {
+      progress.update(format_bytes(p->bytes) + " copied, " + std::to_string(p->files_checked) + "/" +
+                      std::to_string(p->files_total) + " files checked, " + std::to_string(p->files_transferred) +
+                      " copied");
+      return;
+    }
+    parse_rsync_stats_line(line, stats);
+  };
+  auto result = run_process(rsync_argv(preset, transfer, progress.enabled()), options);
+  progress.finish();
+  if (!result) {
+    Error e = std::move(result).error();
+    e.message = preset.name + ": " + e.message;
+    return e;
+  }
+  BackupStats out;
+  out.files = stats.files;
+  out.files_transferred = stats.files_transferred;
+  out.bytes_total = stats.bytes_total;
+  out.bytes_transferred = stats.bytes_transferred;
+  std::string meaning = result->term_signal == 0 ? rsync_exit_meaning(result->exit_code) : "";
+  switch (classify_rsync_exit(*result, preset.allow_partial)) {
+    case RsyncOutcome::ok:
+      break;
+    case RsyncOutcome::ok_vanished:
+      out.warnings.push_back("some source files vanished while rsync ran; they are not in this snapshot");
+      break;
+    case RsyncOutcome::ok_partial:
+      out.warnings.push_back("rsync could not copy some files (allow_partial = yes keeps the snapshot): " +
+                             describe_failure("rsync", *result, meaning));
+      break;
+    case RsyncOutcome::failed:
+      return runtime_error(preset.name + ": backup failed: " + describe_failure("rsync", *result, meaning));
+  }
+  return out;
+}
+
+std::unique_ptr<Backend> make_rsync_backend() { return std::make_unique<RsyncBackend>(); }
+
+}  // namespace snapkeep

@@ -1,0 +1,22 @@
+#pragma once
+// The one table mapping a backend name to its factory, and `backend = auto`.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/backend.hpp"
+
+namespace snapkeep {
+
+// The backend name a preset uses: its `backend` value, or for "auto" the destination's filesystem
+// (btrfs -> "btrfs", anything else -> "rsync"). Fails when the destination cannot be examined.
+Result<std::string> resolve_backend_name(const Preset& preset);
+
+// A new backend by name; an unknown or unavailable name is an error.
+Result<std::unique_ptr<Backend>> make_backend(const std::string& name);
+
+// Names in the table.
+std::vector<std::string> backend_names();
+
+}  // namespace snapkeep

@@ -1,0 +1,38 @@
+#pragma once
+// One function per command: parse nothing, decide nothing beyond printing; logic lives in core/.
+
+#include <string>
+#include <vector>
+
+#include "core/config.hpp"
+
+namespace snapkeep::cli {
+
+// Options every command shares.
+struct GlobalOptions {
+  std::vector<std::string> config_files;
+  int verbosity = 0;
+  bool json = false;
+};
+
+struct BackupArgs {
+  std::vector<std::string> presets;
+  bool dry_run = false;
+  bool wait = false;
+};
+
+struct RestoreArgs {
+  std::string preset;
+  std::string snapshot;
+  std::string inside;
+  std::string target;
+  bool force = false;
+};
+
+// Each returns the process exit status (SPEC §2).
+int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args);
+int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
+int cmd_restore(const GlobalOptions& global, const Config& config, const RestoreArgs& args);
+int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
+
+}  // namespace snapkeep::cli

@@ -1,0 +1,62 @@
+#pragma once
+// The Backend interface: how a snapshot is made and deleted on one kind of destination.
+// Backends live in backends/<name>/; backends/registry.cpp is the one table that names them.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/catalog.hpp"
+#include "core/config.hpp"
+#include "core/error.hpp"
+
+namespace snapkeep {
+
+class Progress;
+
+// Everything a backend needs to make one snapshot.
+struct BackupJob {
+  const Preset* preset = nullptr;
+  std::filesystem::path preset_dir;  // DEST/<preset>, exists
+  std::filesystem::path state_dir;   // DEST/<preset>/.snapkeep, exists, locked by us
+  std::string id;                    // the new snapshot's id
+  std::vector<SnapshotInfo> snapshots;  // complete snapshots, oldest first
+  bool dry_run = false;              // report what would be copied, change nothing
+  Progress* progress = nullptr;      // may be disabled, never null
+};
+
+// What a backup did, for the result line and JSON.
+struct BackupStats {
+  std::uint64_t files = 0;              // entries in the new snapshot
+  std::uint64_t files_transferred = 0;  // files whose data was copied (not linked)
+  std::uint64_t bytes_total = 0;        // size of the snapshot's files
+  std::uint64_t bytes_transferred = 0;  // bytes of file data copied
+  std::vector<std::string> warnings;
+};
+
+// What a backend can do; callers query this rather than call methods that would fail.
+struct BackendCapabilities {
+  bool read_only_snapshots = false;  // snapshots are read-only subvolumes
+  bool block_incremental = false;    // unchanged blocks of changed files are shared
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // "rsync" or "btrfs".
+  virtual std::string_view name() const = 0;
+  virtual BackendCapabilities capabilities() const = 0;
+
+  // Makes job.preset_dir/job.id a complete snapshot of the preset's source. Until it is complete,
+  // work stays under dot-names; on failure only such work is left, for the next run to resume.
+  virtual Result<BackupStats> create_snapshot(const BackupJob& job) = 0;
+
+  // Deletes one complete snapshot of this backend.
+  virtual Status delete_snapshot(const std::filesystem::path& snapshot) = 0;
+};
+
+}  // namespace snapkeep

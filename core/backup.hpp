@@ -1,0 +1,26 @@
+#pragma once
+// One backup of one preset, whatever the backend: checks, lock, id, snapshot, `latest`.
+
+#include <string>
+
+#include "core/backend.hpp"
+
+namespace snapkeep {
+
+struct BackupOptions {
+  bool dry_run = false;
+  bool wait_for_lock = false;
+};
+
+// What a finished backup made.
+struct BackupOutcome {
+  std::string snapshot_id;  // the new snapshot (or the one a dry run would make)
+  BackupStats stats;
+  double seconds = 0;
+};
+
+// Makes one new snapshot of `preset` with `backend`. Fails (and leaves every earlier snapshot and
+// `latest` as they were) when a check fails, the lock is held (ErrorKind::locked) or the backend fails.
+Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options);
+
+}  // namespace snapkeep

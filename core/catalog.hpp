@@ -1,0 +1,51 @@
+#pragma once
+// The snapshot catalog of one preset folder: which snapshots exist, their order, and `latest`.
+
+#include <ctime>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+
+namespace snapkeep {
+
+// Name of snapkeep's own state folder inside each preset folder.
+inline constexpr std::string_view k_state_dir_name = ".snapkeep";
+// Name of the symlink to the newest complete snapshot.
+inline constexpr std::string_view k_latest_name = "latest";
+
+// One complete snapshot.
+struct SnapshotInfo {
+  std::string id;
+  std::filesystem::path path;
+  std::time_t time = 0;        // when it was made (recorded), else what its id names
+  bool legacy = false;         // date-only id of the old script
+  bool time_recorded = false;  // time comes from snapkeep's record, not from the id
+};
+
+// Complete snapshots under preset_dir, oldest first. A missing preset_dir gives an empty list.
+// Only directories (not symlinks) whose name is a snapshot id count.
+Result<std::vector<SnapshotInfo>> list_snapshots(const std::filesystem::path& preset_dir);
+
+// Finds a snapshot by id, or "latest" for the newest; the error names the preset folder.
+Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, const std::string& id_or_latest);
+
+// An id for a snapshot made at `now` that no folder or record in preset_dir uses yet
+// (a DST fall-back hour repeats wall-clock times; the id then moves on by seconds).
+std::string new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
+
+// Records when snapshot `id` was made, in preset_dir/.snapkeep/snapshots/ID; written before the
+// snapshot is renamed into place.
+Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
+
+// Points preset_dir/latest at `id` with a relative symlink, replaced atomically by rename(2).
+// A `latest` that is not a symlink was not made by snapkeep and is an error.
+Status update_latest(const std::filesystem::path& preset_dir, const std::string& id);
+
+// Where `latest` points, when it is a symlink.
+std::optional<std::string> read_latest(const std::filesystem::path& preset_dir);
+
+}  // namespace snapkeep
