@@ -2,6 +2,7 @@
 
 #include <array>
 
+#include "backends/btrfs/btrfs_backend.hpp"
 #include "backends/rsync/rsync_backend.hpp"
 #include "core/fsprobe.hpp"
 
@@ -16,6 +17,7 @@ struct BackendEntry {
 // Every backend snapkeep has. Explicit, so no backend can be dropped by the linker.
 const std::array k_backends{
     BackendEntry{"rsync", &make_rsync_backend},
+    BackendEntry{"btrfs", &make_btrfs_backend},
 };
 
 }  // namespace
@@ -41,6 +43,8 @@ Result<std::unique_ptr<Backend>> make_backend(const std::string& name) {
   }
   return runtime_error("backend '" + name + "' is not available in this build of snapkeep");
 }
+
+std::unique_ptr<SourceFreezer> make_source_freezer() { return make_btrfs_source_freezer(); }
 
 std::vector<std::string> backend_names() {
   std::vector<std::string> names;

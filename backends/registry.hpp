@@ -16,6 +16,9 @@ Result<std::string> resolve_backend_name(const Preset& preset);
 // A new backend by name; an unknown or unavailable name is an error.
 Result<std::unique_ptr<Backend>> make_backend(const std::string& name);
 
+// The freezer that gives backups a point-in-time view of btrfs sources.
+std::unique_ptr<SourceFreezer> make_source_freezer();
+
 // Names in the table.
 std::vector<std::string> backend_names();
 

@@ -36,7 +36,8 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
       BackupOptions options;
       options.dry_run = args.dry_run;
       options.wait_for_lock = args.wait;
-      auto outcome = run_backup(preset, **backend, options);
+      auto freezer = make_source_freezer();
+      auto outcome = run_backup(preset, **backend, options, freezer.get());
       if (!outcome) {
         return std::move(outcome).error();
       }

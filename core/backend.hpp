@@ -20,6 +20,7 @@ class Progress;
 // Everything a backend needs to make one snapshot.
 struct BackupJob {
   const Preset* preset = nullptr;
+  std::filesystem::path source;      // what to copy: the preset's source, or a frozen view of it
   std::filesystem::path preset_dir;  // DEST/<preset>, exists
   std::filesystem::path state_dir;   // DEST/<preset>/.snapkeep, exists, locked by us
   std::string id;                    // the new snapshot's id
@@ -41,6 +42,7 @@ struct BackupStats {
 struct BackendCapabilities {
   bool read_only_snapshots = false;  // snapshots are read-only subvolumes
   bool block_incremental = false;    // unchanged blocks of changed files are shared
+  bool snapshots_source = false;     // takes its own point-in-time snapshots of a btrfs source
 };
 
 class Backend {
@@ -57,6 +59,17 @@ class Backend {
 
   // Deletes one complete snapshot of this backend.
   virtual Status delete_snapshot(const std::filesystem::path& snapshot) = 0;
+};
+
+// Gives a backup a point-in-time view of its source where the source's filesystem allows it
+// (a read-only btrfs snapshot), so files changing during the backup land wholly old or wholly new.
+class SourceFreezer {
+ public:
+  virtual ~SourceFreezer() = default;
+  // A read-only view of preset.source for backup `id`, or nullopt when the source cannot be frozen.
+  virtual Result<std::optional<std::filesystem::path>> freeze(const Preset& preset, const std::string& id) = 0;
+  // Deletes what freeze() made.
+  virtual Status release(const std::filesystem::path& frozen) = 0;
 };
 
 }  // namespace snapkeep

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <ctime>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 
@@ -25,7 +26,8 @@ Error with_preset(const Preset& preset, Error e) {
 
 }  // namespace
 
-Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options) {
+Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
+                                 SourceFreezer* freezer) {
   auto started = std::chrono::steady_clock::now();
   SNAPKEEP_TRY(check_preset(preset));
 
@@ -58,18 +60,42 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
     SNAPKEEP_TRY(update_latest(preset_dir, snapshots->back().id));
   }
 
-  std::time_t now = std::time(nullptr);
   BackupOutcome outcome;
-  outcome.snapshot_id = new_snapshot_id(preset_dir, now);
+  std::time_t when = 0;
+  std::tie(outcome.snapshot_id, when) = new_snapshot_id(preset_dir, std::time(nullptr));
   if (!options.dry_run) {
-    if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now); !recorded) {
+    if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, when); !recorded) {
       return with_preset(preset, std::move(recorded).error());
     }
   }
 
+  // A frozen source view lives until this function returns, whatever happens.
+  std::optional<fs::path> frozen;
+  if (freezer != nullptr && !options.dry_run && !backend.capabilities().snapshots_source) {
+    auto made = freezer->freeze(preset, outcome.snapshot_id);
+    if (!made) {
+      fs::remove(state_dir / "snapshots" / outcome.snapshot_id, ec);
+      return with_preset(preset, std::move(made).error());
+    }
+    frozen = *made;
+  }
+  struct Release {
+    SourceFreezer* freezer;
+    std::optional<fs::path>& frozen;
+    const Preset& preset;
+    ~Release() {
+      if (frozen) {
+        if (auto released = freezer->release(*frozen); !released) {
+          spdlog::warn("{}: {}", preset.name, released.error().describe());
+        }
+      }
+    }
+  } release{freezer, frozen, preset};
+
   Progress progress(preset.name);
   BackupJob job;
   job.preset = &preset;
+  job.source = frozen ? *frozen : preset.source;
   job.preset_dir = preset_dir;
   job.state_dir = state_dir;
   job.id = outcome.snapshot_id;

@@ -21,6 +21,8 @@ struct BackupOutcome {
 
 // Makes one new snapshot of `preset` with `backend`. Fails (and leaves every earlier snapshot and
 // `latest` as they were) when a check fails, the lock is held (ErrorKind::locked) or the backend fails.
-Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options);
+// With a freezer, a backend that does not snapshot the source itself copies from a frozen view.
+Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
+                                 SourceFreezer* freezer = nullptr);
 
 }  // namespace snapkeep

@@ -99,13 +99,13 @@ Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string
                        " (snapkeep list shows the ids)");
 }
 
-std::string new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
+std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
   for (std::time_t t = now;; ++t) {
     std::string id = format_snapshot_id(t);
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(preset_dir / id, ec)) &&
         !fs::exists(fs::symlink_status(record_path(preset_dir, id), ec))) {
-      return id;
+      return {id, t};
     }
   }
 }

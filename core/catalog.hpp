@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/error.hpp"
@@ -33,9 +34,10 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const std::filesystem::path& pr
 // Finds a snapshot by id, or "latest" for the newest; the error names the preset folder.
 Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, const std::string& id_or_latest);
 
-// An id for a snapshot made at `now` that no folder or record in preset_dir uses yet
-// (a DST fall-back hour repeats wall-clock times; the id then moves on by seconds).
-std::string new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
+// An id for a snapshot made at `now` that no folder or record in preset_dir uses yet, with the moment
+// it names: a second backup within one second, or a DST fall-back hour repeating wall-clock times,
+// moves the id (and its moment) on by seconds.
+std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
 
 // Records when snapshot `id` was made, in preset_dir/.snapkeep/snapshots/ID; written before the
 // snapshot is renamed into place.

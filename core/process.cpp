@@ -1,5 +1,6 @@
 #include "core/process.hpp"
 
+#include <fcntl.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -114,49 +115,102 @@ std::string describe_failure(std::string_view program, const ProcessResult& resu
   return out;
 }
 
+namespace {
+
+// The program to execute: argv0 itself when it has a '/', else its PATH match.
+Result<boost::filesystem::path> resolve_program(const std::string& argv0) {
+  if (argv0.find('/') != std::string::npos) {
+    return boost::filesystem::path(argv0);
+  }
+  boost::filesystem::path exe = bp::search_path(argv0);
+  if (exe.empty()) {
+    return Error{ErrorKind::runtime, "cannot run " + argv0 + ": not found in PATH (is it installed?)", ENOENT, {}};
+  }
+  return exe;
+}
+
+bp::environment child_environment(const std::map<std::string, std::string>& extra) {
+  bp::environment env = boost::this_process::environment();
+  for (const auto& [key, value] : extra) {
+    env[key] = value;
+  }
+  return env;
+}
+
+// Reads a child's stderr on a thread, logging each line at debug level and keeping the tail.
+class StderrCollector {
+ public:
+  StderrCollector(bp::ipstream& stream, std::string name, std::size_t tail_bytes)
+      : m_tail(tail_bytes), m_thread([this, &stream, name = std::move(name)] {
+          std::string line;
+          while (std::getline(stream, line)) {
+            spdlog::debug("{}: {}", name, line);
+            m_tail.append(line);
+            m_tail.append("\n");
+          }
+        }) {}
+  ~StderrCollector() {
+    if (m_thread.joinable()) {
+      m_thread.join();
+    }
+  }
+  StderrCollector(const StderrCollector&) = delete;
+  StderrCollector& operator=(const StderrCollector&) = delete;
+  // Waits for EOF and returns the tail.
+  std::string finish() {
+    m_thread.join();
+    return m_tail.take();
+  }
+
+ private:
+  TailBuffer m_tail;
+  std::thread m_thread;
+};
+
+// Waits for a started child and fills in how it ended.
+void wait_child(bp::child& child, const std::string& name, ProcessResult& result) {
+  std::error_code wait_error;
+  child.wait(wait_error);
+  unregister_child(child.id());
+  // Boost.Process folds signals into exit_code; native_exit_code keeps the raw wait status.
+  int status = child.native_exit_code();
+  if (WIFSIGNALED(status)) {
+    result.term_signal = WTERMSIG(status);
+  } else {
+    result.exit_code = WEXITSTATUS(status);
+  }
+  spdlog::debug("{} {}", name, result.status_text());
+}
+
+}  // namespace
+
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
   if (argv.empty()) {
     return runtime_error("internal error: empty argv");
   }
-  boost::filesystem::path exe = argv[0];
-  if (argv[0].find('/') == std::string::npos) {
-    exe = bp::search_path(argv[0]);
-    if (exe.empty()) {
-      return Error{ErrorKind::runtime, "cannot run " + argv[0] + ": not found in PATH (is it installed?)", ENOENT,
-                   {}};
-    }
+  auto exe = resolve_program(argv[0]);
+  if (!exe) {
+    return std::move(exe).error();
   }
   spdlog::debug("running: {}", quote_argv(argv));
 
   std::vector<std::string> args(argv.begin() + 1, argv.end());
-  bp::environment env = boost::this_process::environment();
-  for (const auto& [key, value] : options.env) {
-    env[key] = value;
-  }
   bp::ipstream out_stream;
   bp::ipstream err_stream;
   std::error_code launch_error;
   bp::child child;
   try {
-    child = bp::child(bp::exe = exe, bp::args = args, bp::env = env, bp::std_in<bp::null, bp::std_out> out_stream,
-                      bp::std_err > err_stream, DieWithParent{}, launch_error);
+    child = bp::child(bp::exe = *exe, bp::args = args, bp::env = child_environment(options.env),
+                      bp::std_in<bp::null, bp::std_out> out_stream, bp::std_err > err_stream, DieWithParent{},
+                      launch_error);
   } catch (const std::exception& e) {
     return runtime_error("cannot start " + argv[0] + ": " + e.what());
   }
   if (launch_error) {
-    return Error{ErrorKind::runtime, "cannot start " + argv[0], launch_error.value(), exe.string()};
+    return Error{ErrorKind::runtime, "cannot start " + argv[0], launch_error.value(), exe->string()};
   }
   register_child(child.id());
-
-  TailBuffer tail(options.stderr_tail_bytes);
-  std::thread err_reader([&] {
-    std::string line;
-    while (std::getline(err_stream, line)) {
-      spdlog::debug("{}: {}", argv[0], line);
-      tail.append(line);
-      tail.append("\n");
-    }
-  });
+  StderrCollector errors(err_stream, argv[0], options.stderr_tail_bytes);
 
   ProcessResult result;
   std::string pending;
@@ -178,20 +232,105 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
   if (options.on_stdout_line && !pending.empty()) {
     options.on_stdout_line(pending);
   }
-  err_reader.join();
+  result.stderr_tail = errors.finish();
+  wait_child(child, argv[0], result);
+  return result;
+}
 
-  std::error_code wait_error;
-  child.wait(wait_error);
-  unregister_child(child.id());
-  // Boost.Process folds signals into exit_code; native_exit_code keeps the raw wait status.
-  int status = child.native_exit_code();
-  if (WIFSIGNALED(status)) {
-    result.term_signal = WTERMSIG(status);
-  } else {
-    result.exit_code = WEXITSTATUS(status);
+Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const std::vector<std::string>& second,
+                                    const std::function<void(std::uint64_t)>& on_bytes) {
+  if (first.empty() || second.empty()) {
+    return runtime_error("internal error: empty argv");
   }
-  result.stderr_tail = tail.take();
-  spdlog::debug("{} {}", argv[0], result.status_text());
+  auto exe1 = resolve_program(first[0]);
+  if (!exe1) {
+    return std::move(exe1).error();
+  }
+  auto exe2 = resolve_program(second[0]);
+  if (!exe2) {
+    return std::move(exe2).error();
+  }
+  spdlog::debug("running: {} | {}", quote_argv(first), quote_argv(second));
+  std::vector<std::string> args1(first.begin() + 1, first.end());
+  std::vector<std::string> args2(second.begin() + 1, second.end());
+  bp::environment env = child_environment({});
+
+  // first -> [upstream] -> us (counting) -> [downstream] -> second
+  bp::pipe upstream;
+  bp::ipstream err1;
+  bp::ipstream err2;
+  std::error_code launch_error;
+  bp::child child1;
+  try {
+    child1 = bp::child(bp::exe = *exe1, bp::args = args1, bp::env = env, bp::std_in<bp::null, bp::std_out> upstream,
+                       bp::std_err > err1, DieWithParent{}, launch_error);
+  } catch (const std::exception& e) {
+    return runtime_error("cannot start " + first[0] + ": " + e.what());
+  }
+  if (launch_error) {
+    return Error{ErrorKind::runtime, "cannot start " + first[0], launch_error.value(), exe1->string()};
+  }
+  register_child(child1.id());
+  StderrCollector errors1(err1, first[0], 4096);
+  // The second child must not inherit our end of the first pipe, or the first never sees EPIPE.
+  ::fcntl(upstream.native_source(), F_SETFD, FD_CLOEXEC);
+
+  bp::pipe downstream;
+  bp::child child2;
+  try {
+    child2 = bp::child(bp::exe = *exe2, bp::args = args2, bp::env = env, bp::std_in<downstream, bp::std_out> bp::null,
+                       bp::std_err > err2, DieWithParent{}, launch_error);
+  } catch (const std::exception& e) {
+    launch_error = std::make_error_code(std::errc::no_such_file_or_directory);
+  }
+  PipelineResult result;
+  if (launch_error) {
+    ::kill(child1.id(), SIGTERM);
+    upstream.close();
+    result.first.stderr_tail = errors1.finish();
+    wait_child(child1, first[0], result.first);
+    return Error{ErrorKind::runtime, "cannot start " + second[0], launch_error.value(), exe2->string()};
+  }
+  register_child(child2.id());
+  StderrCollector errors2(err2, second[0], 4096);
+
+  std::vector<char> buffer(1 << 20);
+  bool downstream_open = true;
+  for (;;) {
+    ssize_t n = ::read(upstream.native_source(), buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    result.bytes += static_cast<std::uint64_t>(n);
+    if (on_bytes) {
+      on_bytes(result.bytes);
+    }
+    std::size_t done = 0;
+    while (downstream_open && done < static_cast<std::size_t>(n)) {
+      ssize_t w = ::write(downstream.native_sink(), buffer.data() + done, static_cast<std::size_t>(n) - done);
+      if (w < 0 && errno == EINTR) {
+        continue;
+      }
+      if (w < 0) {
+        downstream_open = false;  // the second child died (EPIPE): stop feeding it, let the first end
+        break;
+      }
+      done += static_cast<std::size_t>(w);
+    }
+    if (!downstream_open) {
+      break;
+    }
+  }
+  // Closing our ends: the second child sees EOF; the first gets EPIPE if it still writes.
+  downstream.close();
+  upstream.close();
+  result.first.stderr_tail = errors1.finish();
+  result.second.stderr_tail = errors2.finish();
+  wait_child(child1, first[0], result.first);
+  wait_child(child2, second[0], result.second);
   return result;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The one way snapkeep runs other programs: argv vectors only, never a shell.
 
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <optional>
@@ -39,6 +40,20 @@ struct ProcessOptions {
 // Fails only when the child cannot be started; a non-zero exit is a result.
 // The child dies with us (PR_SET_PDEATHSIG) and is killed when we get SIGINT/SIGTERM/SIGHUP.
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options = {});
+
+// Both children of a pipeline, and the bytes that passed between them.
+struct PipelineResult {
+  ProcessResult first;
+  ProcessResult second;
+  std::uint64_t bytes = 0;
+
+  bool succeeded() const { return first.succeeded() && second.succeeded(); }
+};
+
+// Runs `first | second` as two children joined through snapkeep (which counts the bytes), never
+// through a shell; both exit statuses are kept. `on_bytes(total)` is called as data passes.
+Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const std::vector<std::string>& second,
+                                    const std::function<void(std::uint64_t)>& on_bytes = {});
 
 // "argv0 'arg 1' arg2": for log lines only, never executed.
 std::string quote_argv(const std::vector<std::string>& argv);

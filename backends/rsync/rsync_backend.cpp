@@ -60,7 +60,7 @@ class RsyncBackend final : public Backend {
 Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
   const Preset& preset = *job.preset;
   RsyncTransfer transfer;
-  transfer.source = preset.source;
+  transfer.source = job.source;
   if (!job.snapshots.empty()) {
     transfer.link_dests.push_back(job.snapshots.back().path);
   }

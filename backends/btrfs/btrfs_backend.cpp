@@ -1,0 +1,284 @@
+#include "backends/btrfs/btrfs_backend.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include <spdlog/spdlog.h>
+
+#include "backends/btrfs/subvolume.hpp"
+#include "backends/rsync/rsync_backend.hpp"
+#include "core/fsprobe.hpp"
+#include "core/fsutil.hpp"
+#include "core/process.hpp"
+#include "core/progress.hpp"
+#include "core/snapshot_id.hpp"
+#include "core/units.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+// A receive lands under this dot-name beside the snapshots (a read-only subvolume cannot be moved
+// into another folder, only renamed in its own) and is renamed to its id once verified.
+constexpr std::string_view k_incoming_prefix = ".incoming-";
+// Source snapshots of this many newest verified pairs are kept as possible parents.
+constexpr std::size_t k_kept_source_pairs = 3;
+
+std::string incoming_name(const std::string& id) { return std::string(k_incoming_prefix) + id; }
+
+// A source snapshot and whether the destination holds its verified copy.
+struct SourceSnapshot {
+  std::string id;
+  fs::path path;
+  btrfs::SubvolumeInfo info;
+};
+
+// Read-only id-named subvolumes in the source snapshot folder, oldest first (ids sort by time here).
+std::vector<SourceSnapshot> list_source_snapshots(const fs::path& root) {
+  std::vector<SourceSnapshot> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!parse_snapshot_id(name)) {
+      continue;
+    }
+    auto info = btrfs::subvolume_info(entry.path());
+    if (info && info->read_only) {
+      out.push_back({name, entry.path(), *info});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.info.ctransid < b.info.ctransid; });
+  return out;
+}
+
+// Is dest a read-only subvolume received from the snapshot whose uuid is source_uuid?
+bool is_verified_copy(const fs::path& dest, const btrfs::Uuid& source_uuid) {
+  auto info = btrfs::subvolume_info(dest);
+  return info && info->read_only && !btrfs::is_null(info->received_uuid) && info->received_uuid == source_uuid;
+}
+
+// Counts entries and bytes of a tree, for the backup's report.
+void count_tree(const fs::path& root, BackupStats& stats) {
+  std::error_code ec;
+  stats.files = 1;
+  stats.bytes_total = 0;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    ++stats.files;
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
+      stats.bytes_total += it->file_size(ec);
+    }
+  }
+}
+
+class BtrfsBackend final : public Backend {
+ public:
+  std::string_view name() const override { return "btrfs"; }
+  BackendCapabilities capabilities() const override {
+    return {.read_only_snapshots = true, .block_incremental = true, .snapshots_source = true};
+  }
+  Result<BackupStats> create_snapshot(const BackupJob& job) override;
+  Status delete_snapshot(const fs::path& snapshot) override { return btrfs::delete_subvolume(snapshot); }
+
+ private:
+  Result<BackupStats> send_receive(const BackupJob& job);
+  Result<BackupStats> sync_and_snapshot(const BackupJob& job);
+};
+
+// Settles what a killed run left: a verified receive is renamed into place, anything else deleted.
+Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
+  std::error_code ec;
+  std::vector<fs::path> leftovers;
+  for (const auto& entry : fs::directory_iterator(job.preset_dir, ec)) {
+    if (entry.path().filename().string().rfind(k_incoming_prefix, 0) == 0) {
+      leftovers.push_back(entry.path());
+    }
+  }
+  for (const auto& dest : leftovers) {
+    std::string id = dest.filename().string().substr(k_incoming_prefix.size());
+    fs::path source = source_root / dest.filename();
+    auto source_info = btrfs::subvolume_info(source);
+    if (source_info && is_verified_copy(dest, source_info->uuid) && parse_snapshot_id(id) &&
+        !fs::exists(job.preset_dir / id, ec)) {
+      spdlog::info("{}: completing the verified receive {} left by an interrupted run", job.preset->name, id);
+      SNAPKEEP_TRY(rename_path(dest, job.preset_dir / id));
+      SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+      continue;
+    }
+    spdlog::info("{}: removing the unfinished receive {}", job.preset->name, dest.string());
+    SNAPKEEP_TRY(btrfs::delete_subvolume(dest));
+  }
+  // Source snapshots still under their dot-name: keep the ones whose copy made it, drop the rest.
+  for (const auto& entry : fs::directory_iterator(source_root, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.rfind(k_incoming_prefix, 0) != 0) {
+      continue;
+    }
+    std::string id = name.substr(k_incoming_prefix.size());
+    auto info = btrfs::subvolume_info(entry.path());
+    if (info && parse_snapshot_id(id) && is_verified_copy(job.preset_dir / id, info->uuid)) {
+      SNAPKEEP_TRY(rename_path(entry.path(), source_root / id));
+    } else {
+      SNAPKEEP_TRY(btrfs::delete_subvolume(entry.path()));
+    }
+  }
+  return {};
+}
+
+Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
+  auto type = filesystem_type(job.preset_dir.empty() ? job.preset->destination : job.preset_dir);
+  if (type && *type != "btrfs") {
+    return runtime_error(job.preset->name + ": backend = btrfs but the destination " +
+                         job.preset->destination.string() + " is on " + *type + " (use backend = rsync or auto)");
+  }
+  auto subvolume = btrfs::is_subvolume(job.source);
+  if (!subvolume) {
+    return std::move(subvolume).error();
+  }
+  return *subvolume ? send_receive(job) : sync_and_snapshot(job);
+}
+
+// Case 1: the source is a subvolume. Snapshot it read-only, send (incrementally from the newest
+// verified pair) into the destination, verify, then give both their id names.
+Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
+  const Preset& preset = *job.preset;
+  fs::path source_root = source_snapshot_root(preset);
+  if (auto nested = btrfs::nested_subvolumes(job.source); nested) {
+    for (const auto& sub : *nested) {
+      if (!path_is_within(job.source / sub, source_root)) {
+        spdlog::warn("{}: {} is a nested subvolume and is not part of the snapshot; back it up as its own preset",
+                     preset.name, (job.source / sub).string());
+      }
+    }
+  }
+  if (job.dry_run) {
+    BackupStats stats;
+    count_tree(job.source, stats);
+    return stats;
+  }
+  SNAPKEEP_TRY(make_dir(source_root.parent_path(), 0700));
+  SNAPKEEP_TRY(make_dir(source_root, 0700));
+  SNAPKEEP_TRY(reconcile_leftovers(job, source_root));
+
+  // Parent: the newest source snapshot whose verified copy is still at the destination.
+  auto sources = list_source_snapshots(source_root);
+  const SourceSnapshot* parent = nullptr;
+  for (auto it = sources.rbegin(); it != sources.rend(); ++it) {
+    if (is_verified_copy(job.preset_dir / it->id, it->info.uuid)) {
+      parent = &*it;
+      break;
+    }
+  }
+
+  fs::path new_source = source_root / incoming_name(job.id);
+  fs::path new_dest = job.preset_dir / incoming_name(job.id);
+  SNAPKEEP_TRY(btrfs::snapshot(job.source, new_source, true));
+  auto cleanup = [&] {
+    std::error_code ec;
+    if (fs::exists(new_dest, ec)) {
+      (void)btrfs::delete_subvolume(new_dest);
+    }
+    (void)btrfs::delete_subvolume(new_source);
+  };
+
+  std::vector<std::string> send{"btrfs", "send", "-q"};
+  if (parent != nullptr) {
+    send.emplace_back("-p");
+    send.push_back(parent->path.string());
+    spdlog::info("{}: incremental send from parent {}", preset.name, parent->id);
+  } else {
+    spdlog::info("{}: full send (no verified snapshot pair yet)", preset.name);
+  }
+  send.emplace_back("--");
+  send.push_back(new_source.string());
+  std::vector<std::string> receive{"btrfs", "receive", "--", job.preset_dir.string()};
+  auto piped = run_pipeline(send, receive, [&](std::uint64_t bytes) {
+    job.progress->update(format_bytes(bytes) + " sent");
+  });
+  job.progress->finish();
+  if (!piped || !piped->succeeded()) {
+    cleanup();
+    if (!piped) {
+      return std::move(piped).error();
+    }
+    std::string why;
+    if (!piped->first.succeeded()) {
+      why += describe_failure("btrfs send", piped->first);
+    }
+    if (!piped->second.succeeded()) {
+      why += (why.empty() ? "" : "; ") + describe_failure("btrfs receive", piped->second);
+    }
+    return runtime_error(preset.name + ": backup failed: " + why);
+  }
+  auto source_info = btrfs::subvolume_info(new_source);
+  if (!source_info || !is_verified_copy(new_dest, source_info->uuid)) {
+    cleanup();
+    return runtime_error(preset.name + ": btrfs receive finished but " + new_dest.string() +
+                         " is not a read-only copy of " + new_source.string() + "; nothing was kept");
+  }
+  SNAPKEEP_TRY(sync_filesystem(new_dest));
+  SNAPKEEP_TRY(rename_path(new_dest, job.preset_dir / job.id));
+  SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+  SNAPKEEP_TRY(rename_path(new_source, source_root / job.id));
+
+  BackupStats stats;
+  stats.bytes_transferred = piped->bytes;
+  count_tree(job.preset_dir / job.id, stats);
+
+  // Keep the source snapshots of the newest verified pairs as future parents; delete the rest.
+  sources = list_source_snapshots(source_root);
+  std::size_t kept = 0;
+  for (auto it = sources.rbegin(); it != sources.rend(); ++it) {
+    if (kept < k_kept_source_pairs && is_verified_copy(job.preset_dir / it->id, it->info.uuid)) {
+      ++kept;
+      continue;
+    }
+    if (auto removed = btrfs::delete_subvolume(it->path); !removed) {
+      stats.warnings.push_back("cannot delete old source snapshot: " + removed.error().describe());
+    }
+  }
+  return stats;
+}
+
+// Case 2: the source is a plain folder. rsync --inplace into a writable subvolume, then snapshot
+// it read-only: unchanged data shares extents with every earlier snapshot.
+Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
+  fs::path current = job.state_dir / "current";
+  RsyncTransfer transfer;
+  transfer.source = job.source;
+  transfer.target = current;
+  transfer.in_place = true;
+  transfer.dry_run = job.dry_run;
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(current, ec))) {
+    if (job.dry_run) {
+      transfer.target = job.state_dir / "dry-run";
+    } else {
+      SNAPKEEP_TRY(btrfs::create_subvolume(current));
+    }
+  } else {
+    auto subvolume = btrfs::is_subvolume(current);
+    if (!subvolume) {
+      return std::move(subvolume).error();
+    }
+    if (!*subvolume) {
+      return runtime_error(job.preset->name + ": " + current.string() +
+                           " is not a btrfs subvolume; move it away and run again");
+    }
+  }
+  auto stats = run_rsync(*job.preset, transfer, *job.progress);
+  if (!stats || job.dry_run) {
+    return stats;
+  }
+  SNAPKEEP_TRY(sync_filesystem(current));
+  SNAPKEEP_TRY(btrfs::snapshot(current, job.preset_dir / job.id, true));
+  SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+  return stats;
+}
+
+}  // namespace
+
+std::unique_ptr<Backend> make_btrfs_backend() { return std::make_unique<BtrfsBackend>(); }
+
+}  // namespace snapkeep

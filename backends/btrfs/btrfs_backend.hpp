@@ -1,0 +1,21 @@
+#pragma once
+// The btrfs backend: read-only snapshot subvolumes, moved with btrfs send/receive (SPEC §5).
+
+#include <filesystem>
+#include <memory>
+
+#include "core/backend.hpp"
+
+namespace snapkeep {
+
+// The backend for the registry.
+std::unique_ptr<Backend> make_btrfs_backend();
+
+// Read-only btrfs snapshots of a source subvolume as a point-in-time view (for the rsync backend).
+std::unique_ptr<SourceFreezer> make_btrfs_source_freezer();
+
+// Where source snapshots of `preset` live: snapshot_dir/<preset>, where snapshot_dir defaults to
+// .snapkeep-snapshots beside the source (when that folder is on the source's filesystem) or inside it.
+std::filesystem::path source_snapshot_root(const Preset& preset);
+
+}  // namespace snapkeep

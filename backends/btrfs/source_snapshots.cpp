@@ -1,0 +1,66 @@
+// Source-side snapshots: where they live, leftovers of killed runs, the point-in-time freezer.
+
+#include <spdlog/spdlog.h>
+
+#include "backends/btrfs/btrfs_backend.hpp"
+#include "backends/btrfs/subvolume.hpp"
+#include "core/fsutil.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+constexpr std::string_view k_freeze_prefix = ".frozen-";
+
+class BtrfsSourceFreezer final : public SourceFreezer {
+ public:
+  Result<std::optional<fs::path>> freeze(const Preset& preset, const std::string& id) override {
+    auto subvolume = btrfs::is_subvolume(preset.source);
+    if (!subvolume) {
+      return std::move(subvolume).error();
+    }
+    if (!*subvolume) {
+      return std::optional<fs::path>{};
+    }
+    fs::path root = source_snapshot_root(preset);
+    SNAPKEEP_TRY(make_dir(root.parent_path(), 0700));
+    SNAPKEEP_TRY(make_dir(root, 0700));
+    // Views left by killed runs are of no use to anyone.
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(root, ec)) {
+      if (entry.path().filename().string().rfind(k_freeze_prefix, 0) == 0) {
+        SNAPKEEP_TRY(btrfs::delete_subvolume(entry.path()));
+      }
+    }
+    fs::path view = root / (std::string(k_freeze_prefix) + id);
+    SNAPKEEP_TRY(btrfs::snapshot(preset.source, view, true));
+    spdlog::info("{}: backing up from a read-only snapshot of the source, {}", preset.name, view.string());
+    return std::optional<fs::path>{view};
+  }
+
+  Status release(const fs::path& frozen) override { return btrfs::delete_subvolume(frozen); }
+};
+
+}  // namespace
+
+fs::path source_snapshot_root(const Preset& preset) {
+  if (preset.snapshot_dir) {
+    return *preset.snapshot_dir / preset.name;
+  }
+  // Beside the source when its parent folder is on the same btrfs filesystem (subvolumes have
+  // st_dev of their own, so compare filesystem uuids), else inside the source.
+  fs::path parent = preset.source.parent_path();
+  if (!parent.empty() && parent != preset.source) {
+    auto source_fs = btrfs::filesystem_uuid(preset.source);
+    auto parent_fs = btrfs::filesystem_uuid(parent);
+    if (source_fs && parent_fs && *source_fs == *parent_fs) {
+      return parent / ".snapkeep-snapshots" / preset.name;
+    }
+  }
+  return preset.source / ".snapkeep-snapshots" / preset.name;
+}
+
+std::unique_ptr<SourceFreezer> make_btrfs_source_freezer() { return std::make_unique<BtrfsSourceFreezer>(); }
+
+}  // namespace snapkeep
