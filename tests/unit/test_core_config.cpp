@@ -1,0 +1,345 @@
+// Unit tests for core/config: presets built from INI documents, every key, every rule and its message.
+
+#include <cstdlib>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "core/config.hpp"
+#include "core/ini.hpp"
+#include "tests/support/testutil.hpp"
+
+namespace snapkeep {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path k_file = "/etc/snapkeep/a.conf";
+const std::string k_at = "/etc/snapkeep/a.conf:";
+
+// parse_ini + build_config of one text read as k_file.
+Result<Config> build(std::string_view text) {
+  IniDocument doc;
+  auto status = parse_ini(text, k_file, doc);
+  if (!status) {
+    return std::move(status).error();
+  }
+  return build_config(doc);
+}
+
+// The single preset of `text`; fails the test on error.
+Preset only_preset(std::string_view text) {
+  auto config = build(text);
+  EXPECT_TRUE(config.ok()) << config.error().message;
+  if (!config.ok() || config->presets.size() != 1) {
+    ADD_FAILURE() << "expected exactly one preset";
+    return {};
+  }
+  return config->presets[0];
+}
+
+// The error message for `text`, "" when it is valid.
+std::string error_of(std::string_view text) {
+  auto config = build(text);
+  if (config.ok()) {
+    return "";
+  }
+  EXPECT_EQ(config.error().kind, ErrorKind::config);
+  return config.error().message;
+}
+
+const std::string k_minimal = "[home]\nsource = /home/user\ndestination = /mnt/backup\n";
+
+TEST(CoreConfig, MinimalPresetGetsTheDefaults) {
+  const Preset p = only_preset(k_minimal);
+  EXPECT_EQ(p.name, "home");
+  EXPECT_EQ(p.source, "/home/user");
+  EXPECT_EQ(p.destination, "/mnt/backup");
+  EXPECT_EQ(p.preset_dir(), "/mnt/backup/home");
+  EXPECT_EQ(p.backend, "auto");
+  EXPECT_TRUE(p.keep.rules.empty());
+  EXPECT_FALSE(p.min_free.has_value());
+  EXPECT_TRUE(p.exclude.empty());
+  EXPECT_FALSE(p.exclude_from.has_value());
+  EXPECT_FALSE(p.one_file_system);
+  EXPECT_EQ(p.checksum, ChecksumKind::xxh128);
+  EXPECT_FALSE(p.snapshot_dir.has_value());
+  EXPECT_FALSE(p.allow_empty_source);
+  EXPECT_FALSE(p.allow_partial);
+  EXPECT_EQ(p.origin, k_at + "1");
+}
+
+TEST(CoreConfig, EveryKeyIsParsed) {
+  const Preset p = only_preset(
+      "[data]\nsource: /srv/data\ndestination = /mnt/b\nbackend = btrfs\nkeep = 3 24h *y\nmin_free = 50G\n"
+      "exclude = *.tmp\nexclude_from = /etc/snapkeep/data.exclude\none_file_system = yes\nchecksum = sha256\n"
+      "snapshot_dir = /srv/.snapshots\nallow_empty_source = true\nallow_partial = on\n");
+  EXPECT_EQ(p.source, "/srv/data");
+  EXPECT_EQ(p.backend, "btrfs");
+  ASSERT_EQ(p.keep.rules.size(), 3U);
+  EXPECT_EQ(p.keep.text, "3 24h *y");
+  ASSERT_TRUE(p.min_free.has_value());
+  EXPECT_EQ(p.min_free->bytes, 50ULL << 30);
+  EXPECT_EQ(p.exclude, std::vector<std::string>{"*.tmp"});
+  EXPECT_EQ(p.exclude_from, fs::path("/etc/snapkeep/data.exclude"));
+  EXPECT_TRUE(p.one_file_system);
+  EXPECT_EQ(p.checksum, ChecksumKind::sha256);
+  EXPECT_EQ(p.snapshot_dir, fs::path("/srv/.snapshots"));
+  EXPECT_TRUE(p.allow_empty_source);
+  EXPECT_TRUE(p.allow_partial);
+  EXPECT_EQ(only_preset(k_minimal + "checksum = none\nbackend = rsync\n").checksum, ChecksumKind::none);
+  EXPECT_DOUBLE_EQ(only_preset(k_minimal + "min_free = 10%\n").min_free->percent, 10.0);
+  EXPECT_DOUBLE_EQ(only_preset(k_minimal + "min_free = 2.5%%\n").min_free->percent, 2.5);
+}
+
+TEST(CoreConfig, DefaultSuppliesValuesAndPresetsOverrideThem) {
+  auto config = build(
+      "[DEFAULT]\ndestination = /mnt/backup\nkeep = 7d\none_file_system = yes\n"
+      "[home]\nsource = /home\n[srv]\nsource = /srv\ndestination = /media/other\nkeep = 3\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->presets.size(), 2U);
+  const Preset& home = config->presets[0];
+  const Preset& root = config->presets[1];
+  EXPECT_EQ(home.destination, "/mnt/backup");
+  EXPECT_EQ(home.keep.text, "7d");
+  EXPECT_TRUE(home.one_file_system);
+  EXPECT_EQ(root.name, "srv");
+  EXPECT_EQ(root.source, "/srv");
+  EXPECT_EQ(root.destination, "/media/other");
+  EXPECT_EQ(root.keep.text, "3");
+  EXPECT_TRUE(root.one_file_system);
+  EXPECT_EQ(config->files, std::vector<fs::path>{k_file});
+}
+
+TEST(CoreConfig, EmptyOptionalValueClearsTheDefault) {
+  const Preset p = only_preset("[DEFAULT]\nmin_free = 10%\nkeep = 3\n" + k_minimal + "min_free =\nkeep =\n");
+  EXPECT_FALSE(p.min_free.has_value());
+  EXPECT_TRUE(p.keep.rules.empty());
+}
+
+TEST(CoreConfig, ExcludeIsOnePatternPerNonEmptyLine) {
+  const Preset p = only_preset(k_minimal + "exclude = *.tmp\n  .cache/\n\n  /lost+found\nkeep = 3\n");
+  EXPECT_EQ(p.exclude, (std::vector<std::string>{"*.tmp", ".cache/", "/lost+found"}));
+  const Preset q = only_preset(k_minimal + "exclude =\n  # a comment\n  a\n  b\n");
+  EXPECT_EQ(q.exclude, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(CoreConfig, PathsAreNormalisedAndRelativeOnesUseTheFileFolder) {
+  const Preset p = only_preset("[home]\nsource = /home/./user/../user/\ndestination = ../backup//x/\nexclude_from = ex.txt\n"
+                               "snapshot_dir = snaps/\n");
+  EXPECT_EQ(p.source, "/home/user");
+  EXPECT_EQ(p.destination, "/etc/backup/x");
+  EXPECT_EQ(p.exclude_from, fs::path("/etc/snapkeep/ex.txt"));
+  EXPECT_EQ(p.snapshot_dir, fs::path("/etc/snapkeep/snaps"));
+}
+
+TEST(CoreConfig, TwoFilesOverridePerKeyAndResolvePathsPerFile) {
+  test::TempDir dir;
+  fs::create_directories(dir / "one");
+  fs::create_directories(dir / "two");
+  test::write_file(dir / "one/a.conf",
+                   "[DEFAULT]\ndestination = backups\n[home]\nsource = src\nkeep = 3\nchecksum = sha256\n");
+  test::write_file(dir / "two/b.conf", "[home]\nkeep = 5\nexclude_from = ex.txt\n[extra]\nsource = data\n");
+  auto config = load_config({dir / "one/a.conf", dir / "two/b.conf"});
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  ASSERT_EQ(config->presets.size(), 2U);
+  const Preset& home = config->presets[0];
+  EXPECT_EQ(home.source, dir / "one/src");
+  EXPECT_EQ(home.destination, dir / "one/backups");  // DEFAULT written in one/a.conf
+  EXPECT_EQ(home.keep.text, "5");
+  EXPECT_EQ(home.checksum, ChecksumKind::sha256);
+  EXPECT_EQ(home.exclude_from, dir / "two/ex.txt");
+  EXPECT_EQ(home.origin, (dir / "one/a.conf").string() + ":3");
+  const Preset& extra = config->presets[1];
+  EXPECT_EQ(extra.source, dir / "two/data");
+  EXPECT_EQ(extra.destination, dir / "one/backups");
+  EXPECT_EQ(extra.origin, (dir / "two/b.conf").string() + ":4");
+  EXPECT_EQ(config->files, (std::vector<fs::path>{dir / "one/a.conf", dir / "two/b.conf"}));
+}
+
+TEST(CoreConfig, LoadConfigErrors) {
+  test::TempDir dir;
+  auto missing = load_config({dir / "nope.conf"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ErrorKind::config);
+  EXPECT_EQ(missing.error().path, dir / "nope.conf");
+
+  test::write_file(dir / "a.conf", "# nothing yet\n[DEFAULT]\nkeep = 3\n");
+  test::write_file(dir / "b.conf", "");
+  auto empty = load_config({dir / "a.conf", dir / "b.conf"});
+  ASSERT_FALSE(empty.ok());
+  EXPECT_EQ(empty.error().message, "no presets defined in " + (dir / "a.conf").string() + ", " + (dir / "b.conf").string() +
+                                       " (add a [name] section with source and destination)");
+  EXPECT_EQ(empty.error().kind, ErrorKind::config);
+}
+
+TEST(CoreConfig, UnknownKeySuggestsTheClosestKnownOne) {
+  EXPECT_EQ(error_of(k_minimal + "destinaton = /x\n"),
+            k_at + "4: unknown key 'destinaton' in preset 'home' (did you mean 'destination'?)");
+  EXPECT_EQ(error_of(k_minimal + "exclude-from = x\n"),
+            k_at + "4: unknown key 'exclude-from' in preset 'home' (did you mean 'exclude_from'?)");
+  EXPECT_EQ(error_of(k_minimal + "\ncolour = blue\n"), k_at + "5: unknown key 'colour' in preset 'home'");
+  EXPECT_EQ(error_of("[DEFAULT]\nkepe = 3\n" + k_minimal),
+            k_at + "2: unknown key 'kepe' in [DEFAULT] (did you mean 'keep'?)");
+}
+
+TEST(CoreConfig, MissingSourceOrDestinationPointsAtTheHeader) {
+  EXPECT_EQ(error_of("[home]\nsource = /a\n\n[work]\ndestination = /b\n"), k_at + "1: preset 'home' has no 'destination'");
+  EXPECT_EQ(error_of("[DEFAULT]\ndestination = /b\n\n[work]\nkeep = 1\n"), k_at + "4: preset 'work' has no 'source'");
+}
+
+TEST(CoreConfig, EmptySourceOrDestinationPointsAtItsLine) {
+  EXPECT_EQ(error_of("[home]\nsource =\ndestination = /b\n"), k_at + "2: 'source' is empty in preset 'home'");
+  EXPECT_EQ(error_of("[home]\nsource = /a\ndestination:\n"), k_at + "3: 'destination' is empty in preset 'home'");
+}
+
+TEST(CoreConfig, MultiLineOrTildePathIsRejected) {
+  EXPECT_EQ(error_of("[home]\nsource = /a\n  /b\ndestination = /c\n"),
+            k_at + "2: 'source' must be a single path on one line");
+  EXPECT_EQ(error_of("[home]\nsource = ~/docs\ndestination = /c\n"),
+            k_at + "2: 'source' starts with '~', which is not expanded: write the full path");
+}
+
+TEST(CoreConfig, BadValuesPointAtTheirLine) {
+  EXPECT_EQ(error_of(k_minimal + "backend = zfs\n"),
+            k_at + "4: unknown backend 'zfs' in preset 'home' (use auto, rsync or btrfs)");
+  EXPECT_EQ(error_of(k_minimal + "checksum = md5\n"),
+            k_at + "4: unknown checksum 'md5' in preset 'home' (use xxh128, sha256 or none)");
+  EXPECT_EQ(error_of(k_minimal + "one_file_system = sometimes\n"),
+            k_at + "4: 'one_file_system' in preset 'home': not a boolean: 'sometimes' (use yes/no, true/false, on/off or 1/0)");
+  EXPECT_EQ(error_of(k_minimal + "keep = 3 24h 5x\n"),
+            k_at + "4: 'keep' in preset 'home': bad retention rule '5x': use N, Nh, Nd, Nw, Nm, Ny or *h, *d, *w, *m, *y");
+  EXPECT_EQ(error_of(k_minimal + "min_free = 101%%\n"),
+            k_at + "4: 'min_free' in preset 'home': bad size '101%': a percentage must be more than 0% and at most 100%");
+  EXPECT_EQ(error_of(k_minimal + "min_free = lots\n"),
+            k_at + "4: 'min_free' in preset 'home': bad size 'lots': expected a number with an optional unit K, M, G, T or P (e.g. 50G)");
+  EXPECT_EQ(error_of(k_minimal + "allow_partial =\n"),
+            k_at + "4: 'allow_partial' in preset 'home': not a boolean: '' (use yes/no, true/false, on/off or 1/0)");
+}
+
+TEST(CoreConfig, BadDefaultValueIsReportedAtTheDefaultLine) {
+  EXPECT_EQ(error_of("[DEFAULT]\nbackend = RSYNC\n" + k_minimal),
+            k_at + "2: unknown backend 'RSYNC' in preset 'home' (use auto, rsync or btrfs)");
+}
+
+TEST(CoreConfig, DestinationInsideOrEqualToSource) {
+  EXPECT_EQ(error_of("[home]\nsource = /home/user\ndestination = /home/user/backups\n"),
+            k_at + "3: destination /home/user/backups is inside source /home/user: each backup would contain the previous ones");
+  EXPECT_EQ(error_of("[root]\ndestination = /mnt/b\nsource = /\n"),
+            k_at + "2: destination /mnt/b is inside source /: each backup would contain the previous ones");
+  EXPECT_EQ(error_of("[home]\nsource = /data/\ndestination = /data/x/..\n"),
+            k_at + "3: destination /data is the same as source in preset 'home'");
+  EXPECT_EQ(error_of("[home]\nsource = /mnt/b/home/user\ndestination = /mnt/b\n"),
+            k_at + "3: source /mnt/b/home/user is inside /mnt/b/home, where preset 'home' keeps its snapshots");
+}
+
+TEST(CoreConfig, SiblingAndParentFoldersAreFine) {
+  EXPECT_EQ(error_of("[home]\nsource = /data\ndestination = /data2\n"), "");
+  EXPECT_EQ(error_of("[home]\nsource = /mnt/b/other\ndestination = /mnt/b\n"), "");
+  EXPECT_EQ(error_of("[home]\nsource = /mnt/b/homework\ndestination = /mnt/b\n"), "");
+}
+
+TEST(CoreConfig, PresetNameRules) {
+  const std::string body = "\nsource = /a\ndestination = /b\n";
+  EXPECT_EQ(error_of("[a/b]" + body), k_at + "1: preset name 'a/b' must not contain '/'");
+  EXPECT_EQ(error_of("[..]" + body), k_at + "1: preset name '..' must not start with '.'");
+  EXPECT_EQ(error_of(k_minimal + "[.hidden]" + body), k_at + "4: preset name '.hidden' must not start with '.'");
+  EXPECT_EQ(error_of("[latest]" + body),
+            k_at + "1: preset name 'latest' is reserved (snapkeep keeps a 'latest' symlink next to the snapshots)");
+  EXPECT_EQ(error_of("[a\tb]" + body), k_at + "1: preset name 'a\tb' must not contain control characters");
+  EXPECT_EQ(error_of("[" + std::string(201, 'x') + "]" + body),
+            k_at + "1: preset name '" + std::string(201, 'x') + "' is longer than 200 bytes");
+  EXPECT_EQ(error_of("[" + std::string(200, 'x') + "]" + body), "");
+  EXPECT_EQ(error_of("[Latest]" + body), "");
+  EXPECT_EQ(error_of("[my home-2]" + body), "");
+}
+
+TEST(CoreConfig, EmptyPresetNameInBuiltDocument) {
+  IniDocument doc;
+  doc.sections.push_back(IniSection{"", "/x.conf", 7, {}});
+  auto config = build_config(doc);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().message, "/x.conf:7: preset name '' is empty");
+}
+
+TEST(CoreConfig, InterpolationFollowsBasicInterpolation) {
+  const Preset p = only_preset(
+      "[DEFAULT]\nroot = /mnt/backup\ndestination = %(root)s/daily\n"
+      "[home]\nsource = /home/%(user)s\nuser = alice\nexclude = 100%%\n  %(USER)s.tmp\n");
+  EXPECT_EQ(p.destination, "/mnt/backup/daily");
+  EXPECT_EQ(p.source, "/home/alice");
+  EXPECT_EQ(p.exclude, (std::vector<std::string>{"100%", "alice.tmp"}));
+}
+
+TEST(CoreConfig, InterpolationUsesThePresetsOwnValueFirst) {
+  auto config = build(
+      "[DEFAULT]\nroot = /mnt/a\ndestination = %(root)s\n[one]\nsource = /s1\n[two]\nsource = /s2\nroot = /mnt/b\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->presets[0].destination, "/mnt/a");
+  EXPECT_EQ(config->presets[1].destination, "/mnt/b");
+}
+
+TEST(CoreConfig, InterpolationSeesKeysFromLaterFiles) {
+  IniDocument doc;
+  ASSERT_TRUE(parse_ini("[home]\nsource = /h\ndestination = %(root)s/x\n", "/a.conf", doc).ok());
+  ASSERT_TRUE(parse_ini("[DEFAULT]\nroot = /mnt\n", "/b.conf", doc).ok());
+  auto config = build_config(doc);
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  EXPECT_EQ(config->presets[0].destination, "/mnt/x");
+}
+
+TEST(CoreConfig, InterpolationErrors) {
+  EXPECT_EQ(error_of("[home]\nsource = /a\ndestination = %(root)s/x\n"),
+            k_at + "3: 'destination' refers to %(root)s but preset 'home' has no key 'root' (nor [DEFAULT])");
+  EXPECT_EQ(error_of("[home]\nsource = /%(a)s\ndestination = /b\na = %(b)s\nb = %(a)s\n"),
+            k_at + "2: interpolation of 'source' in preset 'home' nests more than 10 levels (does a value refer to itself?)");
+  EXPECT_EQ(error_of(k_minimal + "keep = 3%d\n"), k_at + "4: '%' must be written '%%'");
+  IniDocument doc;  // a built document bypasses the parser's check
+  doc.sections.push_back(IniSection{"h", "/x.conf", 1, {{"source", {"/a%b", "/x.conf", 2}}, {"destination", {"/b", "/x.conf", 3}}}});
+  auto config = build_config(doc);
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.error().message, "/x.conf:2: '%' must be written '%%'");
+}
+
+TEST(CoreConfig, SelectPresets) {
+  auto config = build("[a]\nsource = /a\ndestination = /d\n[b]\nsource = /b\ndestination = /d\n"
+                      "[c]\nsource = /c\ndestination = /d\n");
+  ASSERT_TRUE(config.ok());
+  auto all = select_presets(*config, {});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 3U);
+  auto some = select_presets(*config, {"c", "a", "c"});
+  ASSERT_TRUE(some.ok());
+  ASSERT_EQ(some->size(), 2U);
+  EXPECT_EQ((*some)[0].name, "a");
+  EXPECT_EQ((*some)[1].name, "c");
+  auto unknown = select_presets(*config, {"a", "x"});
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().kind, ErrorKind::config);
+  EXPECT_EQ(unknown.error().message, "no preset named 'x' (known: a, b, c)");
+}
+
+TEST(CoreConfig, DefaultConfigFilesFollowTheEnvironment) {
+  const char* saved = std::getenv("SNAPKEEP_CONFIG");
+  const std::string saved_value = saved != nullptr ? saved : "";
+  ::setenv("SNAPKEEP_CONFIG", "/tmp/my.conf", 1);
+  EXPECT_EQ(default_config_files(), std::vector<fs::path>{"/tmp/my.conf"});
+  ::setenv("SNAPKEEP_CONFIG", "", 1);
+  EXPECT_EQ(default_config_files(), std::vector<fs::path>{"/etc/snapkeep/snapkeep.conf"});
+  ::unsetenv("SNAPKEEP_CONFIG");
+  EXPECT_EQ(default_config_files(), std::vector<fs::path>{"/etc/snapkeep/snapkeep.conf"});
+  if (saved != nullptr) {
+    ::setenv("SNAPKEEP_CONFIG", saved_value.c_str(), 1);
+  }
+}
+
+TEST(CoreConfig, KnownBackendValues) {
+  EXPECT_TRUE(is_known_backend_value("auto"));
+  EXPECT_TRUE(is_known_backend_value("rsync"));
+  EXPECT_TRUE(is_known_backend_value("btrfs"));
+  EXPECT_FALSE(is_known_backend_value("Rsync"));
+  EXPECT_FALSE(is_known_backend_value(""));
+}
+
+}  // namespace
+}  // namespace snapkeep
