@@ -23,11 +23,18 @@ Result<std::string> check_one(const Preset& preset) {
     e.message = preset.name + ": " + e.message;
     return e;
   }
-  auto version = run_process({"rsync", "--version"});
-  if (!version) {
-    Error e = std::move(version).error();
-    e.message = preset.name + ": " + e.message;
-    return e;
+  // The tools this backend runs must be installed.
+  std::vector<std::string> tools{"rsync"};
+  if (*name == "btrfs") {
+    tools.emplace_back("btrfs");
+  }
+  for (const auto& tool : tools) {
+    auto version = run_process({tool, "--version"});
+    if (!version) {
+      Error e = std::move(version).error();
+      e.message = preset.name + ": " + e.message;
+      return e;
+    }
   }
   if (preset.exclude_from) {
     std::error_code ec;

@@ -55,6 +55,9 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
   if (!snapshots) {
     return with_preset(preset, std::move(snapshots).error());
   }
+  if (!options.dry_run) {
+    remove_orphan_records(preset_dir, *snapshots);
+  }
   // A run killed between renaming a snapshot into place and moving `latest` left it behind.
   if (!options.dry_run && !snapshots->empty() && read_latest(preset_dir) != snapshots->back().id) {
     SNAPKEEP_TRY(update_latest(preset_dir, snapshots->back().id));

@@ -116,6 +116,17 @@ Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, s
   return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when)) + "\n");
 }
 
+void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(preset_dir / k_state_dir_name / "snapshots", ec)) {
+    std::string name = entry.path().filename().string();
+    bool known = std::any_of(snapshots.begin(), snapshots.end(), [&](const SnapshotInfo& s) { return s.id == name; });
+    if (!known) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
 Status update_latest(const fs::path& preset_dir, const std::string& id) {
   fs::path link = preset_dir / k_latest_name;
   struct stat st {};

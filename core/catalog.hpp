@@ -43,6 +43,10 @@ std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path&
 // snapshot is renamed into place.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
 
+// Deletes time records whose snapshot folder is gone (a killed run, or a snapshot deleted by hand).
+// Call with the lock held.
+void remove_orphan_records(const std::filesystem::path& preset_dir, const std::vector<SnapshotInfo>& snapshots);
+
 // Points preset_dir/latest at `id` with a relative symlink, replaced atomically by rename(2).
 // A `latest` that is not a symlink was not made by snapkeep and is an error.
 Status update_latest(const std::filesystem::path& preset_dir, const std::string& id);
