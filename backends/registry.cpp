@@ -5,6 +5,7 @@
 #include "backends/btrfs/btrfs_backend.hpp"
 #include "backends/rsync/rsync_backend.hpp"
 #include "core/fsprobe.hpp"
+#include "core/preset_checks.hpp"
 
 namespace snapkeep {
 namespace {
@@ -23,6 +24,7 @@ const std::array k_backends{
 }  // namespace
 
 Result<std::string> resolve_backend_name(const Preset& preset) {
+  SNAPKEEP_TRY(check_destination(preset));
   if (preset.backend != "auto") {
     return preset.backend;
   }

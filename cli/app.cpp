@@ -60,8 +60,8 @@ std::vector<std::string> rewrite_legacy_form(std::vector<std::string> args) {
     out.emplace_back("-c");
     out.push_back(file);
   }
-  out.insert(out.end(), options.begin(), options.end());
   out.emplace_back("backup");
+  out.insert(out.end(), options.begin(), options.end());
   return out;
 }
 
@@ -105,7 +105,13 @@ int run_cli(int argc, char** argv) {
   auto* check_cmd = app.add_subcommand("check", "validate config, sources and destinations; change nothing");
   check_cmd->add_option("presets", check_presets, "presets to check");
 
-  for (const char* later : {"scrub", "prune", "du"}) {
+  PruneArgs prune;
+  auto* prune_cmd = app.add_subcommand("prune", "delete the snapshots that no `keep` rule keeps");
+  prune_cmd->add_option("presets", prune.presets, "presets to prune");
+  prune_cmd->add_flag("--dry-run,-n", prune.dry_run, "list every snapshot with keep/delete and why; delete nothing");
+  prune_cmd->add_flag("--wait", prune.wait, "wait for another run's lock instead of exiting with status 3");
+
+  for (const char* later : {"scrub", "du"}) {
     auto* cmd = app.add_subcommand(later, std::string(later) + " (not available yet in this version)");
     cmd->allow_extras();
   }
@@ -130,7 +136,7 @@ int run_cli(int argc, char** argv) {
   global.verbosity = verbose ? 1 : (quiet ? -1 : 0);
   setup_logging(global.verbosity);
 
-  for (const char* later : {"scrub", "prune", "du"}) {
+  for (const char* later : {"scrub", "du"}) {
     if (app.got_subcommand(later)) {
       spdlog::error("'{}' is not available in this version of snapkeep yet", later);
       return 2;
@@ -157,6 +163,9 @@ int run_cli(int argc, char** argv) {
   }
   if (app.got_subcommand(restore_cmd)) {
     return cmd_restore(global, *config, restore);
+  }
+  if (app.got_subcommand(prune_cmd)) {
+    return cmd_prune(global, *config, prune);
   }
   if (app.got_subcommand(check_cmd)) {
     return cmd_check(global, *config, check_presets);

@@ -7,6 +7,7 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "core/backup.hpp"
+#include "core/prune.hpp"
 #include "core/signals.hpp"
 #include "core/units.hpp"
 
@@ -24,6 +25,8 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
       break;
     }
     nlohmann::json entry{{"name", preset.name}};
+    std::vector<std::string> pruned;
+    std::optional<Error> prune_error;
     auto run = [&]() -> Result<std::pair<std::string, BackupOutcome>> {
       auto name = resolve_backend_name(preset);
       if (!name) {
@@ -40,6 +43,21 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
       auto outcome = run_backup(preset, **backend, options, freezer.get());
       if (!outcome) {
         return std::move(outcome).error();
+      }
+      // With a `keep` policy, every successful backup is followed by a prune.
+      if (!preset.keep.rules.empty() && !args.dry_run) {
+        PruneOptions prune_options;
+        prune_options.wait_for_lock = true;
+        auto entries = run_prune(preset, **backend, prune_options);
+        if (!entries) {
+          prune_error = std::move(entries).error();
+        } else {
+          for (const auto& e : *entries) {
+            if (e.deleted) {
+              pruned.push_back(e.id);
+            }
+          }
+        }
       }
       return std::make_pair(*name, std::move(*outcome));
     };
@@ -65,6 +83,12 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
     entry["seconds"] = outcome.seconds;
     entry["dry_run"] = args.dry_run;
     entry["warnings"] = outcome.stats.warnings;
+    entry["pruned"] = pruned;
+    if (prune_error) {
+      prune_error->message = preset.name + ": the backup succeeded but pruning failed: " + prune_error->message;
+      exit_code = combine_exit(exit_code, report(*prune_error));
+      entry["prune_error"] = prune_error->describe();
+    }
     results.push_back(entry);
     if (!global.json) {
       std::printf("%s\n", fmt::format("{}: {} {} ({}, {} files, {} copied in {} files, {:.1f} s)", preset.name,

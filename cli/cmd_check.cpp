@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "core/catalog.hpp"
+#include "core/fsprobe.hpp"
 #include "core/preset_checks.hpp"
 #include "core/process.hpp"
 
@@ -22,6 +23,13 @@ Result<std::string> check_one(const Preset& preset) {
     Error e = std::move(backend).error();
     e.message = preset.name + ": " + e.message;
     return e;
+  }
+  if (*name == "btrfs") {
+    auto type = filesystem_type(preset.destination);
+    if (type && *type != "btrfs") {
+      return runtime_error(preset.name + ": backend = btrfs but the destination " + preset.destination.string() +
+                           " is on " + *type + " (use backend = rsync or auto)");
+    }
   }
   // The tools this backend runs must be installed.
   std::vector<std::string> tools{"rsync"};
@@ -68,7 +76,7 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
       entry["status"] = "failed";
       entry["error"] = checked.error().describe();
       if (!global.json) {
-        std::printf("%s: FAILED: %s\n", preset.name.c_str(), checked.error().describe().c_str());
+        std::printf("FAILED %s\n", checked.error().describe().c_str());
       }
     } else {
       entry["status"] = "ok";

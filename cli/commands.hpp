@@ -29,10 +29,17 @@ struct RestoreArgs {
   bool force = false;
 };
 
+struct PruneArgs {
+  std::vector<std::string> presets;
+  bool dry_run = false;
+  bool wait = false;
+};
+
 // Each returns the process exit status (SPEC §2).
 int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args);
 int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_restore(const GlobalOptions& global, const Config& config, const RestoreArgs& args);
+int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs& args);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 
 }  // namespace snapkeep::cli

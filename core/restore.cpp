@@ -38,7 +38,7 @@ Result<fs::path> checked_inside(const Preset& preset, const fs::path& snapshot, 
                        walk);
     }
     if (S_ISLNK(st.st_mode) && std::next(it) != rel.end()) {
-      return runtime_error(preset.name + ": restore path " + rel.string() + " passes through the symlink " +
+      return config_error(preset.name + ": restore path " + rel.string() + " passes through the symlink " +
                            walk.string() + "; name the path the symlink points to instead");
     }
   }

@@ -144,13 +144,11 @@ Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
 Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   const Preset& preset = *job.preset;
   fs::path source_root = source_snapshot_root(preset);
-  if (auto nested = btrfs::nested_subvolumes(job.source); nested) {
-    for (const auto& sub : *nested) {
-      if (!path_is_within(job.source / sub, source_root)) {
-        spdlog::warn("{}: {} is a nested subvolume and is not part of the snapshot; back it up as its own preset",
-                     preset.name, (job.source / sub).string());
-      }
-    }
+  warn_about_nested_subvolumes(preset, source_root);
+  if (!preset.exclude.empty() || preset.exclude_from || preset.one_file_system) {
+    spdlog::warn("{}: exclude, exclude_from and one_file_system do not apply to a btrfs subvolume source: the "
+                 "whole subvolume is sent (use backend = rsync to filter)",
+                 preset.name);
   }
   if (job.dry_run) {
     BackupStats stats;

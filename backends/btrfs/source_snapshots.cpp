@@ -33,6 +33,7 @@ class BtrfsSourceFreezer final : public SourceFreezer {
         SNAPKEEP_TRY(btrfs::delete_subvolume(entry.path()));
       }
     }
+    warn_about_nested_subvolumes(preset, root);
     fs::path view = root / (std::string(k_freeze_prefix) + id);
     SNAPKEEP_TRY(btrfs::snapshot(preset.source, view, true));
     spdlog::info("{}: backing up from a read-only snapshot of the source, {}", preset.name, view.string());
@@ -43,6 +44,19 @@ class BtrfsSourceFreezer final : public SourceFreezer {
 };
 
 }  // namespace
+
+void warn_about_nested_subvolumes(const Preset& preset, const fs::path& snapshot_root) {
+  auto nested = btrfs::nested_subvolumes(preset.source);
+  if (!nested) {
+    return;
+  }
+  for (const auto& sub : *nested) {
+    if (!path_is_within(preset.source / sub, snapshot_root)) {
+      spdlog::warn("{}: {} is a nested subvolume and is not part of the snapshot; back it up as its own preset",
+                   preset.name, (preset.source / sub).string());
+    }
+  }
+}
 
 fs::path source_snapshot_root(const Preset& preset) {
   if (preset.snapshot_dir) {

@@ -61,13 +61,14 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
   const Preset& preset = *job.preset;
   RsyncTransfer transfer;
   transfer.source = job.source;
+  if (job.dry_run) {
+    // rsync -n against the newest snapshot itself lists exactly what a backup would copy.
+    transfer.dry_run = true;
+    transfer.target = job.snapshots.empty() ? job.state_dir / "dry-run" : job.snapshots.back().path;
+    return run_rsync(preset, transfer, *job.progress);
+  }
   if (!job.snapshots.empty()) {
     transfer.link_dests.push_back(job.snapshots.back().path);
-  }
-  if (job.dry_run) {
-    transfer.dry_run = true;
-    transfer.target = job.state_dir / "dry-run";
-    return run_rsync(preset, transfer, *job.progress);
   }
 
   // Interrupted work from a killed run is kept as a link base, never as a snapshot.

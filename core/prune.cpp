@@ -1,0 +1,85 @@
+#include "core/prune.hpp"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "core/fsutil.hpp"
+#include "core/lock.hpp"
+#include "core/preset_checks.hpp"
+#include "core/retention.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+constexpr std::string_view k_deleting_prefix = ".deleting-";
+
+}  // namespace
+
+Status delete_snapshot(const Preset& preset, Backend& backend, const SnapshotInfo& snapshot) {
+  fs::path preset_dir = preset.preset_dir();
+  // Renaming within its own folder works for read-only btrfs subvolumes too.
+  fs::path hidden = preset_dir / (std::string(k_deleting_prefix) + snapshot.id);
+  SNAPKEEP_TRY(rename_path(snapshot.path, hidden));
+  SNAPKEEP_TRY(fsync_dir(preset_dir));
+  std::error_code ec;
+  fs::remove(preset_dir / k_state_dir_name / "snapshots" / snapshot.id, ec);
+  spdlog::info("{}: deleting snapshot {}", preset.name, snapshot.id);
+  return backend.delete_snapshot(hidden);
+}
+
+Status finish_interrupted_deletions(const Preset& preset, Backend& backend) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(preset.preset_dir(), ec)) {
+    if (entry.path().filename().string().rfind(k_deleting_prefix, 0) == 0) {
+      spdlog::info("{}: finishing the interrupted deletion of {}", preset.name, entry.path().string());
+      SNAPKEEP_TRY(backend.delete_snapshot(entry.path()));
+    }
+  }
+  return {};
+}
+
+Result<std::vector<PruneEntry>> prune_locked(const Preset& preset, Backend& backend, bool dry_run) {
+  if (!dry_run) {
+    SNAPKEEP_TRY(finish_interrupted_deletions(preset, backend));
+  }
+  auto snapshots = list_snapshots(preset.preset_dir());
+  if (!snapshots) {
+    return std::move(snapshots).error();
+  }
+  auto decisions = apply_retention(preset.keep, *snapshots, std::time(nullptr));
+  std::vector<PruneEntry> out;
+  for (const auto& decision : decisions) {
+    auto it = std::find_if(snapshots->begin(), snapshots->end(),
+                           [&](const SnapshotInfo& s) { return s.id == decision.id; });
+    PruneEntry entry{decision.id, decision.keep, false, decision.reasons};
+    if (!entry.keep && !it->time_recorded) {
+      entry.keep = true;
+      entry.reasons.emplace_back("not made by snapkeep");
+    }
+    if (!entry.keep && !dry_run) {
+      SNAPKEEP_TRY(delete_snapshot(preset, backend, *it));
+      entry.deleted = true;
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+Result<std::vector<PruneEntry>> run_prune(const Preset& preset, Backend& backend, const PruneOptions& options) {
+  SNAPKEEP_TRY(check_destination(preset));
+  fs::path state_dir = preset.preset_dir() / k_state_dir_name;
+  std::error_code ec;
+  if (!fs::is_directory(state_dir, ec)) {
+    return std::vector<PruneEntry>{};  // never backed up: nothing to prune
+  }
+  auto lock = PresetLock::acquire(state_dir, preset.name, options.wait_for_lock);
+  if (!lock) {
+    return std::move(lock).error();
+  }
+  return prune_locked(preset, backend, options.dry_run);
+}
+
+}  // namespace snapkeep
