@@ -111,7 +111,11 @@ int run_cli(int argc, char** argv) {
   prune_cmd->add_flag("--dry-run,-n", prune.dry_run, "list every snapshot with keep/delete and why; delete nothing");
   prune_cmd->add_flag("--wait", prune.wait, "wait for another run's lock instead of exiting with status 3");
 
-  for (const char* later : {"scrub", "du"}) {
+  std::vector<std::string> du_presets;
+  auto* du_cmd = app.add_subcommand("du", "per snapshot: bytes it alone holds and bytes freed with every older one");
+  du_cmd->add_option("presets", du_presets, "presets to measure");
+
+  for (const char* later : {"scrub"}) {
     auto* cmd = app.add_subcommand(later, std::string(later) + " (not available yet in this version)");
     cmd->allow_extras();
   }
@@ -136,7 +140,7 @@ int run_cli(int argc, char** argv) {
   global.verbosity = verbose ? 1 : (quiet ? -1 : 0);
   setup_logging(global.verbosity);
 
-  for (const char* later : {"scrub", "du"}) {
+  for (const char* later : {"scrub"}) {
     if (app.got_subcommand(later)) {
       spdlog::error("'{}' is not available in this version of snapkeep yet", later);
       return 2;
@@ -166,6 +170,9 @@ int run_cli(int argc, char** argv) {
   }
   if (app.got_subcommand(prune_cmd)) {
     return cmd_prune(global, *config, prune);
+  }
+  if (app.got_subcommand(du_cmd)) {
+    return cmd_du(global, *config, du_presets);
   }
   if (app.got_subcommand(check_cmd)) {
     return cmd_check(global, *config, check_presets);

@@ -40,6 +40,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
 int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_restore(const GlobalOptions& global, const Config& config, const RestoreArgs& args);
 int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs& args);
+int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 
 }  // namespace snapkeep::cli

@@ -11,6 +11,7 @@
 
 #include "core/catalog.hpp"
 #include "core/config.hpp"
+#include "core/du.hpp"
 #include "core/error.hpp"
 
 namespace snapkeep {
@@ -59,6 +60,9 @@ class Backend {
 
   // Deletes one complete snapshot of this backend.
   virtual Status delete_snapshot(const std::filesystem::path& snapshot) = 0;
+
+  // Space each snapshot (oldest first) holds alone, and what deleting it and every older one frees.
+  virtual Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots) = 0;
 };
 
 // Gives a backup a point-in-time view of its source where the source's filesystem allows it

@@ -1,6 +1,7 @@
 #include "backends/btrfs/btrfs_backend.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -80,6 +81,7 @@ class BtrfsBackend final : public Backend {
   }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot) override { return btrfs::delete_subvolume(snapshot); }
+  Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots) override;
 
  private:
   Result<BackupStats> send_receive(const BackupJob& job);
@@ -273,6 +275,39 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   SNAPKEEP_TRY(btrfs::snapshot(current, job.preset_dir / job.id, true));
   SNAPKEEP_TRY(fsync_dir(job.preset_dir));
   return stats;
+}
+
+// Extent sharing as `btrfs filesystem du` reports it: exclusive bytes are exact; what deleting
+// several snapshots frees together can exceed the sum of their exclusives, so cumulative_bytes is a
+// lower bound (exact = false).
+Result<UsageReport> BtrfsBackend::usage(const std::vector<SnapshotInfo>& snapshots) {
+  UsageReport report;
+  report.exact = false;
+  std::uint64_t running = 0;
+  for (const auto& snapshot : snapshots) {
+    ProcessOptions options;
+    options.capture_stdout = true;
+    auto result = run_process({"btrfs", "filesystem", "du", "-s", "--raw", "--", snapshot.path.string()}, options);
+    if (!result) {
+      return std::move(result).error();
+    }
+    if (!result->succeeded()) {
+      return runtime_error("cannot measure " + snapshot.path.string() + ": " +
+                           describe_failure("btrfs filesystem du", *result));
+    }
+    // Second line: "TOTAL EXCLUSIVE SET_SHARED PATH".
+    std::uint64_t total = 0;
+    std::uint64_t exclusive = 0;
+    std::size_t line = result->stdout_text.find('\n');
+    if (line == std::string::npos ||
+        std::sscanf(result->stdout_text.c_str() + line + 1, "%lu %lu", &total, &exclusive) != 2) {
+      return runtime_error("cannot read the output of btrfs filesystem du for " + snapshot.path.string());
+    }
+    running += exclusive;
+    report.total_bytes += exclusive;
+    report.snapshots.push_back({snapshot.id, exclusive, running});
+  }
+  return report;
 }
 
 }  // namespace

@@ -55,6 +55,9 @@ class RsyncBackend final : public Backend {
   BackendCapabilities capabilities() const override { return {}; }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot) override { return remove_tree(snapshot); }
+  Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots) override {
+    return hardlink_tree_usage(snapshots);
+  }
 };
 
 Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
