@@ -29,14 +29,98 @@ class FdGuard {
   int m_fd;
 };
 
+// Below this depth each level keeps its directory open; deeper, remove_deep() works with two
+// descriptors at a time so no open-file limit is hit.
+constexpr int k_max_open_depth = 256;
+
 struct RemoveState {
   dev_t device = 0;
   std::uint64_t removed = 0;
   const std::function<void(std::uint64_t)>* on_progress = nullptr;
 };
 
+// Empties the directory open as `fd` using ".." to climb back: for very deep chains. Each folder is
+// re-read after each of its subfolders is gone, which is cheap for the narrow chains that get this deep.
+Status remove_deep(int fd, const fs::path& path, RemoveState& state) {
+  std::vector<std::string> names;  // from the folder of `fd` down to the current one
+  int current = fd;
+  for (;;) {
+    DIR* dir = ::fdopendir(::dup(current));
+    if (dir == nullptr) {
+      Error e = sys_error("cannot read directory", path);
+      ::close(current);
+      return e;
+    }
+    ::rewinddir(dir);
+    std::string subdir;
+    Status status;
+    errno = 0;
+    while (struct dirent* entry = ::readdir(dir)) {
+      std::string_view name = entry->d_name;
+      if (name == "." || name == "..") {
+        continue;
+      }
+      struct stat st {};
+      if (::fstatat(current, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        continue;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (st.st_dev != state.device) {
+          status = runtime_error("refusing to delete across a mount point", path / entry->d_name);
+          break;
+        }
+        ::fchmodat(current, entry->d_name, (st.st_mode & 07777) | S_IRWXU, 0);
+        subdir = entry->d_name;
+        break;
+      }
+      if (::unlinkat(current, entry->d_name, 0) != 0 && errno != ENOENT) {
+        status = sys_error("cannot remove", path / entry->d_name);
+        break;
+      }
+      ++state.removed;
+    }
+    ::closedir(dir);
+    if (!status) {
+      ::close(current);
+      return status;
+    }
+    if (!subdir.empty()) {
+      int child = ::openat(current, subdir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0) {
+        Error e = sys_error("cannot open directory", path / subdir);
+        ::close(current);
+        return e;
+      }
+      ::close(current);
+      current = child;
+      names.push_back(subdir);
+      continue;
+    }
+    if (names.empty()) {
+      ::close(current);
+      return {};
+    }
+    int parent = ::openat(current, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ::close(current);
+    if (parent < 0) {
+      return sys_error("cannot climb back out of a deep directory", path);
+    }
+    if (::unlinkat(parent, names.back().c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+      Error e = sys_error("cannot remove directory", path / names.back());
+      ::close(parent);
+      return e;
+    }
+    ++state.removed;
+    names.pop_back();
+    current = parent;
+  }
+}
+
 // Empties the directory open as `dirfd` (at `path`, for messages); takes ownership of dirfd.
-Status remove_children(int dirfd, const fs::path& path, RemoveState& state) {
+Status remove_children(int dirfd, const fs::path& path, RemoveState& state, int depth) {
+  if (depth >= k_max_open_depth) {
+    return remove_deep(dirfd, path, state);
+  }
   DIR* dir = ::fdopendir(dirfd);
   if (dir == nullptr) {
     Error e = sys_error("cannot read directory", path);
@@ -75,7 +159,7 @@ Status remove_children(int dirfd, const fs::path& path, RemoveState& state) {
           status = sys_error("cannot open directory", path / entry->d_name);
           break;
         }
-        status = remove_children(child, path / entry->d_name, state);
+        status = remove_children(child, path / entry->d_name, state, depth + 1);
         if (!status) {
           break;
         }
@@ -202,7 +286,7 @@ Status remove_tree(const fs::path& root, const std::function<void(std::uint64_t)
   RemoveState state;
   state.device = st.st_dev;
   state.on_progress = &on_progress;
-  SNAPKEEP_TRY(remove_children(fd, root, state));
+  SNAPKEEP_TRY(remove_children(fd, root, state, 0));
   if (::rmdir(root.c_str()) != 0 && errno != ENOENT) {
     return sys_error("cannot remove directory", root);
   }
