@@ -152,8 +152,7 @@ std::vector<RetentionDecision> apply_retention(const KeepPolicy& policy, const s
   for (const KeepRule& rule : policy.rules) {
     const std::string reason = reason_of(rule);
     if (rule.unit == Unit::newest) {
-      const std::size_t n = rule.count ? static_cast<std::size_t>(std::min<std::uint64_t>(*rule.count, candidates.size()))
-                                       : candidates.size();
+      const std::uint64_t n = rule.count ? std::min<std::uint64_t>(*rule.count, candidates.size()) : candidates.size();
       for (std::size_t k = 0; k < n; ++k) {
         decisions[candidates[k]].reasons.push_back(reason);
       }
