@@ -293,6 +293,19 @@ Status remove_tree(const fs::path& root, const std::function<void(std::uint64_t)
   return {};
 }
 
+bool keeps_nanosecond_mtimes(const fs::path& dir) {
+  fs::path probe = dir / ".snapkeep-mtime-probe";
+  FdGuard fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (fd.get() < 0) {
+    return false;
+  }
+  struct timespec times[2] = {{1000000000, 123456789}, {1000000000, 123456789}};
+  struct stat st {};
+  bool kept = ::futimens(fd.get(), times) == 0 && ::fstat(fd.get(), &st) == 0 && st.st_mtim.tv_nsec == 123456789;
+  ::unlink(probe.c_str());
+  return kept;
+}
+
 Result<bool> dir_is_empty(const fs::path& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {

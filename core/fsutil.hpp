@@ -32,6 +32,10 @@ Status rename_path(const std::filesystem::path& from, const std::filesystem::pat
 Status remove_tree(const std::filesystem::path& root,
                    const std::function<void(std::uint64_t)>& on_progress = {});
 
+// Does the filesystem of `dir` keep nanosecond mtimes? Probed with a temporary file in `dir`;
+// false when the probe cannot be made.
+bool keeps_nanosecond_mtimes(const std::filesystem::path& dir);
+
 // Is `dir` a directory with no entries? Errors name the path.
 Result<bool> dir_is_empty(const std::filesystem::path& dir);
 

@@ -10,7 +10,9 @@ namespace snapkeep {
 
 Result<PresetLock> PresetLock::acquire(const std::filesystem::path& state_dir, const std::string& preset, bool wait) {
   std::filesystem::path path = state_dir / "lock";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  // Deliberately inherited by children (no O_CLOEXEC): rsync's helper processes outlive a killed
+  // snapkeep by a moment, and the lock stays held until the last of them has exited.
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW, 0644);
   if (fd < 0) {
     return sys_error(preset + ": cannot open lock file", path);
   }

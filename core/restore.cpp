@@ -89,7 +89,10 @@ Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreReque
   std::string from = rel->empty() ? snapshot->path.string() + "/" : (snapshot->path / *rel).string();
   outcome.copied_from = from;
   Progress progress(preset.name);
-  std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids", "--stats", "--no-human-readable"};
+  std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids", "--sparse", "--stats", "--no-human-readable"};
+  if (keeps_nanosecond_mtimes(target)) {
+    argv.emplace_back("--modify-window=-1");
+  }
   if (progress.enabled()) {
     argv.emplace_back("--info=progress2");
   }

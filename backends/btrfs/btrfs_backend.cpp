@@ -249,6 +249,7 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   transfer.source = job.source;
   transfer.target = current;
   transfer.in_place = true;
+  transfer.exact_mtimes = keeps_nanosecond_mtimes(job.state_dir);
   transfer.dry_run = job.dry_run;
   std::error_code ec;
   if (!fs::exists(fs::symlink_status(current, ec))) {

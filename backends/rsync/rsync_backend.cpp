@@ -64,6 +64,7 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
   const Preset& preset = *job.preset;
   RsyncTransfer transfer;
   transfer.source = job.source;
+  transfer.exact_mtimes = keeps_nanosecond_mtimes(job.state_dir);
   if (job.dry_run) {
     // rsync -n against the newest snapshot itself lists exactly what a backup would copy.
     transfer.dry_run = true;
@@ -114,7 +115,11 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
 }  // namespace
 
 std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& transfer, bool show_progress) {
-  std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids", "--delete", "--stats", "--no-human-readable"};
+  std::vector<std::string> argv{"rsync",   "-aHAX",   "--numeric-ids",        "--sparse",
+                                "--delete", "--stats", "--no-human-readable"};
+  if (transfer.exact_mtimes) {
+    argv.emplace_back("--modify-window=-1");
+  }
   if (show_progress) {
     argv.emplace_back("--info=progress2");
   }

@@ -16,6 +16,9 @@ struct RsyncTransfer {
   std::vector<std::filesystem::path> link_dests;  // --link-dest candidates, best first
   bool dry_run = false;
   bool in_place = false;  // --inplace --no-whole-file: rewrite only changed blocks (btrfs)
+  // --modify-window=-1: compare and set mtimes to the nanosecond, so a file rewritten within the
+  // second of the last backup is not taken as unchanged. Only where the target keeps nanoseconds.
+  bool exact_mtimes = false;
 };
 
 // The argv for a transfer (no shell): `rsync -aHAX --numeric-ids ... -- SOURCE/ TARGET/`.
