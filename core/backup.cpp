@@ -1,5 +1,7 @@
 #include "core/backup.hpp"
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <ctime>
 #include <tuple>
@@ -55,12 +57,20 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
   if (!snapshots) {
     return with_preset(preset, std::move(snapshots).error());
   }
+  // `latest` must be ours to move before anything is copied, or a snapshot could never become latest.
+  if (struct stat st {}; ::lstat((preset_dir / k_latest_name).c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
+    return runtime_error(preset.name + ": " + (preset_dir / k_latest_name).string() +
+                         " exists and is not a symlink; snapkeep does not replace what it did not make "
+                         "(move it away and run again)");
+  }
   if (!options.dry_run) {
     remove_orphan_records(preset_dir, *snapshots);
   }
   // A run killed between renaming a snapshot into place and moving `latest` left it behind.
   if (!options.dry_run && !snapshots->empty() && read_latest(preset_dir) != snapshots->back().id) {
-    SNAPKEEP_TRY(update_latest(preset_dir, snapshots->back().id));
+    if (auto updated = update_latest(preset_dir, snapshots->back().id); !updated) {
+      return with_preset(preset, std::move(updated).error());
+    }
   }
 
   BackupOutcome outcome;
@@ -124,7 +134,9 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
       return runtime_error(preset.name + ": internal error: the backend reported success but " +
                            (preset_dir / outcome.snapshot_id).string() + " is missing");
     }
-    SNAPKEEP_TRY(update_latest(preset_dir, outcome.snapshot_id));
+    if (auto updated = update_latest(preset_dir, outcome.snapshot_id); !updated) {
+      return with_preset(preset, std::move(updated).error());
+    }
   }
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);

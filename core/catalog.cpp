@@ -36,6 +36,20 @@ std::optional<std::time_t> read_recorded_time(const fs::path& preset_dir, const 
   return std::nullopt;
 }
 
+// Ids that in-progress work under a dot-name ("..-<id>", e.g. a btrfs receive or a deletion) still holds.
+std::vector<std::string> ids_held_by_work(const fs::path& preset_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(preset_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    std::size_t dash = name.find('-');
+    if (name.size() > 1 && name[0] == '.' && dash != std::string::npos && parse_snapshot_id(name.substr(dash + 1))) {
+      out.push_back(name.substr(dash + 1));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
@@ -100,11 +114,13 @@ Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string
 }
 
 std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
+  std::vector<std::string> held = ids_held_by_work(preset_dir);
   for (std::time_t t = now;; ++t) {
     std::string id = format_snapshot_id(t);
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(preset_dir / id, ec)) &&
-        !fs::exists(fs::symlink_status(record_path(preset_dir, id), ec))) {
+        !fs::exists(fs::symlink_status(record_path(preset_dir, id), ec)) &&
+        std::find(held.begin(), held.end(), id) == held.end()) {
       return {id, t};
     }
   }
@@ -117,10 +133,12 @@ Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, s
 }
 
 void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {
+  std::vector<std::string> held = ids_held_by_work(preset_dir);
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(preset_dir / k_state_dir_name / "snapshots", ec)) {
     std::string name = entry.path().filename().string();
-    bool known = std::any_of(snapshots.begin(), snapshots.end(), [&](const SnapshotInfo& s) { return s.id == name; });
+    bool known = std::any_of(snapshots.begin(), snapshots.end(), [&](const SnapshotInfo& s) { return s.id == name; }) ||
+                 std::find(held.begin(), held.end(), name) != held.end();
     if (!known) {
       fs::remove(entry.path(), ec);
     }

@@ -34,7 +34,8 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const std::filesystem::path& pr
 // Finds a snapshot by id, or "latest" for the newest; the error names the preset folder.
 Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, const std::string& id_or_latest);
 
-// An id for a snapshot made at `now` that no folder or record in preset_dir uses yet, with the moment
+// An id for a snapshot made at `now` that no folder, record or dot-named work ("..-<id>") in
+// preset_dir uses yet, with the moment
 // it names: a second backup within one second, or a DST fall-back hour repeating wall-clock times,
 // moves the id (and its moment) on by seconds.
 std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
@@ -43,7 +44,7 @@ std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path&
 // snapshot is renamed into place.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
 
-// Deletes time records whose snapshot folder is gone (a killed run, or a snapshot deleted by hand).
+// Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a snapshot deleted by hand).
 // Call with the lock held.
 void remove_orphan_records(const std::filesystem::path& preset_dir, const std::vector<SnapshotInfo>& snapshots);
 

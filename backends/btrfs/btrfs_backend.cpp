@@ -120,6 +120,9 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
     std::string id = name.substr(k_incoming_prefix.size());
     auto info = btrfs::subvolume_info(entry.path());
     if (info && parse_snapshot_id(id) && is_verified_copy(job.preset_dir / id, info->uuid)) {
+      if (fs::exists(fs::symlink_status(source_root / id, ec))) {
+        SNAPKEEP_TRY(btrfs::delete_subvolume(source_root / id));  // stale: its copy is gone
+      }
       SNAPKEEP_TRY(rename_path(entry.path(), source_root / id));
     } else {
       SNAPKEEP_TRY(btrfs::delete_subvolume(entry.path()));
@@ -157,7 +160,7 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
     count_tree(job.source, stats);
     return stats;
   }
-  SNAPKEEP_TRY(make_dir(source_root.parent_path(), 0700));
+  SNAPKEEP_TRY(make_snapshot_container(source_root.parent_path()));
   SNAPKEEP_TRY(make_dir(source_root, 0700));
   SNAPKEEP_TRY(reconcile_leftovers(job, source_root));
 
@@ -171,11 +174,15 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
     }
   }
 
+  // A source snapshot under the new id has lost its copy (deleted at the destination): stale.
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(source_root / job.id, ec))) {
+    SNAPKEEP_TRY(btrfs::delete_subvolume(source_root / job.id));
+  }
   fs::path new_source = source_root / incoming_name(job.id);
   fs::path new_dest = job.preset_dir / incoming_name(job.id);
   SNAPKEEP_TRY(btrfs::snapshot(job.source, new_source, true));
   auto cleanup = [&] {
-    std::error_code ec;
     if (fs::exists(new_dest, ec)) {
       (void)btrfs::delete_subvolume(new_dest);
     }

@@ -18,6 +18,10 @@ std::unique_ptr<SourceFreezer> make_btrfs_source_freezer();
 // .snapkeep-snapshots beside the source (when that folder is on the source's filesystem) or inside it.
 std::filesystem::path source_snapshot_root(const Preset& preset);
 
+// Makes the folder holding source snapshots (snapshot_dir) when missing, as a subvolume so that it
+// never appears inside a snapshot of the source or of its parent.
+Status make_snapshot_container(const std::filesystem::path& dir);
+
 // Warns by name about subvolumes nested in the source (other than snapkeep's own snapshots below
 // snapshot_root): a btrfs snapshot does not include them.
 void warn_about_nested_subvolumes(const Preset& preset, const std::filesystem::path& snapshot_root);

@@ -24,7 +24,7 @@ class BtrfsSourceFreezer final : public SourceFreezer {
       return std::optional<fs::path>{};
     }
     fs::path root = source_snapshot_root(preset);
-    SNAPKEEP_TRY(make_dir(root.parent_path(), 0700));
+    SNAPKEEP_TRY(make_snapshot_container(root.parent_path()));
     SNAPKEEP_TRY(make_dir(root, 0700));
     // Views left by killed runs are of no use to anyone.
     std::error_code ec;
@@ -44,6 +44,14 @@ class BtrfsSourceFreezer final : public SourceFreezer {
 };
 
 }  // namespace
+
+Status make_snapshot_container(const fs::path& dir) {
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(dir, ec))) {
+    return make_dir(dir, 0700);  // accepts an existing folder, refuses anything else
+  }
+  return btrfs::create_subvolume(dir);
+}
 
 void warn_about_nested_subvolumes(const Preset& preset, const fs::path& snapshot_root) {
   auto nested = btrfs::nested_subvolumes(preset.source);

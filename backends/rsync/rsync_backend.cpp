@@ -115,8 +115,11 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
 }  // namespace
 
 std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& transfer, bool show_progress) {
-  std::vector<std::string> argv{"rsync",   "-aHAX",   "--numeric-ids",        "--sparse",
-                                "--delete", "--stats", "--no-human-readable"};
+  std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids", "--delete", "--stats", "--no-human-readable"};
+  // --sparse with --inplace rewrites whole runs of blocks around a change: only for fresh copies.
+  if (!transfer.in_place) {
+    argv.emplace_back("--sparse");
+  }
   if (transfer.exact_mtimes) {
     argv.emplace_back("--modify-window=-1");
   }

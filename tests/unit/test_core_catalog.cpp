@@ -1,0 +1,382 @@
+// Unit tests for core/catalog: which folders are snapshots, their order (also across DST), new ids,
+// creation-time records and the `latest` symlink.
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <ctime>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/catalog.hpp"
+#include "tests/support/testutil.hpp"
+
+namespace snapkeep {
+namespace {
+
+namespace fs = std::filesystem;
+using test::TempDir;
+using test::write_file;
+
+// Sets TZ for the lifetime of the object and restores the previous value afterwards.
+class ScopedTz {
+ public:
+  explicit ScopedTz(const std::string& tz) {
+    if (const char* old = std::getenv("TZ")) {
+      m_old = old;
+    }
+    ::setenv("TZ", tz.c_str(), 1);
+    ::tzset();
+  }
+  ~ScopedTz() {
+    if (m_old) {
+      ::setenv("TZ", m_old->c_str(), 1);
+    } else {
+      ::unsetenv("TZ");
+    }
+    ::tzset();
+  }
+  ScopedTz(const ScopedTz&) = delete;
+  ScopedTz& operator=(const ScopedTz&) = delete;
+
+ private:
+  std::optional<std::string> m_old;
+};
+
+std::string berlin_tz() {
+  return fs::exists("/usr/share/zoneinfo/Europe/Berlin") ? "Europe/Berlin" : "CET-1CEST,M3.5.0,M10.5.0/3";
+}
+
+std::time_t utc(int year, int month, int day, int hour, int minute, int second) {
+  std::tm tm{};
+  tm.tm_year = year - 1900;
+  tm.tm_mon = month - 1;
+  tm.tm_mday = day;
+  tm.tm_hour = hour;
+  tm.tm_min = minute;
+  tm.tm_sec = second;
+  return ::timegm(&tm);
+}
+
+// A preset folder with its .snapkeep state folder, like a backup run leaves it.
+fs::path make_preset_dir(const TempDir& tmp) {
+  fs::path dir = tmp / "home";
+  fs::create_directories(dir / ".snapkeep");
+  return dir;
+}
+
+std::vector<std::string> ids_of(const std::vector<SnapshotInfo>& snapshots) {
+  std::vector<std::string> ids;
+  for (const auto& s : snapshots) {
+    ids.push_back(s.id);
+  }
+  return ids;
+}
+
+TEST(CoreCatalog, ListsOnlySnapshotFoldersOldestFirst) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-26_02-18-39");
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  fs::create_directory(dir / "2014-01-11");  // the old script's date-only folder
+  fs::create_directory(dir / "2026-11-26_02-18-40");
+  // Look-alikes that are not snapshots.
+  fs::create_directory_symlink(dir / "2026-11-25_02-00-00", dir / "2026-11-27_00-00-00");
+  fs::create_directory_symlink(tmp / "elsewhere", dir / "2026-11-28_00-00-00");
+  write_file(dir / "2026-11-29_00-00-00", "a file, not a snapshot");
+  fs::create_directory_symlink("2026-11-26_02-18-40", dir / "latest");
+  fs::create_directory(dir / "photos");
+  fs::create_directory(dir / "2026-13-01");
+  fs::create_directory(dir / "2026-11-26_02-18-39.partial");
+  fs::create_directory(dir / ".2026-11-30_00-00-00");
+  write_file(dir / ".snapkeep" / "lock", "");
+
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok()) << list.error().describe();
+  EXPECT_EQ(ids_of(*list), (std::vector<std::string>{"2014-01-11", "2026-11-25_02-00-00", "2026-11-26_02-18-39",
+                                                      "2026-11-26_02-18-40"}));
+  ASSERT_EQ(list->size(), 4U);
+  EXPECT_TRUE((*list)[0].legacy);
+  EXPECT_FALSE((*list)[1].legacy);
+  EXPECT_EQ((*list)[1].path, dir / "2026-11-25_02-00-00");
+  EXPECT_EQ((*list)[1].time, utc(2026, 11, 25, 2, 0, 0));
+  EXPECT_FALSE((*list)[1].time_recorded);
+}
+
+TEST(CoreCatalog, MissingPresetFolderIsAnEmptyList) {
+  TempDir tmp;
+  auto list = list_snapshots(tmp / "never-made");
+  ASSERT_TRUE(list.ok()) << list.error().describe();
+  EXPECT_TRUE(list->empty());
+}
+
+TEST(CoreCatalog, PresetFolderThatIsAFileIsAnError) {
+  TempDir tmp;
+  write_file(tmp / "home", "x");
+  auto list = list_snapshots(tmp / "home");
+  ASSERT_FALSE(list.ok());
+  EXPECT_NE(list.error().describe().find((tmp / "home").string()), std::string::npos) << list.error().describe();
+}
+
+TEST(CoreCatalog, RecordedTimeOrdersSnapshotsInTheRepeatedFallBackHour) {
+  ScopedTz tz(berlin_tz());
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  // 02:45 CEST (00:45 UTC) came first; after the clocks went back, 02:30 CET (01:30 UTC) second.
+  fs::create_directory(dir / "2026-10-25_02-45-00");
+  fs::create_directory(dir / "2026-10-25_02-30-00");
+  fs::create_directory(dir / "2026-10-24_02-00-00");
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-10-25_02-45-00", utc(2026, 10, 25, 0, 45, 0)).ok());
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-10-25_02-30-00", utc(2026, 10, 25, 1, 30, 0)).ok());
+
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok()) << list.error().describe();
+  EXPECT_EQ(ids_of(*list),
+            (std::vector<std::string>{"2026-10-24_02-00-00", "2026-10-25_02-45-00", "2026-10-25_02-30-00"}));
+  ASSERT_EQ(list->size(), 3U);
+  EXPECT_FALSE((*list)[0].time_recorded);
+  EXPECT_TRUE((*list)[1].time_recorded);
+  EXPECT_EQ((*list)[2].time, utc(2026, 10, 25, 1, 30, 0));
+
+  auto latest = find_snapshot(dir, "latest");
+  ASSERT_TRUE(latest.ok()) << latest.error().describe();
+  EXPECT_EQ(latest->id, "2026-10-25_02-30-00");
+}
+
+TEST(CoreCatalog, WithoutRecordsIdsOrderByTheirWallClockTime) {
+  ScopedTz tz(berlin_tz());
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-10-25_02-45-00");
+  fs::create_directory(dir / "2026-10-25_02-30-00");
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(ids_of(*list), (std::vector<std::string>{"2026-10-25_02-30-00", "2026-10-25_02-45-00"}));
+}
+
+TEST(CoreCatalog, RecordWithoutFolderIsNotASnapshot) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-00-00", utc(2026, 11, 26, 2, 0, 0)).ok());
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(ids_of(*list), (std::vector<std::string>{"2026-11-25_02-00-00"}));
+}
+
+TEST(CoreCatalog, RecordSnapshotTimeWritesItsRecordAtomically) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400319).ok());
+  fs::path record = dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-39";
+  EXPECT_EQ(test::read_file(record), "time=1795400319\n");
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400320).ok());
+  EXPECT_EQ(test::read_file(record), "time=1795400320\n");
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(record.parent_path())) {
+    names.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"2026-11-26_02-18-39"}));
+}
+
+TEST(CoreCatalog, NewSnapshotIdSkipsTakenIds) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  std::time_t now = utc(2026, 11, 26, 2, 18, 39);
+  auto first = new_snapshot_id(dir, now);
+  EXPECT_EQ(first.first, "2026-11-26_02-18-39");
+  EXPECT_EQ(first.second, now);
+  fs::create_directory(dir / "2026-11-26_02-18-39");  // folder exists
+  auto second = new_snapshot_id(dir, now);
+  EXPECT_EQ(second.first, "2026-11-26_02-18-40");
+  EXPECT_EQ(second.second, now + 1);
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-40", now).ok());  // only a record exists
+  EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-41");
+  write_file(dir / "2026-11-26_02-18-41", "not ours");  // a file in the way
+  fs::create_symlink("nowhere", dir / "2026-11-26_02-18-42");  // a dangling symlink in the way
+  auto fifth = new_snapshot_id(dir, now);
+  EXPECT_EQ(fifth.first, "2026-11-26_02-18-43");
+  EXPECT_EQ(fifth.second, now + 4);
+}
+
+TEST(CoreCatalog, NewSnapshotIdInRepeatedHourMovesOn) {
+  ScopedTz tz(berlin_tz());
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  // 02:30 CEST was taken an hour ago; at 02:30 CET the wall clock repeats it.
+  fs::create_directory(dir / "2026-10-25_02-30-00");
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-10-25_02-30-00", utc(2026, 10, 25, 0, 30, 0)).ok());
+  auto next = new_snapshot_id(dir, utc(2026, 10, 25, 1, 30, 0));
+  EXPECT_EQ(next.first, "2026-10-25_02-30-01");
+  EXPECT_EQ(next.second, utc(2026, 10, 25, 1, 30, 1));
+}
+
+TEST(CoreCatalog, NewSnapshotIdInMissingFolderIsTheTimeItself) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  EXPECT_EQ(new_snapshot_id(tmp / "none", utc(2026, 1, 2, 3, 4, 5)).first, "2026-01-02_03-04-05");
+}
+
+TEST(CoreCatalog, RemoveOrphanRecordsKeepsRecordsOfExistingSnapshots) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-25_02-00-00", utc(2026, 11, 25, 2, 0, 0)).ok());
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-00-00", utc(2026, 11, 26, 2, 0, 0)).ok());  // killed run
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok());
+  remove_orphan_records(dir, *list);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir / ".snapkeep" / "snapshots")) {
+    names.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(names, std::vector<std::string>{"2026-11-25_02-00-00"});
+  EXPECT_TRUE(fs::is_directory(dir / "2026-11-25_02-00-00"));
+}
+
+TEST(CoreCatalog, UpdateLatestCreatesRelativeSymlink) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  write_file(dir / "2026-11-25_02-00-00" / "a.txt", "A");
+  ASSERT_TRUE(update_latest(dir, "2026-11-25_02-00-00").ok());
+  ASSERT_TRUE(fs::is_symlink(fs::symlink_status(dir / "latest")));
+  EXPECT_EQ(fs::read_symlink(dir / "latest"), fs::path("2026-11-25_02-00-00"));
+  EXPECT_EQ(read_latest(dir), std::optional<std::string>("2026-11-25_02-00-00"));
+  EXPECT_EQ(test::read_file(dir / "latest" / "a.txt"), "A");
+  // Relative: the whole destination can be moved or mounted elsewhere.
+  fs::rename(dir, tmp / "moved");
+  EXPECT_EQ(test::read_file(tmp / "moved" / "latest" / "a.txt"), "A");
+}
+
+TEST(CoreCatalog, UpdateLatestReplacesLinkAndLeavesNoTemporary) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  fs::create_directory(dir / "2026-11-26_02-00-00");
+  ASSERT_TRUE(update_latest(dir, "2026-11-25_02-00-00").ok());
+  ASSERT_TRUE(update_latest(dir, "2026-11-26_02-00-00").ok());
+  EXPECT_EQ(fs::read_symlink(dir / "latest"), fs::path("2026-11-26_02-00-00"));
+  // Only `latest`, the snapshots and .snapkeep (with nothing temporary in it) are left.
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    names.push_back(e.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{".snapkeep", "2026-11-25_02-00-00", "2026-11-26_02-00-00", "latest"}));
+  EXPECT_TRUE(fs::is_empty(dir / ".snapkeep"));
+}
+
+TEST(CoreCatalog, UpdateLatestReplacesDanglingLink) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-26_02-00-00");
+  fs::create_directory_symlink("2026-11-20_02-00-00", dir / "latest");  // its snapshot was pruned
+  ASSERT_TRUE(update_latest(dir, "2026-11-26_02-00-00").ok());
+  EXPECT_EQ(read_latest(dir), std::optional<std::string>("2026-11-26_02-00-00"));
+}
+
+TEST(CoreCatalog, LatestNeverDisappearsWhileBeingReplaced) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  fs::create_directory(dir / "2026-11-26_02-00-00");
+  ASSERT_TRUE(update_latest(dir, "2026-11-25_02-00-00").ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> missing{0};
+  std::atomic<int> reads{0};
+  std::thread reader([&] {
+    fs::path link = dir / "latest";
+    while (!done.load()) {
+      char buf[256];
+      if (::readlink(link.c_str(), buf, sizeof buf) < 0) {
+        ++missing;
+      }
+      ++reads;
+    }
+  });
+  bool all_ok = true;
+  for (int i = 0; i < 200; ++i) {
+    all_ok = update_latest(dir, i % 2 == 0 ? "2026-11-26_02-00-00" : "2026-11-25_02-00-00").ok() && all_ok;
+  }
+  done = true;
+  reader.join();
+  EXPECT_TRUE(all_ok);
+  EXPECT_GT(reads.load(), 0);
+  EXPECT_EQ(missing.load(), 0) << "`latest` was missing during " << missing.load() << " of " << reads.load()
+                               << " reads";
+}
+
+TEST(CoreCatalog, UpdateLatestRefusesARealDirectoryAndLeavesIt) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-26_02-00-00");
+  fs::create_directory(dir / "latest");
+  write_file(dir / "latest" / "user-data.txt", "mine");
+  auto status = update_latest(dir, "2026-11-26_02-00-00");
+  ASSERT_FALSE(status.ok());
+  EXPECT_NE(status.error().describe().find("latest"), std::string::npos) << status.error().describe();
+  EXPECT_TRUE(fs::is_directory(fs::symlink_status(dir / "latest")));
+  EXPECT_EQ(test::read_file(dir / "latest" / "user-data.txt"), "mine");
+  EXPECT_FALSE(read_latest(dir).has_value());
+}
+
+TEST(CoreCatalog, UpdateLatestRefusesARegularFile) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-26_02-00-00");
+  write_file(dir / "latest", "notes");
+  EXPECT_FALSE(update_latest(dir, "2026-11-26_02-00-00").ok());
+  EXPECT_EQ(test::read_file(dir / "latest"), "notes");
+}
+
+TEST(CoreCatalog, FindSnapshotById) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  fs::create_directory(dir / "2026-11-26_02-00-00");
+  auto found = find_snapshot(dir, "2026-11-25_02-00-00");
+  ASSERT_TRUE(found.ok()) << found.error().describe();
+  EXPECT_EQ(found->id, "2026-11-25_02-00-00");
+  EXPECT_EQ(found->path, dir / "2026-11-25_02-00-00");
+  auto latest = find_snapshot(dir, "latest");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->id, "2026-11-26_02-00-00");
+}
+
+TEST(CoreCatalog, FindSnapshotErrorsForUnknownId) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  fs::create_directory(dir / "photos");
+  for (const char* wanted : {"2026-11-24_02-00-00", "photos", "2026-11-25"}) {
+    auto found = find_snapshot(dir, wanted);
+    ASSERT_FALSE(found.ok()) << wanted;
+    EXPECT_NE(found.error().message.find(wanted), std::string::npos) << found.error().message;
+    EXPECT_NE(found.error().message.find(dir.string()), std::string::npos) << found.error().message;
+  }
+}
+
+TEST(CoreCatalog, FindSnapshotErrorsForEmptyOrMissingPresetFolder) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  for (const fs::path& where : {dir, tmp / "missing"}) {
+    for (const char* wanted : {"latest", "2026-11-25_02-00-00"}) {
+      auto found = find_snapshot(where, wanted);
+      ASSERT_FALSE(found.ok()) << where << " " << wanted;
+      EXPECT_NE(found.error().message.find(where.string()), std::string::npos) << found.error().message;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace snapkeep
