@@ -1,6 +1,7 @@
 #include "core/prune.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include <spdlog/spdlog.h>
 
@@ -49,18 +50,23 @@ Result<std::vector<PruneEntry>> prune_locked(const Preset& preset, Backend& back
   if (!snapshots) {
     return std::move(snapshots).error();
   }
-  auto decisions = apply_retention(preset.keep, *snapshots, std::time(nullptr));
+  // Only snapkeep's own snapshots take part in the policy: a folder it did not make (no time record)
+  // is never deleted, and must not take the place of the newest snapshot either.
+  std::vector<SnapshotInfo> own;
+  std::copy_if(snapshots->begin(), snapshots->end(), std::back_inserter(own),
+               [](const SnapshotInfo& s) { return s.time_recorded; });
+  auto decisions = apply_retention(preset.keep, own, std::time(nullptr));
   std::vector<PruneEntry> out;
-  for (const auto& decision : decisions) {
-    auto it = std::find_if(snapshots->begin(), snapshots->end(),
-                           [&](const SnapshotInfo& s) { return s.id == decision.id; });
-    PruneEntry entry{decision.id, decision.keep, false, decision.reasons};
-    if (!entry.keep && !it->time_recorded) {
-      entry.keep = true;
-      entry.reasons.emplace_back("not made by snapkeep");
+  for (const auto& snapshot : *snapshots) {
+    auto decision = std::find_if(decisions.begin(), decisions.end(),
+                                 [&](const RetentionDecision& d) { return d.id == snapshot.id; });
+    PruneEntry entry{snapshot.id, true, false, {"not made by snapkeep"}};
+    if (decision != decisions.end()) {
+      entry.keep = decision->keep;
+      entry.reasons = decision->reasons;
     }
     if (!entry.keep && !dry_run) {
-      SNAPKEEP_TRY(delete_snapshot(preset, backend, *it));
+      SNAPKEEP_TRY(delete_snapshot(preset, backend, snapshot));
       entry.deleted = true;
     }
     out.push_back(std::move(entry));
