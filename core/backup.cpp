@@ -13,7 +13,6 @@
 #include "core/preset_checks.hpp"
 #include "core/progress.hpp"
 #include "core/signals.hpp"
-#include "core/snapshot_id.hpp"
 
 namespace fs = std::filesystem;
 
@@ -74,17 +73,11 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
     }
   }
 
-  // The new id sorts after every existing one, even when backups come faster than one a second;
-  // the record keeps the real clock time (retention must not see a snapshot from the future).
+  // Snapshots are ordered by the recorded clock time (nanoseconds), not by id: ids are local time
+  // and can repeat or run backwards (DST, a time zone change, several backups a second).
   BackupOutcome outcome;
   std::time_t now = std::time(nullptr);
-  std::time_t not_before = now;
-  if (!snapshots->empty()) {
-    if (auto newest = parse_snapshot_id(snapshots->back().id)) {
-      not_before = std::max(now, snapshot_id_time(*newest) + 1);
-    }
-  }
-  outcome.snapshot_id = new_snapshot_id(preset_dir, not_before).first;
+  outcome.snapshot_id = new_snapshot_id(preset_dir, now).first;
   if (!options.dry_run) {
     if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now); !recorded) {
       return with_preset(preset, std::move(recorded).error());

@@ -20,20 +20,39 @@ fs::path record_path(const fs::path& preset_dir, const std::string& id) {
   return preset_dir / k_state_dir_name / "snapshots" / id;
 }
 
-// Reads "time=EPOCH" from a snapshot record; nullopt when absent or unreadable.
-std::optional<std::time_t> read_recorded_time(const fs::path& preset_dir, const std::string& id) {
+// A snapshot record: "time=EPOCH_SECONDS" and "time_ns=EPOCH_NANOSECONDS" (the latter orders
+// snapshots made within one second).
+struct Record {
+  std::time_t time = 0;
+  long long time_ns = 0;
+};
+
+std::optional<Record> read_record(const fs::path& preset_dir, const std::string& id) {
   std::ifstream in(record_path(preset_dir, id));
   std::string line;
+  std::optional<Record> out;
   while (std::getline(in, line)) {
-    if (line.rfind("time=", 0) == 0) {
-      char* end = nullptr;
-      long long v = std::strtoll(line.c_str() + 5, &end, 10);
-      if (end != nullptr && *end == '\0' && end != line.c_str() + 5) {
-        return static_cast<std::time_t>(v);
-      }
+    std::size_t eq = line.find('=');
+    if (eq == std::string::npos) {
+      continue;
+    }
+    char* end = nullptr;
+    long long v = std::strtoll(line.c_str() + eq + 1, &end, 10);
+    if (end == nullptr || *end != '\0' || end == line.c_str() + eq + 1) {
+      continue;
+    }
+    std::string key = line.substr(0, eq);
+    if (key == "time") {
+      out = out.value_or(Record{});
+      out->time = static_cast<std::time_t>(v);
+    } else if (key == "time_ns" && out) {
+      out->time_ns = v;
     }
   }
-  return std::nullopt;
+  if (out && out->time_ns == 0) {
+    out->time_ns = static_cast<long long>(out->time) * 1000000000LL;
+  }
+  return out;
 }
 
 // Ids that in-progress work under a dot-name ("..-<id>", e.g. a btrfs receive or a deletion) still holds.
@@ -76,11 +95,13 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
     info.id = name;
     info.path = it->path();
     info.legacy = id->legacy;
-    if (auto recorded = read_recorded_time(preset_dir, name)) {
-      info.time = *recorded;
+    if (auto recorded = read_record(preset_dir, name)) {
+      info.time = recorded->time;
+      info.time_ns = recorded->time_ns;
       info.time_recorded = true;
     } else {
       info.time = snapshot_id_time(*id);
+      info.time_ns = static_cast<long long>(info.time) * 1000000000LL;
     }
     out.push_back(std::move(info));
   }
@@ -88,7 +109,7 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
     return sys_error("cannot list snapshots", preset_dir, ec.value());
   }
   std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
-    return a.time != b.time ? a.time < b.time : a.id < b.id;
+    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
   });
   return out;
 }
@@ -127,9 +148,16 @@ std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, 
 }
 
 Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, std::time_t when) {
+  struct timespec ts {};
+  ::clock_gettime(CLOCK_REALTIME, &ts);
+  long long ns = static_cast<long long>(when) * 1000000000LL;
+  if (ts.tv_sec == when) {
+    ns += ts.tv_nsec;
+  }
   fs::path dir = preset_dir / k_state_dir_name / "snapshots";
   SNAPKEEP_TRY(make_dir(dir));
-  return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when)) + "\n");
+  return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when)) +
+                                         "\ntime_ns=" + std::to_string(ns) + "\n");
 }
 
 void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {

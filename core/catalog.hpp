@@ -23,6 +23,7 @@ struct SnapshotInfo {
   std::string id;
   std::filesystem::path path;
   std::time_t time = 0;        // when it was made (recorded), else what its id names
+  long long time_ns = 0;       // the same in nanoseconds: orders snapshots made within one second
   bool legacy = false;         // date-only id of the old script
   bool time_recorded = false;  // time comes from snapkeep's record, not from the id
 };
@@ -40,8 +41,8 @@ Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, cons
 // moves the id (and its moment) on by seconds.
 std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
 
-// Records when snapshot `id` was made, in preset_dir/.snapkeep/snapshots/ID; written before the
-// snapshot is renamed into place.
+// Records when snapshot `id` was made (`when`, with the clock's nanoseconds when `when` is now),
+// in preset_dir/.snapkeep/snapshots/ID; written before the snapshot is renamed into place.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
 
 // Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a snapshot deleted by hand).

@@ -110,7 +110,10 @@ std::vector<RetentionDecision> apply_retention(const KeepPolicy& policy, const s
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
     const SnapshotInfo& x = snapshots[a];
     const SnapshotInfo& y = snapshots[b];
-    return x.time != y.time ? x.time < y.time : x.id < y.id;
+    if (x.time != y.time) {
+      return x.time < y.time;
+    }
+    return x.time_ns != y.time_ns ? x.time_ns < y.time_ns : x.id < y.id;  // as the catalog orders
   });
   std::vector<RetentionDecision> decisions(order.size());
   for (std::size_t i = 0; i < order.size(); ++i) {

@@ -177,9 +177,9 @@ TEST(CoreCatalog, RecordSnapshotTimeWritesItsRecordAtomically) {
   fs::path dir = make_preset_dir(tmp);
   ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400319).ok());
   fs::path record = dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-39";
-  EXPECT_EQ(test::read_file(record), "time=1795400319\n");
+  EXPECT_EQ(test::read_file(record), "time=1795400319\ntime_ns=1795400319000000000\n");
   ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400320).ok());
-  EXPECT_EQ(test::read_file(record), "time=1795400320\n");
+  EXPECT_EQ(test::read_file(record), "time=1795400320\ntime_ns=1795400320000000000\n");
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(record.parent_path())) {
     names.push_back(e.path().filename().string());
