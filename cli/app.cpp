@@ -110,6 +110,8 @@ int run_cli(int argc, char** argv) {
   prune_cmd->add_option("presets", prune.presets, "presets to prune");
   prune_cmd->add_flag("--dry-run,-n", prune.dry_run, "list every snapshot with keep/delete and why; delete nothing");
   prune_cmd->add_flag("--wait", prune.wait, "wait for another run's lock instead of exiting with status 3");
+  prune_cmd->add_option("--free", prune.free,
+                        "then delete the oldest snapshots that may go until this much is free (50G, 10%)");
 
   std::vector<std::string> du_presets;
   auto* du_cmd = app.add_subcommand("du", "per snapshot: bytes it alone holds and bytes freed with every older one");

@@ -29,7 +29,7 @@ int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<
       if (!snapshots) {
         return std::move(snapshots).error();
       }
-      return (*backend)->usage(*snapshots);
+      return (*backend)->usage(*snapshots, {});
     };
     auto usage = run();
     if (!usage) {

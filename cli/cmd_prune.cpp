@@ -4,6 +4,7 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "core/prune.hpp"
+#include "core/units.hpp"
 
 namespace snapkeep::cli {
 
@@ -19,6 +20,17 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
   auto presets = select_presets(config, args.presets);
   if (!presets) {
     return report(presets.error());
+  }
+  std::optional<SizeSpec> free;
+  if (!args.free.empty()) {
+    auto parsed = parse_size_spec(args.free);
+    if (!parsed) {
+      Error e = std::move(parsed).error();
+      e.kind = ErrorKind::config;
+      e.message = "--free: " + e.message;
+      return report(e);
+    }
+    free = *parsed;
   }
   int exit_code = 0;
   nlohmann::json results = nlohmann::json::array();
@@ -36,6 +48,7 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
       PruneOptions options;
       options.dry_run = args.dry_run;
       options.wait_for_lock = args.wait;
+      options.free = free;
       return run_prune(preset, **backend, options);
     };
     auto done = run();

@@ -33,6 +33,7 @@ struct PruneArgs {
   std::vector<std::string> presets;
   bool dry_run = false;
   bool wait = false;
+  std::string free;  // --free SIZE, empty when not given
 };
 
 // Each returns the process exit status (SPEC §2).

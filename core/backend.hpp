@@ -61,8 +61,10 @@ class Backend {
   // Deletes one complete snapshot of this backend.
   virtual Status delete_snapshot(const std::filesystem::path& snapshot) = 0;
 
-  // Space each snapshot (oldest first) holds alone, and what deleting it and every older one frees.
-  virtual Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots) = 0;
+  // Space each snapshot (oldest first) holds alone, and what deleting it and every older one frees;
+  // with a deletion order (indices into snapshots), also what deleting them in that order frees.
+  virtual Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,
+                                    const std::vector<std::size_t>& deletion_order) = 0;
 };
 
 // Gives a backup a point-in-time view of its source where the source's filesystem allows it

@@ -12,6 +12,8 @@
 #include "core/lock.hpp"
 #include "core/preset_checks.hpp"
 #include "core/progress.hpp"
+#include "core/prune.hpp"
+#include "core/space.hpp"
 #include "core/signals.hpp"
 
 namespace fs = std::filesystem;
@@ -53,6 +55,18 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
     lock.emplace(std::move(*acquired));
   }
 
+  if (!options.dry_run && lock) {
+    if (auto finished = finish_interrupted_deletions(preset, backend); !finished) {
+      return with_preset(preset, std::move(finished).error());
+    }
+  }
+  // Room first: with min_free, snapshots the policy lets go are deleted before anything is copied,
+  // and a target that cannot be reached fails the backup here.
+  if (preset.min_free && lock) {
+    if (auto made = make_free_space(preset, backend, *preset.min_free, options.dry_run); !made) {
+      return with_preset(preset, std::move(made).error());
+    }
+  }
   auto snapshots = list_snapshots(preset_dir);
   if (!snapshots) {
     return with_preset(preset, std::move(snapshots).error());

@@ -24,14 +24,24 @@ struct SharedInode {
   std::uint64_t bytes = 0;
   nlink_t nlink = 0;
   nlink_t seen = 0;
-  std::size_t first = 0;  // oldest snapshot index holding a link
-  std::size_t last = 0;   // newest snapshot index holding a link
+  std::size_t first = 0;     // oldest snapshot index holding a link
+  std::size_t last = 0;      // newest snapshot index holding a link
+  std::size_t last_rank = 0;  // latest position in the deletion order among its snapshots
 };
+
+constexpr std::size_t k_not_deleted = static_cast<std::size_t>(-1);
 
 }  // namespace
 
-Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapshots) {
+Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapshots,
+                                        const std::vector<std::size_t>& deletion_order) {
   UsageReport report;
+  // rank[i]: position of snapshot i in the deletion order.
+  std::vector<std::size_t> rank(snapshots.size(), k_not_deleted);
+  for (std::size_t j = 0; j < deletion_order.size(); ++j) {
+    rank.at(deletion_order[j]) = j;
+  }
+  std::vector<std::uint64_t> freed_at_rank(deletion_order.size(), 0);
   std::vector<std::uint64_t> exclusive(snapshots.size(), 0);
   std::vector<std::uint64_t> freed_with(snapshots.size(), 0);  // shared inodes freed once 0..i are gone
   std::unordered_map<InodeKey, SharedInode, InodeKeyHash> shared;
@@ -57,6 +67,9 @@ Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapsho
       if (S_ISDIR(st->st_mode) || st->st_nlink <= 1) {
         exclusive[i] += bytes;
         report.total_bytes += bytes;
+        if (rank[i] != k_not_deleted) {
+          freed_at_rank[rank[i]] += bytes;
+        }
         continue;
       }
       auto [it, inserted] = shared.try_emplace(InodeKey{st->st_dev, st->st_ino});
@@ -65,9 +78,13 @@ Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapsho
         inode.bytes = bytes;
         inode.nlink = st->st_nlink;
         inode.first = i;
+        inode.last_rank = rank[i];
         report.total_bytes += bytes;
       }
       inode.last = i;
+      if (inode.last_rank != k_not_deleted && (rank[i] == k_not_deleted || rank[i] > inode.last_rank)) {
+        inode.last_rank = rank[i];
+      }
       ++inode.seen;
     }
     int err = errno;
@@ -85,6 +102,14 @@ Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapsho
     } else {
       freed_with[inode.last] += inode.bytes;
     }
+    if (inode.last_rank != k_not_deleted) {
+      freed_at_rank[inode.last_rank] += inode.bytes;
+    }
+  }
+  std::uint64_t freed = 0;
+  for (std::uint64_t bytes : freed_at_rank) {
+    freed += bytes;
+    report.freed_after.push_back(freed);
   }
   std::uint64_t running = 0;
   for (std::size_t i = 0; i < snapshots.size(); ++i) {

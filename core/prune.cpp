@@ -9,6 +9,7 @@
 #include "core/lock.hpp"
 #include "core/preset_checks.hpp"
 #include "core/retention.hpp"
+#include "core/space.hpp"
 
 namespace fs = std::filesystem;
 
@@ -85,7 +86,24 @@ Result<std::vector<PruneEntry>> run_prune(const Preset& preset, Backend& backend
   if (!lock) {
     return std::move(lock).error();
   }
-  return prune_locked(preset, backend, options.dry_run);
+  auto entries = prune_locked(preset, backend, options.dry_run);
+  if (!entries || !options.free) {
+    return entries;
+  }
+  auto plan = make_free_space(preset, backend, *options.free, options.dry_run);
+  if (!plan) {
+    return std::move(plan).error();
+  }
+  for (const auto& victim : plan->victims) {
+    for (auto& entry : *entries) {
+      if (entry.id == victim.id) {
+        entry.keep = false;
+        entry.deleted = !options.dry_run;
+        entry.reasons = {};
+      }
+    }
+  }
+  return entries;
 }
 
 }  // namespace snapkeep

@@ -1,6 +1,7 @@
 #pragma once
 // Deleting snapshots: what the `keep` policy lets go, safely and resumably.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,7 @@ namespace snapkeep {
 struct PruneOptions {
   bool dry_run = false;
   bool wait_for_lock = false;
+  std::optional<SizeSpec> free;  // --free SIZE: then also delete until this much is free
 };
 
 // One snapshot's fate in a prune run.

@@ -81,7 +81,8 @@ class BtrfsBackend final : public Backend {
   }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot) override { return btrfs::delete_subvolume(snapshot); }
-  Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots) override;
+  Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,
+                            const std::vector<std::size_t>& deletion_order) override;
 
  private:
   Result<BackupStats> send_receive(const BackupJob& job);
@@ -288,7 +289,8 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
 // Extent sharing as `btrfs filesystem du` reports it: exclusive bytes are exact; what deleting
 // several snapshots frees together can exceed the sum of their exclusives, so cumulative_bytes is a
 // lower bound (exact = false).
-Result<UsageReport> BtrfsBackend::usage(const std::vector<SnapshotInfo>& snapshots) {
+Result<UsageReport> BtrfsBackend::usage(const std::vector<SnapshotInfo>& snapshots,
+                                        const std::vector<std::size_t>& deletion_order) {
   UsageReport report;
   report.exact = false;
   std::uint64_t running = 0;
@@ -314,6 +316,11 @@ Result<UsageReport> BtrfsBackend::usage(const std::vector<SnapshotInfo>& snapsho
     running += exclusive;
     report.total_bytes += exclusive;
     report.snapshots.push_back({snapshot.id, exclusive, running});
+  }
+  std::uint64_t freed = 0;
+  for (std::size_t index : deletion_order) {
+    freed += report.snapshots.at(index).exclusive_bytes;
+    report.freed_after.push_back(freed);
   }
   return report;
 }

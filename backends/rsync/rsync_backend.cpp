@@ -55,8 +55,9 @@ class RsyncBackend final : public Backend {
   BackendCapabilities capabilities() const override { return {}; }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot) override { return remove_tree(snapshot); }
-  Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots) override {
-    return hardlink_tree_usage(snapshots);
+  Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,
+                            const std::vector<std::size_t>& deletion_order) override {
+    return hardlink_tree_usage(snapshots, deletion_order);
   }
 };
 
@@ -98,7 +99,24 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
 
   auto stats = run_rsync(preset, transfer, *job.progress);
   if (!stats) {
-    return stats;
+    Error e = std::move(stats).error();
+    // A full destination: the interrupted work would only hold the space the next run needs.
+    if (e.message.find("No space left on device") != std::string::npos ||
+        e.message.find("Disk quota exceeded") != std::string::npos) {
+      Status removed = remove_tree(partial);
+      for (const auto& [n, dir] : resumes) {
+        if (removed) {
+          removed = remove_tree(dir);
+        }
+      }
+      e.message = preset.name + ": the destination " + preset.destination.string() +
+                  " is full; the unfinished copy was removed and every snapshot is intact. Make room "
+                  "(snapkeep prune --free SIZE, or min_free in the config) and run again.\n" + e.message;
+      if (!removed) {
+        e.message += "\n(removing the unfinished copy failed too: " + removed.error().describe() + ")";
+      }
+    }
+    return e;
   }
   // Data first, then the name: a snapshot id never names data that a power loss could take back.
   SNAPKEEP_TRY(sync_filesystem(partial));
