@@ -58,8 +58,8 @@ class Backend {
   // work stays under dot-names; on failure only such work is left, for the next run to resume.
   virtual Result<BackupStats> create_snapshot(const BackupJob& job) = 0;
 
-  // Deletes one complete snapshot of this backend.
-  virtual Status delete_snapshot(const std::filesystem::path& snapshot) = 0;
+  // Deletes one complete snapshot of this backend (already renamed out of sight), showing progress.
+  virtual Status delete_snapshot(const std::filesystem::path& snapshot, Progress& progress) = 0;
 
   // Space each snapshot (oldest first) holds alone, and what deleting it and every older one frees;
   // with a deletion order (indices into snapshots), also what deleting them in that order frees.

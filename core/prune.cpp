@@ -7,6 +7,7 @@
 
 #include "core/fsutil.hpp"
 #include "core/lock.hpp"
+#include "core/progress.hpp"
 #include "core/preset_checks.hpp"
 #include "core/retention.hpp"
 #include "core/space.hpp"
@@ -29,7 +30,8 @@ Status delete_snapshot(const Preset& preset, Backend& backend, const SnapshotInf
   std::error_code ec;
   fs::remove(preset_dir / k_state_dir_name / "snapshots" / snapshot.id, ec);
   spdlog::info("{}: deleting snapshot {}", preset.name, snapshot.id);
-  return backend.delete_snapshot(hidden);
+  Progress progress(preset.name);
+  return backend.delete_snapshot(hidden, progress);
 }
 
 Status finish_interrupted_deletions(const Preset& preset, Backend& backend) {
@@ -37,7 +39,8 @@ Status finish_interrupted_deletions(const Preset& preset, Backend& backend) {
   for (const auto& entry : fs::directory_iterator(preset.preset_dir(), ec)) {
     if (entry.path().filename().string().rfind(k_deleting_prefix, 0) == 0) {
       spdlog::info("{}: finishing the interrupted deletion of {}", preset.name, entry.path().string());
-      SNAPKEEP_TRY(backend.delete_snapshot(entry.path()));
+      Progress progress(preset.name);
+      SNAPKEEP_TRY(backend.delete_snapshot(entry.path(), progress));
     }
   }
   return {};

@@ -80,7 +80,9 @@ class BtrfsBackend final : public Backend {
     return {.read_only_snapshots = true, .block_incremental = true, .snapshots_source = true};
   }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
-  Status delete_snapshot(const fs::path& snapshot) override { return btrfs::delete_subvolume(snapshot); }
+  Status delete_snapshot(const fs::path& snapshot, Progress& /*progress*/) override {
+    return btrfs::delete_subvolume(snapshot);  // one ioctl; the filesystem frees the space in the background
+  }
   Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,
                             const std::vector<std::size_t>& deletion_order) override;
 

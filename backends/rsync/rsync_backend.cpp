@@ -54,7 +54,11 @@ class RsyncBackend final : public Backend {
   std::string_view name() const override { return "rsync"; }
   BackendCapabilities capabilities() const override { return {}; }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
-  Status delete_snapshot(const fs::path& snapshot) override { return remove_tree(snapshot); }
+  Status delete_snapshot(const fs::path& snapshot, Progress& progress) override {
+    return remove_tree(snapshot, [&](std::uint64_t removed) {
+      progress.update("deleting " + snapshot.filename().string() + ": " + std::to_string(removed) + " entries");
+    });
+  }
   Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,
                             const std::vector<std::size_t>& deletion_order) override {
     return hardlink_tree_usage(snapshots, deletion_order);
