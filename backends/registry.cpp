@@ -46,6 +46,20 @@ Result<std::unique_ptr<Backend>> make_backend(const std::string& name) {
   return runtime_error("backend '" + name + "' is not available in this build of snapkeep");
 }
 
+Result<std::unique_ptr<Backend>> backend_for(const Preset& preset) {
+  auto name = resolve_backend_name(preset);
+  if (!name) {
+    return std::move(name).error();
+  }
+  auto backend = make_backend(*name);
+  if (!backend) {
+    Error e = std::move(backend).error();
+    e.message = preset.name + ": " + e.message;
+    return e;
+  }
+  return backend;
+}
+
 std::unique_ptr<SourceFreezer> make_source_freezer() { return make_btrfs_source_freezer(); }
 
 std::vector<std::string> backend_names() {

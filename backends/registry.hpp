@@ -19,6 +19,9 @@ Result<std::unique_ptr<Backend>> make_backend(const std::string& name);
 // The freezer that gives backups a point-in-time view of btrfs sources.
 std::unique_ptr<SourceFreezer> make_source_freezer();
 
+// The backend a preset uses (resolve_backend_name + make_backend).
+Result<std::unique_ptr<Backend>> backend_for(const Preset& preset);
+
 // Names in the table.
 std::vector<std::string> backend_names();
 

@@ -28,11 +28,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
     std::vector<std::string> pruned;
     std::optional<Error> prune_error;
     auto run = [&]() -> Result<std::pair<std::string, BackupOutcome>> {
-      auto name = resolve_backend_name(preset);
-      if (!name) {
-        return std::move(name).error();
-      }
-      auto backend = make_backend(*name);
+      auto backend = backend_for(preset);
       if (!backend) {
         return std::move(backend).error();
       }
@@ -59,7 +55,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
           }
         }
       }
-      return std::make_pair(*name, std::move(*outcome));
+      return std::make_pair(std::string((*backend)->name()), std::move(*outcome));
     };
     auto done = run();
     if (!done) {

@@ -14,17 +14,12 @@ namespace {
 // Everything `check` verifies for one preset; changes nothing on disk.
 Result<std::string> check_one(const Preset& preset) {
   SNAPKEEP_TRY(check_preset(preset));
-  auto name = resolve_backend_name(preset);
-  if (!name) {
-    return std::move(name).error();
-  }
-  auto backend = make_backend(*name);
+  auto backend = backend_for(preset);
   if (!backend) {
-    Error e = std::move(backend).error();
-    e.message = preset.name + ": " + e.message;
-    return e;
+    return std::move(backend).error();
   }
-  if (*name == "btrfs") {
+  std::string name((*backend)->name());
+  if (name == "btrfs") {
     auto type = filesystem_type(preset.destination);
     if (type && *type != "btrfs") {
       return runtime_error(preset.name + ": backend = btrfs but the destination " + preset.destination.string() +
@@ -33,7 +28,7 @@ Result<std::string> check_one(const Preset& preset) {
   }
   // The tools this backend runs must be installed.
   std::vector<std::string> tools{"rsync"};
-  if (*name == "btrfs") {
+  if (name == "btrfs") {
     tools.emplace_back("btrfs");
   }
   for (const auto& tool : tools) {
@@ -54,7 +49,7 @@ Result<std::string> check_one(const Preset& preset) {
   if (!snapshots) {
     return std::move(snapshots).error();
   }
-  return *name;
+  return name;
 }
 
 }  // namespace

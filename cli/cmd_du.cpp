@@ -17,11 +17,7 @@ int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<
   nlohmann::json results = nlohmann::json::array();
   for (const Preset& preset : *presets) {
     auto run = [&]() -> Result<UsageReport> {
-      auto name = resolve_backend_name(preset);
-      if (!name) {
-        return std::move(name).error();
-      }
-      auto backend = make_backend(*name);
+      auto backend = backend_for(preset);
       if (!backend) {
         return std::move(backend).error();
       }

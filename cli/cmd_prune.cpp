@@ -37,11 +37,7 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
   for (const Preset& preset : *presets) {
     nlohmann::json entry{{"name", preset.name}};
     auto run = [&]() -> Result<std::vector<PruneEntry>> {
-      auto name = resolve_backend_name(preset);
-      if (!name) {
-        return std::move(name).error();
-      }
-      auto backend = make_backend(*name);
+      auto backend = backend_for(preset);
       if (!backend) {
         return std::move(backend).error();
       }
