@@ -73,7 +73,14 @@ Result<SpacePlan> plan_free_space(const Preset& preset, Backend& backend, const 
       }
     }
   } else {
-    for (std::size_t i = 0; i + 1 < snapshots->size(); ++i) {
+    // Every own snapshot older than the newest own one (the one `latest` names).
+    std::size_t newest_own = snapshots->size();
+    for (std::size_t i = 0; i < snapshots->size(); ++i) {
+      if ((*snapshots)[i].time_recorded) {
+        newest_own = i;
+      }
+    }
+    for (std::size_t i = 0; i < newest_own; ++i) {
       if ((*snapshots)[i].time_recorded) {
         order.push_back(i);
       }
