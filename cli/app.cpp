@@ -117,10 +117,15 @@ int run_cli(int argc, char** argv) {
   auto* du_cmd = app.add_subcommand("du", "per snapshot: bytes it alone holds and bytes freed with every older one");
   du_cmd->add_option("presets", du_presets, "presets to measure");
 
-  for (const char* later : {"scrub"}) {
-    auto* cmd = app.add_subcommand(later, std::string(later) + " (not available yet in this version)");
-    cmd->allow_extras();
-  }
+  ScrubArgs scrub;
+  auto* scrub_cmd = app.add_subcommand("scrub", "verify snapshots against their manifests; find and repair bit rot");
+  scrub_cmd->add_option("presets", scrub.presets, "presets to scrub");
+  scrub_cmd->add_option("--snapshot", scrub.snapshot, "only this snapshot (an id, or latest)");
+  scrub_cmd->add_flag("--repair", scrub.repair, "rewrite damaged content from a verified good copy");
+  scrub_cmd->add_flag("--init", scrub.init, "first make manifests for snapshots that have none (first seen, not verified)");
+  scrub_cmd->add_option("--max-time", scrub.max_time, "stop starting new files after this long (90s, 30m, 2h)");
+  scrub_cmd->add_option("--max-bytes", scrub.max_bytes, "read at most this much file data (50G, 512M)");
+  scrub_cmd->add_flag("--wait", scrub.wait, "wait for another run's lock instead of exiting with status 3");
 
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
@@ -141,13 +146,6 @@ int run_cli(int argc, char** argv) {
   }
   global.verbosity = verbose ? 1 : (quiet ? -1 : 0);
   setup_logging(global.verbosity);
-
-  for (const char* later : {"scrub"}) {
-    if (app.got_subcommand(later)) {
-      spdlog::error("'{}' is not available in this version of snapkeep yet", later);
-      return 2;
-    }
-  }
 
   std::vector<std::filesystem::path> files(global.config_files.begin(), global.config_files.end());
   if (files.empty()) {
@@ -172,6 +170,9 @@ int run_cli(int argc, char** argv) {
   }
   if (app.got_subcommand(prune_cmd)) {
     return cmd_prune(global, *config, prune);
+  }
+  if (app.got_subcommand(scrub_cmd)) {
+    return cmd_scrub(global, *config, scrub);
   }
   if (app.got_subcommand(du_cmd)) {
     return cmd_du(global, *config, du_presets);

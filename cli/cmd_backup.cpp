@@ -76,6 +76,8 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
     entry["files_transferred"] = outcome.stats.files_transferred;
     entry["bytes_total"] = outcome.stats.bytes_total;
     entry["bytes_transferred"] = outcome.stats.bytes_transferred;
+    entry["bytes_hashed"] = outcome.stats.bytes_hashed;
+    entry["manifest_ok"] = outcome.stats.manifest_ok;
     entry["seconds"] = outcome.seconds;
     entry["dry_run"] = args.dry_run;
     entry["warnings"] = outcome.stats.warnings;

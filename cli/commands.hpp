@@ -36,11 +36,22 @@ struct PruneArgs {
   std::string free;  // --free SIZE, empty when not given
 };
 
+struct ScrubArgs {
+  std::vector<std::string> presets;
+  std::string snapshot;   // empty: every snapshot
+  bool repair = false;
+  bool init = false;
+  std::string max_time;   // DURATION, empty when not given
+  std::string max_bytes;  // SIZE, empty when not given
+  bool wait = false;
+};
+
 // Each returns the process exit status (SPEC §2).
 int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args);
 int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_restore(const GlobalOptions& global, const Config& config, const RestoreArgs& args);
 int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs& args);
+int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs& args);
 int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 

@@ -36,6 +36,8 @@ struct BackupStats {
   std::uint64_t files_transferred = 0;  // files whose data was copied (not linked)
   std::uint64_t bytes_total = 0;        // size of the snapshot's files
   std::uint64_t bytes_transferred = 0;  // bytes of file data copied
+  std::uint64_t bytes_hashed = 0;       // file data read to write the snapshot's manifest
+  bool manifest_ok = false;             // the manifest was written (else `scrub --init` makes it)
   std::vector<std::string> warnings;
 };
 

@@ -10,6 +10,7 @@
 
 #include "core/fsutil.hpp"
 #include "core/lock.hpp"
+#include "core/manifest_build.hpp"
 #include "core/preset_checks.hpp"
 #include "core/progress.hpp"
 #include "core/prune.hpp"
@@ -150,6 +151,7 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
       return runtime_error(preset.name + ": internal error: the backend reported success but " +
                            (preset_dir / outcome.snapshot_id).string() + " is missing");
     }
+    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
     if (auto updated = update_latest(preset_dir, outcome.snapshot_id); !updated) {
       return with_preset(preset, std::move(updated).error());
     }

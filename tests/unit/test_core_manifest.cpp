@@ -1,0 +1,388 @@
+// Unit tests for core/manifest (the file format: round trip, hostile names, damage and version
+// checks, atomic commit), core/hashing (known vectors, block streaming) and core/manifest_build
+// (walking a snapshot, hashes reused across hard links).
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/hashing.hpp"
+#include "core/manifest.hpp"
+#include "core/manifest_build.hpp"
+#include "tests/support/testutil.hpp"
+
+namespace snapkeep {
+namespace {
+
+namespace fs = std::filesystem;
+using test::TempDir;
+using test::read_file;
+using test::write_file;
+
+ManifestEntry file_entry(std::string path, std::string hash, std::uint64_t size = 3) {
+  ManifestEntry e;
+  e.path = std::move(path);
+  e.type = EntryType::file;
+  e.size = size;
+  e.mtime_ns = 1700000000123456789LL;
+  e.ino = 4242;
+  e.ctime_ns = 1700000001000000001LL;
+  e.hash = std::move(hash);
+  return e;
+}
+
+const std::string k_hash_a = "e6717241a09294e64dbdefd4204ea1ec";
+const std::string k_hash_b = "99aa06d3014798d86001c324468d497f";
+
+// Writes a manifest with `entries` (already sorted) and returns its path.
+fs::path write_manifest(const TempDir& tmp, const std::vector<ManifestEntry>& entries,
+                        ChecksumKind kind = ChecksumKind::xxh128) {
+  fs::path path = tmp / "m";
+  ManifestHeader header;
+  header.checksum = kind;
+  header.snapshot_id = "2026-11-26_02-18-39";
+  header.created_ns = 1;
+  auto writer = ManifestWriter::create(path, header);
+  EXPECT_TRUE(writer.ok()) << writer.error().describe();
+  for (const auto& e : entries) {
+    auto added = writer->add(e);
+    EXPECT_TRUE(added.ok()) << added.error().describe();
+  }
+  auto committed = writer->commit();
+  EXPECT_TRUE(committed.ok()) << committed.error().describe();
+  return path;
+}
+
+std::vector<ManifestEntry> read_all(const fs::path& path) {
+  std::vector<ManifestEntry> out;
+  auto opened = open_manifest(path);
+  EXPECT_EQ(opened.state, ManifestState::ok) << opened.reason;
+  if (opened.state != ManifestState::ok) {
+    return out;
+  }
+  ManifestEntry e;
+  for (;;) {
+    auto more = opened.reader->next(e);
+    EXPECT_TRUE(more.ok());
+    if (!more.ok() || !*more) {
+      break;
+    }
+    out.push_back(e);
+  }
+  EXPECT_EQ(out.size(), opened.reader->entry_count());
+  return out;
+}
+
+TEST(Hashing, KnownVectors) {
+  // Same digests as `printf snapkeep | xxhsum -H2`, `printf '' | xxhsum -H2`, `printf abc | sha256sum`.
+  EXPECT_EQ(hash_bytes(ChecksumKind::xxh128, "snapkeep"), k_hash_a);
+  EXPECT_EQ(hash_bytes(ChecksumKind::xxh128, ""), k_hash_b);
+  EXPECT_EQ(hash_bytes(ChecksumKind::sha256, "abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(hash_bytes(ChecksumKind::none, "abc"), "");
+  EXPECT_EQ(checksum_hex_length(ChecksumKind::xxh128), 32u);
+  EXPECT_EQ(checksum_hex_length(ChecksumKind::sha256), 64u);
+  EXPECT_EQ(parse_checksum_name("sha256"), ChecksumKind::sha256);
+  EXPECT_FALSE(parse_checksum_name("md5").has_value());
+}
+
+TEST(Hashing, StreamingEqualsOneShotAcrossBlocks) {
+  TempDir tmp;
+  // Three blocks and a bit: the streaming state must carry across reads.
+  test::write_random_file(tmp / "big", 3 * k_hash_block + 12345, 9);
+  std::string data = read_file(tmp / "big");
+  for (ChecksumKind kind : {ChecksumKind::xxh128, ChecksumKind::sha256}) {
+    std::uint64_t bytes = 0;
+    std::uint64_t seen = 0;
+    HashReadOptions how;
+    how.from_disk = true;
+    how.on_bytes = [&](std::uint64_t n) { seen += n; };
+    auto digest = hash_file(tmp / "big", kind, how, &bytes);
+    ASSERT_TRUE(digest.ok()) << digest.error().describe();
+    EXPECT_EQ(*digest, hash_bytes(kind, data));
+    EXPECT_EQ(bytes, data.size());
+    EXPECT_EQ(seen, data.size());
+  }
+  // A hasher starts over after a digest.
+  Hasher h(ChecksumKind::xxh128);
+  h.update("snap", 4);
+  h.update("keep", 4);
+  EXPECT_EQ(h.hex_digest(), k_hash_a);
+  EXPECT_EQ(h.hex_digest(), k_hash_b);
+}
+
+TEST(Hashing, MissingFileKeepsErrno) {
+  TempDir tmp;
+  auto digest = hash_file(tmp / "nope", ChecksumKind::xxh128, {});
+  ASSERT_FALSE(digest.ok());
+  EXPECT_EQ(digest.error().err, ENOENT);
+  EXPECT_EQ(digest.error().path, tmp / "nope");
+}
+
+TEST(Manifest, RoundTripKeepsEveryField) {
+  TempDir tmp;
+  std::vector<ManifestEntry> entries;
+  ManifestEntry dir;
+  dir.path = "a";
+  dir.type = EntryType::directory;
+  dir.size = 4096;
+  dir.mtime_ns = -5;  // before 1970
+  dir.ino = 2;
+  dir.ctime_ns = 0;
+  entries.push_back(dir);
+  entries.push_back(file_entry("a/b.txt", k_hash_a, 8));
+  ManifestEntry link = file_entry("a/link", k_hash_b, 5);
+  link.type = EntryType::symlink;
+  entries.push_back(link);
+  ManifestEntry fifo = file_entry("a/pipe", "", 0);
+  fifo.type = EntryType::other;
+  entries.push_back(fifo);
+  fs::path path = write_manifest(tmp, entries);
+
+  auto opened = open_manifest(path);
+  ASSERT_EQ(opened.state, ManifestState::ok) << opened.reason;
+  EXPECT_EQ(opened.reader->header().snapshot_id, "2026-11-26_02-18-39");
+  EXPECT_EQ(opened.reader->header().checksum, ChecksumKind::xxh128);
+  EXPECT_EQ(opened.reader->header().origin, "backup");
+  EXPECT_EQ(opened.reader->header().version, k_manifest_version);
+  EXPECT_EQ(read_all(path), entries);
+  // Only the manifest is left in the folder: no temporary file.
+  EXPECT_EQ(std::distance(fs::directory_iterator(tmp.path()), fs::directory_iterator()), 1);
+}
+
+TEST(Manifest, OddNamesSurviveByteForByte) {
+  TempDir tmp;
+  std::vector<std::string> names{
+      std::string("\x01\x7f", 2),
+      " leading space",
+      "-dash",
+      "a:b:c 12:34",
+      "end 3 abc",  // looks like a trailer
+      "f 1 2 3 4 - 5:x",  // looks like a record
+      "line\nbreak",
+      "line\nbreak\n",
+      "percent %s %n",
+      "tab\there",
+      "trailing space ",
+      "\xff\xfe not utf-8 \xc3\x28",
+      std::string(3000, 'x') + "/" + std::string(3000, 'y'),  // longer than a record prefix limit
+  };
+  std::sort(names.begin(), names.end());
+  std::vector<ManifestEntry> entries;
+  for (const auto& n : names) {
+    entries.push_back(file_entry(n, k_hash_a));
+  }
+  fs::path path = write_manifest(tmp, entries);
+  EXPECT_EQ(read_all(path), entries);
+}
+
+TEST(Manifest, WriterRefusesUnsortedAndNul) {
+  TempDir tmp;
+  auto writer = ManifestWriter::create(tmp / "m", ManifestHeader{});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer->add(file_entry("b", k_hash_a)).ok());
+  EXPECT_FALSE(writer->add(file_entry("a", k_hash_a)).ok());
+  EXPECT_FALSE(writer->add(file_entry("b", k_hash_a)).ok()) << "duplicates are refused";
+  EXPECT_FALSE(writer->add(file_entry(std::string("c\0d", 3), k_hash_a)).ok());
+  EXPECT_FALSE(writer->add(file_entry("", k_hash_a)).ok());
+}
+
+TEST(Manifest, UncommittedWriterLeavesNothing) {
+  TempDir tmp;
+  {
+    auto writer = ManifestWriter::create(tmp / "m", ManifestHeader{});
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE(writer->add(file_entry("a", k_hash_a)).ok());
+  }
+  EXPECT_TRUE(fs::is_empty(tmp.path()));
+  EXPECT_EQ(open_manifest(tmp / "m").state, ManifestState::missing);
+}
+
+TEST(Manifest, AnyFlippedByteIsDamage) {
+  TempDir tmp;
+  fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a), file_entry("b", k_hash_b)});
+  std::string original = read_file(path);
+  int fd = ::open(path.c_str(), O_RDWR);
+  ASSERT_GE(fd, 0);
+  // Every single-bit flip anywhere in the file (header, records, trailer) is caught.
+  for (std::size_t offset = 0; offset < original.size(); ++offset) {
+    char flipped = static_cast<char>(original[offset] ^ 0x01);
+    ASSERT_EQ(::pwrite(fd, &flipped, 1, static_cast<off_t>(offset)), 1);
+    auto opened = open_manifest(path);
+    EXPECT_NE(opened.state, ManifestState::ok) << "flipped byte " << offset << " went unnoticed";
+    EXPECT_EQ(opened.reader, nullptr);
+    ASSERT_EQ(::pwrite(fd, &original[offset], 1, static_cast<off_t>(offset)), 1);
+  }
+  ::close(fd);
+  EXPECT_EQ(open_manifest(path).state, ManifestState::ok);
+}
+
+TEST(Manifest, FlippedHashDigitIsAChecksumMismatch) {
+  TempDir tmp;
+  fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a)});
+  std::string text = read_file(path);
+  std::size_t at = text.find(k_hash_a);
+  ASSERT_NE(at, std::string::npos);
+  text[at] = text[at] == '0' ? '1' : '0';  // still a well-formed hash
+  write_file(path, text);
+  auto opened = open_manifest(path);
+  EXPECT_EQ(opened.state, ManifestState::damaged);
+  EXPECT_NE(opened.reason.find("checksum mismatch"), std::string::npos) << opened.reason;
+}
+
+TEST(Manifest, TruncatedExtendedAndMiscountedAreDamage) {
+  TempDir tmp;
+  fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a), file_entry("b", k_hash_b)});
+  std::string original = read_file(path);
+  for (std::size_t cut : {std::size_t{0}, std::size_t{10}, original.size() / 2, original.size() - 1}) {
+    write_file(path, original.substr(0, cut));
+    EXPECT_EQ(open_manifest(path).state, ManifestState::damaged) << "cut at " << cut;
+  }
+  write_file(path, original + "x");
+  EXPECT_EQ(open_manifest(path).state, ManifestState::damaged);
+  // A record removed together with a recomputed trailer is caught by the count... and the checksum.
+  std::string dropped = original;
+  std::size_t second = dropped.find("f 3 ", dropped.find("f 3 ") + 1);
+  std::size_t end = dropped.find("end ");
+  dropped.erase(second, end - second);
+  write_file(path, dropped);
+  EXPECT_EQ(open_manifest(path).state, ManifestState::damaged);
+}
+
+TEST(Manifest, VersionCheck) {
+  TempDir tmp;
+  fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a)});
+  std::string text = read_file(path);
+  ASSERT_EQ(text.rfind("snapkeep-manifest 1\n", 0), 0u);
+  write_file(path, "snapkeep-manifest 2\n" + text.substr(20));
+  auto newer = open_manifest(path);
+  EXPECT_EQ(newer.state, ManifestState::unsupported);
+  EXPECT_NE(newer.reason.find("newer"), std::string::npos) << newer.reason;
+  write_file(path, "snapkeep-manifest one\n" + text.substr(20));
+  EXPECT_EQ(open_manifest(path).state, ManifestState::damaged);
+  write_file(path, "something else entirely\n");
+  EXPECT_EQ(open_manifest(path).state, ManifestState::damaged);
+}
+
+TEST(Manifest, HashLengthMustMatchTheChecksum) {
+  TempDir tmp;
+  std::string sha(64, 'a');
+  fs::path path = write_manifest(tmp, {file_entry("a", sha)}, ChecksumKind::sha256);
+  EXPECT_EQ(read_all(path).at(0).hash, sha);
+  // An xxh128-sized hash in a sha256 manifest is malformed.
+  fs::path bad = write_manifest(tmp, {file_entry("a", k_hash_a)}, ChecksumKind::sha256);
+  EXPECT_EQ(open_manifest(bad).state, ManifestState::damaged);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building manifests of snapshot trees
+
+TEST(ManifestBuild, HashesEverythingOnceThenOnlyWhatChanged) {
+  TempDir tmp;
+  fs::path s1 = tmp / "s1";
+  write_file(s1 / "same.bin", std::string(100000, 's'));
+  write_file(s1 / "changes.txt", "version 1");
+  write_file(s1 / "odd\nname", "x");
+  fs::create_directories(s1 / "empty");
+  fs::create_symlink("same.bin", s1 / "link");
+  auto first = build_manifest(s1, "s1", tmp / "m1", ManifestBuildOptions{});
+  ASSERT_TRUE(first.ok()) << first.error().describe();
+  EXPECT_EQ(first->bytes_hashed, 100000u + 9u + 1u);
+  EXPECT_EQ(first->files, 3u);
+  EXPECT_EQ(first->entries, 5u);
+
+  // s2 as the rsync backend makes it: unchanged files hard-linked, changed ones new.
+  fs::path s2 = tmp / "s2";
+  fs::create_directories(s2 / "empty");
+  fs::create_hard_link(s1 / "same.bin", s2 / "same.bin");
+  fs::create_hard_link(s1 / "odd\nname", s2 / "odd\nname");
+  write_file(s2 / "changes.txt", "version 2, longer");
+  write_file(s2 / "new.txt", "new");
+  ManifestBuildOptions options;
+  options.previous_snapshot = s1;
+  options.previous_manifest = tmp / "m1";
+  auto second = build_manifest(s2, "s2", tmp / "m2", options);
+  ASSERT_TRUE(second.ok()) << second.error().describe();
+  EXPECT_EQ(second->bytes_hashed, 17u + 3u) << "only the changed and new files are read";
+  EXPECT_EQ(second->files_reused, 2u);
+
+  auto entries = read_all(tmp / "m2");
+  ASSERT_EQ(entries.size(), 5u);
+  EXPECT_EQ(entries[0].path, "changes.txt");
+  EXPECT_EQ(entries[0].hash, hash_bytes(ChecksumKind::xxh128, "version 2, longer"));
+  EXPECT_EQ(entries[2].path, "new.txt");
+  EXPECT_EQ(entries[3].path, "odd\nname");
+  EXPECT_EQ(entries[4].path, "same.bin");
+  EXPECT_EQ(entries[4].hash, hash_bytes(ChecksumKind::xxh128, std::string(100000, 's')));
+  EXPECT_EQ(entries[4].ino, test::inode_of(s2 / "same.bin"));
+}
+
+TEST(ManifestBuild, DamagedPreviousManifestIsNotReused) {
+  TempDir tmp;
+  fs::path s1 = tmp / "s1";
+  write_file(s1 / "a", std::string(5000, 'a'));
+  ASSERT_TRUE(build_manifest(s1, "s1", tmp / "m1", ManifestBuildOptions{}).ok());
+  std::string text = read_file(tmp / "m1");
+  std::size_t at = text.find(hash_bytes(ChecksumKind::xxh128, std::string(5000, 'a')));
+  text[at] = text[at] == '0' ? '1' : '0';
+  write_file(tmp / "m1", text);
+  fs::path s2 = tmp / "s2";
+  fs::create_directories(s2);
+  fs::create_hard_link(s1 / "a", s2 / "a");
+  ManifestBuildOptions options;
+  options.previous_snapshot = s1;
+  options.previous_manifest = tmp / "m1";
+  auto second = build_manifest(s2, "s2", tmp / "m2", options);
+  ASSERT_TRUE(second.ok());
+  EXPECT_EQ(second->bytes_hashed, 5000u) << "a damaged manifest is never trusted, not even for reuse";
+  EXPECT_EQ(read_all(tmp / "m2").at(0).hash, hash_bytes(ChecksumKind::xxh128, std::string(5000, 'a')));
+}
+
+TEST(ManifestBuild, ChecksumNoneReadsNothing) {
+  TempDir tmp;
+  write_file(tmp / "s" / "a", std::string(5000, 'a'));
+  ManifestBuildOptions options;
+  options.checksum = ChecksumKind::none;
+  auto built = build_manifest(tmp / "s", "s", tmp / "m", options);
+  ASSERT_TRUE(built.ok());
+  EXPECT_EQ(built->bytes_hashed, 0u);
+  auto entries = read_all(tmp / "m");
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].hash, "");
+  EXPECT_EQ(entries[0].size, 5000u);
+}
+
+TEST(ManifestBuild, HardLinksWithinOneSnapshotAreReadOnce) {
+  TempDir tmp;
+  write_file(tmp / "s" / "a", std::string(7000, 'a'));
+  fs::create_hard_link(tmp / "s" / "a", tmp / "s" / "b");
+  auto built = build_manifest(tmp / "s", "s", tmp / "m", ManifestBuildOptions{});
+  ASSERT_TRUE(built.ok());
+  EXPECT_EQ(built->bytes_hashed, 7000u);
+  auto entries = read_all(tmp / "m");
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].hash, entries[1].hash);
+}
+
+TEST(ManifestBuild, TidyRemovesTemporaryAndOrphanManifestsOnly) {
+  TempDir tmp;
+  fs::path dir = manifest_dir(tmp.path());
+  write_file(dir / "2026-01-01_00-00-00", "kept");
+  write_file(dir / "2026-01-02_00-00-00", "snapshot deleted by prune");
+  write_file(dir / ".2026-01-03_00-00-00.tmp-AbC123", "left by a killed backup");
+  tidy_manifests(tmp.path(), {"2026-01-01_00-00-00", "2026-01-03_00-00-00"});
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    left.push_back(e.path().filename().string());
+  }
+  EXPECT_EQ(left, std::vector<std::string>{"2026-01-01_00-00-00"});
+}
+
+}  // namespace
+}  // namespace snapkeep
