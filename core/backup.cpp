@@ -90,9 +90,11 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
 
   // Snapshots are ordered by the recorded clock time (nanoseconds), not by id: ids are local time
   // and can repeat or run backwards (DST, a time zone change, several backups a second).
+  // One clock reading for both the id and the record (time(2) can lag the precise clock by a tick).
   BackupOutcome outcome;
-  std::time_t now = std::time(nullptr);
-  outcome.snapshot_id = new_snapshot_id(preset_dir, now).first;
+  struct timespec now {};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  outcome.snapshot_id = new_snapshot_id(preset_dir, now.tv_sec).first;
   if (!options.dry_run) {
     if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now); !recorded) {
       return with_preset(preset, std::move(recorded).error());
@@ -151,10 +153,11 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
       return runtime_error(preset.name + ": internal error: the backend reported success but " +
                            (preset_dir / outcome.snapshot_id).string() + " is missing");
     }
-    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    // `latest` first: the snapshot is complete; a kill while hashing must not leave latest behind.
     if (auto updated = update_latest(preset_dir, outcome.snapshot_id); !updated) {
       return with_preset(preset, std::move(updated).error());
     }
+    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
   }
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);

@@ -148,15 +148,16 @@ std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, 
 }
 
 Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, std::time_t when) {
-  struct timespec ts {};
-  ::clock_gettime(CLOCK_REALTIME, &ts);
-  long long ns = static_cast<long long>(when) * 1000000000LL;
-  if (ts.tv_sec == when) {
-    ns += ts.tv_nsec;
-  }
+  struct timespec exact {};
+  exact.tv_sec = when;
+  return record_snapshot_time(preset_dir, id, exact);
+}
+
+Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, const struct timespec& when) {
+  long long ns = static_cast<long long>(when.tv_sec) * 1000000000LL + when.tv_nsec;
   fs::path dir = preset_dir / k_state_dir_name / "snapshots";
   SNAPKEEP_TRY(make_dir(dir));
-  return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when)) +
+  return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when.tv_sec)) +
                                          "\ntime_ns=" + std::to_string(ns) + "\n");
 }
 

@@ -41,9 +41,12 @@ Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, cons
 // moves the id (and its moment) on by seconds.
 std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
 
-// Records when snapshot `id` was made (`when`, with the clock's nanoseconds when `when` is now),
-// in preset_dir/.snapkeep/snapshots/ID; written before the snapshot is renamed into place.
+// Records when snapshot `id` was made, in preset_dir/.snapkeep/snapshots/ID ("time=" seconds and
+// "time_ns=" nanoseconds since the epoch); written before the snapshot is renamed into place.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
+// The same with the exact moment.
+Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id,
+                            const struct timespec& when);
 
 // Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a snapshot deleted by hand).
 // Call with the lock held.
