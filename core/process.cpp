@@ -132,7 +132,7 @@ Result<boost::filesystem::path> resolve_program(const std::string& argv0) {
 bp::environment child_environment(const std::map<std::string, std::string>& extra) {
   bp::environment env = boost::this_process::environment();
   for (const auto& [key, value] : extra) {
-    env[key] = value;
+    env.set(key, value);  // operator[] overruns a buffer in Boost 1.74 (boostorg/process#122)
   }
   return env;
 }
