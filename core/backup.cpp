@@ -94,9 +94,10 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
   BackupOutcome outcome;
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  outcome.snapshot_id = new_snapshot_id(preset_dir, now.tv_sec).first;
+  auto [new_id, id_time] = new_snapshot_id(preset_dir, now.tv_sec);
+  outcome.snapshot_id = new_id;
   if (!options.dry_run) {
-    if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now); !recorded) {
+    if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now, id_time); !recorded) {
       return with_preset(preset, std::move(recorded).error());
     }
   }

@@ -21,10 +21,12 @@ fs::path record_path(const fs::path& preset_dir, const std::string& id) {
 }
 
 // A snapshot record: "time=EPOCH_SECONDS" and "time_ns=EPOCH_NANOSECONDS" (the latter orders
-// snapshots made within one second).
+// snapshots made within one second), and "id_time=EPOCH_SECONDS", the moment the id names (ahead
+// of the clock when the id was moved on; records before it have only time).
 struct Record {
   std::time_t time = 0;
   long long time_ns = 0;
+  std::optional<std::time_t> id_time;
 };
 
 std::optional<Record> read_record(const fs::path& preset_dir, const std::string& id) {
@@ -47,6 +49,8 @@ std::optional<Record> read_record(const fs::path& preset_dir, const std::string&
       out->time = static_cast<std::time_t>(v);
     } else if (key == "time_ns" && out) {
       out->time_ns = v;
+    } else if (key == "id_time" && out) {
+      out->id_time = static_cast<std::time_t>(v);
     }
   }
   if (out && out->time_ns == 0) {
@@ -136,7 +140,17 @@ Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string
 
 std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
   std::vector<std::string> held = ids_held_by_work(preset_dir);
-  for (std::time_t t = now;; ++t) {
+  // Never a moment before one an earlier id named: an id moved ahead of the clock (two backups in
+  // one second) must not be followed by an id the clock reaches first, or the snapshots' ids and
+  // their order would disagree once the blocking folder is pruned.
+  std::time_t start = now;
+  std::error_code list_ec;
+  for (const auto& entry : fs::directory_iterator(preset_dir / k_state_dir_name / "snapshots", list_ec)) {
+    if (auto recorded = read_record(preset_dir, entry.path().filename().string())) {
+      start = std::max(start, recorded->id_time.value_or(recorded->time) + 1);
+    }
+  }
+  for (std::time_t t = start;; ++t) {
     std::string id = format_snapshot_id(t);
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(preset_dir / id, ec)) &&
@@ -150,15 +164,17 @@ std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, 
 Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, std::time_t when) {
   struct timespec exact {};
   exact.tv_sec = when;
-  return record_snapshot_time(preset_dir, id, exact);
+  return record_snapshot_time(preset_dir, id, exact, when);
 }
 
-Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, const struct timespec& when) {
+Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, const struct timespec& when,
+                            std::time_t id_time) {
   long long ns = static_cast<long long>(when.tv_sec) * 1000000000LL + when.tv_nsec;
   fs::path dir = preset_dir / k_state_dir_name / "snapshots";
   SNAPKEEP_TRY(make_dir(dir));
   return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when.tv_sec)) +
-                                         "\ntime_ns=" + std::to_string(ns) + "\n");
+                                         "\ntime_ns=" + std::to_string(ns) +
+                                         "\nid_time=" + std::to_string(static_cast<long long>(id_time)) + "\n");
 }
 
 void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {

@@ -36,17 +36,19 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const std::filesystem::path& pr
 Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, const std::string& id_or_latest);
 
 // An id for a snapshot made at `now` that no folder, record or dot-named work ("..-<id>") in
-// preset_dir uses yet, with the moment
-// it names: a second backup within one second, or a DST fall-back hour repeating wall-clock times,
-// moves the id (and its moment) on by seconds.
+// preset_dir uses yet, with the moment it names: a second backup within one second, or a DST
+// fall-back hour repeating wall-clock times, moves the id (and its moment) on by seconds. The
+// moment is never before one a recorded id already names, so ids moved ahead of the clock keep
+// their order after the snapshot that blocked them is pruned.
 std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
 
-// Records when snapshot `id` was made, in preset_dir/.snapkeep/snapshots/ID ("time=" seconds and
-// "time_ns=" nanoseconds since the epoch); written before the snapshot is renamed into place.
+// Records when snapshot `id` was made, in preset_dir/.snapkeep/snapshots/ID ("time=" seconds,
+// "time_ns=" nanoseconds since the epoch, "id_time=" the moment the id names); written before the
+// snapshot is renamed into place.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
-// The same with the exact moment.
+// The same with the exact moment and the moment new_snapshot_id gave the id.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id,
-                            const struct timespec& when);
+                            const struct timespec& when, std::time_t id_time);
 
 // Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a snapshot deleted by hand).
 // Call with the lock held.

@@ -177,9 +177,9 @@ TEST(CoreCatalog, RecordSnapshotTimeWritesItsRecordAtomically) {
   fs::path dir = make_preset_dir(tmp);
   ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400319).ok());
   fs::path record = dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-39";
-  EXPECT_EQ(test::read_file(record), "time=1795400319\ntime_ns=1795400319000000000\n");
+  EXPECT_EQ(test::read_file(record), "time=1795400319\ntime_ns=1795400319000000000\nid_time=1795400319\n");
   ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400320).ok());
-  EXPECT_EQ(test::read_file(record), "time=1795400320\ntime_ns=1795400320000000000\n");
+  EXPECT_EQ(test::read_file(record), "time=1795400320\ntime_ns=1795400320000000000\nid_time=1795400320\n");
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(record.parent_path())) {
     names.push_back(e.path().filename().string());
@@ -206,6 +206,51 @@ TEST(CoreCatalog, NewSnapshotIdSkipsTakenIds) {
   auto fifth = new_snapshot_id(dir, now);
   EXPECT_EQ(fifth.first, "2026-11-26_02-18-43");
   EXPECT_EQ(fifth.second, now + 4);
+}
+
+// Three backups within one second: the second was moved on to :40, ahead of the clock. Once the
+// first (:39) is pruned, its name is free again, but the clock still reads :39: the next id must
+// still come after :40, or `list` (by recorded time) and the ids (by name) would disagree. CI saw
+// exactly that in FreeSpace.MinFreeKeepsBackupsGoingByPruningOldestFirst.
+TEST(CoreCatalog, NewSnapshotIdNeverGoesBackAfterThePruneOfTheIdThatMovedItOn) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  std::time_t now = utc(2026, 11, 26, 2, 18, 39);
+  struct timespec clock {};
+  clock.tv_sec = now;
+  for (long ns : {100'000'000L, 500'000'000L}) {
+    auto [id, id_time] = new_snapshot_id(dir, now);
+    fs::create_directory(dir / id);
+    clock.tv_nsec = ns;
+    ASSERT_TRUE(record_snapshot_time(dir, id, clock, id_time).ok());
+  }
+  ASSERT_TRUE(fs::is_directory(dir / "2026-11-26_02-18-40"));
+  fs::remove(dir / "2026-11-26_02-18-39");  // pruned: folder and record go
+  fs::remove(dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-39");
+  auto next = new_snapshot_id(dir, now);
+  EXPECT_EQ(next.first, "2026-11-26_02-18-41");
+  EXPECT_EQ(next.second, now + 2);
+  fs::create_directory(dir / next.first);
+  clock.tv_nsec = 900'000'000L;
+  ASSERT_TRUE(record_snapshot_time(dir, next.first, clock, next.second).ok());
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].id, "2026-11-26_02-18-40");
+  EXPECT_EQ((*list)[1].id, "2026-11-26_02-18-41");
+}
+
+// Records written before "id_time=" existed count with their clock time.
+TEST(CoreCatalog, NewSnapshotIdAfterAnOldRecordWithoutIdTime) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directories(dir / ".snapkeep" / "snapshots");
+  write_file(dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-45",
+             "time=" + std::to_string(utc(2026, 11, 26, 2, 18, 45)) + "\n");
+  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 2, 18, 39)).first, "2026-11-26_02-18-46");
+  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 2, 20, 0)).first, "2026-11-26_02-20-00");
 }
 
 TEST(CoreCatalog, NewSnapshotIdInRepeatedHourMovesOn) {
