@@ -1,0 +1,117 @@
+// Fuzz target: the manifest reader. open_manifest reads a path (with O_NOFOLLOW, so not a
+// /proc/self/fd link), so each input is written to one temporary file on tmpfs and opened from
+// there. A mutated file nearly always fails the trailer's xxh128 and stops early, so each input is
+// also tried with the checksum of its "end" line recomputed: that lets the fuzzer reach the records.
+// An accepted manifest must stream exactly its entry count, in strictly increasing path order.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+
+#include "core/hashing.hpp"
+#include "core/manifest.hpp"
+#include "tests/fuzz/fuzz_support.hpp"
+
+using snapkeep::fuzz::check;
+
+namespace {
+
+std::string g_path;  // this process's temporary file
+
+void remove_temp() { ::unlink(g_path.c_str()); }
+
+// Replaces the file's contents with `bytes`.
+void write_file(std::string_view bytes) {
+  const int fd = ::open(g_path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  check(fd >= 0, "cannot open the temporary file");
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    check(n > 0, "cannot write the temporary file");
+    done += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+}
+
+// Opens the file as a manifest and, when it is accepted, reads every entry.
+void read_manifest(std::string_view bytes) {
+  using namespace snapkeep;
+  write_file(bytes);
+  ManifestOpen opened = open_manifest(g_path);
+  if (opened.state != ManifestState::ok) {
+    check(opened.reader == nullptr, "a reader for a manifest that is not ok");
+    check(!opened.reason.empty(), "a damaged or unsupported manifest without a reason");
+    return;
+  }
+  check(opened.reader != nullptr, "no reader for an ok manifest");
+  ManifestReader& reader = *opened.reader;
+  ManifestEntry entry;
+  std::string last;
+  std::uint64_t n = 0;
+  for (;;) {
+    Result<bool> more = reader.next(entry);
+    check(more.ok(), "next() failed on a manifest that open_manifest checked");
+    if (!*more) {
+      break;
+    }
+    check(n == 0 || last < entry.path, "entries not in strictly increasing path order");
+    check(!entry.path.empty() && entry.path.find('\0') == std::string::npos, "an empty path or a NUL in a path");
+    last = entry.path;
+    ++n;
+  }
+  check(n == reader.entry_count(), "next() gave another number of entries than entry_count()");
+}
+
+// `bytes` with the checksum on its first "end COUNT CHECKSUM" line (after the header) recomputed
+// over everything before that line; "" when there is no such line.
+std::string with_fixed_checksum(std::string_view bytes) {
+  const auto header_end = bytes.find("\nentries\n");
+  if (header_end == std::string_view::npos) {
+    return {};
+  }
+  const auto end_line = bytes.find("\nend ", header_end + 8);
+  if (end_line == std::string_view::npos) {
+    return {};
+  }
+  const std::size_t start = end_line + 1;
+  const auto count_end = bytes.find(' ', start + 4);
+  if (count_end == std::string_view::npos) {
+    return {};
+  }
+  const auto line_end = bytes.find('\n', count_end);
+  std::string fixed(bytes.substr(0, count_end + 1));
+  fixed += snapkeep::hash_bytes(snapkeep::ChecksumKind::xxh128, bytes.substr(0, start));
+  if (line_end != std::string_view::npos) {
+    fixed += bytes.substr(line_end);
+  }
+  return fixed;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  const char* dir = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  std::string pattern = std::string(dir) + "/snapkeep-fuzz-manifest-XXXXXX";
+  const int fd = ::mkstemp(pattern.data());
+  check(fd >= 0, "cannot create a temporary file");
+  ::close(fd);
+  g_path = pattern;
+  std::atexit(remove_temp);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  read_manifest(bytes);
+  const std::string fixed = with_fixed_checksum(bytes);
+  if (!fixed.empty() && fixed != bytes) {
+    read_manifest(fixed);
+  }
+  return 0;
+}
