@@ -17,6 +17,7 @@
 
 #include "core/catalog.hpp"
 #include "tests/support/testutil.hpp"
+#include "tests/unit/time_util.hpp"
 
 namespace snapkeep {
 namespace {
@@ -24,46 +25,9 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 using test::write_file;
-
-// Sets TZ for the lifetime of the object and restores the previous value afterwards.
-class ScopedTz {
- public:
-  explicit ScopedTz(const std::string& tz) {
-    if (const char* old = std::getenv("TZ")) {
-      m_old = old;
-    }
-    ::setenv("TZ", tz.c_str(), 1);
-    ::tzset();
-  }
-  ~ScopedTz() {
-    if (m_old) {
-      ::setenv("TZ", m_old->c_str(), 1);
-    } else {
-      ::unsetenv("TZ");
-    }
-    ::tzset();
-  }
-  ScopedTz(const ScopedTz&) = delete;
-  ScopedTz& operator=(const ScopedTz&) = delete;
-
- private:
-  std::optional<std::string> m_old;
-};
-
-std::string berlin_tz() {
-  return fs::exists("/usr/share/zoneinfo/Europe/Berlin") ? "Europe/Berlin" : "CET-1CEST,M3.5.0,M10.5.0/3";
-}
-
-std::time_t utc(int year, int month, int day, int hour, int minute, int second) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return ::timegm(&tm);
-}
+using test::ScopedTz;
+using test::berlin_tz;
+using test::utc;
 
 // A preset folder with its .snapkeep state folder, like a backup run leaves it.
 fs::path make_preset_dir(const TempDir& tmp) {

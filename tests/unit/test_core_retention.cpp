@@ -16,10 +16,12 @@
 #include "core/retention.hpp"
 #include "core/snapshot_id.hpp"
 #include "core/units.hpp"
+#include "tests/unit/time_util.hpp"
 
 namespace snapkeep {
 namespace {
 
+using test::utc;
 using Unit = KeepRule::Unit;
 using Ids = std::vector<std::string>;
 using Reasons = std::vector<std::string>;
@@ -27,27 +29,10 @@ using Reasons = std::vector<std::string>;
 // Every test runs in Europe/Berlin (DST both ways); the previous TZ comes back afterwards.
 class Retention : public ::testing::Test {
  protected:
-  void SetUp() override {
-    if (const char* tz = std::getenv("TZ")) {
-      m_saved_tz = tz;
-    }
-    use_tz("Europe/Berlin");
-  }
-  void TearDown() override {
-    if (m_saved_tz) {
-      ::setenv("TZ", m_saved_tz->c_str(), 1);
-    } else {
-      ::unsetenv("TZ");
-    }
-    ::tzset();
-  }
-  static void use_tz(const char* tz) {
-    ::setenv("TZ", tz, 1);
-    ::tzset();
-  }
+  static void use_tz(const char* tz) { test::ScopedTz::set(tz); }
 
  private:
-  std::optional<std::string> m_saved_tz;
+  test::ScopedTz m_tz{"Europe/Berlin"};
 };
 
 // A local wall-clock moment (not in a DST fall-back hour, where it would be ambiguous).
@@ -61,17 +46,6 @@ std::time_t local(int year, int month, int day, int hour, int minute = 0, int se
   tm.tm_sec = second;
   tm.tm_isdst = -1;
   return std::mktime(&tm);
-}
-
-// A UTC moment, for the unambiguous instants around DST changes.
-std::time_t utc(int year, int month, int day, int hour, int minute = 0) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  return ::timegm(&tm);
 }
 
 // A snapshot made at `when`, named by its local time like snapkeep names them.

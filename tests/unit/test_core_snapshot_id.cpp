@@ -10,52 +10,14 @@
 #include <gtest/gtest.h>
 
 #include "core/snapshot_id.hpp"
+#include "tests/unit/time_util.hpp"
 
 namespace snapkeep {
 namespace {
 
-// Sets TZ for the lifetime of the object and restores the previous value afterwards.
-class ScopedTz {
- public:
-  explicit ScopedTz(const std::string& tz) {
-    if (const char* old = std::getenv("TZ")) {
-      m_old = old;
-    }
-    ::setenv("TZ", tz.c_str(), 1);
-    ::tzset();
-  }
-  ~ScopedTz() {
-    if (m_old) {
-      ::setenv("TZ", m_old->c_str(), 1);
-    } else {
-      ::unsetenv("TZ");
-    }
-    ::tzset();
-  }
-  ScopedTz(const ScopedTz&) = delete;
-  ScopedTz& operator=(const ScopedTz&) = delete;
-
- private:
-  std::optional<std::string> m_old;
-};
-
-// Europe/Berlin from tzdata, or the equivalent POSIX rule when tzdata is not installed.
-std::string berlin_tz() {
-  return std::filesystem::exists("/usr/share/zoneinfo/Europe/Berlin") ? "Europe/Berlin"
-                                                                      : "CET-1CEST,M3.5.0,M10.5.0/3";
-}
-
-// The moment of a UTC wall-clock time.
-std::time_t utc(int year, int month, int day, int hour, int minute, int second) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  return ::timegm(&tm);
-}
+using test::ScopedTz;
+using test::berlin_tz;
+using test::utc;
 
 TEST(CoreSnapshotId, ParsesFullIdIntoFields) {
   auto id = parse_snapshot_id("2026-11-26_02-18-39");
