@@ -82,6 +82,12 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
     entry["dry_run"] = args.dry_run;
     entry["warnings"] = outcome.stats.warnings;
     entry["pruned"] = pruned;
+    if (outcome.stats.manifest_error) {
+      // The snapshot is there and complete, but scrub cannot vouch for it yet: the run failed.
+      exit_code = combine_exit(exit_code, report(*outcome.stats.manifest_error));
+      entry["status"] = "failed";
+      entry["error"] = outcome.stats.manifest_error->describe();
+    }
     if (prune_error) {
       prune_error->message = preset.name + ": the backup succeeded but pruning failed: " + prune_error->message;
       exit_code = combine_exit(exit_code, report(*prune_error));

@@ -29,10 +29,19 @@ Error with_preset(const Preset& preset, Error e) {
   return e;
 }
 
-}  // namespace
+// Says first what a full destination means and what to do, unless the backend already did.
+Error explain_full(const Preset& preset, Error e) {
+  if (e.full_filesystem() && e.message.find(" is full") == std::string::npos) {
+    e.message = preset.name + ": the destination " + preset.destination.string() +
+                " is full; no snapshot was made and every earlier snapshot is intact. Make room (snapkeep "
+                "prune --free SIZE, or min_free in the config) and run again.\n" + e.message;
+  }
+  return e;
+}
 
-Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
-                                 SourceFreezer* freezer) {
+// run_backup without the explanation of a full destination.
+Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
+                                  SourceFreezer* freezer) {
   auto started = std::chrono::steady_clock::now();
   SNAPKEEP_TRY(check_preset(preset));
 
@@ -156,7 +165,19 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
     }
     // `latest` first: the snapshot is complete; a kill while hashing must not leave latest behind.
     if (auto updated = update_latest(preset_dir, outcome.snapshot_id); !updated) {
-      return with_preset(preset, std::move(updated).error());
+      // No room for the new link (a full destination): a snapshot that is not `latest` must not stay
+      // as the newest (SPEC §4.2), so the run takes it back and fails like any other.
+      Error e = with_preset(preset, std::move(updated).error());
+      if (read_latest(preset_dir) != outcome.snapshot_id) {
+        SnapshotInfo made;
+        made.id = outcome.snapshot_id;
+        made.path = preset_dir / outcome.snapshot_id;
+        if (auto removed = delete_snapshot(preset, backend, made); !removed) {
+          e.message += "\n(removing the snapshot " + outcome.snapshot_id +
+                       " that could not become latest failed too: " + removed.error().describe() + ")";
+        }
+      }
+      return e;
     }
     write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
   }
@@ -165,6 +186,17 @@ Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const B
   }
   outcome.stats = std::move(*stats);
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return outcome;
+}
+
+}  // namespace
+
+Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
+                                 SourceFreezer* freezer) {
+  auto outcome = make_backup(preset, backend, options, freezer);
+  if (!outcome) {
+    return explain_full(preset, std::move(outcome).error());
+  }
   return outcome;
 }
 

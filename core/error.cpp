@@ -26,6 +26,14 @@ int Error::exit_code() const {
   return 1;
 }
 
+bool Error::full_filesystem() const {
+  return err == ENOSPC || err == EDQUOT || reports_full_filesystem(message);
+}
+
+bool reports_full_filesystem(const std::string& text) {
+  return text.find(std::strerror(ENOSPC)) != std::string::npos || text.find(std::strerror(EDQUOT)) != std::string::npos;
+}
+
 Error sys_error(std::string message, const std::filesystem::path& path, int err) {
   return Error{ErrorKind::runtime, std::move(message), err, path};
 }

@@ -27,7 +27,13 @@ struct Error {
   // "message: path: strerror" with the parts that are set.
   std::string describe() const;
   int exit_code() const;
+  // Did it come from a full filesystem: ENOSPC or EDQUOT in err, or their strerror text in the
+  // message (a child's stderr tail)?
+  bool full_filesystem() const;
 };
+
+// Does this text (e.g. a child's stderr) say strerror(ENOSPC) or strerror(EDQUOT)?
+bool reports_full_filesystem(const std::string& text);
 
 // An Error for a failed system call on `path`, taking errno now.
 Error sys_error(std::string message, const std::filesystem::path& path, int err = errno);

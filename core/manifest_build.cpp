@@ -265,8 +265,13 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
   fs::path state_dir = preset_dir / k_state_dir_name;
   stats.manifest_ok = false;
   auto fail = [&](const Error& error) {
-    stats.warnings.push_back("the manifest of snapshot " + id + " was not written (" + error.describe() +
-                             "); `snapkeep scrub --init " + preset.name + "` makes it");
+    bool full = error.full_filesystem();
+    Error e = error;
+    e.message = preset.name + ": snapshot " + id + " is complete and is `latest`, but its manifest was not written" +
+                (full ? " (the destination " + preset.destination.string() + " is full)" : "") +
+                "; `snapkeep scrub --init " + preset.name + "` makes it" + (full ? " once there is room" : "") +
+                ": " + error.message;
+    stats.manifest_error = std::move(e);
   };
   if (auto made = make_dir(manifest_dir(state_dir), 0700); !made) {
     fail(made.error());

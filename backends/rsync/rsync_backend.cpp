@@ -105,8 +105,7 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
   if (!stats) {
     Error e = std::move(stats).error();
     // A full destination: the interrupted work would only hold the space the next run needs.
-    if (e.message.find("No space left on device") != std::string::npos ||
-        e.message.find("Disk quota exceeded") != std::string::npos) {
+    if (e.full_filesystem()) {
       Status removed = remove_tree(partial);
       for (const auto& [n, dir] : resumes) {
         if (removed) {

@@ -9,7 +9,11 @@ RsyncOutcome classify_rsync_exit(const ProcessResult& result, bool allow_partial
   switch (result.exit_code) {
     case 0: return RsyncOutcome::ok;
     case 24: return RsyncOutcome::ok_vanished;
-    case 23: return allow_partial ? RsyncOutcome::ok_partial : RsyncOutcome::failed;
+    case 23:
+      // Files rsync could not create on a full destination are not what allow_partial forgives
+      // (unreadable source files): the snapshot would silently lack them.
+      return allow_partial && !reports_full_filesystem(result.stderr_tail) ? RsyncOutcome::ok_partial
+                                                                             : RsyncOutcome::failed;
     default: return RsyncOutcome::failed;
   }
 }

@@ -10,7 +10,7 @@ namespace snapkeep {
 enum class RsyncOutcome {
   ok,              // 0
   ok_vanished,     // 24: files vanished during the transfer; the snapshot is usable, warn
-  ok_partial,      // 23 with allow_partial = yes: usable, warn
+  ok_partial,      // 23 with allow_partial = yes, unless rsync says the destination is full: usable, warn
   failed,          // anything else, 23 by default, or a signal
 };
 

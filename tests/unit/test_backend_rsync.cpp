@@ -171,6 +171,22 @@ TEST(BackendRsyncStatus, ClassifiesExitStatuses) {
   }
 }
 
+// allow_partial forgives files rsync could not read, not files it could not write: exit 23 with a
+// full destination in its stderr would leave the snapshot silently short (found by the full-disk
+// fault suite: an ext4 out of inodes gave a snapshot missing files and exit 0).
+TEST(BackendRsyncStatus, PartialTransferOnAFullDestinationFailsEvenWithAllowPartial) {
+  for (const char* tail : {"rsync: [receiver] mkstemp \"/mnt/b/home/.snapkeep/partial/.a.XXXX\" failed: No space left on device (28)\n",
+                           "rsync: [receiver] write failed on \"/mnt/b/x\": Disk quota exceeded (122)\n"}) {
+    ProcessResult r = exited(23);
+    r.stderr_tail = tail;
+    EXPECT_EQ(classify_rsync_exit(r, true), RsyncOutcome::failed) << tail;
+    EXPECT_EQ(classify_rsync_exit(r, false), RsyncOutcome::failed) << tail;
+  }
+  ProcessResult unreadable = exited(23);
+  unreadable.stderr_tail = "rsync: [sender] send_files failed to open \"/src/secret\": Permission denied (13)\n";
+  EXPECT_EQ(classify_rsync_exit(unreadable, true), RsyncOutcome::ok_partial);
+}
+
 TEST(BackendRsyncStatus, SignalIsAlwaysFailure) {
   for (int signal : {2, 9, 15}) {
     EXPECT_EQ(classify_rsync_exit(killed(signal), true), RsyncOutcome::failed) << signal;
