@@ -44,6 +44,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
       if (!preset.keep.rules.empty() && !args.dry_run) {
         PruneOptions prune_options;
         prune_options.wait_for_lock = true;
+        prune_options.held_lock = outcome->lock ? &*outcome->lock : nullptr;  // no run slips in between
         auto entries = run_prune(preset, **backend, prune_options);
         if (!entries) {
           prune_error = std::move(entries).error();
@@ -55,6 +56,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
           }
         }
       }
+      outcome->lock.reset();  // done with the preset
       return std::make_pair(std::string((*backend)->name()), std::move(*outcome));
     };
     auto done = run();

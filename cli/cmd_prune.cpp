@@ -52,6 +52,9 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
       exit_code = combine_exit(exit_code, report(done.error()));
       entry["status"] = "failed";
       entry["error"] = done.error().describe();
+      if (done.error().kind == ErrorKind::locked) {
+        entry["locked"] = true;  // as backup and scrub say it
+      }
       results.push_back(entry);
       continue;
     }

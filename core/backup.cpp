@@ -186,6 +186,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   }
   outcome.stats = std::move(*stats);
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  outcome.lock = std::move(lock);
   return outcome;
 }
 

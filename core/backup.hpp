@@ -1,9 +1,11 @@
 #pragma once
 // One backup of one preset, whatever the backend: checks, lock, id, snapshot, `latest`.
 
+#include <optional>
 #include <string>
 
 #include "core/backend.hpp"
+#include "core/lock.hpp"
 
 namespace snapkeep {
 
@@ -17,6 +19,9 @@ struct BackupOutcome {
   std::string snapshot_id;  // the new snapshot (or the one a dry run would make)
   BackupStats stats;
   double seconds = 0;
+  // The preset's lock, still held (none in a dry run): the caller's follow-up work on the preset
+  // (the prune after a backup) runs under it, so no other run slips in between.
+  std::optional<PresetLock> lock;
 };
 
 // Makes one new snapshot of `preset` with `backend`. Fails (and leaves every earlier snapshot and

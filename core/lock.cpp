@@ -48,19 +48,26 @@ PresetLock::PresetLock(PresetLock&& other) noexcept : m_fd(other.m_fd) { other.m
 
 PresetLock& PresetLock::operator=(PresetLock&& other) noexcept {
   if (this != &other) {
-    if (m_fd >= 0) {
-      ::close(m_fd);
-    }
+    release();
     m_fd = other.m_fd;
     other.m_fd = -1;
   }
   return *this;
 }
 
-PresetLock::~PresetLock() {
-  if (m_fd >= 0) {
-    ::close(m_fd);  // releases the flock; the file stays so no run races on re-creating it
+PresetLock::~PresetLock() { release(); }
+
+void PresetLock::release() noexcept {
+  if (m_fd < 0) {
+    return;
   }
+  // Our pid goes while we still hold the lock: the next holder writes its own only just after it
+  // takes the lock, and a run that fails to take it in between must not name us, long gone.
+  if (::ftruncate(m_fd, 0) != 0) {
+    // Only the pid a later run may show is stale; the lock is released regardless.
+  }
+  ::close(m_fd);  // releases the flock; the file stays so no run races on re-creating it
+  m_fd = -1;
 }
 
 }  // namespace snapkeep

@@ -8,7 +8,7 @@
 
 namespace snapkeep {
 
-// Holds a preset's lock for its lifetime.
+// Holds a preset's lock for its lifetime; the lock file holds the holder's pid while it is held.
 class PresetLock {
  public:
   // Takes the lock in state_dir (which must exist). When another process holds it: with `wait`,
@@ -23,6 +23,8 @@ class PresetLock {
 
  private:
   explicit PresetLock(int fd) : m_fd(fd) {}
+  // Empties the lock file (no pid of ours outlives the lock) and releases the lock.
+  void release() noexcept;
   int m_fd = -1;
 };
 

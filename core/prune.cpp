@@ -85,9 +85,13 @@ Result<std::vector<PruneEntry>> run_prune(const Preset& preset, Backend& backend
   if (!fs::is_directory(state_dir, ec)) {
     return std::vector<PruneEntry>{};  // never backed up: nothing to prune
   }
-  auto lock = PresetLock::acquire(state_dir, preset.name, options.wait_for_lock);
-  if (!lock) {
-    return std::move(lock).error();
+  std::optional<PresetLock> lock;
+  if (options.held_lock == nullptr) {
+    auto acquired = PresetLock::acquire(state_dir, preset.name, options.wait_for_lock);
+    if (!acquired) {
+      return std::move(acquired).error();
+    }
+    lock.emplace(std::move(*acquired));
   }
   auto entries = prune_locked(preset, backend, options.dry_run);
   if (!entries || !options.free) {

@@ -6,12 +6,14 @@
 #include <vector>
 
 #include "core/backend.hpp"
+#include "core/lock.hpp"
 
 namespace snapkeep {
 
 struct PruneOptions {
   bool dry_run = false;
   bool wait_for_lock = false;
+  const PresetLock* held_lock = nullptr;  // the caller already holds the preset's lock (a backup's prune)
   std::optional<SizeSpec> free;  // --free SIZE: then also delete until this much is free
 };
 

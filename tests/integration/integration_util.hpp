@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -13,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <set>
@@ -241,13 +243,21 @@ inline bool wait_until(const std::function<bool()>& cond, std::chrono::milliseco
   return true;
 }
 
+// How a BackgroundRun starts.
+struct BackgroundOptions {
+  std::string name = "background";  // stdout and stderr go to LOG_DIR/NAME.out and LOG_DIR/NAME.err
+  bool own_group = false;            // in a process group of its own (pgid = pid), killed whole at destruction
+};
+
 // A snapkeep run in the background (posix_spawn, no shell); killed and reaped at destruction.
 class BackgroundRun {
  public:
   // stdout and stderr go to files in `log_dir`; `extra_env` entries ("K=V") replace ours.
   BackgroundRun(const std::vector<std::string>& args, const fs::path& log_dir,
-                const std::vector<std::string>& extra_env = {}) {
-    m_err_path = log_dir / "background.err";
+                const std::vector<std::string>& extra_env = {}, const BackgroundOptions& options = {})
+      : m_own_group(options.own_group) {
+    m_out_path = log_dir / (options.name + ".out");
+    m_err_path = log_dir / (options.name + ".err");
     std::vector<std::string> argv{snapkeep_binary().string()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargv;
@@ -277,10 +287,16 @@ class BackgroundRun {
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    std::string out_path = (log_dir / "background.out").string();
-    posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&actions, 1, m_out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&actions, 2, m_err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    int rc = ::posix_spawn(&m_pid, cargv[0], &actions, nullptr, cargv.data(), cenv.data());
+    posix_spawnattr_t attr;
+    posix_spawnattr_init(&attr);
+    if (m_own_group) {
+      posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+      posix_spawnattr_setpgroup(&attr, 0);
+    }
+    int rc = ::posix_spawn(&m_pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
+    posix_spawnattr_destroy(&attr);
     posix_spawn_file_actions_destroy(&actions);
     if (rc != 0) {
       ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
@@ -289,7 +305,7 @@ class BackgroundRun {
   }
   ~BackgroundRun() {
     if (m_pid > 0 && !m_reaped) {
-      ::kill(m_pid, SIGKILL);
+      ::kill(m_own_group ? -m_pid : m_pid, SIGKILL);
       wait();
     }
   }
@@ -314,6 +330,38 @@ class BackgroundRun {
       ::kill(m_pid, sig);
     }
   }
+  // Sends sig to the whole process group (own_group runs only; the group outlives a reaped leader).
+  void kill_group(int sig) {
+    if (m_pid > 0 && m_own_group) {
+      ::kill(-m_pid, sig);
+    }
+  }
+  // SIGSTOPs the child and waits until it is stopped: true then, false when it exited first.
+  bool stop() {
+    if (m_pid <= 0 || m_reaped) {
+      return false;
+    }
+    ::kill(m_pid, SIGSTOP);
+    for (;;) {
+      int status = 0;
+      pid_t r = ::waitpid(m_pid, &status, WUNTRACED);
+      if (r < 0 && errno == EINTR) {
+        continue;
+      }
+      if (r == m_pid && WIFSTOPPED(status)) {
+        return true;
+      }
+      m_status = status;
+      m_reaped = true;
+      return false;
+    }
+  }
+  // Lets a stopped child go on.
+  void resume() {
+    if (m_pid > 0 && !m_reaped) {
+      ::kill(m_pid, SIGCONT);
+    }
+  }
   // Waits for the child; returns its raw wait status.
   int wait() {
     if (m_pid > 0 && !m_reaped) {
@@ -323,17 +371,57 @@ class BackgroundRun {
     }
     return m_status;
   }
-  std::string stderr_text() const {
-    std::error_code ec;
-    return fs::exists(m_err_path, ec) ? read_file(m_err_path) : std::string();
+  // Waits for the child; its exit status, or -1 when a signal ended it.
+  int exit_code() {
+    int status = wait();
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
+  std::string stdout_text() const { return text_of(m_out_path); }
+  std::string stderr_text() const { return text_of(m_err_path); }
 
  private:
+  static std::string text_of(const fs::path& path) {
+    std::error_code ec;
+    return fs::exists(path, ec) ? read_file(path) : std::string();
+  }
   pid_t m_pid = -1;
+  bool m_own_group = false;
   bool m_reaped = false;
   int m_status = 0;
+  fs::path m_out_path;
   fs::path m_err_path;
 };
+
+// Lets `run` go until `mid_work()` holds, then stops it (SIGSTOP) and asks `mid_work()` again while
+// it cannot move: true when it is stopped in the middle of its work. When the second look says
+// otherwise it goes on and is watched again; false once it has ended (or after `limit`, running).
+inline bool stop_when(BackgroundRun& run, const std::function<bool()>& mid_work,
+                      std::chrono::milliseconds limit = std::chrono::seconds(60)) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!wait_until([&] { return mid_work() || !run.running(); }, left, std::chrono::microseconds(100)) ||
+        !run.stop()) {
+      return false;
+    }
+    if (mid_work()) {
+      return true;
+    }
+    run.resume();
+  }
+  return false;
+}
+
+// True when nobody holds the flock on `lock` (a preset's .snapkeep/lock) at this moment.
+inline bool lock_is_free(const fs::path& lock) {
+  int fd = ::open(lock.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) {
+    return true;
+  }
+  bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+  ::close(fd);  // releases it again
+  return free;
+}
 
 // Bind-mounts `from` at `at` and unmounts it at destruction (declare it after the LoopFs it uses).
 class BindMount {
@@ -355,23 +443,51 @@ class BindMount {
   bool m_ok = false;
 };
 
-// Pids of processes whose working directory lies below `dir` (rsync children that outlived a kill).
-inline std::vector<pid_t> processes_working_in(const fs::path& dir) {
+// Pids of the processes other than us for which pred(/proc/PID) holds (a process may end while
+// pred reads it).
+inline std::vector<pid_t> processes_where(const std::function<bool(const fs::path&)>& pred) {
   std::vector<pid_t> out;
-  std::string prefix = dir.string();
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     std::string name = entry.path().filename().string();
     if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
       continue;
     }
-    std::error_code lec;
-    fs::path cwd = fs::read_symlink(entry.path() / "cwd", lec);
-    if (!lec && cwd.string().rfind(prefix, 0) == 0) {
-      out.push_back(static_cast<pid_t>(std::stol(name)));
+    auto pid = static_cast<pid_t>(std::stol(name));
+    if (pid != ::getpid() && pred(entry.path())) {
+      out.push_back(pid);
     }
   }
   return out;
+}
+
+// Pids of processes whose working directory lies below `dir` (rsync children that outlived a kill).
+inline std::vector<pid_t> processes_working_in(const fs::path& dir) {
+  return processes_where([&](const fs::path& proc) {
+    std::error_code ec;
+    fs::path cwd = fs::read_symlink(proc / "cwd", ec);
+    return !ec && cwd.string().rfind(dir.string(), 0) == 0;
+  });
+}
+
+// Pids of the live (not zombie) processes in process group pgid.
+inline std::vector<pid_t> live_processes_in_group(pid_t pgid) {
+  return processes_where([&](const fs::path& proc) {
+    std::string stat_line;
+    std::ifstream in(proc / "stat");  // a process that is gone reads as ""
+    std::getline(in, stat_line);
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so read after the last ')'.
+    std::size_t close = stat_line.rfind(')');
+    if (close == std::string::npos) {
+      return false;
+    }
+    std::istringstream rest(stat_line.substr(close + 1));
+    char state = '?';
+    pid_t ppid = 0;
+    pid_t pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    return pgrp == pgid && state != 'Z' && state != 'X';
+  });
 }
 
 }  // namespace snapkeep::test
