@@ -286,26 +286,19 @@ BtrfsDu btrfs_du(const fs::path& path) {
   return out;
 }
 
+// PATH with the fake btrfs (tests/fakes/btrfs-fail, FAKE_BTRFS_FAIL picks what it breaks) first.
+std::string path_with_btrfs_fake() {
+  const char* path = std::getenv("PATH");
+  return std::string(SNAPKEEP_SOURCE_DIR) + "/tests/fakes/btrfs-fail:" + (path != nullptr ? path : "/usr/bin:/bin");
+}
+
 // Pids (other than ours) whose command line mentions `text`: children that outlived a kill.
 std::vector<pid_t> processes_mentioning(const std::string& text) {
-  std::vector<pid_t> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) {
-      continue;
-    }
-    auto pid = static_cast<pid_t>(std::stol(name));
-    if (pid == ::getpid()) {
-      continue;
-    }
-    std::ifstream in(entry.path() / "cmdline", std::ios::binary);
+  return processes_where([&](const fs::path& proc) {
+    std::ifstream in(proc / "cmdline", std::ios::binary);
     std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (cmdline.find(text) != std::string::npos) {
-      out.push_back(pid);
-    }
-  }
-  return out;
+    return cmdline.find(text) != std::string::npos;
+  });
 }
 
 // The snapshot id of the local time `ahead` seconds from now.
@@ -614,30 +607,33 @@ TEST(BtrfsBackend, KilledRunsIdIsNotReused) {
   write_random_file(w.src / "big", 100 * k_mib, 800);
   ::sync();
 
-  // Kill the next backup once its receive is complete (read-only), before it is renamed into place.
+  // Kill the next backup once its receive is complete (read-only), before it is renamed into place:
+  // the fake btrfs (FAKE_BTRFS_FAIL=receive-hold) holds the run there once the real receive is done.
   TempDir logs;
   std::string killed_id;
   {
-    BackgroundRun bg({"-c", w.config.string(), "--json", "backup"}, logs.path());
-    bool hit = wait_until(
-        [&] {
-          for (const auto& name : names_with_prefix(w.preset_dir, ".incoming-")) {
-            if (is_read_only_subvolume(w.preset_dir / name)) {
-              killed_id = name.substr(std::string(".incoming-").size());
-              return true;
-            }
-          }
-          return !bg.running();
-        },
-        60s, 100us);
-    ASSERT_TRUE(hit);
+    fs::path held = logs / "receive-held";
+    BackgroundRun bg(
+        {"-c", w.config.string(), "--json", "backup"}, logs.path(),
+        {"PATH=" + path_with_btrfs_fake(), "FAKE_BTRFS_FAIL=receive-hold", "FAKE_BTRFS_HELD=" + held.string()});
+    ASSERT_TRUE(wait_until([&] { return exists_nofollow(held) || !bg.running(); }, 120s, 1ms))
+        << "the receive neither ended nor failed";
+    ASSERT_TRUE(bg.running()) << "the backup ended without being held after its receive:\n" << bg.stderr_text();
+    for (const auto& name : names_with_prefix(w.preset_dir, ".incoming-")) {
+      if (is_read_only_subvolume(w.preset_dir / name)) {
+        killed_id = name.substr(std::string(".incoming-").size());
+      }
+    }
     bg.kill(SIGKILL);
     bg.wait();
   }
   ASSERT_TRUE(wait_until([&] { return processes_mentioning(w.preset_dir.string()).empty(); }, 20s, 10ms));
-  if (killed_id.empty() || !exists_nofollow(w.preset_dir / (".incoming-" + killed_id))) {
-    GTEST_SKIP() << "the kill did not land between the end of the receive and its rename";
-  }
+  // The held receive dies with the run (PR_SET_PDEATHSIG), and the lock it inherited with it.
+  ASSERT_TRUE(wait_until([&] { return lock_is_free(w.preset_dir / ".snapkeep" / "lock"); }, 20s, 10ms))
+      << "the killed run's children still hold the lock";
+  ASSERT_FALSE(killed_id.empty()) << "no complete (read-only) receive was held";
+  ASSERT_TRUE(exists_nofollow(w.preset_dir / (".incoming-" + killed_id)))
+      << "the kill did not land between the end of the receive and its rename";
   ASSERT_GT(killed_id, now_id(1)) << "the killed run's id is not ahead of the clock";
 
   Backup next = w.backup();
@@ -804,9 +800,7 @@ TEST(BtrfsBackend, FailingSendOrReceiveLeavesNothing) {
   make_tree(w.src, 32, 256 * k_kib, 21);
   Backup first = w.backup_ok();
   ASSERT_FALSE(first.id.empty());
-  std::string fakes = std::string(SNAPKEEP_SOURCE_DIR) + "/tests/fakes/btrfs-fail";
-  const char* path = std::getenv("PATH");
-  std::string fake_path = fakes + ":" + (path != nullptr ? path : "/usr/bin:/bin");
+  std::string fake_path = path_with_btrfs_fake();
 
   for (const std::string mode : {"receive", "receive-late", "send"}) {
     SCOPED_TRACE("FAKE_BTRFS_FAIL=" + mode);
