@@ -106,14 +106,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
       std::fflush(stdout);
     }
   }
-  if (stop_signal() != 0) {
-    spdlog::error("interrupted by signal {}; presets not started were skipped", stop_signal());
-    exit_code = combine_exit(exit_code, 1);
-  }
-  if (global.json) {
-    print_json({{"presets", results}});
-  }
-  return exit_code;
+  return finish_presets(global.json, results, exit_code);
 }
 
 }  // namespace snapkeep::cli

@@ -183,14 +183,7 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
       std::fflush(stdout);
     }
   }
-  if (stop_signal() != 0) {
-    spdlog::error("interrupted by signal {}; presets not started were skipped", stop_signal());
-    exit_code = combine_exit(exit_code, 1);
-  }
-  if (global.json) {
-    print_json({{"presets", results}});
-  }
-  return exit_code;
+  return finish_presets(global.json, results, exit_code);
 }
 
 }  // namespace snapkeep::cli

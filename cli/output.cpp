@@ -4,6 +4,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/signals.hpp"
+
 namespace snapkeep::cli {
 namespace {
 
@@ -19,6 +21,17 @@ int severity(int code) {
 }
 
 }  // namespace
+
+int finish_presets(bool json, const nlohmann::json& results, int exit_code) {
+  if (stop_signal() != 0) {
+    spdlog::error("interrupted by signal {}; presets not started were skipped", stop_signal());
+    exit_code = combine_exit(exit_code, 1);
+  }
+  if (json) {
+    print_json({{"presets", results}});
+  }
+  return exit_code;
+}
 
 void print_json(const nlohmann::json& doc) {
   std::string text = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
