@@ -60,7 +60,9 @@ Result<std::unique_ptr<Backend>> backend_for(const Preset& preset) {
   return backend;
 }
 
-std::unique_ptr<SourceFreezer> make_source_freezer() { return make_btrfs_source_freezer(); }
+std::unique_ptr<SourceFreezer> make_source_freezer() {
+  return make_btrfs_source_freezer();
+}
 
 std::vector<std::string> backend_names() {
   std::vector<std::string> names;

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
@@ -122,7 +122,8 @@ int run_cli(int argc, char** argv) {
   scrub_cmd->add_option("presets", scrub.presets, "presets to scrub");
   scrub_cmd->add_option("--snapshot", scrub.snapshot, "only this snapshot (an id, or latest)");
   scrub_cmd->add_flag("--repair", scrub.repair, "rewrite damaged content from a verified good copy");
-  scrub_cmd->add_flag("--init", scrub.init, "first make manifests for snapshots that have none (first seen, not verified)");
+  scrub_cmd->add_flag("--init", scrub.init,
+                      "first make manifests for snapshots that have none (first seen, not verified)");
   scrub_cmd->add_option("--max-time", scrub.max_time, "stop starting new files after this long (90s, 30m, 2h)");
   scrub_cmd->add_option("--max-bytes", scrub.max_bytes, "read at most this much file data (50G, 512M)");
   scrub_cmd->add_flag("--wait", scrub.wait, "wait for another run's lock instead of exiting with status 3");

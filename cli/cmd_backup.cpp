@@ -98,10 +98,9 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
     results.push_back(entry);
     if (!global.json) {
       std::printf("%s\n", fmt::format("{}: {} {} ({}, {} files, {} copied in {} files, {:.1f} s)", preset.name,
-                                       args.dry_run ? "would make snapshot" : "snapshot", outcome.snapshot_id,
-                                       backend_name, outcome.stats.files,
-                                       format_bytes(outcome.stats.bytes_transferred),
-                                       outcome.stats.files_transferred, outcome.seconds)
+                                      args.dry_run ? "would make snapshot" : "snapshot", outcome.snapshot_id,
+                                      backend_name, outcome.stats.files, format_bytes(outcome.stats.bytes_transferred),
+                                      outcome.stats.files_transferred, outcome.seconds)
                               .c_str());
       std::fflush(stdout);
     }

@@ -63,9 +63,8 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
   nlohmann::json results = nlohmann::json::array();
   for (const Preset& preset : *presets) {
     auto checked = check_one(preset);
-    nlohmann::json entry{{"name", preset.name},
-                         {"source", preset.source.string()},
-                         {"destination", preset.preset_dir().string()}};
+    nlohmann::json entry{
+        {"name", preset.name}, {"source", preset.source.string()}, {"destination", preset.preset_dir().string()}};
     if (!checked) {
       exit_code = combine_exit(exit_code, report(checked.error()));
       entry["status"] = "failed";

@@ -49,8 +49,8 @@ int cmd_list(const GlobalOptions& global, const Config& config, const std::vecto
     entry["snapshots"] = list;
     results.push_back(entry);
     if (!global.json) {
-      std::printf("%s (%s backend, %s): %zu snapshot%s\n", preset.name.c_str(), backend->c_str(),
-                  preset_dir.c_str(), snapshots->size(), snapshots->size() == 1 ? "" : "s");
+      std::printf("%s (%s backend, %s): %zu snapshot%s\n", preset.name.c_str(), backend->c_str(), preset_dir.c_str(),
+                  snapshots->size(), snapshots->size() == 1 ? "" : "s");
       for (std::size_t i = 0; i < snapshots->size(); ++i) {
         const SnapshotInfo& s = (*snapshots)[i];
         std::printf("  %-19s  %s  complete%s\n", s.id.c_str(), format_iso_local(s.time).c_str(),

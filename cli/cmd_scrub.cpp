@@ -102,17 +102,17 @@ void print_human(const Preset& preset, const ScrubReport& r) {
   }
   if (r.fs_scrub) {
     const FsScrubCounters& c = *r.fs_scrub;
-    std::printf("%s: btrfs scrub: %s data, %llu data checksum errors, %llu metadata errors, %llu read errors, "
-                "%llu corrected, %llu uncorrectable\n",
-                preset.name.c_str(), format_bytes(c.data_bytes_scrubbed).c_str(),
-                static_cast<unsigned long long>(c.data_csum_errors), static_cast<unsigned long long>(c.tree_errors),
-                static_cast<unsigned long long>(c.read_errors), static_cast<unsigned long long>(c.corrected_errors),
-                static_cast<unsigned long long>(c.uncorrectable_errors));
+    std::printf(
+        "%s: btrfs scrub: %s data, %llu data checksum errors, %llu metadata errors, %llu read errors, "
+        "%llu corrected, %llu uncorrectable\n",
+        preset.name.c_str(), format_bytes(c.data_bytes_scrubbed).c_str(),
+        static_cast<unsigned long long>(c.data_csum_errors), static_cast<unsigned long long>(c.tree_errors),
+        static_cast<unsigned long long>(c.read_errors), static_cast<unsigned long long>(c.corrected_errors),
+        static_cast<unsigned long long>(c.uncorrectable_errors));
   }
-  std::string coverage =
-      r.budget_reached ? fmt::format(", budget reached: {} of {} contents never verified yet", r.contents_unverified,
-                                     r.contents_total)
-                       : "";
+  std::string coverage = r.budget_reached ? fmt::format(", budget reached: {} of {} contents never verified yet",
+                                                        r.contents_unverified, r.contents_total)
+                                          : "";
   std::printf("%s\n", fmt::format("{}: {} snapshots, {} files checked, {} read ({} unique contents verified), {} "
                                   "mismatches in {:.1f} s{}: {}",
                                   preset.name, r.snapshots_checked, r.files_checked, format_bytes(r.bytes_read),

@@ -38,7 +38,7 @@ struct PruneArgs {
 
 struct ScrubArgs {
   std::vector<std::string> presets;
-  std::string snapshot;   // empty: every snapshot
+  std::string snapshot;  // empty: every snapshot
   bool repair = false;
   bool init = false;
   std::string max_time;   // DURATION, empty when not given

@@ -45,6 +45,8 @@ int report(const Error& error) {
   return error.exit_code();
 }
 
-int combine_exit(int a, int b) { return severity(a) >= severity(b) ? a : b; }
+int combine_exit(int a, int b) {
+  return severity(a) >= severity(b) ? a : b;
+}
 
 }  // namespace snapkeep::cli

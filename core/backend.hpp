@@ -21,13 +21,13 @@ class Progress;
 // Everything a backend needs to make one snapshot.
 struct BackupJob {
   const Preset* preset = nullptr;
-  std::filesystem::path source;      // what to copy: the preset's source, or a frozen view of it
-  std::filesystem::path preset_dir;  // DEST/<preset>, exists
-  std::filesystem::path state_dir;   // DEST/<preset>/.snapkeep, exists, locked by us
-  std::string id;                    // the new snapshot's id
+  std::filesystem::path source;         // what to copy: the preset's source, or a frozen view of it
+  std::filesystem::path preset_dir;     // DEST/<preset>, exists
+  std::filesystem::path state_dir;      // DEST/<preset>/.snapkeep, exists, locked by us
+  std::string id;                       // the new snapshot's id
   std::vector<SnapshotInfo> snapshots;  // complete snapshots, oldest first
-  bool dry_run = false;              // report what would be copied, change nothing
-  Progress* progress = nullptr;      // may be disabled, never null
+  bool dry_run = false;                 // report what would be copied, change nothing
+  Progress* progress = nullptr;         // may be disabled, never null
 };
 
 // What a backup did, for the result line and JSON.

@@ -2,9 +2,9 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
-#include <algorithm>
 
 #include <spdlog/spdlog.h>
 
@@ -14,8 +14,8 @@
 #include "core/preset_checks.hpp"
 #include "core/progress.hpp"
 #include "core/prune.hpp"
-#include "core/space.hpp"
 #include "core/signals.hpp"
+#include "core/space.hpp"
 
 namespace fs = std::filesystem;
 
@@ -34,7 +34,8 @@ Error explain_full(const Preset& preset, Error e) {
   if (e.full_filesystem() && e.message.find(" is full") == std::string::npos) {
     e.message = preset.name + ": the destination " + preset.destination.string() +
                 " is full; no snapshot was made and every earlier snapshot is intact. Make room (snapkeep "
-                "prune --free SIZE, or min_free in the config) and run again.\n" + e.message;
+                "prune --free SIZE, or min_free in the config) and run again.\n" +
+                e.message;
   }
   return e;
 }
@@ -82,7 +83,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     return with_preset(preset, std::move(snapshots).error());
   }
   // `latest` must be ours to move before anything is copied, or a snapshot could never become latest.
-  if (struct stat st {}; ::lstat((preset_dir / k_latest_name).c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
+  if (struct stat st{}; ::lstat((preset_dir / k_latest_name).c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
     return runtime_error(preset.name + ": " + (preset_dir / k_latest_name).string() +
                          " exists and is not a symlink; snapkeep does not replace what it did not make "
                          "(move it away and run again)");

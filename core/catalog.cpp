@@ -194,7 +194,8 @@ Status update_latest(const fs::path& preset_dir, const std::string& id) {
   fs::path link = preset_dir / k_latest_name;
   struct stat st {};
   if (::lstat(link.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
-    return runtime_error(link.string() + " exists and is not a symlink; snapkeep does not replace what it did not make");
+    return runtime_error(link.string() +
+                         " exists and is not a symlink; snapkeep does not replace what it did not make");
   }
   fs::path tmp = preset_dir / k_state_dir_name / "latest.new";
   ::unlink(tmp.c_str());

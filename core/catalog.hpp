@@ -47,11 +47,11 @@ std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path&
 // snapshot is renamed into place.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
 // The same with the exact moment and the moment new_snapshot_id gave the id.
-Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id,
-                            const struct timespec& when, std::time_t id_time);
+Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, const struct timespec& when,
+                            std::time_t id_time);
 
-// Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a snapshot deleted by hand).
-// Call with the lock held.
+// Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a
+// snapshot deleted by hand). Call with the lock held.
 void remove_orphan_records(const std::filesystem::path& preset_dir, const std::vector<SnapshotInfo>& snapshots);
 
 // Points preset_dir/latest at `id` with a relative symlink, replaced atomically by rename(2).

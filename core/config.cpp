@@ -26,7 +26,7 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::array<std::string_view, 12> k_known_keys = {
-    "source",  "destination", "backend",   "keep",         "min_free",           "exclude",
+    "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
     "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial"};
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
@@ -37,7 +37,9 @@ Error error_at(const fs::path& file, int line, const std::string& message) {
   return config_error(file.string() + ":" + std::to_string(line) + ": " + message);
 }
 
-Error error_at(const IniValue& value, const std::string& message) { return error_at(value.file, value.line, message); }
+Error error_at(const IniValue& value, const std::string& message) {
+  return error_at(value.file, value.line, message);
+}
 
 bool is_known_key(std::string_view key) {
   return std::find(k_known_keys.begin(), k_known_keys.end(), key) != k_known_keys.end();
@@ -154,7 +156,8 @@ Status check_preset_name(const IniSection& section) {
     why = "must not contain '/'";
   } else if (name.front() == '.') {
     why = "must not start with '.'";
-  } else if (std::any_of(name.begin(), name.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+  } else if (std::any_of(name.begin(), name.end(),
+                         [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
     why = "must not contain control characters";
   } else if (name.size() > k_max_name_bytes) {
     why = "is longer than " + std::to_string(k_max_name_bytes) + " bytes";
@@ -203,7 +206,8 @@ struct Field {
   const IniValue* origin = nullptr;
 };
 
-Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, const std::set<std::string>& referenced) {
+Result<Preset> build_preset(const IniDocument& doc, const IniSection& section,
+                            const std::set<std::string>& referenced) {
   SNAPKEEP_TRY(check_preset_name(section));
   const std::string owner = "preset '" + section.name + "'";
   for (const auto& [key, value] : section.values) {
@@ -241,7 +245,8 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
   };
   for (auto& [key, field] : fields) {
     const std::string& text = field.text;
-    if (key == "source" || key == "destination" || ((key == "exclude_from" || key == "snapshot_dir") && !text.empty())) {
+    if (key == "source" || key == "destination" ||
+        ((key == "exclude_from" || key == "snapshot_dir") && !text.empty())) {
       auto path = resolve_path(text, *field.origin, key);
       SNAPKEEP_TRY(path);
       if (key == "source") {
@@ -260,7 +265,9 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
       preset.backend = text;
     } else if (key == "checksum") {
       if (text == "xxh128" || text == "sha256" || text == "none") {
-        preset.checksum = text == "xxh128" ? ChecksumKind::xxh128 : text == "sha256" ? ChecksumKind::sha256 : ChecksumKind::none;
+        preset.checksum = text == "xxh128"   ? ChecksumKind::xxh128
+                          : text == "sha256" ? ChecksumKind::sha256
+                                             : ChecksumKind::none;
       } else {
         return error_at(*field.origin, "unknown checksum '" + text + "' in " + owner + " (use xxh128, sha256 or none)");
       }
@@ -354,7 +361,8 @@ Result<Config> build_config(const IniDocument& doc) {
     }
   }
   if (doc.sections.empty()) {
-    return config_error("no presets defined in " + (config.files.empty() ? "the configuration" : join_paths(config.files)) +
+    return config_error("no presets defined in " +
+                        (config.files.empty() ? "the configuration" : join_paths(config.files)) +
                         " (add a [name] section with source and destination)");
   }
   for (const auto& section : doc.sections) {
@@ -397,8 +405,8 @@ bool is_known_backend_value(const std::string& value) {
 
 Result<std::vector<Preset>> select_presets(const Config& config, const std::vector<std::string>& names) {
   for (const auto& name : names) {
-    const bool known = std::any_of(config.presets.begin(), config.presets.end(),
-                                   [&](const Preset& p) { return p.name == name; });
+    const bool known =
+        std::any_of(config.presets.begin(), config.presets.end(), [&](const Preset& p) { return p.name == name; });
     if (!known) {
       std::string all;
       for (const auto& preset : config.presets) {

@@ -16,7 +16,9 @@ struct InodeKey {
 };
 
 struct InodeKeyHash {
-  std::size_t operator()(const InodeKey& k) const { return std::hash<ino_t>()(k.ino) ^ (k.dev * 0x9e3779b97f4a7c15ULL); }
+  std::size_t operator()(const InodeKey& k) const {
+    return std::hash<ino_t>()(k.ino) ^ (k.dev * 0x9e3779b97f4a7c15ULL);
+  }
 };
 
 // A multiply-linked inode: where its links were seen.
@@ -24,8 +26,8 @@ struct SharedInode {
   std::uint64_t bytes = 0;
   nlink_t nlink = 0;
   nlink_t seen = 0;
-  std::size_t first = 0;     // oldest snapshot index holding a link
-  std::size_t last = 0;      // newest snapshot index holding a link
+  std::size_t first = 0;      // oldest snapshot index holding a link
+  std::size_t last = 0;       // newest snapshot index holding a link
   std::size_t last_rank = 0;  // latest position in the deletion order among its snapshots
 };
 

@@ -21,8 +21,8 @@ enum class ErrorKind {
 struct Error {
   ErrorKind kind = ErrorKind::runtime;
   std::string message;
-  int err = 0;                  // errno, 0 when none
-  std::filesystem::path path;   // path concerned, empty when none
+  int err = 0;                 // errno, 0 when none
+  std::filesystem::path path;  // path concerned, empty when none
 
   // "message: path: strerror" with the parts that are set.
   std::string describe() const;
@@ -87,10 +87,10 @@ using Status = Result<void>;
 }  // namespace snapkeep
 
 // Propagate a failed Result from the enclosing function.
-#define SNAPKEEP_TRY(expr)                                  \
-  do {                                                      \
-    auto&& snapkeep_try_result_ = (expr);                   \
-    if (!snapkeep_try_result_) {                            \
-      return std::move(snapkeep_try_result_).error();       \
-    }                                                       \
+#define SNAPKEEP_TRY(expr)                            \
+  do {                                                \
+    auto&& snapkeep_try_result_ = (expr);             \
+    if (!snapkeep_try_result_) {                      \
+      return std::move(snapkeep_try_result_).error(); \
+    }                                                 \
   } while (false)

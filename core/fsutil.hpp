@@ -29,8 +29,7 @@ Status rename_path(const std::filesystem::path& from, const std::filesystem::pat
 // Deletes a tree in-process (openat/unlinkat): never follows symlinks, never leaves the
 // filesystem of `root`, makes read-only folders writable as it goes. A missing root is success.
 // `on_progress(entries_removed)` is called now and then.
-Status remove_tree(const std::filesystem::path& root,
-                   const std::function<void(std::uint64_t)>& on_progress = {});
+Status remove_tree(const std::filesystem::path& root, const std::function<void(std::uint64_t)>& on_progress = {});
 
 // Does the filesystem of `dir` keep nanosecond mtimes? Probed with a temporary file in `dir`;
 // false when the probe cannot be made.

@@ -65,8 +65,9 @@ Status check_percent_syntax(std::string_view text, const std::filesystem::path& 
     if (text[i + 1] == '(') {
       const auto close = text.find(')', i + 2);
       if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != 's') {
-        return error_at(file, line, "bad interpolation reference '" + std::string(text.substr(i)) +
-                                        "' (write %(name)s, or '%%' for a literal '%')");
+        return error_at(file, line,
+                        "bad interpolation reference '" + std::string(text.substr(i)) +
+                            "' (write %(name)s, or '%%' for a literal '%')");
       }
       i = close + 1;
       continue;
@@ -94,15 +95,16 @@ Status parse_ini(std::string_view text, const std::filesystem::path& file, IniDo
     text.remove_prefix(3);
   }
   if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
-    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n'));
+    const int line =
+        1 + static_cast<int>(std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(nul), '\n'));
     return error_at(file, line, "NUL byte in config file (is it a text file?)");
   }
 
   Cursor cursor;
-  std::map<std::string, int> sections_here;                        // section -> header line, this text
-  std::map<std::pair<std::string, std::string>, int> keys_here;    // (section, key) -> line, this text
-  IniValue* open_value = nullptr;  // the value continuation lines append to
-  std::size_t indent_level = 0;    // indentation of the last key or header line
+  std::map<std::string, int> sections_here;                      // section -> header line, this text
+  std::map<std::pair<std::string, std::string>, int> keys_here;  // (section, key) -> line, this text
+  IniValue* open_value = nullptr;                                // the value continuation lines append to
+  std::size_t indent_level = 0;                                  // indentation of the last key or header line
   int lineno = 0;
   std::size_t pos = 0;
   while (pos <= text.size()) {
@@ -150,12 +152,11 @@ Status parse_ini(std::string_view text, const std::filesystem::path& file, IniDo
         continue;
       }
       if (const auto seen = sections_here.find(name); seen != sections_here.end()) {
-        return error_at(file, lineno,
-                        "preset '" + name + "' already defined at line " + std::to_string(seen->second));
+        return error_at(file, lineno, "preset '" + name + "' already defined at line " + std::to_string(seen->second));
       }
       sections_here.emplace(name, lineno);
-      const auto existing = std::find_if(doc.sections.begin(), doc.sections.end(),
-                                         [&](const IniSection& s) { return s.name == name; });
+      const auto existing =
+          std::find_if(doc.sections.begin(), doc.sections.end(), [&](const IniSection& s) { return s.name == name; });
       if (existing != doc.sections.end()) {
         cursor.index = static_cast<std::size_t>(existing - doc.sections.begin());
       } else {
@@ -167,8 +168,9 @@ Status parse_ini(std::string_view text, const std::filesystem::path& file, IniDo
 
     const auto separator = content.find_first_of("=:");
     if (separator == std::string_view::npos) {
-      return error_at(file, lineno,
-                      "cannot parse line '" + std::string(content) + "' (expected [section], key = value or a comment)");
+      return error_at(
+          file, lineno,
+          "cannot parse line '" + std::string(content) + "' (expected [section], key = value or a comment)");
     }
     if (!cursor.in_section) {
       return error_at(file, lineno, "key outside of a section (add a [preset] header above it)");

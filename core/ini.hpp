@@ -28,8 +28,8 @@ struct IniSection {
 
 // All sections of one or more files, in first-seen order; DEFAULT kept apart.
 struct IniDocument {
-  IniSection defaults;                // [DEFAULT]
-  std::vector<IniSection> sections;   // presets, in order of first appearance
+  IniSection defaults;               // [DEFAULT]
+  std::vector<IniSection> sections;  // presets, in order of first appearance
 };
 
 // Parses `text` as if read from `file` and merges it into `doc`: a section already present from an

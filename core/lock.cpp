@@ -44,7 +44,9 @@ Result<PresetLock> PresetLock::acquire(const std::filesystem::path& state_dir, c
   return PresetLock(fd);
 }
 
-PresetLock::PresetLock(PresetLock&& other) noexcept : m_fd(other.m_fd) { other.m_fd = -1; }
+PresetLock::PresetLock(PresetLock&& other) noexcept : m_fd(other.m_fd) {
+  other.m_fd = -1;
+}
 
 PresetLock& PresetLock::operator=(PresetLock&& other) noexcept {
   if (this != &other) {
@@ -55,7 +57,9 @@ PresetLock& PresetLock::operator=(PresetLock&& other) noexcept {
   return *this;
 }
 
-PresetLock::~PresetLock() { release(); }
+PresetLock::~PresetLock() {
+  release();
+}
 
 void PresetLock::release() noexcept {
   if (m_fd < 0) {

@@ -22,6 +22,8 @@ void setup_logging(int verbosity) {
   }
 }
 
-int log_verbosity() { return g_verbosity; }
+int log_verbosity() {
+  return g_verbosity;
+}
 
 }  // namespace snapkeep

@@ -19,8 +19,8 @@ namespace snapkeep {
 namespace {
 
 constexpr std::string_view k_magic = "snapkeep-manifest";
-constexpr std::size_t k_max_path = 1 << 20;   // a longer length field means damage
-constexpr std::size_t k_max_line = 4096;      // header and record prefixes are short
+constexpr std::size_t k_max_path = 1 << 20;  // a longer length field means damage
+constexpr std::size_t k_max_line = 4096;     // header and record prefixes are short
 constexpr std::size_t k_write_chunk = 256 * 1024;
 
 std::string hex128(XXH3_state_t* state) {
@@ -68,7 +68,9 @@ bool is_hex(std::string_view text) {
   return true;
 }
 
-bool valid_type(char c) { return c == 'f' || c == 'd' || c == 'l' || c == 'o'; }
+bool valid_type(char c) {
+  return c == 'f' || c == 'd' || c == 'l' || c == 'o';
+}
 
 }  // namespace
 
@@ -118,8 +120,8 @@ class ManifestParser {
       }
       const char* start = m_buffer.data() + m_pos;
       const void* found = std::memchr(start, delim, m_len - m_pos);
-      std::size_t take = found != nullptr ? static_cast<std::size_t>(static_cast<const char*>(found) - start)
-                                          : m_len - m_pos;
+      std::size_t take =
+          found != nullptr ? static_cast<std::size_t>(static_cast<const char*>(found) - start) : m_len - m_pos;
       if (out.size() + take > limit) {
         return false;
       }
@@ -335,9 +337,13 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
 
 }  // namespace
 
-fs::path manifest_dir(const fs::path& state_dir) { return state_dir / "manifests"; }
+fs::path manifest_dir(const fs::path& state_dir) {
+  return state_dir / "manifests";
+}
 
-fs::path manifest_path(const fs::path& state_dir, const std::string& id) { return manifest_dir(state_dir) / id; }
+fs::path manifest_path(const fs::path& state_dir, const std::string& id) {
+  return manifest_dir(state_dir) / id;
+}
 
 // ---------------------------------------------------------------------------------------------
 // Writer

@@ -134,8 +134,8 @@ std::unordered_map<std::uint64_t, Known> load_previous(const ManifestBuildOption
 
 }  // namespace
 
-Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::string& id, const fs::path& manifest_file,
-                                          const ManifestBuildOptions& options) {
+Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::string& id,
+                                          const fs::path& manifest_file, const ManifestBuildOptions& options) {
   ManifestBuildStats stats;
   auto known = load_previous(options);
   bool same_device = false;
@@ -157,9 +157,8 @@ Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::s
   header.checksum = options.checksum;
   header.snapshot_id = id;
   header.origin = options.origin;
-  header.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  header.created_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   auto writer = ManifestWriter::create(manifest_file, header);
   if (!writer) {
     return std::move(writer).error();
@@ -269,8 +268,8 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
     Error e = error;
     e.message = preset.name + ": snapshot " + id + " is complete and is `latest`, but its manifest was not written" +
                 (full ? " (the destination " + preset.destination.string() + " is full)" : "") +
-                "; `snapkeep scrub --init " + preset.name + "` makes it" + (full ? " once there is room" : "") +
-                ": " + error.message;
+                "; `snapkeep scrub --init " + preset.name + "` makes it" + (full ? " once there is room" : "") + ": " +
+                error.message;
     stats.manifest_error = std::move(e);
   };
   if (auto made = make_dir(manifest_dir(state_dir), 0700); !made) {

@@ -53,8 +53,8 @@ void tidy_manifests(const std::filesystem::path& state_dir, const std::vector<st
 // The backup-time step: writes the manifest of the new snapshot `id` of `preset`, reusing the
 // manifest of the newest of `earlier` (complete snapshots before it, oldest first). Sets
 // stats.bytes_hashed and stats.manifest_ok; a failure goes to stats.manifest_error (the snapshot
-// stays, complete and `latest`; the run exits 1 and `scrub --init` makes the manifest later). With checksum = none the manifest
-// holds metadata only and costs no reads.
+// stays, complete and `latest`; the run exits 1 and `scrub --init` makes the manifest later). With checksum = none the
+// manifest holds metadata only and costs no reads.
 void write_backup_manifest(const Preset& preset, const std::filesystem::path& preset_dir, const std::string& id,
                            const std::vector<SnapshotInfo>& earlier, BackupStats& stats);
 

@@ -9,8 +9,7 @@ namespace snapkeep {
 Status check_source(const Preset& preset) {
   struct stat st {};
   if (::stat(preset.source.c_str(), &st) != 0) {
-    return sys_error(preset.name + ": source " + preset.source.string() + " is not reachable (" + preset.origin +
-                         ")",
+    return sys_error(preset.name + ": source " + preset.source.string() + " is not reachable (" + preset.origin + ")",
                      {});
   }
   if (!S_ISDIR(st.st_mode)) {

@@ -9,9 +9,9 @@
 #include <cstring>
 #include <thread>
 
+#include <spdlog/spdlog.h>
 #include <boost/process.hpp>
 #include <boost/process/extend.hpp>
-#include <spdlog/spdlog.h>
 
 #include "core/signals.hpp"
 

@@ -13,7 +13,9 @@ Progress::Progress(std::string label) : m_label(std::move(label)) {
   m_enabled = ::isatty(STDERR_FILENO) == 1 && log_verbosity() >= 0;
 }
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::update(const std::string& text) {
   if (!m_enabled) {

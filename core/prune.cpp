@@ -7,8 +7,8 @@
 
 #include "core/fsutil.hpp"
 #include "core/lock.hpp"
-#include "core/progress.hpp"
 #include "core/preset_checks.hpp"
+#include "core/progress.hpp"
 #include "core/retention.hpp"
 #include "core/space.hpp"
 

@@ -14,7 +14,7 @@ struct PruneOptions {
   bool dry_run = false;
   bool wait_for_lock = false;
   const PresetLock* held_lock = nullptr;  // the caller already holds the preset's lock (a backup's prune)
-  std::optional<SizeSpec> free;  // --free SIZE: then also delete until this much is free
+  std::optional<SizeSpec> free;           // --free SIZE: then also delete until this much is free
 };
 
 // One snapshot's fate in a prune run.

@@ -34,12 +34,11 @@ Result<fs::path> checked_inside(const Preset& preset, const fs::path& snapshot, 
     walk /= *it;
     struct stat st {};
     if (::lstat(walk.c_str(), &st) != 0) {
-      return sys_error(preset.name + ": " + rel.string() + " is not in snapshot " + snapshot.filename().string(),
-                       walk);
+      return sys_error(preset.name + ": " + rel.string() + " is not in snapshot " + snapshot.filename().string(), walk);
     }
     if (S_ISLNK(st.st_mode) && std::next(it) != rel.end()) {
       return config_error(preset.name + ": restore path " + rel.string() + " passes through the symlink " +
-                           walk.string() + "; name the path the symlink points to instead");
+                          walk.string() + "; name the path the symlink points to instead");
     }
   }
   return rel;
@@ -60,8 +59,10 @@ Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreReque
   }
   fs::path target = fs::absolute(request.target).lexically_normal();
   if (path_is_within(target, preset.preset_dir()) || path_is_within(target, snapshot->path)) {
-    return config_error(preset.name + ": restore target " + target.string() + " is inside the backups; choose a "
-                        "folder outside " + preset.preset_dir().string());
+    return config_error(preset.name + ": restore target " + target.string() +
+                        " is inside the backups; choose a "
+                        "folder outside " +
+                        preset.preset_dir().string());
   }
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0) {

@@ -11,10 +11,10 @@
 namespace snapkeep {
 
 struct RestoreRequest {
-  std::string snapshot;                // an id or "latest"
-  std::filesystem::path inside;        // a path inside the snapshot; empty for all of it
-  std::filesystem::path target;        // --to DIR
-  bool force = false;                  // allow a non-empty target
+  std::string snapshot;          // an id or "latest"
+  std::filesystem::path inside;  // a path inside the snapshot; empty for all of it
+  std::filesystem::path target;  // --to DIR
+  bool force = false;            // allow a non-empty target
 };
 
 struct RestoreOutcome {

@@ -93,9 +93,7 @@ struct GroupKey {
 };
 
 struct GroupKeyHash {
-  std::size_t operator()(const GroupKey& k) const {
-    return static_cast<std::size_t>(XXH3_64bits(&k, sizeof k));
-  }
+  std::size_t operator()(const GroupKey& k) const { return static_cast<std::size_t>(XXH3_64bits(&k, sizeof k)); }
 };
 
 enum class Verdict { intact, corrupted, modified };
@@ -397,8 +395,8 @@ Status Scrubber::verify_contents(ScrubReport& report) {
         digests.push_back(h.hex_digest());
       }
       for (const auto& e : c.expectations) {
-        c.actual.push_back(digests[static_cast<std::size_t>(std::find(kinds.begin(), kinds.end(), e.kind) -
-                                                            kinds.begin())]);
+        c.actual.push_back(
+            digests[static_cast<std::size_t>(std::find(kinds.begin(), kinds.end(), e.kind) - kinds.begin())]);
       }
       for (std::size_t x = 0; x < c.expectations.size(); ++x) {
         if (c.verdict(x) != Verdict::intact) {
@@ -632,8 +630,9 @@ void Scrubber::run_fs_scrub(ScrubReport& report) {
     return;
   }
   if (m_options.max_bytes || m_options.max_seconds || m_options.snapshot) {
-    report.fs_scrub_note = "skipped: the btrfs scrub covers the whole filesystem and runs only on scrubs without "
-                           "--snapshot, --max-bytes or --max-time";
+    report.fs_scrub_note =
+        "skipped: the btrfs scrub covers the whole filesystem and runs only on scrubs without "
+        "--snapshot, --max-bytes or --max-time";
     return;
   }
   if (::geteuid() != 0) {
@@ -649,10 +648,11 @@ void Scrubber::run_fs_scrub(ScrubReport& report) {
   }
   report.fs_scrub = *counters;
   if (counters->uncorrectable_errors > 0 || counters->corrected_errors > 0) {
-    spdlog::warn("{}: btrfs scrub: {} data checksum errors, {} metadata errors, {} corrected, {} uncorrectable "
-                 "(the kernel log, dmesg, names the files)",
-                 m_preset.name, counters->data_csum_errors, counters->tree_errors, counters->corrected_errors,
-                 counters->uncorrectable_errors);
+    spdlog::warn(
+        "{}: btrfs scrub: {} data checksum errors, {} metadata errors, {} corrected, {} uncorrectable "
+        "(the kernel log, dmesg, names the files)",
+        m_preset.name, counters->data_csum_errors, counters->tree_errors, counters->corrected_errors,
+        counters->uncorrectable_errors);
   }
 }
 
@@ -729,12 +729,14 @@ Status Scrubber::run(const std::vector<SnapshotInfo>& snapshots, ScrubReport& re
       finding.status = FindingStatus::manifest_damaged;
       finding.paths.push_back(snap.path);
       finding.snapshots.push_back(snap.id);
-      finding.detail = file.string() + ": " +
-                       (opened.state == ManifestState::damaged ? opened.reason
-                                                               : "it names snapshot " + opened.reader->header().snapshot_id);
+      finding.detail =
+          file.string() + ": " +
+          (opened.state == ManifestState::damaged ? opened.reason
+                                                  : "it names snapshot " + opened.reader->header().snapshot_id);
       if (m_options.repair) {
-        finding.repair_note = "not repaired: a damaged manifest is never trusted; delete it and run `snapkeep scrub "
-                              "--init` to record the snapshot as it is now (first seen, not verified)";
+        finding.repair_note =
+            "not repaired: a damaged manifest is never trusted; delete it and run `snapkeep scrub "
+            "--init` to record the snapshot as it is now (first seen, not verified)";
       }
       report.findings.push_back(std::move(finding));
       continue;

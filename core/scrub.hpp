@@ -38,16 +38,16 @@ struct ScrubFinding {
   std::string actual_hash;                   // what the data hashes to now ("" when not read)
   std::string detail;                        // the error, or why the manifest is damaged
   bool repaired = false;
-  std::string repaired_from;                 // the verified good copy used
-  std::string repair_note;                   // why not repaired, or what would be done (read-only snapshots)
+  std::string repaired_from;  // the verified good copy used
+  std::string repair_note;    // why not repaired, or what would be done (read-only snapshots)
 };
 
 // What to do.
 struct ScrubOptions {
-  std::optional<std::string> snapshot;     // only this snapshot (an id or "latest")
-  bool repair = false;                     // rewrite damaged content from a verified good copy
-  bool init = false;                       // first make manifests for snapshots that lack one
-  std::optional<std::uint64_t> max_bytes;  // stop before reading more than this (at least one content)
+  std::optional<std::string> snapshot;       // only this snapshot (an id or "latest")
+  bool repair = false;                       // rewrite damaged content from a verified good copy
+  bool init = false;                         // first make manifests for snapshots that lack one
+  std::optional<std::uint64_t> max_bytes;    // stop before reading more than this (at least one content)
   std::optional<std::uint64_t> max_seconds;  // start no new content after this long (at least one is read)
   bool wait_for_lock = false;
   bool fs_scrub = true;  // on btrfs, run the filesystem's scrub on unbounded runs of all snapshots
@@ -55,18 +55,18 @@ struct ScrubOptions {
 
 // The result of one scrub of one preset.
 struct ScrubReport {
-  std::uint64_t snapshots_checked = 0;   // snapshots whose manifest was read and checked
-  std::uint64_t entries_checked = 0;     // manifest entries whose existence and metadata were checked
-  std::uint64_t files_checked = 0;       // snapshot paths (files, symlinks) whose content was verified this run
-  std::uint64_t contents_total = 0;      // unique contents (hashed files) across the snapshots checked
-  std::uint64_t contents_verified = 0;   // of them, read and compared this run
-  std::uint64_t contents_unverified = 0; // of them, never verified by any run yet
-  std::uint64_t bytes_total = 0;         // size of all unique contents
-  std::uint64_t bytes_read = 0;          // data read to verify (each unique content once)
-  std::uint64_t mismatches = 0;          // contents whose hash did not match
-  std::uint64_t repair_bytes_read = 0;   // data read to find, stage and check good copies
-  bool budget_reached = false;           // --max-bytes/--max-time stopped the run early
-  std::vector<std::string> initialized;  // snapshots given a manifest by --init (first seen, not verified)
+  std::uint64_t snapshots_checked = 0;        // snapshots whose manifest was read and checked
+  std::uint64_t entries_checked = 0;          // manifest entries whose existence and metadata were checked
+  std::uint64_t files_checked = 0;            // snapshot paths (files, symlinks) whose content was verified this run
+  std::uint64_t contents_total = 0;           // unique contents (hashed files) across the snapshots checked
+  std::uint64_t contents_verified = 0;        // of them, read and compared this run
+  std::uint64_t contents_unverified = 0;      // of them, never verified by any run yet
+  std::uint64_t bytes_total = 0;              // size of all unique contents
+  std::uint64_t bytes_read = 0;               // data read to verify (each unique content once)
+  std::uint64_t mismatches = 0;               // contents whose hash did not match
+  std::uint64_t repair_bytes_read = 0;        // data read to find, stage and check good copies
+  bool budget_reached = false;                // --max-bytes/--max-time stopped the run early
+  std::vector<std::string> initialized;       // snapshots given a manifest by --init (first seen, not verified)
   std::vector<std::string> without_manifest;  // snapshots with no manifest (run scrub --init)
   std::vector<ScrubFinding> findings;
   std::optional<FsScrubCounters> fs_scrub;  // btrfs only

@@ -294,7 +294,8 @@ RepairResult repair_content(const RepairTarget& target) {
   }
   result.good_copy = true;
   if (read_only) {
-    result.note = "would rewrite from " + result.from + " (verified), but the snapshot is read-only (btrfs); "
+    result.note = "would rewrite from " + result.from +
+                  " (verified), but the snapshot is read-only (btrfs); "
                   "see docs/scrub.md";
     return result;
   }

@@ -22,18 +22,18 @@ struct RepairTarget {
   // Other files on the destination whose manifest hash and size are the same.
   std::vector<std::filesystem::path> copy_candidates;
   ChecksumKind kind = ChecksumKind::xxh128;
-  std::string expected_hash;  // from the manifest
-  std::uint64_t size = 0;     // from the manifest
-  std::int64_t mtime_ns = 0;  // from the manifest; the repaired inode gets it back
+  std::string expected_hash;       // from the manifest
+  std::uint64_t size = 0;          // from the manifest
+  std::int64_t mtime_ns = 0;       // from the manifest; the repaired inode gets it back
   std::filesystem::path work_dir;  // for the staged copy: under .snapkeep/, on the same filesystem
 };
 
 // What a repair did.
 struct RepairResult {
-  bool repaired = false;       // every inode now holds data that hashes to the manifest's hash
-  bool good_copy = false;      // a verified good copy was found
-  std::string from;            // that copy
-  std::string note;            // why not repaired, or what would be done on read-only snapshots
+  bool repaired = false;   // every inode now holds data that hashes to the manifest's hash
+  bool good_copy = false;  // a verified good copy was found
+  std::string from;        // that copy
+  std::string note;        // why not repaired, or what would be done on read-only snapshots
   std::uint64_t bytes_read = 0;
 };
 

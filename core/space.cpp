@@ -111,8 +111,7 @@ Result<SpacePlan> make_free_space(const Preset& preset, Backend& backend, const 
                          format_bytes(plan->target) + " wanted free, " + format_bytes(plan->free_now) +
                          " free now, and deleting every snapshot that may go frees only " +
                          format_bytes(plan->predicted - plan->free_now) + "; " +
-                         format_bytes(plan->target - plan->predicted) +
-                         " are missing. Nothing was deleted or copied");
+                         format_bytes(plan->target - plan->predicted) + " are missing. Nothing was deleted or copied");
   }
   if (plan->victims.empty()) {
     return plan;

@@ -11,9 +11,9 @@ namespace snapkeep {
 
 // Which snapshots would be deleted to reach a free-space target, and what that predicts.
 struct SpacePlan {
-  std::uint64_t target = 0;     // bytes that should be free
-  std::uint64_t free_now = 0;   // bytes free now (statvfs f_bavail)
-  std::uint64_t predicted = 0;  // bytes free after deleting `victims`
+  std::uint64_t target = 0;           // bytes that should be free
+  std::uint64_t free_now = 0;         // bytes free now (statvfs f_bavail)
+  std::uint64_t predicted = 0;        // bytes free after deleting `victims`
   std::vector<SnapshotInfo> victims;  // oldest first
   bool reachable = true;
 };

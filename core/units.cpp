@@ -30,9 +30,13 @@ std::string_view trim(std::string_view text) {
   return text.substr(first, text.find_last_not_of(k_blanks) - first + 1);
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Length of the run of digits at the start of text.
 std::size_t digit_run(std::string_view text) {
@@ -66,7 +70,8 @@ bool to_decimal(std::string_view text, double& out) {
     return false;
   }
   if (whole < text.size()) {
-    if (text[whole] != '.' || whole + 1 == text.size() || digit_run(text.substr(whole + 1)) != text.size() - whole - 1) {
+    if (text[whole] != '.' || whole + 1 == text.size() ||
+        digit_run(text.substr(whole + 1)) != text.size() - whole - 1) {
       return false;
     }
   }

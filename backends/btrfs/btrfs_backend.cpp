@@ -26,7 +26,9 @@ constexpr std::string_view k_incoming_prefix = ".incoming-";
 // Source snapshots of this many newest verified pairs are kept as possible parents.
 constexpr std::size_t k_kept_source_pairs = 3;
 
-std::string incoming_name(const std::string& id) { return std::string(k_incoming_prefix) + id; }
+std::string incoming_name(const std::string& id) {
+  return std::string(k_incoming_prefix) + id;
+}
 
 // A source snapshot and whether the destination holds its verified copy.
 struct SourceSnapshot {
@@ -154,9 +156,10 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   fs::path source_root = source_snapshot_root(preset);
   warn_about_nested_subvolumes(preset, source_root);
   if (!preset.exclude.empty() || preset.exclude_from || preset.one_file_system) {
-    spdlog::warn("{}: exclude, exclude_from and one_file_system do not apply to a btrfs subvolume source: the "
-                 "whole subvolume is sent (use backend = rsync to filter)",
-                 preset.name);
+    spdlog::warn(
+        "{}: exclude, exclude_from and one_file_system do not apply to a btrfs subvolume source: the "
+        "whole subvolume is sent (use backend = rsync to filter)",
+        preset.name);
   }
   if (job.dry_run) {
     BackupStats stats;
@@ -203,9 +206,8 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   send.emplace_back("--");
   send.push_back(new_source.string());
   std::vector<std::string> receive{"btrfs", "receive", "--", job.preset_dir.string()};
-  auto piped = run_pipeline(send, receive, [&](std::uint64_t bytes) {
-    job.progress->update(format_bytes(bytes) + " sent");
-  });
+  auto piped =
+      run_pipeline(send, receive, [&](std::uint64_t bytes) { job.progress->update(format_bytes(bytes) + " sent"); });
   job.progress->finish();
   if (!piped || !piped->succeeded()) {
     cleanup();
@@ -329,6 +331,8 @@ Result<UsageReport> BtrfsBackend::usage(const std::vector<SnapshotInfo>& snapsho
 
 }  // namespace
 
-std::unique_ptr<Backend> make_btrfs_backend() { return std::make_unique<BtrfsBackend>(); }
+std::unique_ptr<Backend> make_btrfs_backend() {
+  return std::make_unique<BtrfsBackend>();
+}
 
 }  // namespace snapkeep

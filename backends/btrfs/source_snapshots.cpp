@@ -83,6 +83,8 @@ fs::path source_snapshot_root(const Preset& preset) {
   return preset.source / ".snapkeep-snapshots" / preset.name;
 }
 
-std::unique_ptr<SourceFreezer> make_btrfs_source_freezer() { return std::make_unique<BtrfsSourceFreezer>(); }
+std::unique_ptr<SourceFreezer> make_btrfs_source_freezer() {
+  return std::make_unique<BtrfsSourceFreezer>();
+}
 
 }  // namespace snapkeep

@@ -5,10 +5,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/rsync_stats.hpp"
 #include "backends/rsync/rsync_status.hpp"
 #include "core/fsutil.hpp"
 #include "core/progress.hpp"
+#include "core/rsync_stats.hpp"
 #include "core/units.hpp"
 
 namespace fs = std::filesystem;
@@ -114,7 +114,8 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
       }
       e.message = preset.name + ": the destination " + preset.destination.string() +
                   " is full; the unfinished copy was removed and every snapshot is intact. Make room "
-                  "(snapkeep prune --free SIZE, or min_free in the config) and run again.\n" + e.message;
+                  "(snapkeep prune --free SIZE, or min_free in the config) and run again.\n" +
+                  e.message;
       if (!removed) {
         e.message += "\n(removing the unfinished copy failed too: " + removed.error().describe() + ")";
       }
@@ -198,8 +199,7 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
   out.bytes_transferred = stats.bytes_transferred;
   std::string meaning = result->term_signal == 0 ? rsync_exit_meaning(result->exit_code) : "";
   switch (classify_rsync_exit(*result, preset.allow_partial)) {
-    case RsyncOutcome::ok:
-      break;
+    case RsyncOutcome::ok: break;
     case RsyncOutcome::ok_vanished:
       out.warnings.push_back("some source files vanished while rsync ran; they are not in this snapshot");
       break;
@@ -213,6 +213,8 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
   return out;
 }
 
-std::unique_ptr<Backend> make_rsync_backend() { return std::make_unique<RsyncBackend>(); }
+std::unique_ptr<Backend> make_rsync_backend() {
+  return std::make_unique<RsyncBackend>();
+}
 
 }  // namespace snapkeep

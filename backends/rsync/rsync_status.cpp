@@ -13,7 +13,7 @@ RsyncOutcome classify_rsync_exit(const ProcessResult& result, bool allow_partial
       // Files rsync could not create on a full destination are not what allow_partial forgives
       // (unreadable source files): the snapshot would silently lack them.
       return allow_partial && !reports_full_filesystem(result.stderr_tail) ? RsyncOutcome::ok_partial
-                                                                             : RsyncOutcome::failed;
+                                                                           : RsyncOutcome::failed;
     default: return RsyncOutcome::failed;
   }
 }

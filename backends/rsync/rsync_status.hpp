@@ -8,10 +8,10 @@
 namespace snapkeep {
 
 enum class RsyncOutcome {
-  ok,              // 0
-  ok_vanished,     // 24: files vanished during the transfer; the snapshot is usable, warn
-  ok_partial,      // 23 with allow_partial = yes, unless rsync says the destination is full: usable, warn
-  failed,          // anything else, 23 by default, or a signal
+  ok,           // 0
+  ok_vanished,  // 24: files vanished during the transfer; the snapshot is usable, warn
+  ok_partial,   // 23 with allow_partial = yes, unless rsync says the destination is full: usable, warn
+  failed,       // anything else, 23 by default, or a signal
 };
 
 // Classifies how rsync ended.

@@ -7,8 +7,8 @@
 
 #include <chrono>
 #include <regex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -187,9 +187,13 @@ void check_time_offset(const std::string& tz, const std::string& offset_re) {
   EXPECT_EQ(time.substr(0, 19), wall) << "time " << time << " does not match id " << id;
 }
 
-TEST(CliJson, ListTimeHasPositiveHalfHourOffset) { check_time_offset("Asia/Kolkata", R"(\+05:30)"); }
+TEST(CliJson, ListTimeHasPositiveHalfHourOffset) {
+  check_time_offset("Asia/Kolkata", R"(\+05:30)");
+}
 
-TEST(CliJson, ListTimeHasNegativeOffset) { check_time_offset("America/St_Johns", R"(-0[23]:30)"); }
+TEST(CliJson, ListTimeHasNegativeOffset) {
+  check_time_offset("America/St_Johns", R"(-0[23]:30)");
+}
 
 TEST(Cli, LegacyIniFormMeansBackup) {
   CliWorld s;
@@ -302,11 +306,12 @@ TEST(Cli, CheckReportsGoodPresetAndMissingSource) {
 TEST(Cli, UnknownPresetIsUsageError) {
   CliWorld s;
   fs::path target = s.tmp / "restore-target";
-  for (const auto& args : std::vector<std::vector<std::string>>{{"backup", "nosuch"},
-                                                                {"backup", "home", "nosuch"},
-                                                                {"list", "nosuch"},
-                                                                {"check", "nosuch"},
-                                                                {"restore", "nosuch", "latest", "--to", target.string()}}) {
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"backup", "nosuch"},
+                                             {"backup", "home", "nosuch"},
+                                             {"list", "nosuch"},
+                                             {"check", "nosuch"},
+                                             {"restore", "nosuch", "latest", "--to", target.string()}}) {
     RunResult r = s.cli(args);
     EXPECT_EQ(r.exit_code, 2) << args[0] << " " << args[1] << ": " << r.err;
     EXPECT_NE(r.err.find("nosuch"), std::string::npos) << r.err;

@@ -106,7 +106,9 @@ const std::string k_bool_usage = " (use yes/no, true/false, on/off or 1/0)";
 const std::string k_keep_usage = "use N, Nh, Nd, Nw, Nm, Ny or *h, *d, *w, *m, *y";
 const std::string k_100k(100 * 1024, 'x');
 
-std::string nul_text(const std::string& before, const std::string& after) { return before + std::string(1, '\0') + after; }
+std::string nul_text(const std::string& before, const std::string& after) {
+  return before + std::string(1, '\0') + after;
+}
 
 std::string repeated(const std::string& piece, std::size_t times) {
   std::string out;
@@ -152,7 +154,8 @@ std::vector<Rejected> rejected_cases() {
        "{C}:3: destination {S}/backups is inside source {S}: each backup would contain the previous ones"},
       {"RelativeDestinationInsideSource", "[a]\nsource = src\ndestination = ./src/./bk/\n",
        "{C}:3: destination {S}/bk is inside source {S}: each backup would contain the previous ones"},
-      {"DestinationInsideSourceByInterpolation", "[DEFAULT]\nroot = {S}\n[a]\nsource = %(root)s\ndestination = %(root)s/bk\n",
+      {"DestinationInsideSourceByInterpolation",
+       "[DEFAULT]\nroot = {S}\n[a]\nsource = %(root)s\ndestination = %(root)s/bk\n",
        "{C}:5: destination {S}/bk is inside source {S}: each backup would contain the previous ones"},
       {"SourceIsRoot", "[a]\nsource = /\ndestination = {D}\n",
        "{C}:3: destination {D} is inside source /: each backup would contain the previous ones"},
@@ -173,7 +176,8 @@ std::vector<Rejected> rejected_cases() {
       {"LongPresetName", "[" + k_100k + "]\nsource = {S}\ndestination = {D}\n",
        "{C}:1: preset name '" + k_100k + "' is longer than 200 bytes"},
       // Broken syntax.
-      {"UnterminatedSection", "[a\nsource = {S}\ndestination = {D}\n", "{C}:1: unterminated section header '[a' (missing ']')"},
+      {"UnterminatedSection", "[a\nsource = {S}\ndestination = {D}\n",
+       "{C}:1: unterminated section header '[a' (missing ']')"},
       {"TextAfterSection", "[a] # home\nsource = {S}\ndestination = {D}\n",
        "{C}:1: unexpected text after section header '[a] # home'"},
       {"EmptySectionName", "[ ]\nsource = {S}\ndestination = {D}\n", "{C}:1: empty section name '[ ]'"},
@@ -186,8 +190,10 @@ std::vector<Rejected> rejected_cases() {
        "{C}:2: NUL byte in config file (is it a text file?)"},
       {"NulByteAfterPreset", nul_text(k_p + "\n", "\n"), "{C}:5: NUL byte in config file (is it a text file?)"},
       // Preset names.
-      {"PresetNameWithSlash", "[a/b]\nsource = {S}\ndestination = {D}\n", "{C}:1: preset name 'a/b' must not contain '/'"},
-      {"PresetNameDotDot", "[..]\nsource = {S}\ndestination = {D}\n", "{C}:1: preset name '..' must not start with '.'"},
+      {"PresetNameWithSlash", "[a/b]\nsource = {S}\ndestination = {D}\n",
+       "{C}:1: preset name 'a/b' must not contain '/'"},
+      {"PresetNameDotDot", "[..]\nsource = {S}\ndestination = {D}\n",
+       "{C}:1: preset name '..' must not start with '.'"},
       {"PresetNameParentPath", "[../x]\nsource = {S}\ndestination = {D}\n",
        "{C}:1: preset name '../x' must not contain '/'"},
       {"PresetNameHidden", k_p + "[.hidden]\nsource = {S}\ndestination = {D}\n",
@@ -201,13 +207,15 @@ std::vector<Rejected> rejected_cases() {
       {"PresetName201Bytes", "[" + name201 + "]\nsource = {S}\ndestination = {D}\n",
        "{C}:1: preset name '" + name201 + "' is longer than 200 bytes"},
       // keep.
-      {"KeepZeroCount", k_p + "keep = 0d\n", "{C}:4: 'keep' in preset 'a': bad retention rule '0d': the count must be at least 1"},
+      {"KeepZeroCount", k_p + "keep = 0d\n",
+       "{C}:4: 'keep' in preset 'a': bad retention rule '0d': the count must be at least 1"},
       {"KeepUnknownUnit", k_p + "keep = 3x\n", "{C}:4: 'keep' in preset 'a': bad retention rule '3x': " + k_keep_usage},
       {"KeepRepeatedUnit", k_p + "keep = 2d 2d\n",
        "{C}:4: 'keep' in preset 'a': bad retention rule '2d': repeats the rule '2d' (give each unit once)"},
       {"KeepNegative", k_p + "keep = -1\n", "{C}:4: 'keep' in preset 'a': bad retention rule '-1': " + k_keep_usage},
       {"KeepDoubleStar", k_p + "keep = **\n", "{C}:4: 'keep' in preset 'a': bad retention rule '**': " + k_keep_usage},
-      {"KeepUpperCaseUnit", k_p + "keep = 3 14D\n", "{C}:4: 'keep' in preset 'a': bad retention rule '14D': " + k_keep_usage},
+      {"KeepUpperCaseUnit", k_p + "keep = 3 14D\n",
+       "{C}:4: 'keep' in preset 'a': bad retention rule '14D': " + k_keep_usage},
       // min_free.
       {"MinFreeZeroPercent", k_p + "min_free = 0%\n",
        "{C}:4: 'min_free' in preset 'a': bad size '0%': a percentage must be more than 0% and at most 100%"},
@@ -215,19 +223,24 @@ std::vector<Rejected> rejected_cases() {
        "{C}:4: 'min_free' in preset 'a': bad size '101%': a percentage must be more than 0% and at most 100%"},
       {"MinFreeFractionWithoutUnit", k_p + "min_free = 1.5\n",
        "{C}:4: 'min_free' in preset 'a': bad size '1.5': a fractional size needs a unit (e.g. 1.5G)"},
-      {"MinFreeNegative", k_p + "min_free = -5G\n", "{C}:4: 'min_free' in preset 'a': bad size '-5G': a size cannot be negative"},
+      {"MinFreeNegative", k_p + "min_free = -5G\n",
+       "{C}:4: 'min_free' in preset 'a': bad size '-5G': a size cannot be negative"},
       {"MinFreeUnknownUnit", k_p + "min_free = 10XB\n",
-       "{C}:4: 'min_free' in preset 'a': bad size '10XB': unknown unit (use K, M, G, T or P, optionally followed by B or iB)"},
+       "{C}:4: 'min_free' in preset 'a': bad size '10XB': unknown unit (use K, M, G, T or P, optionally followed by B "
+       "or iB)"},
       {"MinFreeTooLarge", k_p + "min_free = 99999999999999999999\n",
        "{C}:4: 'min_free' in preset 'a': bad size '99999999999999999999': too large"},
       // backend, checksum, booleans.
-      {"BackendUpperCase", k_p + "backend = RSYNC\n", "{C}:4: unknown backend 'RSYNC' in preset 'a' (use auto, rsync or btrfs)"},
+      {"BackendUpperCase", k_p + "backend = RSYNC\n",
+       "{C}:4: unknown backend 'RSYNC' in preset 'a' (use auto, rsync or btrfs)"},
       {"BackendFromDefault", "[DEFAULT]\nbackend = zfs\n" + k_p,
        "{C}:2: unknown backend 'zfs' in preset 'a' (use auto, rsync or btrfs)"},
-      {"ChecksumMd5", k_p + "checksum = md5\n", "{C}:4: unknown checksum 'md5' in preset 'a' (use xxh128, sha256 or none)"},
+      {"ChecksumMd5", k_p + "checksum = md5\n",
+       "{C}:4: unknown checksum 'md5' in preset 'a' (use xxh128, sha256 or none)"},
       {"BooleanMaybe", k_p + "one_file_system = maybe\n",
        "{C}:4: 'one_file_system' in preset 'a': not a boolean: 'maybe'" + k_bool_usage},
-      {"BooleanTwo", k_p + "allow_partial = 2\n", "{C}:4: 'allow_partial' in preset 'a': not a boolean: '2'" + k_bool_usage},
+      {"BooleanTwo", k_p + "allow_partial = 2\n",
+       "{C}:4: 'allow_partial' in preset 'a': not a boolean: '2'" + k_bool_usage},
       // Interpolation.
       {"BarePercent", k_p + "keep = 3%d\n", "{C}:4: '%' must be written '%%'"},
       {"BarePercentInContinuation", k_p + "exclude =\n    *.tmp\n    100%done\n", "{C}:6: '%' must be written '%%'"},
@@ -246,15 +259,18 @@ std::vector<Rejected> rejected_cases() {
        "{C}:2: 'source' starts with '~', which is not expanded: write the full path"},
       {"TildeExcludeFrom", k_p + "exclude_from = ~/ex.txt\n",
        "{C}:4: 'exclude_from' starts with '~', which is not expanded: write the full path"},
-      {"NewlineInDestinationViaContinuation", k_p + "   /evil\n", "{C}:3: 'destination' must be a single path on one line"},
+      {"NewlineInDestinationViaContinuation", k_p + "   /evil\n",
+       "{C}:3: 'destination' must be a single path on one line"},
       {"NewlineInSourceViaContinuation", "[a]\nsource = {S}\n\t-rf\ndestination = {D}\n",
        "{C}:2: 'source' must be a single path on one line"},
-      {"NewlineInSnapshotDir", k_p + "snapshot_dir = /snaps\n  more\n", "{C}:4: 'snapshot_dir' must be a single path on one line"},
+      {"NewlineInSnapshotDir", k_p + "snapshot_dir = /snaps\n  more\n",
+       "{C}:4: 'snapshot_dir' must be a single path on one line"},
       // Files that are no config.
       {"ConfigDoesNotExist", "", "cannot read config file {C}: No such file or directory", ConfigKind::absent},
       {"ConfigIsDirectory", "", "cannot read config file {C}: Is a directory", ConfigKind::directory},
       {"EmptyConfig", "", "no presets defined in {C} (add a [name] section with source and destination)"},
-      {"CommentsOnly", "# [a]\n; source = {S}\n\n", "no presets defined in {C} (add a [name] section with source and destination)"},
+      {"CommentsOnly", "# [a]\n; source = {S}\n\n",
+       "no presets defined in {C} (add a [name] section with source and destination)"},
       {"DefaultOnly", "[DEFAULT]\nsource = {S}\ndestination = {D}\n",
        "no presets defined in {C} (add a [name] section with source and destination)"},
   };
@@ -265,23 +281,27 @@ std::vector<Accepted> accepted_cases() {
       {"UnicodePresetAndPaths", "[домашний ☃ 家]\nsource = {T}/srć ☃\ndestination = {T}/dëst 家\n", "домашний ☃ 家",
        "srć ☃", "dëst 家"},
       {"RelativePaths", "[rel]\nsource = src\ndestination = ./x/../dest/\n", "rel", "src", "dest"},
-      {"BomAndCrlf", "\xEF\xBB\xBF# windows\r\n[crlf]\r\nsource = {S}\r\ndestination = {D}\r\nkeep = 3 7d\r\n", "crlf", "src",
-       "dest"},
-      {"LongExcludeValue", "[long]\nsource = {S}\ndestination = {D}\nexclude = " + k_100k + "\n  *.tmp\n", "long", "src",
-       "dest"},
+      {"BomAndCrlf", "\xEF\xBB\xBF# windows\r\n[crlf]\r\nsource = {S}\r\ndestination = {D}\r\nkeep = 3 7d\r\n", "crlf",
+       "src", "dest"},
+      {"LongExcludeValue", "[long]\nsource = {S}\ndestination = {D}\nexclude = " + k_100k + "\n  *.tmp\n", "long",
+       "src", "dest"},
       {"BlanksAroundSectionAndHelperVariable",
        "[DEFAULT]\nroot = {T}\n[  spaced  ]\nsource = %(root)s/src\ndestination = %(root)s/dest\nexclude = 100%%\n",
        "spaced", "src", "dest"},
-      {"PresetNameLikeOptions", "[--delete -rf $(x) `y`;z]\nsource = {S}\ndestination = {D}\n", "--delete -rf $(x) `y`;z",
-       "src", "dest"},
-      {"PresetName200Bytes", "[" + std::string(200, 'n') + "]\nsource = {S}\ndestination = {D}\n", std::string(200, 'n'),
-       "src", "dest"},
+      {"PresetNameLikeOptions", "[--delete -rf $(x) `y`;z]\nsource = {S}\ndestination = {D}\n",
+       "--delete -rf $(x) `y`;z", "src", "dest"},
+      {"PresetName200Bytes", "[" + std::string(200, 'n') + "]\nsource = {S}\ndestination = {D}\n",
+       std::string(200, 'n'), "src", "dest"},
   };
 }
 
 // Short forms for gtest's messages (the default dumps the bytes of the struct).
-void PrintTo(const Rejected& c, std::ostream* os) { *os << c.name; }
-void PrintTo(const Accepted& c, std::ostream* os) { *os << c.name; }
+void PrintTo(const Rejected& c, std::ostream* os) {
+  *os << c.name;
+}
+void PrintTo(const Accepted& c, std::ostream* os) {
+  *os << c.name;
+}
 
 // Case names for gtest output.
 struct NameOf {

@@ -51,9 +51,13 @@ void print_counters(const std::string& label, FullWorld& w) {
 }
 
 // Destination sizes: ext4 small, btrfs near its minimum.
-unsigned dest_mib(FullKind kind) { return kind == FullKind::rsync ? 32 : 128; }
+unsigned dest_mib(FullKind kind) {
+  return kind == FullKind::rsync ? 32 : 128;
+}
 
-std::string param_name(const testing::TestParamInfo<FullKind>& info) { return kind_name(info.param); }
+std::string param_name(const testing::TestParamInfo<FullKind>& info) {
+  return kind_name(info.param);
+}
 
 // Two snapshots of a source with files that never change and a `big`-byte file that does; then a
 // new `next_big`-byte version of it and a new folder wait for the next backup.
@@ -96,7 +100,8 @@ TEST_P(BeforeTheBackup, NothingIsMadeAndTheNextRunIsIncremental) {
   }
   FullRun none = w.backup_fails_full("a backup with nothing free");
   EXPECT_NE(none.err.find(".snapkeep/snapshots/"), std::string::npos)
-      << "expected to fail at the snapshot's record, before anything is copied:\n" << none.err;
+      << "expected to fail at the snapshot's record, before anything is copied:\n"
+      << none.err;
   Room after = room_of(w.dest());
   EXPECT_GE(after.bytes + 64 * k_kib, before.bytes) << "the failed run kept space";
   EXPECT_EQ(after.inodes, before.inodes) << "the failed run kept inodes";
@@ -154,8 +159,7 @@ TEST_P(MidBackup, BtrfsLosesNothing) {
   print_counters("mid-backup " + kind_name(GetParam()), w);
 }
 
-INSTANTIATE_TEST_SUITE_P(FullDisk, MidBackup, testing::Values(FullKind::btrfs_send, FullKind::btrfs_plain),
-                         param_name);
+INSTANTIATE_TEST_SUITE_P(FullDisk, MidBackup, testing::Values(FullKind::btrfs_send, FullKind::btrfs_plain), param_name);
 
 // ---------------------------------------------------------------------------------------------
 // 3 and 4. The data fits, the manifest does not
@@ -206,7 +210,8 @@ TEST_P(Manifest, DoesNotFitTheRunFailsAndTheSnapshotIsKept) {
     std::uint64_t spare;  // room given beyond `need`
   };
   std::vector<std::string> without_manifest;
-  for (const Step& step : {Step{"no room for the manifest", 0}, Step{"room for half the manifest", manifest_bytes / 2}}) {
+  for (const Step& step :
+       {Step{"no room for the manifest", 0}, Step{"room for half the manifest", manifest_bytes / 2}}) {
     SCOPED_TRACE(step.what);
     put(w, "data/new-" + std::to_string(without_manifest.size() + 2) + ".bin", k_mib,
         23 + static_cast<unsigned>(without_manifest.size()));
@@ -358,10 +363,9 @@ TEST_P(Ext4Inodes, RunOutAtEachStep) {
   print_counters(std::string("ext4-inodes") + (GetParam() ? " allow_partial" : ""), w);
 }
 
-INSTANTIATE_TEST_SUITE_P(FullDisk, Ext4Inodes, testing::Bool(),
-                         [](const testing::TestParamInfo<bool>& param) {
-                           return std::string(param.param ? "allow_partial" : "strict");
-                         });
+INSTANTIATE_TEST_SUITE_P(FullDisk, Ext4Inodes, testing::Bool(), [](const testing::TestParamInfo<bool>& param) {
+  return std::string(param.param ? "allow_partial" : "strict");
+});
 
 }  // namespace
 }  // namespace snapkeep::test::fault

@@ -24,7 +24,9 @@ namespace {
 
 std::string g_path;  // this process's temporary file
 
-void remove_temp() { ::unlink(g_path.c_str()); }
+void remove_temp() {
+  ::unlink(g_path.c_str());
+}
 
 // Replaces the file's contents with `bytes`.
 void write_file(std::string_view bytes) {

@@ -30,7 +30,7 @@ namespace {
 using snapkeep::KeepRule;
 using snapkeep::SnapshotInfo;
 
-constexpr std::time_t k_now = 1795655919;          // 2026-11-26 02:18:39 in Berlin
+constexpr std::time_t k_now = 1795655919;           // 2026-11-26 02:18:39 in Berlin
 constexpr std::int64_t k_year = 366LL * 24 * 3600;  // a little more than a year, in seconds
 constexpr std::size_t k_max_extra = 200;            // snapshots taken from the input
 
@@ -60,7 +60,9 @@ SnapshotInfo snapshot(std::size_t n, std::time_t time, long long ns) {
 
 }  // namespace
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) { return snapkeep::fuzz::use_time_zone("Europe/Berlin"); }
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  return snapkeep::fuzz::use_time_zone("Europe/Berlin");
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace snapkeep;

@@ -14,7 +14,9 @@
 
 using snapkeep::fuzz::check;
 
-extern "C" int LLVMFuzzerInitialize(int*, char***) { return snapkeep::fuzz::use_time_zone("UTC"); }
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  return snapkeep::fuzz::use_time_zone("UTC");
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace snapkeep;

@@ -33,13 +33,13 @@ namespace snapkeep::test {
 
 // What tree_differences() compares besides names, types and contents.
 struct TreeCompare {
-  bool modes = true;      // full st_mode (type, permissions, setuid/setgid/sticky)
-  bool owners = true;     // uid and gid
-  bool mtimes = true;     // mtime of files, folders and symlinks
-  bool mtime_ns = true;   // ... to the nanosecond (else whole seconds)
-  bool xattrs = false;    // every extended attribute, ACLs included
-  bool hard_links = true; // entries sharing an inode in one tree share one in the other
-  bool root = true;       // compare the two roots' own metadata too
+  bool modes = true;       // full st_mode (type, permissions, setuid/setgid/sticky)
+  bool owners = true;      // uid and gid
+  bool mtimes = true;      // mtime of files, folders and symlinks
+  bool mtime_ns = true;    // ... to the nanosecond (else whole seconds)
+  bool xattrs = false;     // every extended attribute, ACLs included
+  bool hard_links = true;  // entries sharing an inode in one tree share one in the other
+  bool root = true;        // compare the two roots' own metadata too
 };
 
 // Everything but nanoseconds of mtimes. For tests about other things: rsync's default whole-second
@@ -167,8 +167,8 @@ inline std::vector<std::string> tree_differences(const fs::path& a, const fs::pa
       diffs.push_back(name + ": owner " + std::to_string(sta.st_uid) + ":" + std::to_string(sta.st_gid) + " vs " +
                       std::to_string(stb.st_uid) + ":" + std::to_string(stb.st_gid));
     }
-    if (what.mtimes && (sta.st_mtim.tv_sec != stb.st_mtim.tv_sec ||
-                        (what.mtime_ns && sta.st_mtim.tv_nsec != stb.st_mtim.tv_nsec))) {
+    if (what.mtimes &&
+        (sta.st_mtim.tv_sec != stb.st_mtim.tv_sec || (what.mtime_ns && sta.st_mtim.tv_nsec != stb.st_mtim.tv_nsec))) {
       diffs.push_back(name + ": mtime " + std::to_string(sta.st_mtim.tv_sec) + "." +
                       std::to_string(sta.st_mtim.tv_nsec) + " vs " + std::to_string(stb.st_mtim.tv_sec) + "." +
                       std::to_string(stb.st_mtim.tv_nsec));
@@ -193,8 +193,8 @@ inline std::vector<std::string> tree_differences(const fs::path& a, const fs::pa
       }
     }
     if (S_ISLNK(sta.st_mode) && link_target(pa) != link_target(pb)) {
-      diffs.push_back(name + ": symlink target '" + printable(link_target(pa)) + "' vs '" +
-                      printable(link_target(pb)) + "'");
+      diffs.push_back(name + ": symlink target '" + printable(link_target(pa)) + "' vs '" + printable(link_target(pb)) +
+                      "'");
     }
     if (what.xattrs && xattrs_of(pa) != xattrs_of(pb)) {
       diffs.push_back(name + ": extended attributes differ");
@@ -246,7 +246,7 @@ inline bool wait_until(const std::function<bool()>& cond, std::chrono::milliseco
 // How a BackgroundRun starts.
 struct BackgroundOptions {
   std::string name = "background";  // stdout and stderr go to LOG_DIR/NAME.out and LOG_DIR/NAME.err
-  bool own_group = false;            // in a process group of its own (pgid = pid), killed whole at destruction
+  bool own_group = false;           // in a process group of its own (pgid = pid), killed whole at destruction
 };
 
 // A snapkeep run in the background (posix_spawn, no shell); killed and reaped at destruction.

@@ -43,7 +43,9 @@ constexpr std::size_t k_kib = 1024;
 constexpr std::size_t k_mib = 1024 * 1024;
 constexpr const char* k_preset = "home";
 
-bool starts_with(const std::string& text, const std::string& prefix) { return text.rfind(prefix, 0) == 0; }
+bool starts_with(const std::string& text, const std::string& prefix) {
+  return text.rfind(prefix, 0) == 0;
+}
 
 std::string trim(const std::string& text) {
   auto first = text.find_first_not_of(" \t\r\n");
@@ -776,7 +778,8 @@ TEST(BtrfsRsyncSource, FrozenSnapshotGivesAPointInTimeCopy) {
       ASSERT_GE(got.size(), k_size) << names[f] << " in snapshot " << b.id;
       ASSERT_LT(got.size(), k_size + k_cycle) << names[f] << " in snapshot " << b.id;
       versions[f] = static_cast<int>(got.size() - k_size);
-      EXPECT_EQ(got.front(), 'A' + versions[f] % 26) << names[f] << " in snapshot " << b.id << ": size and data disagree";
+      EXPECT_EQ(got.front(), 'A' + versions[f] % 26)
+          << names[f] << " in snapshot " << b.id << ": size and data disagree";
       EXPECT_EQ(got.find_first_not_of(got.front()), std::string::npos)
           << names[f] << " in snapshot " << b.id << " mixes two versions";
     }
@@ -951,14 +954,14 @@ TEST(BtrfsBackend, KilledSendReceive) {
   expect_same_tree(w.src, w.snap(next.id));
   expect_latest(w.preset_dir, next.id);
   if (mid3) {
-    EXPECT_NE(next.run.err.find("incremental send from parent " + after_late.id), std::string::npos)
-        << next.run.err;
+    EXPECT_NE(next.run.err.find("incremental send from parent " + after_late.id), std::string::npos) << next.run.err;
   }
   EXPECT_LT(next.bytes * 20, full.bytes) << "the run after a kill is not incremental: " << next.bytes << " bytes";
-  std::printf("[ measure  ] killed runs: full %llu bytes; after a kill with the receive complete (%s) %llu bytes; "
-              "after a kill mid-stream %llu bytes\n",
-              static_cast<unsigned long long>(full.bytes), mid4 ? "hit" : "missed",
-              static_cast<unsigned long long>(after_late.bytes), static_cast<unsigned long long>(next.bytes));
+  std::printf(
+      "[ measure  ] killed runs: full %llu bytes; after a kill with the receive complete (%s) %llu bytes; "
+      "after a kill mid-stream %llu bytes\n",
+      static_cast<unsigned long long>(full.bytes), mid4 ? "hit" : "missed",
+      static_cast<unsigned long long>(after_late.bytes), static_cast<unsigned long long>(next.bytes));
 }
 
 TEST(BtrfsBackend, ListAndRestore) {
@@ -1033,9 +1036,8 @@ TEST(BtrfsBackend, PlainSourceSameSizeRewriteInOneSecond) {
   ASSERT_EQ(b2.run.exit_code, 0) << b2.run.err;
   ASSERT_FALSE(b2.id.empty());
   std::string got = read_file(preset_dir / b2.id / "notes.txt");
-  EXPECT_TRUE(got == std::string(4096, 'B'))
-      << "the snapshot kept the previous content ('" << got.substr(0, 8)
-      << "...') of a file rewritten with the same size within the same second";
+  EXPECT_TRUE(got == std::string(4096, 'B')) << "the snapshot kept the previous content ('" << got.substr(0, 8)
+                                             << "...') of a file rewritten with the same size within the same second";
   expect_same_tree(src, preset_dir / b2.id);
 }
 

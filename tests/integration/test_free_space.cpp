@@ -53,7 +53,8 @@ struct World {
     args.insert(args.begin(), "--json");
     RunResult r = cli(args);
     EXPECT_EQ(r.exit_code, expected_exit) << "snapkeep " << ::testing::PrintToString(args) << "\nstdout:\n"
-                                          << r.out << "\nstderr:\n" << r.err;
+                                          << r.out << "\nstderr:\n"
+                                          << r.err;
     if (err != nullptr) {
       *err = r.err;
     }
@@ -128,7 +129,8 @@ void expect_big_is(const World& w, const std::string& id, int round) {
 std::string expect_latest_valid(const fs::path& preset_dir) {
   struct stat st {};
   if (::lstat((preset_dir / "latest").c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) {
-    ADD_FAILURE() << preset_dir / "latest" << " is not a symlink";
+    ADD_FAILURE() << preset_dir / "latest"
+                  << " is not a symlink";
     return {};
   }
   std::string target = link_target(preset_dir / "latest");
@@ -482,9 +484,10 @@ TEST(FreeSpace, FoldersNotMadeBySnapkeepAndTheOwnNewestAreNeverFreed) {
   // 5 MiB more than deleting ids[0] frees: only deleting ids[1] (snapkeep's newest) would reach it.
   std::uint64_t target = free_now + 15 * k_mib;
   RunResult r = w.cli({"--json", "prune", "--free", std::to_string(target)});
-  EXPECT_EQ(r.exit_code, 1) << "prune --free reached its target by deleting snapkeep's own newest snapshot "
-                            << ids[1] << " (latest) because a hand-made folder looks newer:\n"
-                            << r.out << "\n" << r.err;
+  EXPECT_EQ(r.exit_code, 1) << "prune --free reached its target by deleting snapkeep's own newest snapshot " << ids[1]
+                            << " (latest) because a hand-made folder looks newer:\n"
+                            << r.out << "\n"
+                            << r.err;
   EXPECT_TRUE(fs::is_directory(w.snap(ids[1]))) << "snapkeep's newest snapshot (latest) was deleted";
   EXPECT_TRUE(fs::is_directory(w.preset_dir / "2014-01-11"));
   EXPECT_TRUE(fs::is_directory(w.snap(by_hand)));

@@ -75,9 +75,9 @@ std::vector<std::string> fingerprint(const fs::path& root) {
       out.push_back(printable(rel.string()) + " lstat failed");
       continue;
     }
-    std::string line = printable(rel.string()) + " mode=" + std::to_string(st.st_mode) + " uid=" +
-                       std::to_string(st.st_uid) + " size=" + std::to_string(st.st_size) + " ino=" +
-                       std::to_string(st.st_ino) + " mtime=" + std::to_string(st.st_mtim.tv_sec) + "." +
+    std::string line = printable(rel.string()) + " mode=" + std::to_string(st.st_mode) +
+                       " uid=" + std::to_string(st.st_uid) + " size=" + std::to_string(st.st_size) +
+                       " ino=" + std::to_string(st.st_ino) + " mtime=" + std::to_string(st.st_mtim.tv_sec) + "." +
                        std::to_string(st.st_mtim.tv_nsec);
     if (S_ISREG(st.st_mode)) {
       line += " data=" + printable(read_file(p));
@@ -506,7 +506,8 @@ TEST(HostilePaths, FilesVanishingDuringBackupGiveExit0AndAWarning) {
     ASSERT_TRUE(WIFEXITED(status)) << run.stderr_text();
     ASSERT_EQ(WEXITSTATUS(status), 0) << run.stderr_text();
     const std::string err = run.stderr_text();
-    vanished = err.find("some source files vanished while rsync ran; they are not in this snapshot") != std::string::npos;
+    vanished =
+        err.find("some source files vanished while rsync ran; they are not in this snapshot") != std::string::npos;
     const fs::path snap = dest / "home" / newest_id(dest / "home");
     EXPECT_EQ(read_file(snap / "aaa-big.bin"), read_file(src / "aaa-big.bin"));
     int copied_late = 0;
@@ -584,8 +585,8 @@ TEST(HostileRestore, NeverWritesThroughSymlinksInTheTarget) {
   g_paths_tried += 3;
   const fs::path src = rig.loop.mount_point() / "src";
   const fs::path dest = rig.loop.mount_point() / "dest";
-  const fs::path outside = rig.tmp / "outside";        // what the snapshot's symlinks point to
-  const fs::path elsewhere = rig.tmp / "elsewhere";    // what the target's symlinks point to
+  const fs::path outside = rig.tmp / "outside";      // what the snapshot's symlinks point to
+  const fs::path elsewhere = rig.tmp / "elsewhere";  // what the target's symlinks point to
   write_file(outside / "o.txt", "outside\n");
   write_file(elsewhere / "victim.txt", "must stay\n");
   write_file(elsewhere / "file.txt", "must stay too\n");

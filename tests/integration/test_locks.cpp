@@ -87,8 +87,8 @@ struct LockWorld {
   void write_configs(const fs::path& path, const std::string& extra) const {
     std::string text;
     for (const auto& p : presets) {
-      text += "[" + p + "]\nsource = " + src(p).string() + "\ndestination = " + dest.mount_point().string() + "\n" +
-              extra;
+      text +=
+          "[" + p + "]\nsource = " + src(p).string() + "\ndestination = " + dest.mount_point().string() + "\n" + extra;
     }
     write_file(path, text);
   }
@@ -356,7 +356,9 @@ void expect_locked_out(const RunResult& r, pid_t holder, const std::string& what
 struct CommandName {
   std::string operator()(const ::testing::TestParamInfo<Command>& info) const { return name_of(info.param); }
 };
-void PrintTo(Command c, std::ostream* os) { *os << name_of(c); }
+void PrintTo(Command c, std::ostream* os) {
+  *os << name_of(c);
+}
 
 // ---------------------------------------------------------------------------------------------
 // The first command (the parameter) held mid-work
@@ -384,7 +386,7 @@ class FirstHeld : public ::testing::TestWithParam<Command> {
 
  private:
   std::optional<LockWorld> m_world;  // made in hold(): only a root test may make loop filesystems
-  HeldRun m_held;                     // declared after the world, so it ends before it is torn down
+  HeldRun m_held;                    // declared after the world, so it ends before it is torn down
 };
 
 // Each of the three as the second run.
@@ -484,8 +486,8 @@ TEST(Locks, BackupKeepsItsLockThroughItsOwnPrune) {
   fs::create_directories(tmp / "src");
   fs::create_directories(tmp / "dest");
   write_file(tmp / "src" / "a.txt", "a\n");
-  write_file(tmp / "p.conf", "[home]\nsource = " + (tmp / "src").string() + "\ndestination = " +
-                                 (tmp / "dest").string() + "\nbackend = rsync\nkeep = 1\n");
+  write_file(tmp / "p.conf", "[home]\nsource = " + (tmp / "src").string() +
+                                 "\ndestination = " + (tmp / "dest").string() + "\nbackend = rsync\nkeep = 1\n");
   auto config = load_config({tmp / "p.conf"});
   ASSERT_TRUE(config.ok()) << config.error().describe();
   const Preset& preset = config->presets.at(0);
@@ -540,7 +542,7 @@ TEST(Locks, TwoPresetsOnOneDestinationNeverBlockEachOther) {
   ASSERT_TRUE(home.run->running());
   home.let_go();
   EXPECT_EQ(home.run->exit_code(), 0) << "home's backup while other's prune is " << other.what << ":\n"
-                                     << home.run->stderr_text();
+                                      << home.run->stderr_text();
   for (Command c : {Command::prune, Command::scrub}) {
     RunResult r = w.run(c, "home");
     EXPECT_EQ(r.exit_code, 0) << name_of(c) << " of home while other's prune is " << other.what << ":\n" << r.err;
@@ -586,8 +588,7 @@ TEST(Locks, BackupPruneAndScrubStartedTogetherNeverFailOrInterleave) {
   for (int round = 0; round < k_rounds; ++round) {
     SCOPED_TRACE("round " + std::to_string(round));
     write_file(w.src("home") / "round.txt", "round " + std::to_string(round) + "\n");
-    write_random_file(w.src("home") / ("data" + std::to_string(round % 3)), 256 * 1024,
-                      static_cast<unsigned>(round));
+    write_random_file(w.src("home") / ("data" + std::to_string(round % 3)), 256 * 1024, static_cast<unsigned>(round));
     std::vector<Command> commands{Command::backup, Command::backup, Command::prune, Command::scrub,
                                   k_commands[rng() % 3]};
     std::shuffle(commands.begin(), commands.end(), rng);
@@ -630,7 +631,8 @@ TEST(Locks, BackupPruneAndScrubStartedTogetherNeverFailOrInterleave) {
         if (std::regex_search(err, m, named)) {
           pid_t named_pid = static_cast<pid_t>(std::stol(m[1].str()));
           EXPECT_TRUE(pids.count(named_pid) == 1 && named_pid != s.run->pid())
-              << what << " names pid " << named_pid << ", not another run of this round:\n" << err;
+              << what << " names pid " << named_pid << ", not another run of this round:\n"
+              << err;
         }
       }
       json doc = json::parse(s.run->stdout_text(), nullptr, false);

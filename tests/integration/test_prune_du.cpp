@@ -105,7 +105,8 @@ std::map<std::string, json> prune_entries(const json& doc) {
 std::string expect_latest_valid(const fs::path& preset_dir) {
   struct stat st {};
   if (::lstat((preset_dir / "latest").c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) {
-    ADD_FAILURE() << preset_dir / "latest" << " is not a symlink";
+    ADD_FAILURE() << preset_dir / "latest"
+                  << " is not a symlink";
     return {};
   }
   std::string target = link_target(preset_dir / "latest");
@@ -264,8 +265,7 @@ TEST(PruneDu, LegacyAndUnrecordedFoldersAreNeverDeleted) {
       EXPECT_EQ(entries[id].value("keep", false), true) << entries[id].dump();
       EXPECT_EQ(entries[id].value("deleted", true), false) << entries[id].dump();
       std::vector<std::string> reasons = entries[id]["reasons"];
-      EXPECT_NE(std::find(reasons.begin(), reasons.end(), "not made by snapkeep"), reasons.end())
-          << entries[id].dump();
+      EXPECT_NE(std::find(reasons.begin(), reasons.end(), "not made by snapkeep"), reasons.end()) << entries[id].dump();
     }
     // snapkeep's own older snapshots do go.
     EXPECT_EQ(entries[first].value("keep", true), false) << entries[first].dump();
@@ -553,7 +553,9 @@ std::uint64_t unique_allocated_bytes(const std::vector<fs::path>& roots) {
   return total;
 }
 
-void remove_tree_rm(const fs::path& p) { run_ok({"rm", "-rf", "--", p.string()}); }
+void remove_tree_rm(const fs::path& p) {
+  run_ok({"rm", "-rf", "--", p.string()});
+}
 
 TEST(PruneDu, DuPredictsFreedSpaceOldestFirstAndTotal) {
   SNAPKEEP_REQUIRE_ROOT();
@@ -574,7 +576,8 @@ TEST(PruneDu, DuPredictsFreedSpaceOldestFirstAndTotal) {
     EXPECT_GE(p.cumulative[i], p.cumulative[i - 1] + p.exclusive[i]) << ids[i];
   }
   // The file also linked from DEST/other/ keeps its blocks: everything else is freed in the end.
-  std::uint64_t outside = static_cast<std::uint64_t>(stat_of(w.dest.mount_point() / "other" / "kept.bin").st_blocks) * 512;
+  std::uint64_t outside =
+      static_cast<std::uint64_t>(stat_of(w.dest.mount_point() / "other" / "kept.bin").st_blocks) * 512;
   EXPECT_GT(outside, 0u);
   EXPECT_EQ(p.cumulative.back() + outside, p.total);
 

@@ -38,7 +38,9 @@ struct World {
     preset_dir = dest.mount_point() / "home";
   }
   // (Re)writes the config for preset "home": source src, destination the loop mount.
-  void write_config(const std::string& extra = "") { write_preset_config(config, "home", src, dest.mount_point(), extra); }
+  void write_config(const std::string& extra = "") {
+    write_preset_config(config, "home", src, dest.mount_point(), extra);
+  }
   // Runs `snapkeep -c CONFIG args...`.
   RunResult cli(std::vector<std::string> args) const {
     args.insert(args.begin(), {"-c", config.string()});
@@ -321,8 +323,7 @@ TEST(RsyncBackup, SparseFileStaysSparse) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   struct stat rs = stat_of(restored / "sparse.img");
   EXPECT_EQ(rs.st_size, size);
-  EXPECT_LT(rs.st_blocks * 512, 1024 * 1024)
-      << "restore made the sparse file take " << rs.st_blocks * 512 << " bytes";
+  EXPECT_LT(rs.st_blocks * 512, 1024 * 1024) << "restore made the sparse file take " << rs.st_blocks * 512 << " bytes";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -406,8 +407,8 @@ TEST(RsyncBackup, HostileNamesAreCopiedByteExactAndNeverExecuted) {
   // Nothing was executed anywhere a shell could have run.
   EXPECT_FALSE(exists_nofollow(marker)) << marker << " exists: a file name was run by a shell";
   std::error_code ec;
-  std::vector<fs::path> places = {fs::current_path(ec), w.tmp.path(), w.src, w.dest.mount_point(), w.preset_dir,
-                                  snap, "/", "/tmp", restored};
+  std::vector<fs::path> places = {
+      fs::current_path(ec), w.tmp.path(), w.src, w.dest.mount_point(), w.preset_dir, snap, "/", "/tmp", restored};
   if (const char* home = std::getenv("HOME")) {
     places.emplace_back(home);
   }
@@ -492,8 +493,7 @@ TEST(RsyncBackup, SigkillMidRunLeavesNoSnapshotAndNextRunResumes) {
 
   fs::path partial = w.preset_dir / ".snapkeep" / "partial";
   BackgroundRun run({"-c", w.config.string(), "backup"}, w.tmp.path());
-  ASSERT_TRUE(wait_until([&] { return exists_nofollow(partial) || !run.running(); }, 20s))
-      << "partial/ never appeared";
+  ASSERT_TRUE(wait_until([&] { return exists_nofollow(partial) || !run.running(); }, 20s)) << "partial/ never appeared";
   // Give rsync a moment to put something into partial/, then kill -9 mid-run.
   auto partial_has_entries = [&] {
     std::error_code ec;
@@ -555,7 +555,7 @@ TEST(RsyncBackup, HeldLockMakesSecondRunExit3) {
   RunResult second = w.cli({"backup"});
   EXPECT_EQ(second.exit_code, 3) << second.err;
   EXPECT_NE(second.err.find(std::to_string(::getpid())), std::string::npos) << "stderr does not name the pid:\n"
-                                                                              << second.err;
+                                                                            << second.err;
   EXPECT_NE(second.err.find(lock.string()), std::string::npos) << "stderr does not name the lock:\n" << second.err;
   EXPECT_EQ(snapshot_ids(w.preset_dir), std::vector<std::string>{first});
   RunResult json = w.cli({"--json", "backup"});
@@ -600,9 +600,11 @@ TEST(RsyncBackup, RunningBackupHoldsLockAgainstSecondRun) {
   BackgroundRun slow({"-c", w.config.string(), "backup"}, w.tmp.path(), {"PATH=" + path});
   fs::path lock = w.preset_dir / ".snapkeep" / "lock";
   fs::path partial = w.preset_dir / ".snapkeep" / "partial";
-  ASSERT_TRUE(wait_until([&] { return (exists_nofollow(partial) && read_file(lock) == std::to_string(slow.pid()) + "\n") ||
-                                      !slow.running(); },
-                         20s, 1ms))
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return (exists_nofollow(partial) && read_file(lock) == std::to_string(slow.pid()) + "\n") || !slow.running();
+      },
+      20s, 1ms))
       << "the slow run never took the lock: " << slow.stderr_text();
   ASSERT_TRUE(slow.running()) << slow.stderr_text();
 
@@ -614,7 +616,8 @@ TEST(RsyncBackup, RunningBackupHoldsLockAgainstSecondRun) {
   slow.kill(SIGTERM);
   int status = slow.wait();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1)
-      << "an interrupted backup should exit 1, got status " << status << "\n" << slow.stderr_text();
+      << "an interrupted backup should exit 1, got status " << status << "\n"
+      << slow.stderr_text();
   EXPECT_EQ(snapshot_ids(w.preset_dir), std::vector<std::string>{first});
   expect_latest(w.preset_dir, first);
 
@@ -645,8 +648,7 @@ void check_missing_destination(const std::string& extra) {
   auto doc = nlohmann::json::parse(json.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << json.out;
   EXPECT_EQ(doc["presets"][0]["status"], "failed");
-  EXPECT_NE(doc["presets"][0]["error"].get<std::string>().find("does not exist"), std::string::npos)
-      << doc.dump();
+  EXPECT_NE(doc["presets"][0]["error"].get<std::string>().find("does not exist"), std::string::npos) << doc.dump();
   EXPECT_FALSE(exists_nofollow(missing));
 }
 
@@ -872,8 +874,8 @@ TEST(RsyncBackup, ExcludePatternsFromMultiLineValue) {
   write_file(w.src / "sub" / "build" / "y.o", "y\n");
   std::string id = w.backup_ok();
   ASSERT_FALSE(id.empty());
-  EXPECT_EQ(tree_entries(w.snap(id)), (std::vector<fs::path>{"a.txt", "sub", "sub/build", "sub/build/y.o",
-                                                             "sub/d.txt"}));
+  EXPECT_EQ(tree_entries(w.snap(id)),
+            (std::vector<fs::path>{"a.txt", "sub", "sub/build", "sub/build/y.o", "sub/d.txt"}));
 }
 
 TEST(RsyncBackup, OneFileSystemDoesNotDescendIntoMounts) {

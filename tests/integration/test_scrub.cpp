@@ -208,8 +208,9 @@ TEST(Scrub, Ext4ByteFlippedUnderneathIsFoundPastThePageCache) {
   const json& f = r["findings"][0];
   EXPECT_EQ(f["status"], "corrupted");
   EXPECT_EQ(f["repaired"], false);
-  EXPECT_EQ(path_set(f), (std::set<std::string>{(w.snap(ids[0]) / "a.bin").string(), (w.snap(ids[1]) / "a.bin").string(),
-                                                (w.snap(ids[2]) / "a.bin").string()}));
+  EXPECT_EQ(path_set(f),
+            (std::set<std::string>{(w.snap(ids[0]) / "a.bin").string(), (w.snap(ids[1]) / "a.bin").string(),
+                                   (w.snap(ids[2]) / "a.bin").string()}));
   EXPECT_EQ(r["bytes_read"], unique) << "each unique content is read once, not once per snapshot";
   EXPECT_EQ(r["snapshots_checked"], 3u);
   EXPECT_EQ(r["files_checked"], 9u);

@@ -37,7 +37,9 @@ TempDir::~TempDir() {
   fs::remove_all(m_path, ec);
 }
 
-bool is_root() { return ::geteuid() == 0; }
+bool is_root() {
+  return ::geteuid() == 0;
+}
 
 bool root_tests_required() {
   const char* v = std::getenv("SNAPKEEP_REQUIRE_ROOT_TESTS");
@@ -73,7 +75,9 @@ RunResult run_ok(const std::vector<std::string>& argv) {
   return r;
 }
 
-fs::path snapkeep_binary() { return SNAPKEEP_BINARY; }
+fs::path snapkeep_binary() {
+  return SNAPKEEP_BINARY;
+}
 
 RunResult snapkeep(const std::vector<std::string>& args, const std::map<std::string, std::string>& env) {
   std::vector<std::string> argv{snapkeep_binary().string()};
@@ -81,8 +85,7 @@ RunResult snapkeep(const std::vector<std::string>& args, const std::map<std::str
   return run(argv, env);
 }
 
-LoopFs::LoopFs(const std::string& type, unsigned size_mib, const std::vector<std::string>& mkfs_extra)
-    : m_type(type) {
+LoopFs::LoopFs(const std::string& type, unsigned size_mib, const std::vector<std::string>& mkfs_extra) : m_type(type) {
   m_image = m_dir / (type + ".img");
   m_mount = m_dir / "mnt";
   fs::create_directories(m_mount);
@@ -169,7 +172,9 @@ struct stat stat_of(const fs::path& path) {
   return st;
 }
 
-ino_t inode_of(const fs::path& path) { return stat_of(path).st_ino; }
+ino_t inode_of(const fs::path& path) {
+  return stat_of(path).st_ino;
+}
 
 void write_random_file(const fs::path& path, std::size_t size, unsigned seed) {
   std::mt19937_64 rng(seed);
@@ -185,8 +190,8 @@ void write_random_file(const fs::path& path, std::size_t size, unsigned seed) {
 
 fs::path write_preset_config(const fs::path& config_path, const std::string& preset, const fs::path& source,
                              const fs::path& destination, const std::string& extra_lines) {
-  std::string text = "[" + preset + "]\nsource = " + source.string() + "\ndestination = " + destination.string() +
-                     "\n" + extra_lines;
+  std::string text =
+      "[" + preset + "]\nsource = " + source.string() + "\ndestination = " + destination.string() + "\n" + extra_lines;
   if (!text.empty() && text.back() != '\n') {
     text += '\n';
   }

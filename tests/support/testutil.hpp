@@ -32,14 +32,14 @@ class TempDir {
 bool is_root();
 
 // In a test body: skip with a message when not root, or fail when SNAPKEEP_REQUIRE_ROOT_TESTS=1.
-#define SNAPKEEP_REQUIRE_ROOT()                                                                \
-  do {                                                                                         \
-    if (!::snapkeep::test::is_root()) {                                                        \
-      if (::snapkeep::test::root_tests_required()) {                                           \
+#define SNAPKEEP_REQUIRE_ROOT()                                                                 \
+  do {                                                                                          \
+    if (!::snapkeep::test::is_root()) {                                                         \
+      if (::snapkeep::test::root_tests_required()) {                                            \
         FAIL() << "this test needs root and SNAPKEEP_REQUIRE_ROOT_TESTS=1 forbids skipping it"; \
-      }                                                                                        \
-      GTEST_SKIP() << "needs root (loop devices, mount); run as root to include it";           \
-    }                                                                                          \
+      }                                                                                         \
+      GTEST_SKIP() << "needs root (loop devices, mount); run as root to include it";            \
+    }                                                                                           \
   } while (false)
 
 bool root_tests_required();

@@ -175,8 +175,9 @@ TEST(BackendRsyncStatus, ClassifiesExitStatuses) {
 // full destination in its stderr would leave the snapshot silently short (found by the full-disk
 // fault suite: an ext4 out of inodes gave a snapshot missing files and exit 0).
 TEST(BackendRsyncStatus, PartialTransferOnAFullDestinationFailsEvenWithAllowPartial) {
-  for (const char* tail : {"rsync: [receiver] mkstemp \"/mnt/b/home/.snapkeep/partial/.a.XXXX\" failed: No space left on device (28)\n",
-                           "rsync: [receiver] write failed on \"/mnt/b/x\": Disk quota exceeded (122)\n"}) {
+  for (const char* tail :
+       {"rsync: [receiver] mkstemp \"/mnt/b/home/.snapkeep/partial/.a.XXXX\" failed: No space left on device (28)\n",
+        "rsync: [receiver] write failed on \"/mnt/b/x\": Disk quota exceeded (122)\n"}) {
     ProcessResult r = exited(23);
     r.stderr_tail = tail;
     EXPECT_EQ(classify_rsync_exit(r, true), RsyncOutcome::failed) << tail;
@@ -271,7 +272,8 @@ TEST(CoreRsyncStats, ParsesProgress2Lines) {
   EXPECT_EQ(p->files_total, 1502U);
   EXPECT_EQ(p->files_checked, 2U);
 
-  auto grouped = parse_rsync_progress_line("  1,234,567,890  45%   12.34MB/s    0:01:02 (xfr#1,234, ir-chk=1,000/25,000)");
+  auto grouped =
+      parse_rsync_progress_line("  1,234,567,890  45%   12.34MB/s    0:01:02 (xfr#1,234, ir-chk=1,000/25,000)");
   ASSERT_TRUE(grouped.has_value());
   EXPECT_EQ(grouped->bytes, 1234567890U);
   EXPECT_EQ(grouped->files_transferred, 1234U);
@@ -300,7 +302,9 @@ TEST(CoreRsyncStats, NonProgressLinesAreNotProgress) {
 // ---------------------------------------------------------------------------------------------
 // The snapkeep CLI with a fake rsync first on PATH (tests/fakes/rsync).
 
-fs::path fakes_dir() { return fs::path(SNAPKEEP_SOURCE_DIR) / "tests" / "fakes"; }
+fs::path fakes_dir() {
+  return fs::path(SNAPKEEP_SOURCE_DIR) / "tests" / "fakes";
+}
 
 class FakeRsyncBackup : public ::testing::Test {
  protected:
@@ -370,15 +374,16 @@ TEST_F(FakeRsyncBackup, ExitZeroMakesSnapshotAndLatest) {
   EXPECT_FALSE(fs::exists(preset_dir() / ".snapkeep" / "partial"));
   // What rsync was given: options, then --, then the source and the work folder.
   std::string log = test::read_file(argv_log);
-  std::string expected_tail = "--\n" + m_source.string() + "/\n" + (preset_dir() / ".snapkeep" / "partial").string() + "/\n";
+  std::string expected_tail =
+      "--\n" + m_source.string() + "/\n" + (preset_dir() / ".snapkeep" / "partial").string() + "/\n";
   ASSERT_GE(log.size(), expected_tail.size());
   EXPECT_EQ(log.substr(log.size() - expected_tail.size()), expected_tail) << log;
   EXPECT_NE(log.find("-aHAX\n"), std::string::npos) << log;
 }
 
 TEST_F(FakeRsyncBackup, ExitZeroKeepsWhatRsyncWroteAndReportsItsStats) {
-  auto r = backup({{"FAKE_RSYNC_EXIT", "0"}, {"FAKE_RSYNC_CREATE", "copied.txt"}, {"FAKE_RSYNC_STATS", "1"}},
-                  {"--json"});
+  auto r =
+      backup({{"FAKE_RSYNC_EXIT", "0"}, {"FAKE_RSYNC_CREATE", "copied.txt"}, {"FAKE_RSYNC_STATS", "1"}}, {"--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto now = ids();
   ASSERT_EQ(now.size(), 1U);
@@ -399,8 +404,7 @@ TEST_F(FakeRsyncBackup, SecondBackupLinksAgainstThePrevious) {
   fs::path argv_log = m_tmp / "argv.log";
   auto r = backup({{"FAKE_RSYNC_EXIT", "0"}, {"FAKE_RSYNC_ARGV_LOG", argv_log.string()}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(test::read_file(argv_log).find("--link-dest=" + (preset_dir() / first).string() + "\n"),
-            std::string::npos)
+  EXPECT_NE(test::read_file(argv_log).find("--link-dest=" + (preset_dir() / first).string() + "\n"), std::string::npos)
       << test::read_file(argv_log);
   auto now = ids();
   ASSERT_EQ(now.size(), 2U);
@@ -556,7 +560,8 @@ TEST_F(FakeRsyncBackup, ManyInterruptedRunsNeverExceedRsyncsTwentyLinkDests) {
   EXPECT_LE(link_dests, 20U) << log;
   EXPECT_NE(log.find("--link-dest=" + (preset_dir() / first).string() + "\n"), std::string::npos) << log;
   EXPECT_NE(log.find("--link-dest=" + (state / "resume-26").string() + "\n"), std::string::npos)
-      << "the newest interrupted work is offered\n" << log;
+      << "the newest interrupted work is offered\n"
+      << log;
   for (const auto& entry : fs::directory_iterator(state)) {
     EXPECT_NE(entry.path().filename().string().rfind("resume-", 0), 0U) << entry.path() << " left behind";
   }

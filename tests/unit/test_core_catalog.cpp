@@ -23,11 +23,11 @@ namespace snapkeep {
 namespace {
 
 namespace fs = std::filesystem;
-using test::TempDir;
-using test::write_file;
-using test::ScopedTz;
 using test::berlin_tz;
+using test::ScopedTz;
+using test::TempDir;
 using test::utc;
+using test::write_file;
 
 // A preset folder with its .snapkeep state folder, like a backup run leaves it.
 fs::path make_preset_dir(const TempDir& tmp) {
@@ -66,7 +66,7 @@ TEST(CoreCatalog, ListsOnlySnapshotFoldersOldestFirst) {
   auto list = list_snapshots(dir);
   ASSERT_TRUE(list.ok()) << list.error().describe();
   EXPECT_EQ(ids_of(*list), (std::vector<std::string>{"2014-01-11", "2026-11-25_02-00-00", "2026-11-26_02-18-39",
-                                                      "2026-11-26_02-18-40"}));
+                                                     "2026-11-26_02-18-40"}));
   ASSERT_EQ(list->size(), 4U);
   EXPECT_TRUE((*list)[0].legacy);
   EXPECT_FALSE((*list)[1].legacy);
@@ -165,7 +165,7 @@ TEST(CoreCatalog, NewSnapshotIdSkipsTakenIds) {
   EXPECT_EQ(second.second, now + 1);
   ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-40", now).ok());  // only a record exists
   EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-41");
-  write_file(dir / "2026-11-26_02-18-41", "not ours");  // a file in the way
+  write_file(dir / "2026-11-26_02-18-41", "not ours");         // a file in the way
   fs::create_symlink("nowhere", dir / "2026-11-26_02-18-42");  // a dangling symlink in the way
   auto fifth = new_snapshot_id(dir, now);
   EXPECT_EQ(fifth.first, "2026-11-26_02-18-43");

@@ -125,8 +125,9 @@ TEST(CoreConfig, ExcludeIsOnePatternPerNonEmptyLine) {
 }
 
 TEST(CoreConfig, PathsAreNormalisedAndRelativeOnesUseTheFileFolder) {
-  const Preset p = only_preset("[home]\nsource = /home/./user/../user/\ndestination = ../backup//x/\nexclude_from = ex.txt\n"
-                               "snapshot_dir = snaps/\n");
+  const Preset p = only_preset(
+      "[home]\nsource = /home/./user/../user/\ndestination = ../backup//x/\nexclude_from = ex.txt\n"
+      "snapshot_dir = snaps/\n");
   EXPECT_EQ(p.source, "/home/user");
   EXPECT_EQ(p.destination, "/etc/backup/x");
   EXPECT_EQ(p.exclude_from, fs::path("/etc/snapkeep/ex.txt"));
@@ -168,7 +169,8 @@ TEST(CoreConfig, LoadConfigErrors) {
   test::write_file(dir / "b.conf", "");
   auto empty = load_config({dir / "a.conf", dir / "b.conf"});
   ASSERT_FALSE(empty.ok());
-  EXPECT_EQ(empty.error().message, "no presets defined in " + (dir / "a.conf").string() + ", " + (dir / "b.conf").string() +
+  EXPECT_EQ(empty.error().message, "no presets defined in " + (dir / "a.conf").string() + ", " +
+                                       (dir / "b.conf").string() +
                                        " (add a [name] section with source and destination)");
   EXPECT_EQ(empty.error().kind, ErrorKind::config);
 }
@@ -184,7 +186,8 @@ TEST(CoreConfig, UnknownKeySuggestsTheClosestKnownOne) {
 }
 
 TEST(CoreConfig, MissingSourceOrDestinationPointsAtTheHeader) {
-  EXPECT_EQ(error_of("[home]\nsource = /a\n\n[work]\ndestination = /b\n"), k_at + "1: preset 'home' has no 'destination'");
+  EXPECT_EQ(error_of("[home]\nsource = /a\n\n[work]\ndestination = /b\n"),
+            k_at + "1: preset 'home' has no 'destination'");
   EXPECT_EQ(error_of("[DEFAULT]\ndestination = /b\n\n[work]\nkeep = 1\n"), k_at + "4: preset 'work' has no 'source'");
 }
 
@@ -205,14 +208,19 @@ TEST(CoreConfig, BadValuesPointAtTheirLine) {
             k_at + "4: unknown backend 'zfs' in preset 'home' (use auto, rsync or btrfs)");
   EXPECT_EQ(error_of(k_minimal + "checksum = md5\n"),
             k_at + "4: unknown checksum 'md5' in preset 'home' (use xxh128, sha256 or none)");
-  EXPECT_EQ(error_of(k_minimal + "one_file_system = sometimes\n"),
-            k_at + "4: 'one_file_system' in preset 'home': not a boolean: 'sometimes' (use yes/no, true/false, on/off or 1/0)");
-  EXPECT_EQ(error_of(k_minimal + "keep = 3 24h 5x\n"),
-            k_at + "4: 'keep' in preset 'home': bad retention rule '5x': use N, Nh, Nd, Nw, Nm, Ny or *h, *d, *w, *m, *y");
-  EXPECT_EQ(error_of(k_minimal + "min_free = 101%%\n"),
-            k_at + "4: 'min_free' in preset 'home': bad size '101%': a percentage must be more than 0% and at most 100%");
-  EXPECT_EQ(error_of(k_minimal + "min_free = lots\n"),
-            k_at + "4: 'min_free' in preset 'home': bad size 'lots': expected a number with an optional unit K, M, G, T or P (e.g. 50G)");
+  EXPECT_EQ(
+      error_of(k_minimal + "one_file_system = sometimes\n"),
+      k_at +
+          "4: 'one_file_system' in preset 'home': not a boolean: 'sometimes' (use yes/no, true/false, on/off or 1/0)");
+  EXPECT_EQ(
+      error_of(k_minimal + "keep = 3 24h 5x\n"),
+      k_at + "4: 'keep' in preset 'home': bad retention rule '5x': use N, Nh, Nd, Nw, Nm, Ny or *h, *d, *w, *m, *y");
+  EXPECT_EQ(
+      error_of(k_minimal + "min_free = 101%%\n"),
+      k_at + "4: 'min_free' in preset 'home': bad size '101%': a percentage must be more than 0% and at most 100%");
+  EXPECT_EQ(error_of(k_minimal + "min_free = lots\n"), k_at +
+                                                           "4: 'min_free' in preset 'home': bad size 'lots': expected "
+                                                           "a number with an optional unit K, M, G, T or P (e.g. 50G)");
   EXPECT_EQ(error_of(k_minimal + "allow_partial =\n"),
             k_at + "4: 'allow_partial' in preset 'home': not a boolean: '' (use yes/no, true/false, on/off or 1/0)");
 }
@@ -223,8 +231,10 @@ TEST(CoreConfig, BadDefaultValueIsReportedAtTheDefaultLine) {
 }
 
 TEST(CoreConfig, DestinationInsideOrEqualToSource) {
-  EXPECT_EQ(error_of("[home]\nsource = /home/user\ndestination = /home/user/backups\n"),
-            k_at + "3: destination /home/user/backups is inside source /home/user: each backup would contain the previous ones");
+  EXPECT_EQ(
+      error_of("[home]\nsource = /home/user\ndestination = /home/user/backups\n"),
+      k_at +
+          "3: destination /home/user/backups is inside source /home/user: each backup would contain the previous ones");
   EXPECT_EQ(error_of("[root]\ndestination = /mnt/b\nsource = /\n"),
             k_at + "2: destination /mnt/b is inside source /: each backup would contain the previous ones");
   EXPECT_EQ(error_of("[home]\nsource = /data/\ndestination = /data/x/..\n"),
@@ -291,19 +301,22 @@ TEST(CoreConfig, InterpolationSeesKeysFromLaterFiles) {
 TEST(CoreConfig, InterpolationErrors) {
   EXPECT_EQ(error_of("[home]\nsource = /a\ndestination = %(root)s/x\n"),
             k_at + "3: 'destination' refers to %(root)s but preset 'home' has no key 'root' (nor [DEFAULT])");
-  EXPECT_EQ(error_of("[home]\nsource = /%(a)s\ndestination = /b\na = %(b)s\nb = %(a)s\n"),
-            k_at + "2: interpolation of 'source' in preset 'home' nests more than 10 levels (does a value refer to itself?)");
+  EXPECT_EQ(
+      error_of("[home]\nsource = /%(a)s\ndestination = /b\na = %(b)s\nb = %(a)s\n"),
+      k_at + "2: interpolation of 'source' in preset 'home' nests more than 10 levels (does a value refer to itself?)");
   EXPECT_EQ(error_of(k_minimal + "keep = 3%d\n"), k_at + "4: '%' must be written '%%'");
   IniDocument doc;  // a built document bypasses the parser's check
-  doc.sections.push_back(IniSection{"h", "/x.conf", 1, {{"source", {"/a%b", "/x.conf", 2}}, {"destination", {"/b", "/x.conf", 3}}}});
+  doc.sections.push_back(
+      IniSection{"h", "/x.conf", 1, {{"source", {"/a%b", "/x.conf", 2}}, {"destination", {"/b", "/x.conf", 3}}}});
   auto config = build_config(doc);
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.error().message, "/x.conf:2: '%' must be written '%%'");
 }
 
 TEST(CoreConfig, SelectPresets) {
-  auto config = build("[a]\nsource = /a\ndestination = /d\n[b]\nsource = /b\ndestination = /d\n"
-                      "[c]\nsource = /c\ndestination = /d\n");
+  auto config = build(
+      "[a]\nsource = /a\ndestination = /d\n[b]\nsource = /b\ndestination = /d\n"
+      "[c]\nsource = /c\ndestination = /d\n");
   ASSERT_TRUE(config.ok());
   auto all = select_presets(*config, {});
   ASSERT_TRUE(all.ok());

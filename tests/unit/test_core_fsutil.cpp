@@ -26,8 +26,8 @@ namespace snapkeep {
 namespace {
 
 namespace fs = std::filesystem;
-using test::TempDir;
 using test::read_file;
+using test::TempDir;
 using test::write_file;
 
 constexpr uid_t k_nobody = 65534;
@@ -77,8 +77,7 @@ std::string run_unprivileged(const fs::path& tree, const std::function<std::stri
   if (::geteuid() != 0) {
     return body();
   }
-  if (test::run({"chown", "-R", "-h", std::to_string(k_nobody) + ":" + std::to_string(k_nobody), "--",
-                 tree.string()})
+  if (test::run({"chown", "-R", "-h", std::to_string(k_nobody) + ":" + std::to_string(k_nobody), "--", tree.string()})
           .exit_code != 0) {
     return "cannot chown the test tree to nobody";
   }
@@ -385,8 +384,7 @@ TEST(CoreFsutil, WriteFileAtomicIntoMissingFolderFailsNamingThePath) {
   auto status = write_file_atomic(tmp / "missing" / "file", "x");
   ASSERT_FALSE(status.ok());
   EXPECT_EQ(status.error().err, ENOENT);
-  EXPECT_NE(status.error().describe().find((tmp / "missing").string()), std::string::npos)
-      << status.error().describe();
+  EXPECT_NE(status.error().describe().find((tmp / "missing").string()), std::string::npos) << status.error().describe();
   EXPECT_FALSE(fs::exists(tmp / "missing"));
 }
 

@@ -93,7 +93,8 @@ TEST(CoreIni, RecordsFileAndLines) {
 TEST(CoreIni, LaterTextOverridesPerKeyAndKeepsFirstHeader) {
   IniDocument doc;
   ASSERT_TRUE(parse_ini("[home]\nsource = /a\nkeep = 3\n[DEFAULT]\nchecksum = none\n", "/one.conf", doc).ok());
-  ASSERT_TRUE(parse_ini("[other]\nsource = /o\n\n[home]\nkeep = 5\n[DEFAULT]\nchecksum = sha256\n", "/two.conf", doc).ok());
+  ASSERT_TRUE(
+      parse_ini("[other]\nsource = /o\n\n[home]\nkeep = 5\n[DEFAULT]\nchecksum = sha256\n", "/two.conf", doc).ok());
   ASSERT_EQ(doc.sections.size(), 2U);
   const IniSection& home = doc.sections[0];
   EXPECT_EQ(home.name, "home");
@@ -151,8 +152,9 @@ TEST(CoreIni, PercentSyntaxIsChecked) {
   EXPECT_EQ(parse_error("[home]\nx = 10%off\n"), "/etc/snapkeep/a.conf:2: '%' must be written '%%'");
   EXPECT_EQ(parse_error("[home]\nx = 5% more\n"), "/etc/snapkeep/a.conf:2: '%' must be written '%%'");
   EXPECT_EQ(parse_error("[home]\nexclude = a\n  b%c\n"), "/etc/snapkeep/a.conf:3: '%' must be written '%%'");
-  EXPECT_EQ(parse_error("[home]\nx = %(root)\n"),
-            "/etc/snapkeep/a.conf:2: bad interpolation reference '%(root)' (write %(name)s, or '%%' for a literal '%')");
+  EXPECT_EQ(
+      parse_error("[home]\nx = %(root)\n"),
+      "/etc/snapkeep/a.conf:2: bad interpolation reference '%(root)' (write %(name)s, or '%%' for a literal '%')");
   const auto doc = parse_ok("[home]\nmin_free = 10%%\nsource = %(root)s/x\nkeep = 10%\n  20%\n");
   // Raw values are kept; build_config substitutes them.
   EXPECT_EQ(doc.sections[0].values.at("min_free").value, "10%%");

@@ -21,8 +21,8 @@ namespace snapkeep {
 namespace {
 
 namespace fs = std::filesystem;
-using test::TempDir;
 using test::read_file;
+using test::TempDir;
 using test::write_file;
 
 ManifestEntry file_entry(std::string path, std::string hash, std::uint64_t size = 3) {
@@ -163,7 +163,7 @@ TEST(Manifest, OddNamesSurviveByteForByte) {
       " leading space",
       "-dash",
       "a:b:c 12:34",
-      "end 3 abc",  // looks like a trailer
+      "end 3 abc",        // looks like a trailer
       "f 1 2 3 4 - 5:x",  // looks like a record
       "line\nbreak",
       "line\nbreak\n",

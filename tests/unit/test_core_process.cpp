@@ -18,7 +18,9 @@ namespace {
 namespace fs = std::filesystem;
 using test::TempDir;
 
-fs::path fake(const std::string& name) { return fs::path(SNAPKEEP_SOURCE_DIR) / "tests" / "fakes" / name; }
+fs::path fake(const std::string& name) {
+  return fs::path(SNAPKEEP_SOURCE_DIR) / "tests" / "fakes" / name;
+}
 
 // Runs argv and fails the test when it cannot be started.
 ProcessResult run_or_fail(const std::vector<std::string>& argv, const ProcessOptions& options = {}) {
@@ -133,8 +135,7 @@ TEST(CoreProcess, LargeStdoutAndStderrTogetherDoNotDeadlock) {
   ProcessOptions options;
   options.capture_stdout = true;
   ProcessResult result = run_or_fail(
-      {"sh", "-c", "head -c 1048576 /dev/zero >&2; head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2"},
-      options);
+      {"sh", "-c", "head -c 1048576 /dev/zero >&2; head -c 1048576 /dev/zero; head -c 1048576 /dev/zero >&2"}, options);
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_EQ(result.stdout_text.size(), 1048576U);
 }
@@ -174,13 +175,16 @@ TEST(CoreProcess, MissingProgramByPathIsAnError) {
   EXPECT_EQ(result.error().err, ENOENT) << result.error().describe();
 }
 
-TEST(CoreProcess, EmptyArgvIsAnError) { EXPECT_FALSE(run_process({}).ok()); }
+TEST(CoreProcess, EmptyArgvIsAnError) {
+  EXPECT_FALSE(run_process({}).ok());
+}
 
 TEST(CoreProcess, StdoutPiecesSplitAtCarriageReturnAndNewline) {
   std::vector<std::string> pieces;
   ProcessOptions options;
   options.on_stdout_line = [&](std::string_view piece) { pieces.emplace_back(piece); };
-  ProcessResult result = run_or_fail({"printf", "10%%\\r20%%\\r100%%\\nNumber of files: 3\\nno newline at end"}, options);
+  ProcessResult result =
+      run_or_fail({"printf", "10%%\\r20%%\\r100%%\\nNumber of files: 3\\nno newline at end"}, options);
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_EQ(pieces, (std::vector<std::string>{"10%", "20%", "100%", "Number of files: 3", "no newline at end"}));
   EXPECT_TRUE(result.stdout_text.empty()) << "stdout is only captured when asked";

@@ -197,8 +197,11 @@ std::set<std::string> last_buckets(Unit unit, std::uint64_t n, std::time_t now) 
 
 std::string oracle_reason(const KeepRule& rule) {
   const std::string n = rule.count ? std::to_string(*rule.count) : "*";
-  const std::map<Unit, std::string> names = {{Unit::hour, "hourly "}, {Unit::day, "daily "}, {Unit::week, "weekly "},
-                                             {Unit::month, "monthly "}, {Unit::year, "yearly "}};
+  const std::map<Unit, std::string> names = {{Unit::hour, "hourly "},
+                                             {Unit::day, "daily "},
+                                             {Unit::week, "weekly "},
+                                             {Unit::month, "monthly "},
+                                             {Unit::year, "yearly "}};
   const std::map<Unit, std::string> letters = {
       {Unit::hour, "h"}, {Unit::day, "d"}, {Unit::week, "w"}, {Unit::month, "m"}, {Unit::year, "y"}};
   return rule.unit == Unit::newest ? "newest " + n : names.at(rule.unit) + n + letters.at(rule.unit);
@@ -291,8 +294,8 @@ void expect_properties(const KeepPolicy& policy, const std::vector<SnapshotInfo>
   if (!decisions.empty()) {
     EXPECT_TRUE(decisions.back().keep) << what;
   }
-  const auto bad = std::find_if(decisions.begin(), decisions.end(),
-                                [](const auto& d) { return d.keep == d.reasons.empty(); });
+  const auto bad =
+      std::find_if(decisions.begin(), decisions.end(), [](const auto& d) { return d.keep == d.reasons.empty(); });
   if (bad != decisions.end()) {
     ADD_FAILURE() << what << ": " << describe(*bad);
   }
@@ -357,9 +360,9 @@ TEST_F(Retention, ResultIsOldestFirstWhateverTheInputOrderAndTiesGoById) {
 
 TEST_F(Retention, TwoDaysKeepsTheNewestOfTodayAndYesterday) {
   const std::vector<SnapshotInfo> snaps = {
-      snap(local(2025, 5, 10, 8)), snap(local(2025, 5, 10, 20)),                                // Saturday
+      snap(local(2025, 5, 10, 8)), snap(local(2025, 5, 10, 20)),                                        // Saturday
       snap(local(2025, 5, 11, 0)), snap(local(2025, 5, 11, 13)), snap(local(2025, 5, 11, 23, 59, 59)),  // Sunday
-      snap(local(2025, 5, 12, 0)), snap(local(2025, 5, 12, 7))};                                // Monday (today)
+      snap(local(2025, 5, 12, 0)), snap(local(2025, 5, 12, 7))};  // Monday (today)
   const auto decisions = apply_retention(keep("2d"), snaps, local(2025, 5, 12, 9));
   EXPECT_EQ(kept_ids(decisions), (Ids{"2025-05-11_23-59-59", "2025-05-12_07-00-00"}));
   EXPECT_EQ(reasons_of(decisions, "2025-05-11_23-59-59"), Reasons{"daily 2d"});
@@ -481,9 +484,9 @@ TEST_F(Retention, TwelveMonthsCountCalendarMonthsBackFromNow) {
 }
 
 TEST_F(Retention, StarYearsKeepsTheNewestOfEveryYearEver) {
-  const std::vector<SnapshotInfo> snaps = {
-      snap(local(1999, 12, 31, 23, 59, 59)), snap(local(2000, 1, 1, 0)),  snap(local(2000, 12, 31, 23)),
-      snap(local(2005, 7, 1, 12)),           snap(local(2005, 8, 1, 12)), snap(local(2025, 1, 1, 0, 0, 1))};
+  const std::vector<SnapshotInfo> snaps = {snap(local(1999, 12, 31, 23, 59, 59)), snap(local(2000, 1, 1, 0)),
+                                           snap(local(2000, 12, 31, 23)),         snap(local(2005, 7, 1, 12)),
+                                           snap(local(2005, 8, 1, 12)),           snap(local(2025, 1, 1, 0, 0, 1))};
   const auto decisions = apply_retention(keep("*y"), snaps, local(2025, 6, 1, 0));
   EXPECT_EQ(kept_ids(decisions),
             (Ids{"1999-12-31_23-59-59", "2000-12-31_23-00-00", "2005-08-01_12-00-00", "2025-01-01_00-00-01"}));
@@ -511,8 +514,8 @@ TEST_F(Retention, FutureDatedSnapshotsAreKeptAndCountForNothing) {
 
 TEST_F(Retention, CombinedPolicyHandChecked) {
   const std::vector<SnapshotInfo> snaps = {
-      snap(local(2023, 6, 1, 12)),  snap(local(2024, 3, 1, 12)),  snap(local(2024, 11, 30, 12)),
-      snap(local(2024, 12, 31, 12)), snap(local(2025, 9, 10, 12)), snap(local(2025, 10, 5, 12)),
+      snap(local(2023, 6, 1, 12)),   snap(local(2024, 3, 1, 12)),   snap(local(2024, 11, 30, 12)),
+      snap(local(2024, 12, 31, 12)), snap(local(2025, 9, 10, 12)),  snap(local(2025, 10, 5, 12)),
       snap(local(2025, 10, 31, 12)), snap(local(2025, 11, 14, 10)), snap(local(2025, 11, 14, 20)),
       snap(local(2025, 11, 15, 7)),  snap(local(2025, 11, 15, 8)),  snap(local(2025, 11, 15, 9)),
       snap(local(2025, 11, 15, 10))};
@@ -607,18 +610,17 @@ TEST_F(Retention, ThreeYearsCombinedPolicyWithAFutureDatedSnapshot) {
   EXPECT_EQ(kept_ids(decisions).size(), 51U);
   EXPECT_EQ(decisions.back().id, "2031-01-01_00-00-00");
   EXPECT_EQ(decisions.back().reasons, Reasons{"future-dated"});
-  EXPECT_EQ(reasons_of(decisions, "2025-11-15_12-00-00"),
-            (Reasons{"newest snapshot", "newest 3", "hourly 24h", "daily 14d", "weekly 8w", "monthly 12m",
-                     "yearly *y"}));
+  EXPECT_EQ(
+      reasons_of(decisions, "2025-11-15_12-00-00"),
+      (Reasons{"newest snapshot", "newest 3", "hourly 24h", "daily 14d", "weekly 8w", "monthly 12m", "yearly *y"}));
   EXPECT_EQ(reasons_of(decisions, "2024-12-19_23-00-00"), (Reasons{"monthly 12m", "yearly *y"}));
   expect_same(decisions, oracle(keep("3 24h 14d 8w 12m *y"), snaps, three_years_now()), "combined");
 }
 
 // Moments that stress the calendar: DST both ways, the leap day, a year end, inside a gap, long after.
 std::vector<std::time_t> interesting_nows() {
-  return {local(2025, 11, 15, 12, 30), utc(2024, 10, 27, 1, 30), local(2024, 3, 31, 3, 30),
-          local(2024, 2, 29, 23, 30),  local(2025, 1, 1, 0, 30),  local(2023, 8, 15, 12),
-          local(2027, 1, 3, 12)};
+  return {local(2025, 11, 15, 12, 30), utc(2024, 10, 27, 1, 30), local(2024, 3, 31, 3, 30), local(2024, 2, 29, 23, 30),
+          local(2025, 1, 1, 0, 30),    local(2023, 8, 15, 12),   local(2027, 1, 3, 12)};
 }
 
 TEST_F(Retention, ThreeYearsMatchTheCalendarOracle) {

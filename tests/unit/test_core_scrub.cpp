@@ -28,8 +28,8 @@ namespace snapkeep {
 namespace {
 
 namespace fs = std::filesystem;
-using test::TempDir;
 using test::read_file;
+using test::TempDir;
 using test::write_file;
 
 // A preset "home" with a source and hand-made hard-link snapshots with manifests.
@@ -112,7 +112,9 @@ void overwrite_keeping_mtime(const fs::path& path, off_t offset, const std::stri
   ASSERT_EQ(::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
 }
 
-std::set<fs::path> paths_of(const ScrubFinding& f) { return {f.paths.begin(), f.paths.end()}; }
+std::set<fs::path> paths_of(const ScrubFinding& f) {
+  return {f.paths.begin(), f.paths.end()};
+}
 
 TEST(Scrub, CleanSnapshotsReadEachContentOnce) {
   Bench b;

@@ -15,8 +15,8 @@
 namespace snapkeep {
 namespace {
 
-using test::ScopedTz;
 using test::berlin_tz;
+using test::ScopedTz;
 using test::utc;
 
 TEST(CoreSnapshotId, ParsesFullIdIntoFields) {
@@ -63,13 +63,34 @@ TEST(CoreSnapshotId, LeapDaysFollowTheGregorianRule) {
 
 TEST(CoreSnapshotId, RejectsNearMisses) {
   for (const char* name : {
-           "2026-13-01",          "2026-00-10",           "2026-11-00",          "2026-11-31",
-           "2026-02-30",          "2026-11-26_24-00-00",  "2026-11-26_23-60-00", "2026-11-26_23-59-60",
-           "2026-11-26_02-18-39x", "2026-11-26_02-18-39 ", " 2026-11-26",        "2026-11-26/",
-           "x2026-11-26",         "2026-11-26_02-18-3",   "2026-11-26_",         "2026-1-26",
-           "2026-11-26T02:00:00", "2026-11-26 02-18-39",  "2026-11-26_02:18:39", "2026_11_26",
-           "2026-11-26_02-18-39.tmp", "+026-11-26",       "-026-11-26",          "latest",
-           ".snapkeep",           "",                     "partial",             "2026-11-2a",
+           "2026-13-01",
+           "2026-00-10",
+           "2026-11-00",
+           "2026-11-31",
+           "2026-02-30",
+           "2026-11-26_24-00-00",
+           "2026-11-26_23-60-00",
+           "2026-11-26_23-59-60",
+           "2026-11-26_02-18-39x",
+           "2026-11-26_02-18-39 ",
+           " 2026-11-26",
+           "2026-11-26/",
+           "x2026-11-26",
+           "2026-11-26_02-18-3",
+           "2026-11-26_",
+           "2026-1-26",
+           "2026-11-26T02:00:00",
+           "2026-11-26 02-18-39",
+           "2026-11-26_02:18:39",
+           "2026_11_26",
+           "2026-11-26_02-18-39.tmp",
+           "+026-11-26",
+           "-026-11-26",
+           "latest",
+           ".snapkeep",
+           "",
+           "partial",
+           "2026-11-2a",
        }) {
     EXPECT_FALSE(parse_snapshot_id(name).has_value()) << "'" << name << "' should not be a snapshot id";
   }
@@ -79,8 +100,8 @@ TEST(CoreSnapshotId, FormatUsesLocalTimeAndZeroPadding) {
   ScopedTz tz("UTC");
   EXPECT_EQ(format_snapshot_id(utc(2026, 1, 2, 3, 4, 5)), "2026-01-02_03-04-05");
   ScopedTz berlin(berlin_tz());
-  EXPECT_EQ(format_snapshot_id(utc(2026, 1, 2, 3, 4, 5)), "2026-01-02_04-04-05");   // CET, +01:00
-  EXPECT_EQ(format_snapshot_id(utc(2026, 7, 2, 3, 4, 5)), "2026-07-02_05-04-05");   // CEST, +02:00
+  EXPECT_EQ(format_snapshot_id(utc(2026, 1, 2, 3, 4, 5)), "2026-01-02_04-04-05");  // CET, +01:00
+  EXPECT_EQ(format_snapshot_id(utc(2026, 7, 2, 3, 4, 5)), "2026-07-02_05-04-05");  // CEST, +02:00
 }
 
 TEST(CoreSnapshotId, FormatParseAndTimeRoundTrip) {

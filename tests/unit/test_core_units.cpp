@@ -77,7 +77,8 @@ TEST(CoreUnits, SizeSpecPercent) {
   EXPECT_DOUBLE_EQ(parse_size_spec("100%")->percent, 100.0);
   EXPECT_EQ(error_of(parse_size_spec("0%")), "bad size '0%': a percentage must be more than 0% and at most 100%");
   EXPECT_EQ(error_of(parse_size_spec("101%")), "bad size '101%': a percentage must be more than 0% and at most 100%");
-  EXPECT_EQ(error_of(parse_size_spec("100.1%")), "bad size '100.1%': a percentage must be more than 0% and at most 100%");
+  EXPECT_EQ(error_of(parse_size_spec("100.1%")),
+            "bad size '100.1%': a percentage must be more than 0% and at most 100%");
   EXPECT_EQ(error_of(parse_size_spec("%")), "bad size '%': expected a percentage like 10%");
   EXPECT_FALSE(parse_size_spec("-5%").ok());
   EXPECT_FALSE(parse_size_spec("5G%").ok());
@@ -124,8 +125,9 @@ TEST(CoreUnits, ParseKeepFullExample) {
   EXPECT_EQ(keep->text, "3 24h 14d 8w 12m *y");
   ASSERT_EQ(keep->rules.size(), 6U);
   using Unit = KeepRule::Unit;
-  const std::pair<Unit, std::optional<std::uint64_t>> expected[] = {
-      {Unit::newest, 3}, {Unit::hour, 24}, {Unit::day, 14}, {Unit::week, 8}, {Unit::month, 12}, {Unit::year, std::nullopt}};
+  const std::pair<Unit, std::optional<std::uint64_t>> expected[] = {{Unit::newest, 3}, {Unit::hour, 24},
+                                                                    {Unit::day, 14},   {Unit::week, 8},
+                                                                    {Unit::month, 12}, {Unit::year, std::nullopt}};
   for (std::size_t i = 0; i < 6; ++i) {
     EXPECT_EQ(keep->rules[i].unit, expected[i].first) << i;
     EXPECT_EQ(keep->rules[i].count, expected[i].second) << i;
@@ -158,7 +160,8 @@ TEST(CoreUnits, ParseKeepErrorsNameTheToken) {
   EXPECT_FALSE(parse_keep("-3").ok());
   EXPECT_FALSE(parse_keep("3dd").ok());
   EXPECT_FALSE(parse_keep("3,4d").ok());
-  EXPECT_EQ(error_of(parse_keep("99999999999999999999d")), "bad retention rule '99999999999999999999d': number too large");
+  EXPECT_EQ(error_of(parse_keep("99999999999999999999d")),
+            "bad retention rule '99999999999999999999d': number too large");
 }
 
 TEST(CoreUnits, ParseBoolLikeConfigparser) {

@@ -42,8 +42,7 @@ class ScopedTz {
 
 // Europe/Berlin from tzdata, or the equivalent POSIX rule when tzdata is not installed.
 inline std::string berlin_tz() {
-  return std::filesystem::exists("/usr/share/zoneinfo/Europe/Berlin") ? "Europe/Berlin"
-                                                                      : "CET-1CEST,M3.5.0,M10.5.0/3";
+  return std::filesystem::exists("/usr/share/zoneinfo/Europe/Berlin") ? "Europe/Berlin" : "CET-1CEST,M3.5.0,M10.5.0/3";
 }
 
 // The moment of a UTC wall-clock time.
