@@ -1,16 +1,13 @@
 #pragma once
 // Helpers for the fault-injection suite: seeds, descriptions of whole trees (what a snapshot must
-// equal), snapkeep runs in their own process group, the process table, FIEMAP extents, and copies
-// of loop images mounted for power-loss checks. Header-only so no CMake change is needed.
+// equal), snapkeep runs in their own process group, the process table, and copies
+// of loop images mounted for power-loss checks (FIEMAP extents and btrfs probes come from
+// tests/integration/integration_util.hpp). Header-only so no CMake change is needed.
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <linux/btrfs.h>
-#include <linux/fiemap.h>
-#include <linux/fs.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
@@ -34,6 +31,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/integration/integration_util.hpp"
 #include "tests/support/testutil.hpp"
 
 extern char** environ;
@@ -270,15 +268,6 @@ inline std::vector<std::string> state_differences(const TreeState& expected, con
   return out;
 }
 
-// Lines indented for a gtest message.
-inline std::string join_lines(const std::vector<std::string>& lines) {
-  std::string out;
-  for (const auto& line : lines) {
-    out += "  " + line + "\n";
-  }
-  return out;
-}
-
 inline std::uint64_t total_file_bytes(const TreeState& state) {
   std::uint64_t total = 0;
   for (const auto& [path, e] : state) {
@@ -359,22 +348,31 @@ inline std::optional<ProcInfo> read_proc(pid_t pid) {
   return info;
 }
 
-inline std::vector<ProcInfo> process_table() {
-  std::vector<ProcInfo> out;
+// Calls visit(pid) for every process in /proc (visit reads what it needs, so it can pass over a pid
+// cheaply).
+template <typename Visit>
+inline void for_each_pid(Visit visit) {
   DIR* d = ::opendir("/proc");
   if (d == nullptr) {
-    return out;
+    return;
   }
   while (struct dirent* ent = ::readdir(d)) {
     std::string_view name = ent->d_name;
     if (name.empty() || name.find_first_not_of("0123456789") != std::string_view::npos) {
       continue;
     }
-    if (auto info = read_proc(static_cast<pid_t>(std::stol(std::string(name))))) {
-      out.push_back(std::move(*info));
-    }
+    visit(static_cast<pid_t>(std::stol(std::string(name))));
   }
   ::closedir(d);
+}
+
+inline std::vector<ProcInfo> process_table() {
+  std::vector<ProcInfo> out;
+  for_each_pid([&](pid_t pid) {
+    if (auto info = read_proc(pid)) {
+      out.push_back(std::move(*info));
+    }
+  });
   return out;
 }
 
@@ -417,24 +415,14 @@ inline bool wait_until_gone(const std::vector<std::string>& markers) {
 // during a test is not expected), so polling it often stays cheap.
 inline std::vector<ProcInfo> children_of(pid_t pid) {
   std::vector<ProcInfo> out;
-  DIR* d = ::opendir("/proc");
-  if (d == nullptr) {
-    return out;
-  }
-  while (struct dirent* ent = ::readdir(d)) {
-    std::string_view name = ent->d_name;
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string_view::npos) {
-      continue;
-    }
-    auto child = static_cast<pid_t>(std::stol(std::string(name)));
+  for_each_pid([&](pid_t child) {
     if (child <= pid) {
-      continue;
+      return;
     }
     if (auto info = read_proc(child); info && info->ppid == pid && info->state != 'Z' && info->state != 'X') {
       out.push_back(std::move(*info));
     }
-  }
-  ::closedir(d);
+  });
   return out;
 }
 
@@ -446,18 +434,6 @@ class GroupRun {
   GroupRun(const std::vector<std::string>& args, const std::filesystem::path& out_path,
            const std::filesystem::path& err_path)
       : m_out_path(out_path), m_err_path(err_path) {
-    std::vector<std::string> argv{snapkeep_binary().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) {
-      cargv.push_back(a.data());
-    }
-    cargv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, m_out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, m_err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     sigset_t none;
@@ -471,13 +447,8 @@ class GroupRun {
     posix_spawnattr_setpgroup(&attr, 0);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &defaults);
-    int rc = ::posix_spawn(&m_pid, cargv[0], &actions, &attr, cargv.data(), environ);
+    m_pid = spawn_snapkeep(args, m_out_path, m_err_path, attr, environ);
     posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
-      m_pid = -1;
-    }
     m_started = std::chrono::steady_clock::now();
   }
   ~GroupRun() {
@@ -555,55 +526,8 @@ inline std::string describe_status(int status) {
 // ---------------------------------------------------------------------------------------------
 // Filesystem probes
 
-// True when path is a read-only btrfs subvolume.
-inline bool is_read_only_subvolume(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  std::uint64_t flags = 0;
-  int rc = ::ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags);
-  ::close(fd);
-  return rc == 0 && (flags & BTRFS_SUBVOL_RDONLY) != 0;
-}
-
-// (logical, physical, length) of every extent of a file, from FIEMAP after syncing it.
-using Extents = std::vector<std::tuple<std::uint64_t, std::uint64_t, std::uint64_t>>;
-
-inline Extents extents_of(const std::filesystem::path& file) {
-  Extents out;
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    ADD_FAILURE() << "open " << file << ": " << std::strerror(errno);
-    return out;
-  }
-  constexpr unsigned k_batch = 128;
-  std::vector<std::uint64_t> storage((sizeof(struct fiemap) + k_batch * sizeof(struct fiemap_extent)) / 8 + 1);
-  std::uint64_t start = 0;
-  for (bool last = false; !last;) {
-    std::fill(storage.begin(), storage.end(), 0);
-    auto* map = reinterpret_cast<struct fiemap*>(storage.data());
-    map->fm_start = start;
-    map->fm_length = FIEMAP_MAX_OFFSET - start;
-    map->fm_flags = FIEMAP_FLAG_SYNC;
-    map->fm_extent_count = k_batch;
-    if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) {
-      ADD_FAILURE() << "FS_IOC_FIEMAP " << file << ": " << std::strerror(errno);
-      break;
-    }
-    if (map->fm_mapped_extents == 0) {
-      break;
-    }
-    for (unsigned i = 0; i < map->fm_mapped_extents; ++i) {
-      const auto& e = map->fm_extents[i];
-      out.emplace_back(e.fe_logical, e.fe_physical, e.fe_length);
-      start = e.fe_logical + e.fe_length;
-      last = last || (e.fe_flags & FIEMAP_EXTENT_LAST) != 0;
-    }
-  }
-  ::close(fd);
-  return out;
-}
+// is_read_only_subvolume() and extents_of() (FIEMAP; unchanged files of two snapshots share storage
+// when their extents are equal) are in tests/integration/integration_util.hpp.
 
 // True when /proc/self/mountinfo mentions text (a mount point or device).
 inline bool mounted_anywhere(const std::string& text) {

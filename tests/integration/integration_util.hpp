@@ -1,18 +1,26 @@
 #pragma once
-// Helpers for the integration tests: tree comparison (contents, metadata, hard links, xattrs),
-// timestamps, background snapkeep runs, and mount guards. Header-only so no CMake change is needed.
+// Helpers for the integration tests: a preset's test world, tree comparison (contents, metadata,
+// hard links, xattrs), timestamps, snapshot folders, background snapkeep runs, mount guards and
+// btrfs probes (read-only subvolumes, FIEMAP extents). Header-only so no CMake change is needed.
 
 #include <fcntl.h>
+#include <linux/btrfs.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -24,12 +32,69 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "tests/support/testutil.hpp"
 
 extern char** environ;
 
 namespace snapkeep::test {
+
+// A test's world for CLI runs of preset "home": a TempDir with src/ and the config, and a loop-mounted
+// ext4 destination of `dest_mib` MiB (check dest.ok() first).
+struct PresetWorld {
+  explicit PresetWorld(unsigned dest_mib) : dest("ext4", dest_mib) {
+    src = tmp / "src";
+    fs::create_directories(src);
+    config = tmp / "snapkeep.ini";
+    preset_dir = dest.mount_point() / "home";
+  }
+  // (Re)writes the config for preset "home": source src, destination the loop mount, then `extra`.
+  void write_config(const std::string& extra = "") const {
+    write_preset_config(config, "home", src, dest.mount_point(), extra);
+  }
+  // Runs `snapkeep -c CONFIG args...`.
+  RunResult cli(std::vector<std::string> args) const {
+    args.insert(args.begin(), {"-c", config.string()});
+    return snapkeep(args);
+  }
+  // `snapkeep --json args...`, parsed, with the exit status checked (stderr into *err when given).
+  nlohmann::json cli_json(std::vector<std::string> args, int expected_exit = 0, std::string* err = nullptr) const {
+    args.insert(args.begin(), "--json");
+    RunResult r = cli(args);
+    EXPECT_EQ(r.exit_code, expected_exit) << "snapkeep " << ::testing::PrintToString(args) << "\nstdout:\n"
+                                          << r.out << "\nstderr:\n"
+                                          << r.err;
+    if (err != nullptr) {
+      *err = r.err;
+    }
+    nlohmann::json doc = nlohmann::json::parse(r.out, nullptr, false);
+    EXPECT_FALSE(doc.is_discarded()) << "not JSON:\n" << r.out << "\nstderr:\n" << r.err;
+    return doc.is_discarded() ? nlohmann::json() : doc;
+  }
+  // A `--json backup` that must succeed (exit 0, status "ok"); returns its JSON entry for the preset.
+  nlohmann::json backup_entry() const {
+    nlohmann::json doc = cli_json({"backup"});
+    if (!doc.contains("presets") || doc["presets"].size() != 1) {
+      ADD_FAILURE() << "unexpected backup JSON: " << doc.dump();
+      return nlohmann::json::object();
+    }
+    nlohmann::json entry = doc["presets"][0];
+    EXPECT_EQ(entry.value("status", ""), "ok") << entry.dump();
+    return entry;
+  }
+  // backup_entry()'s new snapshot id ("" after a failure).
+  std::string backup_id() const { return backup_entry().value("snapshot", ""); }
+  fs::path snap(const std::string& id) const { return preset_dir / id; }
+  // The time record of snapshot `id` (.snapkeep/snapshots/ID).
+  fs::path record(const std::string& id) const { return preset_dir / ".snapkeep" / "snapshots" / id; }
+
+  TempDir tmp;
+  LoopFs dest;
+  fs::path src;
+  fs::path config;
+  fs::path preset_dir;
+};
 
 // What tree_differences() compares besides names, types and contents.
 struct TreeCompare {
@@ -230,6 +295,134 @@ inline bool exists_nofollow(const fs::path& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
+// Names in a folder (not recursive), sorted; empty when it cannot be read.
+inline std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    out.insert(entry.path().filename().string());
+  }
+  return out;
+}
+
+// The snapshot id naming local time `t`.
+inline std::string id_for(std::time_t t) {
+  struct tm tm {};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H-%M-%S", &tm);
+  return buf;
+}
+
+// Moves snapkeep-made snapshots of `w` into the past: renames each (hard links untouched) to the id of
+// base + i*step, writes its time record, and points `latest` at the last. Returns the new ids.
+// Tests that are not about the clock use this so that retention sees a settled history.
+inline std::vector<std::string> backdate(const PresetWorld& w, const std::vector<std::string>& ids, std::time_t base,
+                                         std::time_t step) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    std::time_t t = base + static_cast<std::time_t>(i) * step;
+    std::string id = id_for(t);
+    fs::rename(w.snap(ids[i]), w.snap(id));
+    fs::remove(w.record(ids[i]));
+    write_file(w.record(id), "time=" + std::to_string(static_cast<long long>(t)) + "\n");
+    out.push_back(id);
+  }
+  fs::remove(w.preset_dir / "latest");
+  fs::create_symlink(out.back(), w.preset_dir / "latest");
+  return out;
+}
+
+// The entries of a `prune --json` document's only preset, by id (its status must be "ok").
+inline std::map<std::string, nlohmann::json> prune_entries(const nlohmann::json& doc) {
+  std::map<std::string, nlohmann::json> out;
+  if (!doc.contains("presets") || doc["presets"].size() != 1) {
+    ADD_FAILURE() << "unexpected prune JSON: " << doc.dump();
+    return out;
+  }
+  const nlohmann::json& preset = doc["presets"][0];
+  EXPECT_EQ(preset.value("status", ""), "ok") << preset.dump();
+  if (!preset.contains("snapshots")) {
+    ADD_FAILURE() << "no snapshots in " << preset.dump();
+    return out;
+  }
+  for (const auto& s : preset["snapshots"]) {
+    out[s.value("id", "")] = s;
+  }
+  return out;
+}
+
+// Asserts PRESET_DIR/latest is a symlink naming an existing snapshot folder; returns its target
+// ("" and a test failure when it is not a symlink).
+inline std::string expect_latest_valid(const fs::path& preset_dir) {
+  struct stat st {};
+  if (::lstat((preset_dir / "latest").c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) {
+    ADD_FAILURE() << preset_dir / "latest"
+                  << " is not a symlink";
+    return {};
+  }
+  std::string target = link_target(preset_dir / "latest");
+  EXPECT_TRUE(fs::is_directory(preset_dir / target)) << "latest -> " << target << " dangles";
+  return target;
+}
+
+// True when path is a read-only btrfs subvolume (BTRFS_IOC_SUBVOL_GETFLAGS; no child process, so
+// it can be polled quickly).
+inline bool is_read_only_subvolume(const fs::path& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return false;
+  }
+  std::uint64_t flags = 0;
+  int rc = ::ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags);
+  ::close(fd);
+  return rc == 0 && (flags & BTRFS_SUBVOL_RDONLY) != 0;
+}
+
+// One file extent as FIEMAP reports it (two files share storage where their extents are equal).
+struct Extent {
+  std::uint64_t logical = 0;
+  std::uint64_t physical = 0;
+  std::uint64_t length = 0;
+  bool operator==(const Extent&) const = default;
+};
+
+// The extents of a file (FS_IOC_FIEMAP, data synced first); a test failure when it cannot be read.
+inline std::vector<Extent> extents_of(const fs::path& file) {
+  std::vector<Extent> out;
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    ADD_FAILURE() << "open " << file << ": " << std::strerror(errno);
+    return out;
+  }
+  constexpr unsigned k_batch = 256;
+  std::vector<std::uint64_t> storage((sizeof(struct fiemap) + k_batch * sizeof(struct fiemap_extent)) / 8 + 1);
+  std::uint64_t start = 0;
+  for (bool last = false; !last;) {
+    std::fill(storage.begin(), storage.end(), 0);
+    auto* map = reinterpret_cast<struct fiemap*>(storage.data());
+    map->fm_start = start;
+    map->fm_length = FIEMAP_MAX_OFFSET - start;
+    map->fm_flags = FIEMAP_FLAG_SYNC;
+    map->fm_extent_count = k_batch;
+    if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) {
+      ADD_FAILURE() << "FS_IOC_FIEMAP " << file << ": " << std::strerror(errno);
+      break;
+    }
+    if (map->fm_mapped_extents == 0) {
+      break;
+    }
+    for (unsigned i = 0; i < map->fm_mapped_extents; ++i) {
+      const auto& e = map->fm_extents[i];
+      out.push_back({e.fe_logical, e.fe_physical, e.fe_length});
+      start = e.fe_logical + e.fe_length;
+      last = last || (e.fe_flags & FIEMAP_EXTENT_LAST) != 0;
+    }
+  }
+  ::close(fd);
+  return out;
+}
+
 // Polls cond every `step` until it holds or `limit` passes; returns its last value.
 inline bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds limit,
                        std::chrono::microseconds step = std::chrono::microseconds(500)) {
@@ -241,6 +434,33 @@ inline bool wait_until(const std::function<bool()>& cond, std::chrono::milliseco
     std::this_thread::sleep_for(step);
   }
   return true;
+}
+
+// Starts the built snapkeep binary with `args` (posix_spawn, no shell): stdin from /dev/null, stdout
+// and stderr into out_path and err_path (truncated), environment `env`, spawn attributes `attr`.
+// Returns the child's pid, or -1 after a test failure naming posix_spawn's error.
+inline pid_t spawn_snapkeep(const std::vector<std::string>& args, const fs::path& out_path, const fs::path& err_path,
+                            const posix_spawnattr_t& attr, char* const env[]) {
+  std::vector<std::string> argv{snapkeep_binary().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) {
+    cargv.push_back(a.data());
+  }
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, cargv[0], &actions, &attr, cargv.data(), env);
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
+    return -1;
+  }
+  return pid;
 }
 
 // How a BackgroundRun starts.
@@ -258,13 +478,6 @@ class BackgroundRun {
       : m_own_group(options.own_group) {
     m_out_path = log_dir / (options.name + ".out");
     m_err_path = log_dir / (options.name + ".err");
-    std::vector<std::string> argv{snapkeep_binary().string()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    std::vector<char*> cargv;
-    for (auto& a : argv) {
-      cargv.push_back(a.data());
-    }
-    cargv.push_back(nullptr);
     std::vector<std::string> env_strings;
     for (char** e = environ; *e != nullptr; ++e) {
       std::string entry = *e;
@@ -284,24 +497,14 @@ class BackgroundRun {
       cenv.push_back(e.data());
     }
     cenv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&actions, 1, m_out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, m_err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawnattr_t attr;
     posix_spawnattr_init(&attr);
     if (m_own_group) {
       posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
       posix_spawnattr_setpgroup(&attr, 0);
     }
-    int rc = ::posix_spawn(&m_pid, cargv[0], &actions, &attr, cargv.data(), cenv.data());
+    m_pid = spawn_snapkeep(args, m_out_path, m_err_path, attr, cenv.data());
     posix_spawnattr_destroy(&attr);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-      ADD_FAILURE() << "posix_spawn " << argv[0] << ": " << std::strerror(rc);
-      m_pid = -1;
-    }
   }
   ~BackgroundRun() {
     if (m_pid > 0 && !m_reaped) {
@@ -423,24 +626,33 @@ inline bool lock_is_free(const fs::path& lock) {
   return free;
 }
 
-// Bind-mounts `from` at `at` and unmounts it at destruction (declare it after the LoopFs it uses).
-class BindMount {
+// Runs `mount MOUNT_ARGS... AT` and unmounts AT at destruction, lazily when it is busy (declare it
+// after the LoopFs or TempDir it uses).
+class MountGuard {
  public:
-  BindMount(const fs::path& from, const fs::path& at) : m_at(at) {
-    m_ok = run_ok({"mount", "--bind", "--", from.string(), at.string()}).exit_code == 0;
+  MountGuard(std::vector<std::string> mount_args, const fs::path& at) : m_at(at) {
+    mount_args.insert(mount_args.begin(), "mount");
+    mount_args.push_back(at.string());
+    m_ok = run_ok(mount_args).exit_code == 0;
   }
-  ~BindMount() {
+  ~MountGuard() {
     if (m_ok && run({"umount", "--", m_at.string()}).exit_code != 0) {
       run({"umount", "-l", "--", m_at.string()});
     }
   }
-  BindMount(const BindMount&) = delete;
-  BindMount& operator=(const BindMount&) = delete;
+  MountGuard(const MountGuard&) = delete;
+  MountGuard& operator=(const MountGuard&) = delete;
   bool ok() const { return m_ok; }
 
  private:
   fs::path m_at;
   bool m_ok = false;
+};
+
+// Bind-mounts `from` at `at` and unmounts it at destruction (declare it after the LoopFs it uses).
+class BindMount : public MountGuard {
+ public:
+  BindMount(const fs::path& from, const fs::path& at) : MountGuard({"--bind", "--", from.string()}, at) {}
 };
 
 // Pids of the processes other than us for which pred(/proc/PID) holds (a process may end while

@@ -4,11 +4,7 @@
 // frozen btrfs sources for the rsync backend, failing and killed send/receive, list and restore.
 
 #include <fcntl.h>
-#include <linux/btrfs.h>
-#include <linux/fiemap.h>
-#include <linux/fs.h>
 #include <signal.h>
-#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,19 +104,6 @@ SubvolumeShow expect_verified_pair(const fs::path& source_snapshot, const fs::pa
   return d;
 }
 
-// True when path is a read-only btrfs subvolume (BTRFS_IOC_SUBVOL_GETFLAGS; no child process, so
-// it can be polled quickly).
-bool is_read_only_subvolume(const fs::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
-    return false;
-  }
-  std::uint64_t flags = 0;
-  int rc = ::ioctl(fd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags);
-  ::close(fd);
-  return rc == 0 && (flags & BTRFS_SUBVOL_RDONLY) != 0;
-}
-
 // Names in dir that start with prefix (dir may be missing).
 std::vector<std::string> names_with_prefix(const fs::path& dir, const std::string& prefix) {
   std::vector<std::string> out;
@@ -191,50 +174,6 @@ void expect_same_mtime_seconds(const fs::path& expected, const fs::path& actual)
     }
     EXPECT_EQ(a.st_mtim.tv_sec, b.st_mtim.tv_sec) << rel << ": mtime differs by whole seconds";
   }
-}
-
-// One file extent as FIEMAP reports it.
-struct Extent {
-  std::uint64_t logical = 0;
-  std::uint64_t physical = 0;
-  std::uint64_t length = 0;
-  std::uint32_t flags = 0;
-};
-
-// The extents of a file (FS_IOC_FIEMAP, data synced first).
-std::vector<Extent> extents_of(const fs::path& file) {
-  std::vector<Extent> out;
-  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    ADD_FAILURE() << "open " << file << ": " << std::strerror(errno);
-    return out;
-  }
-  constexpr unsigned k_batch = 256;
-  std::vector<std::uint64_t> storage((sizeof(struct fiemap) + k_batch * sizeof(struct fiemap_extent)) / 8 + 1);
-  std::uint64_t start = 0;
-  for (bool last = false; !last;) {
-    std::fill(storage.begin(), storage.end(), 0);
-    auto* map = reinterpret_cast<struct fiemap*>(storage.data());
-    map->fm_start = start;
-    map->fm_length = FIEMAP_MAX_OFFSET - start;
-    map->fm_flags = FIEMAP_FLAG_SYNC;
-    map->fm_extent_count = k_batch;
-    if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0) {
-      ADD_FAILURE() << "FS_IOC_FIEMAP " << file << ": " << std::strerror(errno);
-      break;
-    }
-    if (map->fm_mapped_extents == 0) {
-      break;
-    }
-    for (unsigned i = 0; i < map->fm_mapped_extents; ++i) {
-      const auto& e = map->fm_extents[i];
-      out.push_back({e.fe_logical, e.fe_physical, e.fe_length, e.fe_flags});
-      start = e.fe_logical + e.fe_length;
-      last = last || (e.fe_flags & FIEMAP_EXTENT_LAST) != 0;
-    }
-  }
-  ::close(fd);
-  return out;
 }
 
 // Bytes of `file`'s extents whose physical location is not also used by `base`'s extents.

@@ -30,58 +30,15 @@ using nlohmann::json;
 
 constexpr std::uint64_t k_mib = 1024 * 1024;
 
-// A test's world: a TempDir (normal filesystem) with src/, versions/ and the config, and a small
-// ext4 destination.
-struct World {
-  explicit World(unsigned size_mib = 96) : dest("ext4", size_mib) {
-    src = tmp / "src";
+// A test's world: a PresetWorld (src/ and the config on a normal filesystem, preset "home" on a small
+// ext4 destination) with versions/ beside src/.
+struct World : PresetWorld {
+  explicit World(unsigned size_mib = 96) : PresetWorld(size_mib) {
     versions = tmp / "versions";
-    fs::create_directories(src);
     fs::create_directories(versions);
-    config = tmp / "snapkeep.ini";
-    preset_dir = dest.mount_point() / "home";
   }
-  void write_config(const std::string& extra = "") const {
-    write_preset_config(config, "home", src, dest.mount_point(), extra);
-  }
-  RunResult cli(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"-c", config.string()});
-    return snapkeep(args);
-  }
-  // `snapkeep --json args...`, parsed, with the exit status checked.
-  json cli_json(std::vector<std::string> args, int expected_exit = 0, std::string* err = nullptr) const {
-    args.insert(args.begin(), "--json");
-    RunResult r = cli(args);
-    EXPECT_EQ(r.exit_code, expected_exit) << "snapkeep " << ::testing::PrintToString(args) << "\nstdout:\n"
-                                          << r.out << "\nstderr:\n"
-                                          << r.err;
-    if (err != nullptr) {
-      *err = r.err;
-    }
-    json doc = json::parse(r.out, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << "not JSON:\n" << r.out << "\nstderr:\n" << r.err;
-    return doc.is_discarded() ? json() : doc;
-  }
-  // A backup that must succeed; returns the new snapshot's id.
-  std::string backup_id() const {
-    json doc = cli_json({"backup"});
-    if (!doc.contains("presets") || doc["presets"].size() != 1) {
-      ADD_FAILURE() << "unexpected backup JSON: " << doc.dump();
-      return {};
-    }
-    const json& entry = doc["presets"][0];
-    EXPECT_EQ(entry.value("status", ""), "ok") << entry.dump();
-    return entry.value("snapshot", "");
-  }
-  fs::path snap(const std::string& id) const { return preset_dir / id; }
-  fs::path record(const std::string& id) const { return preset_dir / ".snapkeep" / "snapshots" / id; }
 
-  TempDir tmp;
-  LoopFs dest;
-  fs::path src;
   fs::path versions;
-  fs::path config;
-  fs::path preset_dir;
 };
 
 // What snapkeep calls free: f_bavail * f_frsize, after flushing everything.
@@ -125,27 +82,17 @@ void expect_big_is(const World& w, const std::string& id, int round) {
   EXPECT_EQ(read_file(w.snap(id) / "stable.txt"), "the same every time\n") << id;
 }
 
-// `latest` is a symlink naming an existing snapshot folder; returns its target.
-std::string expect_latest_valid(const fs::path& preset_dir) {
-  struct stat st {};
-  if (::lstat((preset_dir / "latest").c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) {
-    ADD_FAILURE() << preset_dir / "latest"
-                  << " is not a symlink";
-    return {};
+// Writes the plain config and the stable files, then backs up `rounds` versions of the big file of
+// `size` bytes (version `round` in backup `round`); returns the snapshot ids, oldest first.
+std::vector<std::string> backup_rounds(const World& w, int rounds, std::uint64_t size) {
+  w.write_config();
+  stable_files(w);
+  std::vector<std::string> ids;
+  for (int round = 0; round < rounds; ++round) {
+    new_big_version(w, round, size);
+    ids.push_back(w.backup_id());
   }
-  std::string target = link_target(preset_dir / "latest");
-  EXPECT_TRUE(fs::is_directory(preset_dir / target)) << "latest -> " << target << " dangles";
-  return target;
-}
-
-// Names in a folder (not recursive).
-std::set<std::string> names_in(const fs::path& dir) {
-  std::set<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    out.insert(entry.path().filename().string());
-  }
-  return out;
+  return ids;
 }
 
 // No unfinished backup and no half-deleted snapshot is left behind.
@@ -187,18 +134,29 @@ std::vector<std::pair<std::string, std::uint64_t>> du_cumulative(const World& w)
   return out;
 }
 
-// The prune JSON entries of the only preset, by id.
-std::map<std::string, json> prune_entries(const json& doc) {
-  std::map<std::string, json> out;
-  if (!doc.contains("presets") || doc["presets"].size() != 1 || !doc["presets"][0].contains("snapshots")) {
-    ADD_FAILURE() << "unexpected prune JSON: " << doc.dump();
-    return out;
+// Free space now, and a target halfway between what deleting the oldest one and the oldest two of
+// the preset's snapshots frees (per du's cumulative bytes): only deleting two reaches it.
+struct TwoOldestTarget {
+  std::uint64_t free_now = 0;
+  std::uint64_t target = 0;
+};
+
+// Fills `out` for a preset that must hold `count` snapshots (a fatal failure otherwise).
+void target_needing_two_oldest(const World& w, std::size_t count, TwoOldestTarget& out) {
+  auto cum = du_cumulative(w);
+  ASSERT_EQ(cum.size(), count);
+  out.free_now = avail_bytes(w.dest.mount_point());
+  out.target = out.free_now + (cum[0].second + cum[1].second) / 2;
+}
+
+// A backup that must be refused: exit 1, `why` in its stderr, status "failed".
+void expect_backup_refused(const World& w, const std::string& why) {
+  std::string err;
+  json doc = w.cli_json({"backup"}, 1, &err);
+  EXPECT_NE(err.find(why), std::string::npos) << err;
+  if (doc.contains("presets") && doc["presets"].size() == 1) {
+    EXPECT_EQ(doc["presets"][0].value("status", ""), "failed") << doc.dump();
   }
-  EXPECT_EQ(doc["presets"][0].value("status", ""), "ok") << doc.dump();
-  for (const auto& s : doc["presets"][0]["snapshots"]) {
-    out[s.value("id", "")] = s;
-  }
-  return out;
 }
 
 // Allocates `bytes` in a file outside the preset (snapkeep must never touch it).
@@ -210,33 +168,11 @@ void fill(const fs::path& file, std::uint64_t bytes) {
   ASSERT_EQ(rc, 0) << "posix_fallocate " << file << " " << bytes;
 }
 
-// The snapshot id naming local time `t`.
-std::string id_for(std::time_t t) {
-  struct tm tm {};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H-%M-%S", &tm);
-  return buf;
-}
-
 // A tmpfs mounted on an existing folder for the length of a test (declare it after the folder's owner).
-class TmpfsMount {
+class TmpfsMount : public MountGuard {
  public:
-  explicit TmpfsMount(const fs::path& at) : m_at(at) {
-    m_ok = run_ok({"mount", "-t", "tmpfs", "-o", "size=256m,mode=0755", "--", "tmpfs", at.string()}).exit_code == 0;
-  }
-  ~TmpfsMount() {
-    if (m_ok && run({"umount", "--", m_at.string()}).exit_code != 0) {
-      run({"umount", "-l", "--", m_at.string()});
-    }
-  }
-  TmpfsMount(const TmpfsMount&) = delete;
-  TmpfsMount& operator=(const TmpfsMount&) = delete;
-  bool ok() const { return m_ok; }
-
- private:
-  fs::path m_at;
-  bool m_ok = false;
+  explicit TmpfsMount(const fs::path& at)
+      : MountGuard({"-t", "tmpfs", "-o", "size=256m,mode=0755", "--", "tmpfs"}, at) {}
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -323,13 +259,7 @@ TEST(FreeSpace, ImpossibleTargetFailsBeforeCopyingAndDeletesNothing) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  stable_files(w);
-  std::vector<std::string> ids;
-  for (int round = 0; round < 3; ++round) {
-    new_big_version(w, round, 8 * k_mib);
-    ids.push_back(w.backup_id());
-  }
+  std::vector<std::string> ids = backup_rounds(w, 3, 8 * k_mib);
   ASSERT_EQ(snapshot_ids(w.preset_dir), ids);
   new_big_version(w, 3, 8 * k_mib);
   write_file(w.src / "marker-new-file.txt", "must not be copied\n");
@@ -339,12 +269,7 @@ TEST(FreeSpace, ImpossibleTargetFailsBeforeCopyingAndDeletesNothing) {
     w.write_config("min_free = " + spec + "\n");
     std::uint64_t free_before = avail_bytes(w.dest.mount_point());
     std::set<std::string> records_before = names_in(w.preset_dir / ".snapkeep" / "snapshots");
-    std::string err;
-    json doc = w.cli_json({"backup"}, 1, &err);
-    EXPECT_NE(err.find("missing"), std::string::npos) << err;
-    if (doc.contains("presets") && doc["presets"].size() == 1) {
-      EXPECT_EQ(doc["presets"][0].value("status", ""), "failed") << doc.dump();
-    }
+    expect_backup_refused(w, "missing");
     EXPECT_EQ(snapshot_ids(w.preset_dir), ids) << "a snapshot was deleted or made";
     EXPECT_EQ(names_in(w.preset_dir / ".snapkeep" / "snapshots"), records_before);
     expect_no_leftovers(w);
@@ -373,25 +298,16 @@ TEST(FreeSpace, KeepPolicyLimitsWhatMinFreeMayDelete) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  stable_files(w);
-  std::vector<std::string> ids;
-  for (int round = 0; round < 4; ++round) {
-    new_big_version(w, round, 8 * k_mib);
-    ids.push_back(w.backup_id());
-  }
-  auto cum = du_cumulative(w);
-  ASSERT_EQ(cum.size(), 4u);
-  std::uint64_t free_now = avail_bytes(w.dest.mount_point());
+  std::vector<std::string> ids = backup_rounds(w, 4, 8 * k_mib);
   // Reachable by deleting the two oldest, not by deleting the oldest alone.
-  std::uint64_t target = free_now + (cum[0].second + cum[1].second) / 2;
+  TwoOldestTarget two;
+  ASSERT_NO_FATAL_FAILURE(target_needing_two_oldest(w, 4, two));
+  const std::uint64_t target = two.target;
   std::string min_free = "min_free = " + std::to_string(target) + "\n";
 
   // keep = 3 lets only the oldest go: unreachable, nothing deleted, nothing copied.
   w.write_config("keep = 3\n" + min_free);
-  std::string err;
-  w.cli_json({"backup"}, 1, &err);
-  EXPECT_NE(err.find("missing"), std::string::npos) << err;
+  expect_backup_refused(w, "missing");
   EXPECT_EQ(snapshot_ids(w.preset_dir), ids);
   expect_no_leftovers(w);
 
@@ -419,13 +335,7 @@ TEST(FreeSpace, BackupAfterMakingRoomIsTheNewestSnapshot) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  stable_files(w);
-  std::vector<std::string> ids;
-  for (int round = 0; round < 4; ++round) {
-    new_big_version(w, round, 2 * k_mib);
-    ids.push_back(w.backup_id());
-  }
+  std::vector<std::string> ids = backup_rounds(w, 4, 2 * k_mib);
   new_big_version(w, 4, 2 * k_mib);
   // Deleting the two oldest (2 MiB each) reaches the target.
   std::uint64_t target = avail_bytes(w.dest.mount_point()) + 3 * k_mib;
@@ -453,25 +363,9 @@ TEST(FreeSpace, FoldersNotMadeBySnapkeepAndTheOwnNewestAreNeverFreed) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  stable_files(w);
-  std::vector<std::string> made;
-  for (int round = 0; round < 2; ++round) {
-    new_big_version(w, round, 10 * k_mib);
-    made.push_back(w.backup_id());
-  }
+  std::vector<std::string> made = backup_rounds(w, 2, 10 * k_mib);
   // A settled history: the two snapshots three days and three days minus an hour ago.
-  std::time_t base = std::time(nullptr) - 3 * 86400;
-  std::vector<std::string> ids;
-  for (std::size_t i = 0; i < made.size(); ++i) {
-    std::time_t t = base + static_cast<std::time_t>(i) * 3600;
-    ids.push_back(id_for(t));
-    fs::rename(w.snap(made[i]), w.snap(ids[i]));
-    fs::remove(w.record(made[i]));
-    write_file(w.record(ids[i]), "time=" + std::to_string(static_cast<long long>(t)) + "\n");
-  }
-  fs::remove(w.preset_dir / "latest");
-  fs::create_symlink(ids[1], w.preset_dir / "latest");
+  std::vector<std::string> ids = backdate(w, made, std::time(nullptr) - 3 * 86400, 3600);
   // Independent copies made by hand: an old-script folder older than everything, and an id-named
   // folder one day ago (newer than snapkeep's newest).
   run_ok({"cp", "-a", "--", w.snap(ids[0]).string(), (w.preset_dir / "2014-01-11").string()});
@@ -515,13 +409,7 @@ TEST(FreeSpace, FullDestinationMidBackupLosesNothing) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  stable_files(w);
-  std::vector<std::string> ids;
-  for (int round = 0; round < 2; ++round) {
-    new_big_version(w, round, 20 * k_mib);
-    ids.push_back(w.backup_id());
-  }
+  std::vector<std::string> ids = backup_rounds(w, 2, 20 * k_mib);
   // Leave 10 MiB available (a little more for root's reserve): the next 20 MiB cannot fit.
   std::uint64_t avail = avail_bytes(w.dest.mount_point());
   ASSERT_GT(avail, 12 * k_mib);
@@ -529,12 +417,7 @@ TEST(FreeSpace, FullDestinationMidBackupLosesNothing) {
   new_big_version(w, 2, 20 * k_mib);
   std::set<std::string> records_before = names_in(w.preset_dir / ".snapkeep" / "snapshots");
 
-  std::string err;
-  json doc = w.cli_json({"backup"}, 1, &err);
-  EXPECT_NE(err.find("is full"), std::string::npos) << err;
-  if (doc.contains("presets") && doc["presets"].size() == 1) {
-    EXPECT_EQ(doc["presets"][0].value("status", ""), "failed") << doc.dump();
-  }
+  expect_backup_refused(w, "is full");
   expect_no_leftovers(w);
   EXPECT_EQ(snapshot_ids(w.preset_dir), ids);
   EXPECT_EQ(listed_ids(w), ids);
@@ -570,18 +453,12 @@ TEST(FreeSpace, PruneFreeDryRunListsVictimsAndRealRunFreesTheTarget) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  stable_files(w);
-  std::vector<std::string> ids;
-  for (int round = 0; round < 4; ++round) {
-    new_big_version(w, round, 15 * k_mib);
-    ids.push_back(w.backup_id());
-  }
-  auto cum = du_cumulative(w);
-  ASSERT_EQ(cum.size(), 4u);
-  std::uint64_t free_now = avail_bytes(w.dest.mount_point());
+  std::vector<std::string> ids = backup_rounds(w, 4, 15 * k_mib);
   // Halfway between what deleting one and two of the oldest frees: two must go.
-  std::uint64_t target = free_now + (cum[0].second + cum[1].second) / 2;
+  TwoOldestTarget two;
+  ASSERT_NO_FATAL_FAILURE(target_needing_two_oldest(w, 4, two));
+  const std::uint64_t free_now = two.free_now;
+  std::uint64_t target = two.target;
   std::string size = std::to_string(target / 1024) + "K";
   target = target / 1024 * 1024;
 

@@ -47,6 +47,20 @@ const auto* const k_tally = ::testing::AddGlobalTestEnvironment(new HostileTally
 // A temporary folder (config, outside folders) and an ext4 loop mount for sources and backups.
 struct Rig {
   explicit Rig(unsigned mib = 96) : loop("ext4", mib) {}
+  // True when the loop filesystem is mounted; then counts `paths` more hostile path situations as tried.
+  bool ready(int paths = 1) const {
+    if (!loop.ok()) {
+      return false;
+    }
+    g_paths_tried += paths;
+    return true;
+  }
+  // LOOP/dest, made here: the destination folder of most tests.
+  fs::path make_dest() const {
+    fs::path dest = loop.mount_point() / "dest";
+    fs::create_directories(dest);
+    return dest;
+  }
   // Writes a one-preset config at `config`.
   void configure(const std::string& preset, const fs::path& source, const fs::path& destination,
                  const std::string& extra = "") {
@@ -200,8 +214,7 @@ TEST(HostilePaths, SourceAndDestinationPathsNeverRunOrParsedAsOptions) {
 TEST(HostilePaths, NamesOf255BytesInSourceDestinationAndTree) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  ++g_paths_tried;
+  ASSERT_TRUE(rig.ready());
   const std::string n255(255, 's');
   const std::string d255(255, 'd');
   const std::string preset(200, 'p');
@@ -294,11 +307,9 @@ std::pair<int, std::string> walk_deep_tree(const fs::path& root) {
 TEST(HostilePaths, Tree4000DeepFailsCleanly) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  ++g_paths_tried;
+  ASSERT_TRUE(rig.ready());
   const fs::path src = rig.loop.mount_point() / "deep-src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
-  fs::create_directories(dest);
+  const fs::path dest = rig.make_dest();
   make_deep_tree(src, k_deep, "at the bottom\n");
   ASSERT_EQ(walk_deep_tree(src), std::make_pair(k_deep, std::string("at the bottom\n")));
   rig.configure("deep", src, dest);
@@ -318,12 +329,10 @@ TEST(HostilePaths, Tree4000DeepFailsCleanly) {
 TEST(HostilePaths, Tree900DeepBackupListRestorePrune) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  ++g_paths_tried;
+  ASSERT_TRUE(rig.ready());
   constexpr int k_depth = 900;
   const fs::path src = rig.loop.mount_point() / "deep-src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
-  fs::create_directories(dest);
+  const fs::path dest = rig.make_dest();
   make_deep_tree(src, k_depth, "at the bottom\n");
   rig.configure("deep", src, dest);
   const fs::path preset_dir = dest / "deep";
@@ -360,13 +369,11 @@ TEST(HostilePaths, Tree900DeepBackupListRestorePrune) {
 TEST(HostilePaths, SymlinksPointingOutOfTheSourceAreCopiedNotFollowed) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  g_paths_tried += 3;
+  ASSERT_TRUE(rig.ready(3));
   const fs::path src = rig.loop.mount_point() / "src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
+  const fs::path dest = rig.make_dest();
   const fs::path outside = rig.tmp / "outside";
   write_file(outside / "secret.txt", "outside secret\n");
-  fs::create_directories(dest);
   write_file(src / "inside.txt", "inside\n");
   fs::create_symlink("/etc/passwd", src / "passwd-link");
   fs::create_symlink(outside, src / "dir-link");
@@ -401,8 +408,7 @@ TEST(HostilePaths, SymlinksPointingOutOfTheSourceAreCopiedNotFollowed) {
 TEST(HostilePaths, SourceReplacedBySymlinkBetweenRuns) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  g_paths_tried += 3;
+  ASSERT_TRUE(rig.ready(3));
   const fs::path top = rig.loop.mount_point();
   const fs::path src = top / "data";
   const fs::path dest = top / "dest";
@@ -464,11 +470,9 @@ TEST(HostilePaths, SourceReplacedBySymlinkBetweenRuns) {
 TEST(HostilePaths, FilesVanishingDuringBackupGiveExit0AndAWarning) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig(256);
-  ASSERT_TRUE(rig.loop.ok());
-  ++g_paths_tried;
+  ASSERT_TRUE(rig.ready());
   const fs::path src = rig.loop.mount_point() / "src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
-  fs::create_directories(dest);
+  const fs::path dest = rig.make_dest();
   // rsync lists the folder first, copies the big file (sorted first), then the small ones: the
   // small ones deleted meanwhile have vanished.
   write_random_file(src / "aaa-big.bin", 48u << 20, 5);
@@ -531,11 +535,9 @@ TEST(HostilePaths, FilesVanishingDuringBackupGiveExit0AndAWarning) {
 TEST(HostilePaths, FileGrowingDuringBackupIsAConsistentPrefix) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig(256);
-  ASSERT_TRUE(rig.loop.ok());
-  ++g_paths_tried;
+  ASSERT_TRUE(rig.ready());
   const fs::path src = rig.loop.mount_point() / "src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
-  fs::create_directories(dest);
+  const fs::path dest = rig.make_dest();
   write_random_file(src / "big.bin", 32u << 20, 9);
   const fs::path log = src / "grow.log";
   write_file(log, "");
@@ -581,16 +583,14 @@ TEST(HostilePaths, FileGrowingDuringBackupIsAConsistentPrefix) {
 TEST(HostileRestore, NeverWritesThroughSymlinksInTheTarget) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  g_paths_tried += 3;
+  ASSERT_TRUE(rig.ready(3));
   const fs::path src = rig.loop.mount_point() / "src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
+  const fs::path dest = rig.make_dest();
   const fs::path outside = rig.tmp / "outside";      // what the snapshot's symlinks point to
   const fs::path elsewhere = rig.tmp / "elsewhere";  // what the target's symlinks point to
   write_file(outside / "o.txt", "outside\n");
   write_file(elsewhere / "victim.txt", "must stay\n");
   write_file(elsewhere / "file.txt", "must stay too\n");
-  fs::create_directories(dest);
   write_file(src / "file.txt", "from the snapshot\n");
   write_file(src / "sub" / "file.txt", "sub from the snapshot\n");
   write_file(src / "sub" / "victim.txt", "overwrite attempt\n");
@@ -641,11 +641,9 @@ TEST(HostileRestore, NeverWritesThroughSymlinksInTheTarget) {
 TEST(HostileRestore, NonEmptyTargetWithoutForceIsRefusedUntouched) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  ++g_paths_tried;
+  ASSERT_TRUE(rig.ready());
   const fs::path src = rig.loop.mount_point() / "src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
-  fs::create_directories(dest);
+  const fs::path dest = rig.make_dest();
   write_file(src / "file.txt", "snapshot\n");
   rig.configure("home", src, dest);
   ASSERT_EQ(rig.cli({"backup"}).exit_code, 0);
@@ -670,11 +668,9 @@ TEST(HostileRestore, NonEmptyTargetWithoutForceIsRefusedUntouched) {
 TEST(HostileRestore, KeepsModesOwnersNanosecondTimesXattrsAndAcls) {
   SNAPKEEP_REQUIRE_ROOT();
   Rig rig;
-  ASSERT_TRUE(rig.loop.ok());
-  ++g_paths_tried;
+  ASSERT_TRUE(rig.ready());
   const fs::path s = rig.loop.mount_point() / "src";
-  const fs::path dest = rig.loop.mount_point() / "dest";
-  fs::create_directories(dest);
+  const fs::path dest = rig.make_dest();
   write_file(s / "suid", "#!/bin/true\n");
   ASSERT_EQ(::chmod((s / "suid").c_str(), 04755), 0);
   write_file(s / "private" / "secret.txt", "secret\n");

@@ -28,50 +28,9 @@ namespace {
 
 using nlohmann::json;
 
-// A test's world: a TempDir with src/ and the config, and an ext4 destination of 128 MiB.
-struct World {
-  World() : dest("ext4", 128) {
-    src = tmp / "src";
-    fs::create_directories(src);
-    config = tmp / "snapkeep.ini";
-    preset_dir = dest.mount_point() / "home";
-  }
-  void write_config(const std::string& extra = "") {
-    write_preset_config(config, "home", src, dest.mount_point(), extra);
-  }
-  RunResult cli(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"-c", config.string()});
-    return snapkeep(args);
-  }
-  // `snapkeep --json args...`, parsed; fails the test when stdout is not JSON.
-  json cli_json(std::vector<std::string> args, int expected_exit = 0) const {
-    args.insert(args.begin(), "--json");
-    RunResult r = cli(args);
-    EXPECT_EQ(r.exit_code, expected_exit) << "stdout:\n" << r.out << "\nstderr:\n" << r.err;
-    json doc = json::parse(r.out, nullptr, false);
-    EXPECT_FALSE(doc.is_discarded()) << "not JSON:\n" << r.out << "\nstderr:\n" << r.err;
-    return doc.is_discarded() ? json() : doc;
-  }
-  // A backup that must succeed; returns its JSON entry for the preset.
-  json backup_ok() const {
-    json doc = cli_json({"backup"});
-    if (!doc.contains("presets") || doc["presets"].size() != 1) {
-      ADD_FAILURE() << "unexpected backup JSON: " << doc.dump();
-      return json::object();
-    }
-    json entry = doc["presets"][0];
-    EXPECT_EQ(entry.value("status", ""), "ok") << entry.dump();
-    return entry;
-  }
-  std::string backup_id() const { return backup_ok().value("snapshot", ""); }
-  fs::path snap(const std::string& id) const { return preset_dir / id; }
-  fs::path record(const std::string& id) const { return preset_dir / ".snapkeep" / "snapshots" / id; }
-
-  TempDir tmp;
-  LoopFs dest;
-  fs::path src;
-  fs::path config;
-  fs::path preset_dir;
+// A test's world: a PresetWorld with an ext4 destination of 128 MiB.
+struct World : PresetWorld {
+  World() : PresetWorld(128) {}
 };
 
 // A small source whose content changes with `round`, so each backup is a little different.
@@ -82,79 +41,20 @@ void change_source(const fs::path& src, int round) {
   set_mtime(src / "round.txt", 1700000000 + round);
 }
 
-// The prune JSON entries of the only preset, by id.
-std::map<std::string, json> prune_entries(const json& doc) {
-  std::map<std::string, json> out;
-  if (!doc.contains("presets") || doc["presets"].size() != 1) {
-    ADD_FAILURE() << "unexpected prune JSON: " << doc.dump();
-    return out;
+// Backs up `rounds` versions of change_source()'s tree (version `round` in backup `round`); returns
+// the snapshot ids, oldest first.
+std::vector<std::string> backup_rounds(const World& w, int rounds) {
+  std::vector<std::string> ids;
+  for (int round = 0; round < rounds; ++round) {
+    change_source(w.src, round);
+    ids.push_back(w.backup_id());
   }
-  const json& preset = doc["presets"][0];
-  EXPECT_EQ(preset.value("status", ""), "ok") << preset.dump();
-  if (!preset.contains("snapshots")) {
-    ADD_FAILURE() << "no snapshots in " << preset.dump();
-    return out;
-  }
-  for (const auto& s : preset["snapshots"]) {
-    out[s.value("id", "")] = s;
-  }
-  return out;
-}
-
-// Asserts `latest` is a relative symlink naming an existing snapshot folder, and returns its target.
-std::string expect_latest_valid(const fs::path& preset_dir) {
-  struct stat st {};
-  if (::lstat((preset_dir / "latest").c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) {
-    ADD_FAILURE() << preset_dir / "latest"
-                  << " is not a symlink";
-    return {};
-  }
-  std::string target = link_target(preset_dir / "latest");
-  EXPECT_TRUE(fs::is_directory(preset_dir / target)) << "latest -> " << target << " dangles";
-  return target;
-}
-
-// The snapshot id naming local time `t`.
-std::string id_for(std::time_t t) {
-  struct tm tm {};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H-%M-%S", &tm);
-  return buf;
+  return ids;
 }
 
 // cp -a (hard links, owners, modes, times kept), no shell.
 void copy_tree(const fs::path& from, const fs::path& to) {
   run_ok({"cp", "-a", "--", from.string(), to.string()});
-}
-
-// Moves snapkeep-made snapshots into the past: renames each (hard links untouched) to the id of
-// base + i*step, writes its time record, and points `latest` at the last. Returns the new ids.
-// Tests that are not about the clock use this so that retention sees a settled history.
-std::vector<std::string> backdate(const World& w, const std::vector<std::string>& ids, std::time_t base,
-                                  std::time_t step) {
-  std::vector<std::string> out;
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::time_t t = base + static_cast<std::time_t>(i) * step;
-    std::string id = id_for(t);
-    fs::rename(w.snap(ids[i]), w.snap(id));
-    fs::remove(w.record(ids[i]));
-    write_file(w.record(id), "time=" + std::to_string(static_cast<long long>(t)) + "\n");
-    out.push_back(id);
-  }
-  fs::remove(w.preset_dir / "latest");
-  fs::create_symlink(out.back(), w.preset_dir / "latest");
-  return out;
-}
-
-// Names in a folder (not recursive), sorted.
-std::set<std::string> names_in(const fs::path& dir) {
-  std::set<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    out.insert(entry.path().filename().string());
-  }
-  return out;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -165,11 +65,7 @@ TEST(PruneDu, KeepTwoLeavesTheTwoNewestDryRunAgreesAndTwiceIsOnce) {
   World w;
   ASSERT_TRUE(w.dest.ok());
   w.write_config();  // no keep while the history is made: nothing is pruned automatically
-  std::vector<std::string> ids;
-  for (int round = 0; round < 4; ++round) {
-    change_source(w.src, round);
-    ids.push_back(w.backup_id());
-  }
+  std::vector<std::string> ids = backup_rounds(w, 4);
   ASSERT_EQ(snapshot_ids(w.preset_dir), ids);
   w.write_config("keep = 2\n");
 
@@ -331,7 +227,7 @@ TEST(PruneDu, BackupWithKeepOnePrunesAutomatically) {
   std::vector<json> pruned;
   for (int round = 0; round < 3; ++round) {
     change_source(w.src, round);
-    json entry = w.backup_ok();
+    json entry = w.backup_entry();
     ids.push_back(entry.value("snapshot", ""));
     ASSERT_TRUE(entry.contains("pruned")) << entry.dump();
     EXPECT_FALSE(entry.contains("prune_error")) << entry.dump();
@@ -376,12 +272,7 @@ TEST(PruneDu, LeftoverDeletingFolderIsFinishedAndNeverListed) {
   World w;
   ASSERT_TRUE(w.dest.ok());
   w.write_config();
-  std::vector<std::string> ids;
-  for (int round = 0; round < 3; ++round) {
-    change_source(w.src, round);
-    ids.push_back(w.backup_id());
-  }
-  ids = backdate(w, ids, std::time(nullptr) - 3 * 86400, 3600);
+  std::vector<std::string> ids = backdate(w, backup_rounds(w, 3), std::time(nullptr) - 3 * 86400, 3600);
   // A prune killed right after its rename: the folder is hidden, its record still there.
   fs::path hidden = w.preset_dir / (".deleting-" + ids[0]);
   fs::rename(w.snap(ids[0]), hidden);
@@ -415,7 +306,7 @@ TEST(PruneDu, LeftoverDeletingFolderIsFinishedAndNeverListed) {
   fs::rename(w.snap(ids[1]), hidden2);
   w.write_config("keep = 10\n");
   change_source(w.src, 3);
-  json entry = w.backup_ok();
+  json entry = w.backup_entry();
   EXPECT_FALSE(exists_nofollow(hidden2)) << "the backup's automatic prune did not finish the deletion";
   EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{ids[2], entry.value("snapshot", "")}));
   for (const auto& name : names_in(w.preset_dir)) {
@@ -431,12 +322,7 @@ TEST(PruneDu, PruneExitsThreeWhileTheLockIsHeld) {
   World w;
   ASSERT_TRUE(w.dest.ok());
   w.write_config();
-  std::vector<std::string> ids;
-  for (int round = 0; round < 3; ++round) {
-    change_source(w.src, round);
-    ids.push_back(w.backup_id());
-  }
-  ids = backdate(w, ids, std::time(nullptr) - 3 * 86400, 3600);
+  std::vector<std::string> ids = backdate(w, backup_rounds(w, 3), std::time(nullptr) - 3 * 86400, 3600);
   w.write_config("keep = 1\n");
   {
     int fd = ::open((w.preset_dir / ".snapkeep" / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -553,8 +439,12 @@ std::uint64_t unique_allocated_bytes(const std::vector<fs::path>& roots) {
   return total;
 }
 
-void remove_tree_rm(const fs::path& p) {
-  run_ok({"rm", "-rf", "--", p.string()});
+// Bytes the destination's filesystem frees (f_bfree) when `tree` is deleted with rm -rf.
+std::int64_t freed_by_rm(const World& w, const fs::path& tree) {
+  std::uint64_t before = free_bytes(w.dest.mount_point());
+  run_ok({"rm", "-rf", "--", tree.string()});
+  std::uint64_t after = free_bytes(w.dest.mount_point());
+  return static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before);
 }
 
 TEST(PruneDu, DuPredictsFreedSpaceOldestFirstAndTotal) {
@@ -582,11 +472,8 @@ TEST(PruneDu, DuPredictsFreedSpaceOldestFirstAndTotal) {
   EXPECT_EQ(p.cumulative.back() + outside, p.total);
 
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    std::uint64_t before = free_bytes(w.dest.mount_point());
-    remove_tree_rm(w.snap(ids[i]));
-    std::uint64_t after = free_bytes(w.dest.mount_point());
+    std::int64_t freed = freed_by_rm(w, w.snap(ids[i]));
     std::uint64_t predicted = p.cumulative[i] - (i == 0 ? 0 : p.cumulative[i - 1]);
-    std::int64_t freed = static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before);
     RecordProperty("freed_" + std::to_string(i), std::to_string(freed) + " predicted " + std::to_string(predicted));
     std::printf("[du] deleting %s (oldest first): freed %lld, predicted %llu\n", ids[i].c_str(),
                 static_cast<long long>(freed), static_cast<unsigned long long>(predicted));
@@ -604,10 +491,7 @@ TEST(PruneDu, DuExclusiveMatchesFreedSpaceOfOneSnapshot) {
   ASSERT_EQ(p.ids, ids);
 
   // The newest alone.
-  std::uint64_t before = free_bytes(w.dest.mount_point());
-  remove_tree_rm(w.snap(ids[3]));
-  std::uint64_t after = free_bytes(w.dest.mount_point());
-  std::int64_t freed = static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before);
+  std::int64_t freed = freed_by_rm(w, w.snap(ids[3]));
   std::printf("[du] deleting newest %s alone: freed %lld, predicted exclusive %llu\n", ids[3].c_str(),
               static_cast<long long>(freed), static_cast<unsigned long long>(p.exclusive[3]));
   EXPECT_EQ(freed, static_cast<std::int64_t>(p.exclusive[3]));
@@ -615,10 +499,7 @@ TEST(PruneDu, DuExclusiveMatchesFreedSpaceOfOneSnapshot) {
   // Then a middle one alone, predicted again on what is left.
   DuPrediction q = run_du(w);
   ASSERT_EQ(q.ids, (std::vector<std::string>{ids[0], ids[1], ids[2]}));
-  before = free_bytes(w.dest.mount_point());
-  remove_tree_rm(w.snap(ids[1]));
-  after = free_bytes(w.dest.mount_point());
-  freed = static_cast<std::int64_t>(after) - static_cast<std::int64_t>(before);
+  freed = freed_by_rm(w, w.snap(ids[1]));
   std::printf("[du] deleting middle %s alone: freed %lld, predicted exclusive %llu\n", ids[1].c_str(),
               static_cast<long long>(freed), static_cast<unsigned long long>(q.exclusive[1]));
   EXPECT_EQ(freed, static_cast<std::int64_t>(q.exclusive[1]));

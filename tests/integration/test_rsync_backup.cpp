@@ -29,23 +29,9 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// A test's world: a TempDir with src/ and the config, and an ext4 destination.
-struct World {
-  explicit World(unsigned dest_mib = 64) : dest("ext4", dest_mib) {
-    src = tmp / "src";
-    fs::create_directories(src);
-    config = tmp / "snapkeep.ini";
-    preset_dir = dest.mount_point() / "home";
-  }
-  // (Re)writes the config for preset "home": source src, destination the loop mount.
-  void write_config(const std::string& extra = "") {
-    write_preset_config(config, "home", src, dest.mount_point(), extra);
-  }
-  // Runs `snapkeep -c CONFIG args...`.
-  RunResult cli(std::vector<std::string> args) const {
-    args.insert(args.begin(), {"-c", config.string()});
-    return snapkeep(args);
-  }
+// A test's world: a PresetWorld with an ext4 destination of `dest_mib` MiB.
+struct World : PresetWorld {
+  explicit World(unsigned dest_mib = 64) : PresetWorld(dest_mib) {}
   // Runs a backup that must succeed; returns the new snapshot's id ("" on failure).
   std::string backup_ok() const {
     auto before = snapshot_ids(preset_dir);
@@ -55,13 +41,6 @@ struct World {
     EXPECT_EQ(after.size(), before.size() + 1) << "a successful backup adds exactly one snapshot";
     return after.empty() || after.size() == before.size() ? std::string() : after.back();
   }
-  fs::path snap(const std::string& id) const { return preset_dir / id; }
-
-  TempDir tmp;
-  LoopFs dest;
-  fs::path src;
-  fs::path config;
-  fs::path preset_dir;
 };
 
 // Asserts DEST/home/latest is a relative symlink naming `id`.
@@ -110,6 +89,26 @@ void make_rich_source(const fs::path& src) {
   set_mtime(src / "sub", 1500000009, 9);
   set_mtime(src / "private", 1500000010, 10);
   set_mtime(src, 1500000011, 11);
+}
+
+// Writes the plain config and make_rich_source()'s tree and backs it up; `id` is the snapshot's id
+// (a fatal failure when the destination is not mounted or the backup fails).
+void backup_rich_source(const World& w, std::string& id) {
+  ASSERT_TRUE(w.dest.ok());
+  w.write_config();
+  make_rich_source(w.src);
+  id = w.backup_ok();
+  ASSERT_FALSE(id.empty());
+}
+
+// Writes the plain config and a one-file source (a.txt) and backs it up; `id` is the snapshot's id
+// (a fatal failure when the destination is not mounted or the backup fails).
+void backup_one_file(const World& w, std::string& id) {
+  ASSERT_TRUE(w.dest.ok());
+  w.write_config();
+  write_file(w.src / "a.txt", "a\n");
+  id = w.backup_ok();
+  ASSERT_FALSE(id.empty());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -537,11 +536,8 @@ TEST(RsyncBackup, SigkillMidRunLeavesNoSnapshotAndNextRunResumes) {
 TEST(RsyncBackup, HeldLockMakesSecondRunExit3) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
-  ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  write_file(w.src / "a.txt", "a\n");
-  std::string first = w.backup_ok();
-  ASSERT_FALSE(first.empty());
+  std::string first;
+  ASSERT_NO_FATAL_FAILURE(backup_one_file(w, first));
 
   fs::path lock = w.preset_dir / ".snapkeep" / "lock";
   int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -585,11 +581,8 @@ TEST(RsyncBackup, HeldLockMakesSecondRunExit3) {
 TEST(RsyncBackup, RunningBackupHoldsLockAgainstSecondRun) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
-  ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  write_file(w.src / "a.txt", "a\n");
-  std::string first = w.backup_ok();
-  ASSERT_FALSE(first.empty());
+  std::string first;
+  ASSERT_NO_FATAL_FAILURE(backup_one_file(w, first));
 
   // A slow "rsync" first on PATH keeps the first run busy while it holds the lock.
   fs::path bin = w.tmp / "slowbin";
@@ -686,11 +679,8 @@ TEST(RsyncBackup, EmptySourceRefusedUnlessAllowed) {
 TEST(RsyncRestore, LatestRoundTripKeepsMetadataAndLinks) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
-  ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  make_rich_source(w.src);
-  std::string id = w.backup_ok();
-  ASSERT_FALSE(id.empty());
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(backup_rich_source(w, id));
 
   fs::path target = w.tmp / "restored" / "here";
   RunResult r = w.cli({"restore", "home", "latest", "--to", target.string()});
@@ -720,10 +710,8 @@ TEST(RsyncRestore, LatestRoundTripKeepsMetadataAndLinks) {
 TEST(RsyncRestore, SinglePathKeepsItsName) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
-  ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  make_rich_source(w.src);
-  ASSERT_FALSE(w.backup_ok().empty());
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(backup_rich_source(w, id));
 
   fs::path one = w.tmp / "one";
   RunResult r = w.cli({"restore", "home", "latest", "sub/deep/file.bin", "--to", one.string()});
@@ -758,10 +746,8 @@ TEST(RsyncRestore, SinglePathKeepsItsName) {
 TEST(RsyncRestore, NonEmptyTargetNeedsForce) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
-  ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  make_rich_source(w.src);
-  ASSERT_FALSE(w.backup_ok().empty());
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(backup_rich_source(w, id));
 
   fs::path busy = w.tmp / "busy";
   write_file(busy / "mine.txt", "keep me\n");
@@ -785,10 +771,8 @@ TEST(RsyncRestore, NonEmptyTargetNeedsForce) {
 TEST(RsyncRestore, DotDotPathRefused) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
-  ASSERT_TRUE(w.dest.ok());
-  w.write_config();
-  make_rich_source(w.src);
-  ASSERT_FALSE(w.backup_ok().empty());
+  std::string id;
+  ASSERT_NO_FATAL_FAILURE(backup_rich_source(w, id));
   // Something a '..' escape from the snapshot could reach: the preset's state.
   for (const std::string& path : {std::string("../.snapkeep"), std::string("sub/../../latest"),
                                   std::string("../../../../../etc/passwd"), std::string("sub/..")}) {
