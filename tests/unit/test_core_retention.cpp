@@ -21,6 +21,7 @@
 namespace snapkeep {
 namespace {
 
+using test::local;
 using test::utc;
 using Unit = KeepRule::Unit;
 using Ids = std::vector<std::string>;
@@ -34,19 +35,6 @@ class Retention : public ::testing::Test {
  private:
   test::ScopedTz m_tz{"Europe/Berlin"};
 };
-
-// A local wall-clock moment (not in a DST fall-back hour, where it would be ambiguous).
-std::time_t local(int year, int month, int day, int hour, int minute = 0, int second = 0) {
-  std::tm tm{};
-  tm.tm_year = year - 1900;
-  tm.tm_mon = month - 1;
-  tm.tm_mday = day;
-  tm.tm_hour = hour;
-  tm.tm_min = minute;
-  tm.tm_sec = second;
-  tm.tm_isdst = -1;
-  return std::mktime(&tm);
-}
 
 // A snapshot made at `when`, named by its local time like snapkeep names them.
 SnapshotInfo snap(std::time_t when) {

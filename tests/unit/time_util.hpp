@@ -45,8 +45,8 @@ inline std::string berlin_tz() {
   return std::filesystem::exists("/usr/share/zoneinfo/Europe/Berlin") ? "Europe/Berlin" : "CET-1CEST,M3.5.0,M10.5.0/3";
 }
 
-// The moment of a UTC wall-clock time.
-inline std::time_t utc(int year, int month, int day, int hour, int minute = 0, int second = 0) {
+// Wall-clock fields (month 1-12), DST left for mktime to decide.
+inline std::tm wall_clock(int year, int month, int day, int hour, int minute = 0, int second = 0) {
   std::tm tm{};
   tm.tm_year = year - 1900;
   tm.tm_mon = month - 1;
@@ -54,7 +54,20 @@ inline std::time_t utc(int year, int month, int day, int hour, int minute = 0, i
   tm.tm_hour = hour;
   tm.tm_min = minute;
   tm.tm_sec = second;
+  tm.tm_isdst = -1;
+  return tm;
+}
+
+// The moment of a UTC wall-clock time.
+inline std::time_t utc(int year, int month, int day, int hour, int minute = 0, int second = 0) {
+  std::tm tm = wall_clock(year, month, day, hour, minute, second);
   return ::timegm(&tm);
+}
+
+// The moment of a local wall-clock time (not in a DST fall-back hour, where it is ambiguous).
+inline std::time_t local(int year, int month, int day, int hour, int minute = 0, int second = 0) {
+  std::tm tm = wall_clock(year, month, day, hour, minute, second);
+  return std::mktime(&tm);
 }
 
 }  // namespace snapkeep::test
