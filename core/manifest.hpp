@@ -4,6 +4,8 @@
 // bytes, length-prefixed, so any name works), and a trailer with the entry count and an xxh128 of
 // everything before it. See docs/scrub.md for the exact layout.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -22,6 +24,9 @@ inline constexpr int k_manifest_version = 1;
 
 // What kind of entry a record describes.
 enum class EntryType : char { file = 'f', directory = 'd', symlink = 'l', other = 'o' };
+
+// The entry type of an lstat st_mode.
+EntryType entry_type_of(mode_t mode);
 
 // One entry of a snapshot as it was when the manifest was made.
 struct ManifestEntry {

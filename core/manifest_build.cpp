@@ -37,19 +37,6 @@ struct WalkEntry {
   bool multiply_linked = false;
 };
 
-EntryType type_of(mode_t mode) {
-  if (S_ISREG(mode)) {
-    return EntryType::file;
-  }
-  if (S_ISDIR(mode)) {
-    return EntryType::directory;
-  }
-  if (S_ISLNK(mode)) {
-    return EntryType::symlink;
-  }
-  return EntryType::other;
-}
-
 // Every entry below root (not root itself), without following symlinks or leaving its filesystem.
 Result<std::vector<WalkEntry>> walk_tree(const fs::path& root) {
   std::vector<WalkEntry> out;
@@ -72,7 +59,7 @@ Result<std::vector<WalkEntry>> walk_tree(const fs::path& root) {
     const struct stat* st = entry->fts_statp;
     WalkEntry w;
     w.path.assign(entry->fts_path + root_text.size() + 1);
-    w.type = type_of(st->st_mode);
+    w.type = entry_type_of(st->st_mode);
     w.size = static_cast<std::uint64_t>(st->st_size);
     w.mtime_ns = ns_of(st->st_mtim);
     w.ctime_ns = ns_of(st->st_ctim);

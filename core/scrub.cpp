@@ -41,19 +41,6 @@ std::int64_t now_ns() {
       .count();
 }
 
-EntryType type_of(mode_t mode) {
-  if (S_ISREG(mode)) {
-    return EntryType::file;
-  }
-  if (S_ISDIR(mode)) {
-    return EntryType::directory;
-  }
-  if (S_ISLNK(mode)) {
-    return EntryType::symlink;
-  }
-  return EntryType::other;
-}
-
 std::string_view type_name(EntryType type) {
   switch (type) {
     case EntryType::file: return "file";
@@ -246,7 +233,7 @@ Status Scrubber::check_snapshot(std::uint32_t s, ManifestReader& reader, ScrubRe
       }
       continue;
     }
-    EntryType live = type_of(st.st_mode);
+    EntryType live = entry_type_of(st.st_mode);
     if (live != e.type) {
       path_finding(FindingStatus::modified, s, full, e, {},
                    "was a " + std::string(type_name(e.type)) + ", is a " + std::string(type_name(live)), report);
