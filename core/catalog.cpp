@@ -169,7 +169,7 @@ Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, s
 
 Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, const struct timespec& when,
                             std::time_t id_time) {
-  long long ns = static_cast<long long>(when.tv_sec) * 1000000000LL + when.tv_nsec;
+  long long ns = timespec_ns(when);
   fs::path dir = preset_dir / k_state_dir_name / "snapshots";
   SNAPKEEP_TRY(make_dir(dir));
   return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when.tv_sec)) +

@@ -1,6 +1,8 @@
 #pragma once
 // Small filesystem operations with errors that keep errno and path.
 
+#include <time.h>
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -10,6 +12,11 @@
 #include "core/error.hpp"
 
 namespace snapkeep {
+
+// A timespec (an mtime, a ctime, a clock reading) as nanoseconds since the epoch.
+inline std::int64_t timespec_ns(const struct timespec& ts) {
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
 
 // mkdir that accepts an existing directory (but not a symlink or file in its place).
 Status make_dir(const std::filesystem::path& dir, unsigned mode = 0755);

@@ -22,10 +22,6 @@ namespace fs = std::filesystem;
 namespace snapkeep {
 namespace {
 
-std::int64_t ns_of(const struct timespec& ts) {
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
 // One entry of the tree as walked, before sorting.
 struct WalkEntry {
   std::string path;
@@ -61,8 +57,8 @@ Result<std::vector<WalkEntry>> walk_tree(const fs::path& root) {
     w.path.assign(entry->fts_path + root_text.size() + 1);
     w.type = entry_type_of(st->st_mode);
     w.size = static_cast<std::uint64_t>(st->st_size);
-    w.mtime_ns = ns_of(st->st_mtim);
-    w.ctime_ns = ns_of(st->st_ctim);
+    w.mtime_ns = timespec_ns(st->st_mtim);
+    w.ctime_ns = timespec_ns(st->st_ctim);
     w.ino = st->st_ino;
     w.multiply_linked = S_ISREG(st->st_mode) && st->st_nlink > 1;
     out.push_back(std::move(w));
@@ -201,8 +197,8 @@ Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::s
         }
         record.hash = hashers.front().hex_digest();
         record.size = *read;
-        record.mtime_ns = ns_of(st.st_mtim);
-        record.ctime_ns = ns_of(st.st_ctim);
+        record.mtime_ns = timespec_ns(st.st_mtim);
+        record.ctime_ns = timespec_ns(st.st_ctim);
         stats.bytes_hashed += *read;
         ++stats.files_hashed;
         if (w.multiply_linked) {

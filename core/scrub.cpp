@@ -32,10 +32,6 @@ namespace fs = std::filesystem;
 namespace snapkeep {
 namespace {
 
-std::int64_t ns_of(const struct timespec& ts) {
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
       .count();
@@ -239,7 +235,7 @@ Status Scrubber::check_snapshot(std::uint32_t s, ManifestReader& reader, ScrubRe
                    "was a " + std::string(type_name(e.type)) + ", is a " + std::string(type_name(live)), report);
       continue;
     }
-    std::int64_t mtime = ns_of(st.st_mtim);
+    std::int64_t mtime = timespec_ns(st.st_mtim);
     if (e.type == EntryType::symlink && !e.hash.empty()) {
       std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
       ssize_t n = ::readlink(full.c_str(), target.data(), target.size());
@@ -268,7 +264,7 @@ Status Scrubber::check_snapshot(std::uint32_t s, ManifestReader& reader, ScrubRe
       }
       continue;
     }
-    GroupKey key = subvolume ? GroupKey{st.st_ino, static_cast<std::uint64_t>(ns_of(st.st_ctim)),
+    GroupKey key = subvolume ? GroupKey{st.st_ino, static_cast<std::uint64_t>(timespec_ns(st.st_ctim)),
                                         static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(mtime), 1}
                              : GroupKey{static_cast<std::uint64_t>(st.st_dev), st.st_ino, 0, 0, 0};
     auto [it, fresh] = m_index.try_emplace(key, m_contents.size());

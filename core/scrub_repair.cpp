@@ -21,10 +21,6 @@ namespace fs = std::filesystem;
 namespace snapkeep {
 namespace {
 
-std::int64_t ns_of(const struct timespec& ts) {
-  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
-}
-
 // Closes a descriptor at scope exit.
 struct Fd {
   int fd = -1;
@@ -247,7 +243,7 @@ RepairResult repair_content(const RepairTarget& target) {
       return nullptr;
     }
     if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != target.size ||
-        (is_source && ns_of(st.st_mtim) != target.mtime_ns)) {
+        (is_source && timespec_ns(st.st_mtim) != target.mtime_ns)) {
       refusals.push_back(candidate.string() + ": changed since the backup (size or mtime differ)");
       return nullptr;
     }
