@@ -4,8 +4,8 @@
 
 #include "backends/btrfs/btrfs_backend.hpp"
 #include "backends/rsync/rsync_backend.hpp"
-#include "core/fsprobe.hpp"
-#include "core/preset_checks.hpp"
+#include "core/base/fsprobe.hpp"
+#include "core/store/preset_checks.hpp"
 
 namespace snapkeep {
 namespace {
@@ -70,6 +70,15 @@ std::vector<std::string> backend_names() {
     names.emplace_back(entry.name);
   }
   return names;
+}
+
+ConfigSchema config_schema() {
+  ConfigSchema schema;
+  schema.backend_values.emplace_back("auto");
+  for (auto& name : backend_names()) {
+    schema.backend_values.push_back(std::move(name));
+  }
+  return schema;
 }
 
 }  // namespace snapkeep

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "core/backend.hpp"
+#include "core/store/backend.hpp"
 
 namespace snapkeep {
 
@@ -24,5 +24,8 @@ Result<std::unique_ptr<Backend>> backend_for(const Preset& preset);
 
 // Names in the table.
 std::vector<std::string> backend_names();
+
+// What config validation needs from the registry: "auto" and every name in the table.
+ConfigSchema config_schema();
 
 }  // namespace snapkeep

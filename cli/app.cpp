@@ -9,10 +9,11 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 
+#include "backends/registry.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
-#include "core/config.hpp"
-#include "core/log.hpp"
+#include "core/base/log.hpp"
+#include "core/config/config.hpp"
 
 namespace snapkeep::cli {
 namespace {
@@ -152,12 +153,12 @@ int run_cli(int argc, char** argv) {
   if (files.empty()) {
     files = default_config_files();
   }
-  auto config = load_config(files);
+  auto config = load_config(files, config_schema());
   if (!config) {
     if (global.json) {
       print_json({{"error", config.error().describe()}});
     }
-    return report(config.error());
+    return exit_code(report(config.error()));
   }
 
   if (app.got_subcommand(backup_cmd)) {

@@ -1,71 +1,49 @@
 #include <cstdio>
 
-#include <fmt/format.h>
-
 #include "backends/registry.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
-#include "core/catalog.hpp"
-#include "core/snapshot_id.hpp"
-
-namespace fs = std::filesystem;
+#include "core/store/catalog.hpp"
+#include "core/store/snapshot_id.hpp"
 
 namespace snapkeep::cli {
 
 int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& names) {
-  auto presets = select_presets(config, names);
-  if (!presets) {
-    return report(presets.error());
-  }
-  int exit_code = 0;
-  nlohmann::json results = nlohmann::json::array();
-  for (const Preset& preset : *presets) {
-    fs::path preset_dir = preset.preset_dir();
-    nlohmann::json entry{{"name", preset.name}, {"destination", preset_dir.string()}};
-    auto backend = resolve_backend_name(preset);
-    auto snapshots = list_snapshots(preset_dir);
-    if (!backend || !snapshots) {
-      const Error& e = !backend ? backend.error() : snapshots.error();
-      exit_code = combine_exit(exit_code, report(e));
-      entry["error"] = e.describe();
-      entry["snapshots"] = nlohmann::json::array();
-      results.push_back(entry);
-      continue;
-    }
-    entry["backend"] = *backend;
-    std::error_code ec;
-    entry["interrupted_work"] = fs::exists(preset_dir / k_state_dir_name / "partial", ec);
+  return run_presets(global, config, names, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
+    const std::filesystem::path preset_dir = preset.preset_dir();
+    entry["destination"] = preset_dir.string();
+    entry["snapshots"] = nlohmann::json::array();
+    SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+    SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
+    const std::vector<InterruptedWork> interrupted = backend->interrupted_work(preset_dir);
+    entry["status"] = "ok";
+    entry["backend"] = std::string(backend->name());
+    entry["interrupted_work"] = !interrupted.empty();
     nlohmann::json list = nlohmann::json::array();
-    for (std::size_t i = 0; i < snapshots->size(); ++i) {
-      const SnapshotInfo& s = (*snapshots)[i];
-      bool latest = i + 1 == snapshots->size();
+    for (std::size_t i = 0; i < snapshots.size(); ++i) {
+      const SnapshotInfo& s = snapshots[i];
       list.push_back({{"id", s.id},
                       {"path", s.path.string()},
                       {"time", format_iso_local(s.time)},
-                      {"latest", latest},
+                      {"latest", i + 1 == snapshots.size()},
                       {"state", "complete"},
                       {"legacy", s.legacy}});
     }
     entry["snapshots"] = list;
-    results.push_back(entry);
     if (!global.json) {
-      std::printf("%s (%s backend, %s): %zu snapshot%s\n", preset.name.c_str(), backend->c_str(), preset_dir.c_str(),
-                  snapshots->size(), snapshots->size() == 1 ? "" : "s");
-      for (std::size_t i = 0; i < snapshots->size(); ++i) {
-        const SnapshotInfo& s = (*snapshots)[i];
+      std::printf("%s (%s backend, %s): %zu snapshot%s\n", preset.name.c_str(), std::string(backend->name()).c_str(),
+                  preset_dir.c_str(), snapshots.size(), snapshots.size() == 1 ? "" : "s");
+      for (std::size_t i = 0; i < snapshots.size(); ++i) {
+        const SnapshotInfo& s = snapshots[i];
         std::printf("  %-19s  %s  complete%s\n", s.id.c_str(), format_iso_local(s.time).c_str(),
-                    i + 1 == snapshots->size() ? "  latest" : "");
+                    i + 1 == snapshots.size() ? "  latest" : "");
       }
-      if (entry["interrupted_work"].get<bool>()) {
-        std::printf("  (an interrupted backup will be resumed by the next run)\n");
+      for (const auto& work : interrupted) {
+        std::printf("  (%s: %s)\n", work.path.c_str(), work.what.c_str());
       }
     }
-  }
-  if (global.json) {
-    print_json({{"presets", results}});
-  }
-  std::fflush(stdout);
-  return exit_code;
+    return ExitStatus::ok;
+  });
 }
 
 }  // namespace snapkeep::cli

@@ -6,9 +6,9 @@
 #include "backends/registry.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
-#include "core/scrub.hpp"
-#include "core/signals.hpp"
-#include "core/units.hpp"
+#include "core/base/signals.hpp"
+#include "core/config/units.hpp"
+#include "core/integrity/scrub.hpp"
 
 namespace snapkeep::cli {
 namespace {
@@ -134,56 +134,31 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
   if (!args.max_time.empty()) {
     auto seconds = parse_duration(args.max_time);
     if (!seconds) {
-      return report(config_error("--max-time: " + seconds.error().message));
+      return exit_code(report(config_error("--max-time: " + seconds.error().message)));
     }
     options.max_seconds = *seconds;
   }
   if (!args.max_bytes.empty()) {
     auto bytes = parse_bytes(args.max_bytes);
     if (!bytes) {
-      return report(config_error("--max-bytes: " + bytes.error().message));
+      return exit_code(report(config_error("--max-bytes: " + bytes.error().message)));
     }
     options.max_bytes = *bytes;
   }
-  auto presets = select_presets(config, args.presets);
-  if (!presets) {
-    return report(presets.error());
-  }
-  int exit_code = 0;
-  nlohmann::json results = nlohmann::json::array();
-  for (const Preset& preset : *presets) {
-    if (stop_signal() != 0) {
-      break;
-    }
-    nlohmann::json entry{{"name", preset.name}, {"destination", preset.preset_dir().string()}};
-    auto backend = resolve_backend_name(preset);
-    if (backend) {
-      entry["backend"] = *backend;
-    }
-    auto scrubbed = run_scrub(preset, options);
-    if (!scrubbed) {
-      exit_code = combine_exit(exit_code, report(scrubbed.error()));
-      entry["status"] = "failed";
-      entry["error"] = scrubbed.error().describe();
-      if (scrubbed.error().kind == ErrorKind::locked) {
-        entry["locked"] = true;
-      }
-      results.push_back(entry);
-      continue;
-    }
-    bool damage = scrubbed->damage_remains();
-    entry.update(report_json(*scrubbed));
-    entry["status"] = damage ? "damaged" : "ok";
-    if (damage) {
-      exit_code = combine_exit(exit_code, 4);
-    }
-    results.push_back(entry);
-    if (!global.json) {
-      print_human(preset, *scrubbed);
-      std::fflush(stdout);
-    }
-  }
-  return finish_presets(global.json, results, exit_code);
+  return run_presets(global, config, args.presets,
+                     [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
+                       entry["destination"] = preset.preset_dir().string();
+                       SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+                       entry["backend"] = std::string(backend->name());
+                       SNAPKEEP_TRY_ASSIGN(ScrubReport scrubbed, run_scrub(preset, *backend, options));
+                       bool damage = scrubbed.damage_remains();
+                       entry.update(report_json(scrubbed));
+                       entry["status"] = damage ? "damaged" : "ok";
+                       if (!global.json) {
+                         print_human(preset, scrubbed);
+                       }
+                       return damage ? ExitStatus::damage : ExitStatus::ok;
+                     });
 }
 
 }  // namespace snapkeep::cli

@@ -6,7 +6,7 @@
 #include <exception>
 
 #include "cli/app.hpp"
-#include "core/signals.hpp"
+#include "core/base/signals.hpp"
 
 int main(int argc, char** argv) {
   snapkeep::install_signal_handlers();

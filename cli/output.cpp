@@ -4,34 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "core/signals.hpp"
+#include "core/base/signals.hpp"
 
 namespace snapkeep::cli {
-namespace {
-
-int severity(int code) {
-  switch (code) {
-    case 0: return 0;
-    case 3: return 1;
-    case 1: return 2;
-    case 4: return 3;
-    case 2: return 4;
-    default: return 2;
-  }
-}
-
-}  // namespace
-
-int finish_presets(bool json, const nlohmann::json& results, int exit_code) {
-  if (stop_signal() != 0) {
-    spdlog::error("interrupted by signal {}; presets not started were skipped", stop_signal());
-    exit_code = combine_exit(exit_code, 1);
-  }
-  if (json) {
-    print_json({{"presets", results}});
-  }
-  return exit_code;
-}
 
 void print_json(const nlohmann::json& doc) {
   std::string text = doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -40,13 +15,48 @@ void print_json(const nlohmann::json& doc) {
   std::fflush(stdout);
 }
 
-int report(const Error& error) {
+ExitStatus report(const Error& error) {
   spdlog::error("{}", error.describe());
-  return error.exit_code();
+  return error.exit_status();
 }
 
-int combine_exit(int a, int b) {
-  return severity(a) >= severity(b) ? a : b;
+int run_presets(const GlobalOptions& global, const Config& config, const std::vector<std::string>& names,
+                const PresetStep& step, const nlohmann::json& extra) {
+  auto presets = select_presets(config, names);
+  if (!presets) {
+    return exit_code(report(presets.error()));
+  }
+  ExitStatus status = ExitStatus::ok;
+  nlohmann::json results = nlohmann::json::array();
+  for (const Preset& preset : *presets) {
+    if (stop_signal() != 0) {
+      break;
+    }
+    nlohmann::json entry{{"name", preset.name}};
+    auto done = step(preset, entry);
+    if (!done) {
+      status = worse(status, report(done.error()));
+      entry["status"] = "failed";
+      entry["error"] = done.error().describe();
+      if (done.error().kind == ErrorKind::locked) {
+        entry["locked"] = true;
+      }
+    } else {
+      status = worse(status, *done);
+    }
+    results.push_back(std::move(entry));
+    std::fflush(stdout);
+  }
+  if (stop_signal() != 0) {
+    spdlog::error("interrupted by signal {}; presets not started were skipped", stop_signal());
+    status = worse(status, ExitStatus::failed);
+  }
+  if (global.json) {
+    nlohmann::json doc{{"presets", results}};
+    doc.update(extra);
+    print_json(doc);
+  }
+  return exit_code(status);
 }
 
 }  // namespace snapkeep::cli

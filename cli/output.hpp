@@ -1,9 +1,15 @@
 #pragma once
-// Printing results: JSON documents and human lines on stdout, errors through the log on stderr.
+// Printing results: JSON documents and human lines on stdout, errors through the log on stderr;
+// and the one loop over presets every command runs.
+
+#include <functional>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "core/error.hpp"
+#include "cli/commands.hpp"
+#include "core/base/error.hpp"
 
 namespace snapkeep::cli {
 
@@ -11,14 +17,18 @@ namespace snapkeep::cli {
 void print_json(const nlohmann::json& doc);
 
 // Logs an error on stderr and returns its exit status.
-int report(const Error& error);
+ExitStatus report(const Error& error);
 
-// Ends a command that went over presets one by one: a stop signal that skipped presets adds exit 1;
-// with --json prints {"presets": results}. Returns the command's exit status.
-int finish_presets(bool json, const nlohmann::json& results, int exit_code);
+// One preset's part of a command: fills `entry` (its JSON object, which already holds "name") and
+// prints its human lines; returns the preset's exit status, or the error that stopped it.
+using PresetStep = std::function<Result<ExitStatus>(const Preset& preset, nlohmann::json& entry)>;
 
-// The exit status for a run that had statuses a and b: the more serious one
-// (0 < 3 locked < 1 failed < 4 damage < 2 usage).
-int combine_exit(int a, int b);
+// Runs `step` for each preset named (all when none), in config order; one preset's failure does
+// not stop the others, and none starts after a stop signal (which adds exit status 1). A failed
+// step is logged and recorded in its entry ("status": "failed", "error", and "locked" when another
+// run held the lock). With --json prints {"presets": [...]} plus `extra` fields. Returns the most
+// serious status of the presets.
+int run_presets(const GlobalOptions& global, const Config& config, const std::vector<std::string>& names,
+                const PresetStep& step, const nlohmann::json& extra = nlohmann::json::object());
 
 }  // namespace snapkeep::cli

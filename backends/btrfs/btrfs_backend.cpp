@@ -6,14 +6,16 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/btrfs/fs_scrub.hpp"
 #include "backends/btrfs/subvolume.hpp"
-#include "backends/rsync/rsync_backend.hpp"
-#include "core/fsprobe.hpp"
-#include "core/fsutil.hpp"
-#include "core/process.hpp"
-#include "core/progress.hpp"
-#include "core/snapshot_id.hpp"
-#include "core/units.hpp"
+#include "core/base/fsprobe.hpp"
+#include "core/base/fsutil.hpp"
+#include "core/base/process.hpp"
+#include "core/base/progress.hpp"
+#include "core/config/units.hpp"
+#include "core/store/preset_checks.hpp"
+#include "core/store/snapshot_id.hpp"
+#include "core/transfer/rsync.hpp"
 
 namespace fs = std::filesystem;
 
@@ -79,8 +81,28 @@ class BtrfsBackend final : public Backend {
  public:
   std::string_view name() const override { return "btrfs"; }
   BackendCapabilities capabilities() const override {
-    return {.read_only_snapshots = true, .block_incremental = true, .snapshots_source = true};
+    return {.snapshots_source = true, .content_sharing = ContentSharing::extent_lineage};
   }
+  Status check_preset(const Preset& preset) const override {
+    auto type = filesystem_type(preset.destination);
+    if (type && *type != "btrfs") {
+      return runtime_error(preset.name + ": backend = btrfs but the destination " + preset.destination.string() +
+                           " is on " + *type + " (use backend = rsync or auto)");
+    }
+    SNAPKEEP_TRY(check_tool(preset, "rsync"));
+    return check_tool(preset, "btrfs");
+  }
+  std::vector<InterruptedWork> interrupted_work(const fs::path& preset_dir) const override {
+    std::vector<InterruptedWork> out;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(preset_dir, ec)) {
+      if (entry.path().filename().string().rfind(k_incoming_prefix, 0) == 0) {
+        out.push_back({entry.path(), "an unfinished receive; the next backup completes or removes it"});
+      }
+    }
+    return out;
+  }
+  const FilesystemScrub* filesystem_scrub() const override { return &btrfs_filesystem_scrub(); }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot, Progress& /*progress*/) override {
     return btrfs::delete_subvolume(snapshot);  // one ioctl; the filesystem frees the space in the background
@@ -221,7 +243,9 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
     if (!piped->second.succeeded()) {
       why += (why.empty() ? "" : "; ") + describe_failure("btrfs receive", piped->second);
     }
-    return runtime_error(preset.name + ": backup failed: " + why);
+    Error e = runtime_error(preset.name + ": backup failed: " + why);
+    e.full = reports_full_filesystem(piped->second.stderr_tail) || reports_full_filesystem(piped->first.stderr_tail);
+    return e;
   }
   auto source_info = btrfs::subvolume_info(new_source);
   if (!source_info || !is_verified_copy(new_dest, source_info->uuid)) {

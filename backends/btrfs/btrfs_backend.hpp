@@ -4,7 +4,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "core/backend.hpp"
+#include "core/store/backend.hpp"
 
 namespace snapkeep {
 

@@ -4,7 +4,7 @@
 
 #include "backends/btrfs/btrfs_backend.hpp"
 #include "backends/btrfs/subvolume.hpp"
-#include "core/fsutil.hpp"
+#include "core/base/fsutil.hpp"
 
 namespace fs = std::filesystem;
 

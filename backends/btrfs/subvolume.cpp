@@ -17,7 +17,7 @@ namespace {
 // libbtrfsutil sets errno on failure; keep both its words and errno.
 Error btrfs_error(const std::string& what, const std::filesystem::path& path, btrfs_util_error err) {
   int saved = errno;
-  return Error{ErrorKind::runtime, what + " (" + btrfs_util_strerror(err) + ")", saved, path};
+  return make_error(ErrorKind::runtime, what + " (" + btrfs_util_strerror(err) + ")", saved, path);
 }
 
 }  // namespace

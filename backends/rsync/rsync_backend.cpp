@@ -5,11 +5,12 @@
 
 #include <spdlog/spdlog.h>
 
-#include "backends/rsync/rsync_status.hpp"
-#include "core/fsutil.hpp"
-#include "core/progress.hpp"
-#include "core/rsync_stats.hpp"
-#include "core/units.hpp"
+#include "backends/rsync/hardlink_usage.hpp"
+#include "core/base/fsutil.hpp"
+#include "core/base/progress.hpp"
+#include "core/config/units.hpp"
+#include "core/store/preset_checks.hpp"
+#include "core/transfer/rsync.hpp"
 
 namespace fs = std::filesystem;
 
@@ -21,14 +22,6 @@ constexpr std::string_view k_partial_name = "partial";
 constexpr std::string_view k_resume_prefix = "resume-";
 // rsync accepts at most 20 --link-dest folders; keep one for the previous snapshot.
 constexpr std::size_t k_max_resume_dirs = 19;
-
-std::string with_slash(const fs::path& p) {
-  std::string s = p.string();
-  if (s.empty() || s.back() != '/') {
-    s += '/';
-  }
-  return s;
-}
 
 // resume-N folders under state_dir, newest (highest N) first.
 std::vector<std::pair<unsigned long, fs::path>> resume_dirs(const fs::path& state_dir) {
@@ -53,6 +46,15 @@ class RsyncBackend final : public Backend {
  public:
   std::string_view name() const override { return "rsync"; }
   BackendCapabilities capabilities() const override { return {}; }
+  Status check_preset(const Preset& preset) const override { return check_tool(preset, "rsync"); }
+  std::vector<InterruptedWork> interrupted_work(const fs::path& preset_dir) const override {
+    std::error_code ec;
+    fs::path partial = preset_dir / k_state_dir_name / k_partial_name;
+    if (fs::exists(fs::symlink_status(partial, ec))) {
+      return {{partial, "an interrupted backup; the next backup resumes it"}};
+    }
+    return {};
+  }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot, Progress& progress) override {
     return remove_tree(snapshot, [&](std::uint64_t removed) {
@@ -135,83 +137,6 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
 }
 
 }  // namespace
-
-std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& transfer, bool show_progress) {
-  std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids", "--delete", "--stats", "--no-human-readable"};
-  // --sparse with --inplace rewrites whole runs of blocks around a change: only for fresh copies.
-  if (!transfer.in_place) {
-    argv.emplace_back("--sparse");
-  }
-  if (transfer.exact_mtimes) {
-    argv.emplace_back("--modify-window=-1");
-  }
-  if (show_progress) {
-    argv.emplace_back("--info=progress2");
-  }
-  if (transfer.dry_run) {
-    argv.emplace_back("--dry-run");
-  }
-  if (transfer.in_place) {
-    argv.emplace_back("--inplace");
-    argv.emplace_back("--no-whole-file");
-  }
-  if (preset.one_file_system) {
-    argv.emplace_back("--one-file-system");
-  }
-  for (const auto& pattern : preset.exclude) {
-    argv.push_back("--exclude=" + pattern);
-  }
-  if (preset.exclude_from) {
-    argv.push_back("--exclude-from=" + preset.exclude_from->string());
-  }
-  for (const auto& dir : transfer.link_dests) {
-    argv.push_back("--link-dest=" + dir.string());
-  }
-  argv.emplace_back("--");
-  argv.push_back(with_slash(transfer.source));
-  argv.push_back(with_slash(transfer.target));
-  return argv;
-}
-
-Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfer, Progress& progress) {
-  RsyncStats stats;
-  ProcessOptions options;
-  options.on_stdout_line = [&](std::string_view line) {
-    if (auto p = parse_rsync_progress_line(line)) {
-      progress.update(format_bytes(p->bytes) + " copied, " + std::to_string(p->files_checked) + "/" +
-                      std::to_string(p->files_total) + " files checked, " + std::to_string(p->files_transferred) +
-                      " copied");
-      return;
-    }
-    parse_rsync_stats_line(line, stats);
-  };
-  auto result = run_process(rsync_argv(preset, transfer, progress.enabled()), options);
-  progress.finish();
-  if (!result) {
-    Error e = std::move(result).error();
-    e.message = preset.name + ": " + e.message;
-    return e;
-  }
-  BackupStats out;
-  out.files = stats.files;
-  out.files_transferred = stats.files_transferred;
-  out.bytes_total = stats.bytes_total;
-  out.bytes_transferred = stats.bytes_transferred;
-  std::string meaning = result->term_signal == 0 ? rsync_exit_meaning(result->exit_code) : "";
-  switch (classify_rsync_exit(*result, preset.allow_partial)) {
-    case RsyncOutcome::ok: break;
-    case RsyncOutcome::ok_vanished:
-      out.warnings.push_back("some source files vanished while rsync ran; they are not in this snapshot");
-      break;
-    case RsyncOutcome::ok_partial:
-      out.warnings.push_back("rsync could not copy some files (allow_partial = yes keeps the snapshot): " +
-                             describe_failure("rsync", *result, meaning));
-      break;
-    case RsyncOutcome::failed:
-      return runtime_error(preset.name + ": backup failed: " + describe_failure("rsync", *result, meaning));
-  }
-  return out;
-}
 
 std::unique_ptr<Backend> make_rsync_backend() {
   return std::make_unique<RsyncBackend>();

@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "core/catalog.hpp"
+#include "core/store/catalog.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep::test {

@@ -14,8 +14,8 @@
 #include <string>
 #include <string_view>
 
-#include "core/hashing.hpp"
-#include "core/manifest.hpp"
+#include "core/integrity/hashing.hpp"
+#include "core/integrity/manifest.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 using snapkeep::fuzz::check;

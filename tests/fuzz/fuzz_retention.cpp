@@ -18,9 +18,9 @@
 #include <tuple>
 #include <vector>
 
-#include "core/catalog.hpp"
-#include "core/retention.hpp"
-#include "core/units.hpp"
+#include "core/config/units.hpp"
+#include "core/retention/retention.hpp"
+#include "core/store/catalog.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 using snapkeep::fuzz::check;

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "core/snapshot_id.hpp"
+#include "core/store/snapshot_id.hpp"
 #include "tests/fuzz/fuzz_support.hpp"
 
 using snapkeep::fuzz::check;

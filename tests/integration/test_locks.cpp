@@ -36,9 +36,9 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/registry.hpp"
-#include "core/backup.hpp"
-#include "core/config.hpp"
-#include "core/prune.hpp"
+#include "core/backup/backup.hpp"
+#include "core/config/config.hpp"
+#include "core/retention/prune.hpp"
 #include "tests/integration/integration_util.hpp"
 #include "tests/support/testutil.hpp"
 
@@ -488,7 +488,7 @@ TEST(Locks, BackupKeepsItsLockThroughItsOwnPrune) {
   write_file(tmp / "src" / "a.txt", "a\n");
   write_file(tmp / "p.conf", "[home]\nsource = " + (tmp / "src").string() +
                                  "\ndestination = " + (tmp / "dest").string() + "\nbackend = rsync\nkeep = 1\n");
-  auto config = load_config({tmp / "p.conf"});
+  auto config = load_config({tmp / "p.conf"}, config_schema());
   ASSERT_TRUE(config.ok()) << config.error().describe();
   const Preset& preset = config->presets.at(0);
   auto backend = backend_for(preset);

@@ -10,7 +10,7 @@
 #include <regex>
 #include <sstream>
 
-#include "core/process.hpp"
+#include "core/base/process.hpp"
 
 namespace snapkeep::test {
 

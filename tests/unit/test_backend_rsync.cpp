@@ -15,8 +15,9 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/rsync/rsync_backend.hpp"
-#include "backends/rsync/rsync_status.hpp"
-#include "core/rsync_stats.hpp"
+#include "core/transfer/rsync.hpp"
+#include "core/transfer/rsync_stats.hpp"
+#include "core/transfer/rsync_status.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {

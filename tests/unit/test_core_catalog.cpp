@@ -15,7 +15,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/catalog.hpp"
+#include "core/store/catalog.hpp"
 #include "tests/support/testutil.hpp"
 #include "tests/unit/time_util.hpp"
 

@@ -5,8 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include "core/config.hpp"
-#include "core/ini.hpp"
+#include "backends/registry.hpp"
+#include "core/config/config.hpp"
+#include "core/config/ini.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {
@@ -24,7 +25,7 @@ Result<Config> build(std::string_view text) {
   if (!status) {
     return std::move(status).error();
   }
-  return build_config(doc);
+  return build_config(doc, config_schema());
 }
 
 // The single preset of `text`; fails the test on error.
@@ -141,7 +142,7 @@ TEST(CoreConfig, TwoFilesOverridePerKeyAndResolvePathsPerFile) {
   test::write_file(dir / "one/a.conf",
                    "[DEFAULT]\ndestination = backups\n[home]\nsource = src\nkeep = 3\nchecksum = sha256\n");
   test::write_file(dir / "two/b.conf", "[home]\nkeep = 5\nexclude_from = ex.txt\n[extra]\nsource = data\n");
-  auto config = load_config({dir / "one/a.conf", dir / "two/b.conf"});
+  auto config = load_config({dir / "one/a.conf", dir / "two/b.conf"}, config_schema());
   ASSERT_TRUE(config.ok()) << config.error().message;
   ASSERT_EQ(config->presets.size(), 2U);
   const Preset& home = config->presets[0];
@@ -160,14 +161,14 @@ TEST(CoreConfig, TwoFilesOverridePerKeyAndResolvePathsPerFile) {
 
 TEST(CoreConfig, LoadConfigErrors) {
   test::TempDir dir;
-  auto missing = load_config({dir / "nope.conf"});
+  auto missing = load_config({dir / "nope.conf"}, config_schema());
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().kind, ErrorKind::config);
   EXPECT_EQ(missing.error().path, dir / "nope.conf");
 
   test::write_file(dir / "a.conf", "# nothing yet\n[DEFAULT]\nkeep = 3\n");
   test::write_file(dir / "b.conf", "");
-  auto empty = load_config({dir / "a.conf", dir / "b.conf"});
+  auto empty = load_config({dir / "a.conf", dir / "b.conf"}, config_schema());
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.error().message, "no presets defined in " + (dir / "a.conf").string() + ", " +
                                        (dir / "b.conf").string() +
@@ -267,7 +268,7 @@ TEST(CoreConfig, PresetNameRules) {
 TEST(CoreConfig, EmptyPresetNameInBuiltDocument) {
   IniDocument doc;
   doc.sections.push_back(IniSection{"", "/x.conf", 7, {}});
-  auto config = build_config(doc);
+  auto config = build_config(doc, config_schema());
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.error().message, "/x.conf:7: preset name '' is empty");
 }
@@ -293,7 +294,7 @@ TEST(CoreConfig, InterpolationSeesKeysFromLaterFiles) {
   IniDocument doc;
   ASSERT_TRUE(parse_ini("[home]\nsource = /h\ndestination = %(root)s/x\n", "/a.conf", doc).ok());
   ASSERT_TRUE(parse_ini("[DEFAULT]\nroot = /mnt\n", "/b.conf", doc).ok());
-  auto config = build_config(doc);
+  auto config = build_config(doc, config_schema());
   ASSERT_TRUE(config.ok()) << config.error().message;
   EXPECT_EQ(config->presets[0].destination, "/mnt/x");
 }
@@ -308,7 +309,7 @@ TEST(CoreConfig, InterpolationErrors) {
   IniDocument doc;  // a built document bypasses the parser's check
   doc.sections.push_back(
       IniSection{"h", "/x.conf", 1, {{"source", {"/a%b", "/x.conf", 2}}, {"destination", {"/b", "/x.conf", 3}}}});
-  auto config = build_config(doc);
+  auto config = build_config(doc, config_schema());
   ASSERT_FALSE(config.ok());
   EXPECT_EQ(config.error().message, "/x.conf:2: '%' must be written '%%'");
 }
@@ -346,12 +347,12 @@ TEST(CoreConfig, DefaultConfigFilesFollowTheEnvironment) {
   }
 }
 
+// The registry is the one table of backend names; config takes its values from there.
 TEST(CoreConfig, KnownBackendValues) {
-  EXPECT_TRUE(is_known_backend_value("auto"));
-  EXPECT_TRUE(is_known_backend_value("rsync"));
-  EXPECT_TRUE(is_known_backend_value("btrfs"));
-  EXPECT_FALSE(is_known_backend_value("Rsync"));
-  EXPECT_FALSE(is_known_backend_value(""));
+  EXPECT_EQ(config_schema().backend_values, (std::vector<std::string>{"auto", "rsync", "btrfs"}));
+  EXPECT_EQ(only_preset("[p]\nsource = /s\ndestination = /d\nbackend = btrfs\n").backend, "btrfs");
+  EXPECT_FALSE(build("[p]\nsource = /s\ndestination = /d\nbackend = Rsync\n").ok());
+  EXPECT_FALSE(build("[p]\nsource = /s\ndestination = /d\nbackend =  \n").ok());
 }
 
 }  // namespace

@@ -19,7 +19,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/fsutil.hpp"
+#include "core/base/fsutil.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {

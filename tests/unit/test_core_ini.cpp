@@ -4,7 +4,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/ini.hpp"
+#include "core/config/ini.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {

@@ -14,8 +14,8 @@
 
 #include <gtest/gtest.h>
 
-#include "core/lock.hpp"
-#include "core/process.hpp"
+#include "core/base/process.hpp"
+#include "core/store/lock.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {

@@ -12,9 +12,9 @@
 
 #include <gtest/gtest.h>
 
-#include "core/hashing.hpp"
-#include "core/manifest.hpp"
-#include "core/manifest_build.hpp"
+#include "core/integrity/hashing.hpp"
+#include "core/integrity/manifest.hpp"
+#include "core/integrity/manifest_build.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {

@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/process.hpp"
+#include "core/base/process.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {

@@ -13,9 +13,9 @@
 
 #include <gtest/gtest.h>
 
-#include "core/retention.hpp"
-#include "core/snapshot_id.hpp"
-#include "core/units.hpp"
+#include "core/config/units.hpp"
+#include "core/retention/retention.hpp"
+#include "core/store/snapshot_id.hpp"
 #include "tests/unit/time_util.hpp"
 
 namespace snapkeep {

@@ -15,13 +15,14 @@
 
 #include <gtest/gtest.h>
 
-#include "core/catalog.hpp"
-#include "core/fs_scrub.hpp"
-#include "core/hashing.hpp"
-#include "core/manifest.hpp"
-#include "core/manifest_build.hpp"
-#include "core/scrub.hpp"
-#include "core/scrub_state.hpp"
+#include "backends/btrfs/fs_scrub.hpp"
+#include "backends/rsync/rsync_backend.hpp"
+#include "core/integrity/hashing.hpp"
+#include "core/integrity/manifest.hpp"
+#include "core/integrity/manifest_build.hpp"
+#include "core/integrity/scrub.hpp"
+#include "core/integrity/scrub_state.hpp"
+#include "core/store/catalog.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep {
@@ -87,7 +88,7 @@ struct Bench {
   }
 
   ScrubReport scrub(ScrubOptions options = {}) {
-    auto report = run_scrub(preset, options);
+    auto report = run_scrub(preset, *backend, options);
     EXPECT_TRUE(report.ok()) << report.error().describe();
     return report.ok() ? *report : ScrubReport{};
   }
@@ -95,6 +96,7 @@ struct Bench {
   TempDir tmp;
   Preset preset;
   std::vector<std::string> ids;
+  std::unique_ptr<Backend> backend = make_rsync_backend();  // hard-link trees
 };
 
 const std::string k_id1 = "2026-01-01_00-00-00";
@@ -382,7 +384,7 @@ TEST(Scrub, OneSnapshotOnly) {
   EXPECT_TRUE(r.findings.empty());
   EXPECT_EQ(r.bytes_read, 10000u);
   only.snapshot = "2030-01-01_00-00-00";
-  EXPECT_FALSE(run_scrub(b.preset, only).ok());
+  EXPECT_FALSE(run_scrub(b.preset, *b.backend, only).ok());
 }
 
 // ---------------------------------------------------------------------------------------------

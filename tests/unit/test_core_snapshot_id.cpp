@@ -9,7 +9,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/snapshot_id.hpp"
+#include "core/store/snapshot_id.hpp"
 #include "tests/unit/time_util.hpp"
 
 namespace snapkeep {

@@ -5,7 +5,7 @@
 
 #include <gtest/gtest.h>
 
-#include "core/units.hpp"
+#include "core/config/units.hpp"
 
 namespace snapkeep {
 namespace {

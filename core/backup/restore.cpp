@@ -1,0 +1,110 @@
+#include "core/backup/restore.hpp"
+
+#include <sys/stat.h>
+
+#include <spdlog/spdlog.h>
+
+#include "core/base/fsutil.hpp"
+#include "core/base/progress.hpp"
+#include "core/config/units.hpp"
+#include "core/store/catalog.hpp"
+#include "core/transfer/rsync.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+// The path inside the snapshot, relative, checked not to leave it or pass through a symlink.
+Result<fs::path> checked_inside(const Preset& preset, const fs::path& snapshot, const fs::path& inside) {
+  fs::path rel;
+  for (const auto& part : inside) {
+    std::string s = part.string();
+    if (s.empty() || s == "/" || s == ".") {
+      continue;
+    }
+    if (s == "..") {
+      return config_error(preset.name + ": restore path " + inside.string() + " must not contain '..'");
+    }
+    rel /= part;
+  }
+  fs::path walk = snapshot;
+  for (auto it = rel.begin(); it != rel.end(); ++it) {
+    walk /= *it;
+    struct stat st {};
+    if (::lstat(walk.c_str(), &st) != 0) {
+      return sys_error(preset.name + ": " + rel.string() + " is not in snapshot " + snapshot.filename().string(), walk);
+    }
+    if (S_ISLNK(st.st_mode) && std::next(it) != rel.end()) {
+      return config_error(preset.name + ": restore path " + rel.string() + " passes through the symlink " +
+                          walk.string() + "; name the path the symlink points to instead");
+    }
+  }
+  return rel;
+}
+
+}  // namespace
+
+Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreRequest& request) {
+  auto snapshot = find_snapshot(preset.preset_dir(), request.snapshot);
+  if (!snapshot) {
+    Error e = std::move(snapshot).error();
+    e.message = preset.name + ": " + e.message;
+    return e;
+  }
+  auto rel = checked_inside(preset, snapshot->path, request.inside);
+  if (!rel) {
+    return std::move(rel).error();
+  }
+  fs::path target = fs::absolute(request.target).lexically_normal();
+  if (path_is_within(target, preset.preset_dir()) || path_is_within(target, snapshot->path)) {
+    return config_error(preset.name + ": restore target " + target.string() +
+                        " is inside the backups; choose a "
+                        "folder outside " +
+                        preset.preset_dir().string());
+  }
+  struct stat st {};
+  if (::stat(target.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      return config_error(preset.name + ": restore target " + target.string() + " is not a directory");
+    }
+    auto empty = dir_is_empty(target);
+    if (!empty) {
+      return std::move(empty).error();
+    }
+    if (!*empty && !request.force) {
+      return config_error(preset.name + ": restore target " + target.string() +
+                          " is not empty; use --force to restore into it (files of the same name are replaced)");
+    }
+  } else {
+    std::error_code ec;
+    fs::create_directories(target, ec);
+    if (ec) {
+      return sys_error(preset.name + ": cannot create restore target", target, ec.value());
+    }
+  }
+
+  RestoreOutcome outcome;
+  outcome.snapshot_id = snapshot->id;
+  std::string from = rel->empty() ? snapshot->path.string() + "/" : (snapshot->path / *rel).string();
+  outcome.copied_from = from;
+  Progress progress(preset.name);
+  RsyncTransfer transfer;
+  transfer.source = rel->empty() ? snapshot->path : snapshot->path / *rel;
+  transfer.contents = rel->empty();
+  transfer.target = target;
+  transfer.exact_mtimes = keeps_nanosecond_mtimes(target);
+  transfer.mirror = false;
+  transfer.operation = "restore";
+  transfer.strict = true;
+  spdlog::info("{}: restoring {} to {}", preset.name, from, target.string());
+  auto stats = run_rsync(preset, transfer, progress);
+  if (!stats) {
+    return std::move(stats).error();
+  }
+  outcome.files = stats->files;
+  outcome.bytes = stats->bytes_total;
+  return outcome;
+}
+
+}  // namespace snapkeep

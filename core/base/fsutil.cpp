@@ -1,0 +1,353 @@
+#include "core/base/fsutil.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+// Closes a file descriptor at scope exit.
+class FdGuard {
+ public:
+  explicit FdGuard(int fd) : m_fd(fd) {}
+  ~FdGuard() {
+    if (m_fd >= 0) {
+      ::close(m_fd);
+    }
+  }
+  FdGuard(const FdGuard&) = delete;
+  FdGuard& operator=(const FdGuard&) = delete;
+  int get() const { return m_fd; }
+
+ private:
+  int m_fd;
+};
+
+// Below this depth each level keeps its directory open; deeper, remove_deep() works with two
+// descriptors at a time so no open-file limit is hit.
+constexpr int k_max_open_depth = 256;
+
+struct RemoveState {
+  dev_t device = 0;
+  std::uint64_t removed = 0;
+  const std::function<void(std::uint64_t)>* on_progress = nullptr;
+};
+
+// Empties the directory open as `fd` using ".." to climb back: for very deep chains. Each folder is
+// re-read after each of its subfolders is gone, which is cheap for the narrow chains that get this deep.
+Status remove_deep(int fd, const fs::path& path, RemoveState& state) {
+  std::vector<std::string> names;  // from the folder of `fd` down to the current one
+  int current = fd;
+  for (;;) {
+    DIR* dir = ::fdopendir(::dup(current));
+    if (dir == nullptr) {
+      Error e = sys_error("cannot read directory", path);
+      ::close(current);
+      return e;
+    }
+    ::rewinddir(dir);
+    std::string subdir;
+    Status status;
+    errno = 0;
+    while (struct dirent* entry = ::readdir(dir)) {
+      std::string_view name = entry->d_name;
+      if (name == "." || name == "..") {
+        continue;
+      }
+      struct stat st {};
+      if (::fstatat(current, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        continue;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (st.st_dev != state.device) {
+          status = runtime_error("refusing to delete across a mount point", path / entry->d_name);
+          break;
+        }
+        ::fchmodat(current, entry->d_name, (st.st_mode & 07777) | S_IRWXU, 0);
+        subdir = entry->d_name;
+        break;
+      }
+      if (::unlinkat(current, entry->d_name, 0) != 0 && errno != ENOENT) {
+        status = sys_error("cannot remove", path / entry->d_name);
+        break;
+      }
+      ++state.removed;
+    }
+    ::closedir(dir);
+    if (!status) {
+      ::close(current);
+      return status;
+    }
+    if (!subdir.empty()) {
+      int child = ::openat(current, subdir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (child < 0) {
+        Error e = sys_error("cannot open directory", path / subdir);
+        ::close(current);
+        return e;
+      }
+      ::close(current);
+      current = child;
+      names.push_back(subdir);
+      continue;
+    }
+    if (names.empty()) {
+      ::close(current);
+      return {};
+    }
+    int parent = ::openat(current, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ::close(current);
+    if (parent < 0) {
+      return sys_error("cannot climb back out of a deep directory", path);
+    }
+    if (::unlinkat(parent, names.back().c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+      Error e = sys_error("cannot remove directory", path / names.back());
+      ::close(parent);
+      return e;
+    }
+    ++state.removed;
+    names.pop_back();
+    current = parent;
+  }
+}
+
+// Empties the directory open as `dirfd` (at `path`, for messages); takes ownership of dirfd.
+Status remove_children(int dirfd, const fs::path& path, RemoveState& state, int depth) {
+  if (depth >= k_max_open_depth) {
+    return remove_deep(dirfd, path, state);
+  }
+  DIR* dir = ::fdopendir(dirfd);
+  if (dir == nullptr) {
+    Error e = sys_error("cannot read directory", path);
+    ::close(dirfd);
+    return e;
+  }
+  Status status;
+  // Entries removed while reading may make readdir skip others: repeat until a pass removes nothing.
+  for (bool removed_any = true; removed_any && status;) {
+    removed_any = false;
+    ::rewinddir(dir);
+    errno = 0;
+    while (struct dirent* entry = ::readdir(dir)) {
+      std::string_view name = entry->d_name;
+      if (name == "." || name == "..") {
+        continue;
+      }
+      struct stat st {};
+      if (::fstatat(::dirfd(dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+          continue;
+        }
+        status = sys_error("cannot stat", path / entry->d_name);
+        break;
+      }
+      if (S_ISDIR(st.st_mode)) {
+        if (st.st_dev != state.device) {
+          status = runtime_error("refusing to delete across a mount point", path / entry->d_name);
+          break;
+        }
+        if ((st.st_mode & S_IWUSR) == 0 || (st.st_mode & S_IXUSR) == 0) {
+          ::fchmodat(::dirfd(dir), entry->d_name, (st.st_mode & 07777) | S_IRWXU, 0);
+        }
+        int child = ::openat(::dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (child < 0) {
+          status = sys_error("cannot open directory", path / entry->d_name);
+          break;
+        }
+        status = remove_children(child, path / entry->d_name, state, depth + 1);
+        if (!status) {
+          break;
+        }
+        if (::unlinkat(::dirfd(dir), entry->d_name, AT_REMOVEDIR) != 0 && errno != ENOENT) {
+          status = sys_error("cannot remove directory", path / entry->d_name);
+          break;
+        }
+      } else if (::unlinkat(::dirfd(dir), entry->d_name, 0) != 0 && errno != ENOENT) {
+        status = sys_error("cannot remove", path / entry->d_name);
+        break;
+      }
+      removed_any = true;
+      if (++state.removed % 4096 == 0 && state.on_progress != nullptr && *state.on_progress) {
+        (*state.on_progress)(state.removed);
+      }
+      errno = 0;
+    }
+    if (status && errno != 0) {
+      status = sys_error("cannot read directory", path);
+    }
+  }
+  ::closedir(dir);
+  return status;
+}
+
+}  // namespace
+
+Status make_dir(const fs::path& dir, unsigned mode) {
+  if (::mkdir(dir.c_str(), mode) == 0) {
+    return {};
+  }
+  if (errno == EEXIST) {
+    struct stat st {};
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      return {};
+    }
+    return runtime_error("exists and is not a directory", dir);
+  }
+  return sys_error("cannot create directory", dir);
+}
+
+Status fsync_dir(const fs::path& dir) {
+  FdGuard fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return sys_error("cannot open directory", dir);
+  }
+  if (::fsync(fd.get()) != 0) {
+    return sys_error("cannot fsync directory", dir);
+  }
+  return {};
+}
+
+Status sync_filesystem(const fs::path& path) {
+  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    return sys_error("cannot open", path);
+  }
+  if (::syncfs(fd.get()) != 0) {
+    return sys_error("cannot sync filesystem of", path);
+  }
+  return {};
+}
+
+Status write_file_atomic(const fs::path& path, std::string_view content) {
+  fs::path tmp = path;
+  tmp += ".tmp";
+  {
+    FdGuard fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (fd.get() < 0) {
+      return sys_error("cannot create", tmp);
+    }
+    std::size_t done = 0;
+    while (done < content.size()) {
+      ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        Error e = sys_error("cannot write", tmp);
+        ::unlink(tmp.c_str());
+        return e;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    if (::fsync(fd.get()) != 0) {
+      Error e = sys_error("cannot fsync", tmp);
+      ::unlink(tmp.c_str());
+      return e;
+    }
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Error e = sys_error("cannot rename " + tmp.string() + " to", path);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return fsync_dir(path.parent_path());
+}
+
+Status rename_path(const fs::path& from, const fs::path& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0) {
+    return sys_error("cannot rename " + from.string() + " to " + to.string(), {});
+  }
+  return {};
+}
+
+Status remove_tree(const fs::path& root, const std::function<void(std::uint64_t)>& on_progress) {
+  struct stat st {};
+  if (::lstat(root.c_str(), &st) != 0) {
+    return errno == ENOENT ? Status{} : Status{sys_error("cannot stat", root)};
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (::unlink(root.c_str()) != 0 && errno != ENOENT) {
+      return sys_error("cannot remove", root);
+    }
+    return {};
+  }
+  if ((st.st_mode & S_IRWXU) != S_IRWXU) {
+    ::chmod(root.c_str(), (st.st_mode & 07777) | S_IRWXU);
+  }
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    return sys_error("cannot open directory", root);
+  }
+  RemoveState state;
+  state.device = st.st_dev;
+  state.on_progress = &on_progress;
+  SNAPKEEP_TRY(remove_children(fd, root, state, 0));
+  if (::rmdir(root.c_str()) != 0 && errno != ENOENT) {
+    return sys_error("cannot remove directory", root);
+  }
+  return {};
+}
+
+bool keeps_nanosecond_mtimes(const fs::path& dir) {
+  fs::path probe = dir / ".snapkeep-mtime-probe";
+  FdGuard fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (fd.get() < 0) {
+    return false;
+  }
+  struct timespec times[2] = {{1000000000, 123456789}, {1000000000, 123456789}};
+  struct stat st {};
+  bool kept = ::futimens(fd.get(), times) == 0 && ::fstat(fd.get(), &st) == 0 && st.st_mtim.tv_nsec == 123456789;
+  ::unlink(probe.c_str());
+  return kept;
+}
+
+Result<bool> dir_is_empty(const fs::path& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    return sys_error("cannot read directory", dir);
+  }
+  bool empty = true;
+  errno = 0;
+  while (struct dirent* entry = ::readdir(d)) {
+    std::string_view name = entry->d_name;
+    if (name != "." && name != "..") {
+      empty = false;
+      break;
+    }
+  }
+  int err = errno;
+  ::closedir(d);
+  if (empty && err != 0) {
+    return sys_error("cannot read directory", dir, err);
+  }
+  return empty;
+}
+
+bool path_is_within(const fs::path& inner, const fs::path& outer) {
+  std::error_code ec;
+  fs::path a = fs::weakly_canonical(inner, ec);
+  if (ec) {
+    a = inner.lexically_normal();
+  }
+  fs::path b = fs::weakly_canonical(outer, ec);
+  if (ec) {
+    b = outer.lexically_normal();
+  }
+  auto ai = a.begin();
+  for (auto bi = b.begin(); bi != b.end(); ++bi, ++ai) {
+    if (bi->empty()) {
+      continue;  // trailing separator
+    }
+    if (ai == a.end() || *ai != *bi) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace snapkeep

@@ -1,0 +1,51 @@
+#pragma once
+// Small filesystem operations with errors that keep errno and path.
+
+#include <time.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "core/base/error.hpp"
+
+namespace snapkeep {
+
+// A timespec (an mtime, a ctime, a clock reading) as nanoseconds since the epoch.
+inline std::int64_t timespec_ns(const struct timespec& ts) {
+  return static_cast<std::int64_t>(ts.tv_sec) * 1000000000LL + ts.tv_nsec;
+}
+
+// mkdir that accepts an existing directory (but not a symlink or file in its place).
+Status make_dir(const std::filesystem::path& dir, unsigned mode = 0755);
+
+// fsync(2) of a directory, so renames inside it are durable.
+Status fsync_dir(const std::filesystem::path& dir);
+
+// syncfs(2) of the filesystem holding `path`: everything written there so far is durable.
+Status sync_filesystem(const std::filesystem::path& path);
+
+// Writes `content` to a temporary sibling, fsyncs it and renames it over `path`.
+Status write_file_atomic(const std::filesystem::path& path, std::string_view content);
+
+// rename(2) with an error naming both paths.
+Status rename_path(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// Deletes a tree in-process (openat/unlinkat): never follows symlinks, never leaves the
+// filesystem of `root`, makes read-only folders writable as it goes. A missing root is success.
+// `on_progress(entries_removed)` is called now and then.
+Status remove_tree(const std::filesystem::path& root, const std::function<void(std::uint64_t)>& on_progress = {});
+
+// Does the filesystem of `dir` keep nanosecond mtimes? Probed with a temporary file in `dir`;
+// false when the probe cannot be made.
+bool keeps_nanosecond_mtimes(const std::filesystem::path& dir);
+
+// Is `dir` a directory with no entries? Errors name the path.
+Result<bool> dir_is_empty(const std::filesystem::path& dir);
+
+// Is `inner` the same as or below `outer`, after resolving symlinks of the existing parts?
+bool path_is_within(const std::filesystem::path& inner, const std::filesystem::path& outer);
+
+}  // namespace snapkeep

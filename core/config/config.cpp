@@ -1,0 +1,433 @@
+#include "core/config/config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <map>
+#include <set>
+#include <utility>
+
+#include "core/config/ini.hpp"
+
+// Decisions users see (document in the config reference):
+// - Interpolation follows configparser's BasicInterpolation: `%%` is a literal `%`, `%(name)s` is
+//   the value of `name` in the same preset or [DEFAULT], substituted recursively (at most 10 levels)
+//   after all files are merged; unlike configparser, a `%` ending a line is a literal, so
+//   `min_free = 10%` works as SPEC §1 shows. An unknown key is allowed only when some value refers to it through
+//   `%(name)s` (a helper variable such as `root = /mnt/backup`); any other unknown key is an error.
+// - Relative paths resolve against the folder of the file where that value was written; paths are
+//   made absolute and lexically normalised, symlinks are kept. `~` is not expanded (error).
+// - An empty keep/min_free/exclude/exclude_from/snapshot_dir means "none" (it can clear a DEFAULT).
+// - A destination equal to, inside, or containing-by-preset-folder the source is refused.
+
+namespace snapkeep {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr std::array<std::string_view, 12> k_known_keys = {
+    "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
+    "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial"};
+constexpr int k_max_interpolation_depth = 10;
+constexpr std::size_t k_max_name_bytes = 200;
+
+using ValueMap = std::map<std::string, IniValue>;
+
+Error error_at(const fs::path& file, int line, const std::string& message) {
+  return config_error(file.string() + ":" + std::to_string(line) + ": " + message);
+}
+
+Error error_at(const IniValue& value, const std::string& message) {
+  return error_at(value.file, value.line, message);
+}
+
+bool is_known_key(std::string_view key) {
+  return std::find(k_known_keys.begin(), k_known_keys.end(), key) != k_known_keys.end();
+}
+
+std::string lower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') {
+      c = static_cast<char>(c - 'A' + 'a');
+    }
+  }
+  return text;
+}
+
+// Levenshtein distance, for "did you mean" hints.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) {
+    row[j] = j;
+  }
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean 'x'?)" for the closest known key within 2 edits, else "".
+std::string suggestion(const std::string& key) {
+  std::string_view best;
+  std::size_t best_distance = 3;
+  for (std::string_view known : k_known_keys) {
+    const std::size_t d = edit_distance(key, known);
+    if (d < best_distance) {
+      best = known;
+      best_distance = d;
+    }
+  }
+  return best.empty() ? "" : " (did you mean '" + std::string(best) + "'?)";
+}
+
+// Every name referenced as %(name)s in any value of the document.
+std::set<std::string> referenced_names(const IniDocument& doc) {
+  std::set<std::string> names;
+  auto scan = [&](const IniSection& section) {
+    for (const auto& [key, value] : section.values) {
+      const std::string& text = value.value;
+      for (std::size_t i = text.find("%("); i != std::string::npos; i = text.find("%(", i + 2)) {
+        if (i > 0 && text[i - 1] == '%') {
+          continue;  // "%%(" is a literal
+        }
+        if (const auto close = text.find(')', i + 2); close != std::string::npos) {
+          names.insert(lower(text.substr(i + 2, close - i - 2)));
+        }
+      }
+    }
+  };
+  scan(doc.defaults);
+  for (const auto& section : doc.sections) {
+    scan(section);
+  }
+  return names;
+}
+
+// Substitutes %% and %(name)s in `raw` (configparser BasicInterpolation); errors point at `origin`.
+Result<std::string> interpolate(std::string_view raw, const ValueMap& vars, const std::string& key,
+                                const IniValue& origin, const std::string& owner, int depth) {
+  if (depth > k_max_interpolation_depth) {
+    return error_at(origin, "interpolation of '" + key + "' in " + owner + " nests more than " +
+                                std::to_string(k_max_interpolation_depth) + " levels (does a value refer to itself?)");
+  }
+  std::string out;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] != '%' || i + 1 == raw.size() || raw[i + 1] == '\n') {
+      out += raw[i];  // a '%' that ends a line is a literal ("min_free = 10%")
+    } else if (raw[i + 1] == '%') {
+      out += '%';
+      ++i;
+    } else if (raw[i + 1] == '(') {
+      const auto close = raw.find(')', i + 2);
+      if (close == std::string_view::npos || close + 1 >= raw.size() || raw[close + 1] != 's') {
+        return error_at(origin, "bad interpolation reference '" + std::string(raw.substr(i)) +
+                                    "' (write %(name)s, or '%%' for a literal '%')");
+      }
+      const std::string name = lower(std::string(raw.substr(i + 2, close - i - 2)));
+      const auto found = vars.find(name);
+      if (found == vars.end()) {
+        return error_at(origin, "'" + key + "' refers to %(" + name + ")s but " + owner + " has no key '" + name +
+                                    "' (nor [DEFAULT])");
+      }
+      auto sub = interpolate(found->second.value, vars, key, origin, owner, depth + 1);
+      SNAPKEEP_TRY(sub);
+      out += *sub;
+      i = close + 1;
+    } else {
+      return error_at(origin, "'%' must be written '%%'");
+    }
+  }
+  return out;
+}
+
+// Checks the preset name rules of the config reference; errors point at the [header].
+Status check_preset_name(const IniSection& section) {
+  const std::string& name = section.name;
+  std::string why;
+  if (name.empty()) {
+    why = "is empty";
+  } else if (name.find('/') != std::string::npos) {
+    why = "must not contain '/'";
+  } else if (name.front() == '.') {
+    why = "must not start with '.'";
+  } else if (std::any_of(name.begin(), name.end(),
+                         [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+    why = "must not contain control characters";
+  } else if (name.size() > k_max_name_bytes) {
+    why = "is longer than " + std::to_string(k_max_name_bytes) + " bytes";
+  } else if (name == "latest") {
+    why = "is reserved (snapkeep keeps a 'latest' symlink next to the snapshots)";
+  }
+  if (why.empty()) {
+    return {};
+  }
+  return error_at(section.file, section.line, "preset name '" + name + "' " + why);
+}
+
+// Absolute, lexically normal, without a trailing slash; relative to the value's file folder.
+Result<fs::path> resolve_path(const std::string& text, const IniValue& origin, const std::string& key) {
+  if (text.find('\n') != std::string::npos || text.find('\0') != std::string::npos) {
+    return error_at(origin, "'" + key + "' must be a single path on one line");
+  }
+  if (text == "~" || text.starts_with("~/")) {
+    return error_at(origin, "'" + key + "' starts with '~', which is not expanded: write the full path");
+  }
+  fs::path path(text);
+  if (path.is_relative()) {
+    path = fs::absolute(origin.file).parent_path() / path;
+  }
+  path = path.lexically_normal();
+  if (!path.has_filename() && path != path.root_path()) {
+    path = path.parent_path();
+  }
+  return path;
+}
+
+// True when `inner` equals `outer` or lies below it (both normalised and absolute).
+bool is_within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+    if (i == inner.end() || *i != *o) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// One known key's value after interpolation, with where it was written.
+struct Field {
+  std::string text;
+  const IniValue* origin = nullptr;
+};
+
+// "a, b or c".
+std::string one_of(const std::vector<std::string>& values) {
+  std::string out;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    out += (i == 0 ? "" : (i + 1 == values.size() ? " or " : ", ")) + values[i];
+  }
+  return out;
+}
+
+Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, const std::set<std::string>& referenced,
+                            const ConfigSchema& schema) {
+  SNAPKEEP_TRY(check_preset_name(section));
+  const std::string owner = "preset '" + section.name + "'";
+  for (const auto& [key, value] : section.values) {
+    if (!is_known_key(key) && referenced.count(key) == 0) {
+      return error_at(value, "unknown key '" + key + "' in " + owner + suggestion(key));
+    }
+  }
+  ValueMap vars = doc.defaults.values;
+  for (const auto& [key, value] : section.values) {
+    vars[key] = value;
+  }
+  std::map<std::string, Field> fields;
+  for (std::string_view key : k_known_keys) {
+    if (const auto found = vars.find(std::string(key)); found != vars.end()) {
+      auto text = interpolate(found->second.value, vars, found->first, found->second, owner, 0);
+      SNAPKEEP_TRY(text);
+      fields[std::string(key)] = Field{std::move(*text), &found->second};
+    }
+  }
+  Preset preset;
+  preset.name = section.name;
+  preset.origin = section.file.string() + ":" + std::to_string(section.line);
+  for (const char* key : {"source", "destination"}) {
+    const auto found = fields.find(key);
+    if (found == fields.end()) {
+      return error_at(section.file, section.line, owner + " has no '" + key + "'");
+    }
+    if (found->second.text.empty()) {
+      return error_at(*found->second.origin, "'" + std::string(key) + "' is empty in " + owner);
+    }
+  }
+  // Reports a value error from units.hpp at the value's line.
+  const auto bad = [&](const std::string& key, const Error& error) {
+    return error_at(*fields[key].origin, "'" + key + "' in " + owner + ": " + error.message);
+  };
+  for (auto& [key, field] : fields) {
+    const std::string& text = field.text;
+    if (key == "source" || key == "destination" ||
+        ((key == "exclude_from" || key == "snapshot_dir") && !text.empty())) {
+      auto path = resolve_path(text, *field.origin, key);
+      SNAPKEEP_TRY(path);
+      if (key == "source") {
+        preset.source = *path;
+      } else if (key == "destination") {
+        preset.destination = *path;
+      } else if (key == "exclude_from") {
+        preset.exclude_from = *path;
+      } else {
+        preset.snapshot_dir = *path;
+      }
+    } else if (key == "backend") {
+      const auto& values = schema.backend_values;
+      if (std::find(values.begin(), values.end(), text) == values.end()) {
+        return error_at(*field.origin, "unknown backend '" + text + "' in " + owner + " (use " + one_of(values) + ")");
+      }
+      preset.backend = text;
+    } else if (key == "checksum") {
+      if (text == "xxh128" || text == "sha256" || text == "none") {
+        preset.checksum = text == "xxh128"   ? ChecksumKind::xxh128
+                          : text == "sha256" ? ChecksumKind::sha256
+                                             : ChecksumKind::none;
+      } else {
+        return error_at(*field.origin, "unknown checksum '" + text + "' in " + owner + " (use xxh128, sha256 or none)");
+      }
+    } else if (key == "keep") {
+      auto keep = parse_keep(text);
+      if (!keep) {
+        return bad(key, keep.error());
+      }
+      preset.keep = std::move(*keep);
+    } else if (key == "min_free" && !text.empty()) {
+      auto spec = parse_size_spec(text);
+      if (!spec) {
+        return bad(key, spec.error());
+      }
+      preset.min_free = *spec;
+    } else if (key == "exclude") {
+      for (std::size_t pos = 0; pos <= text.size();) {
+        const auto end = std::min(text.find('\n', pos), text.size());
+        if (end > pos) {
+          preset.exclude.push_back(text.substr(pos, end - pos));
+        }
+        pos = end + 1;
+      }
+    } else if (key == "one_file_system" || key == "allow_empty_source" || key == "allow_partial") {
+      auto flag = parse_bool(text);
+      if (!flag) {
+        return bad(key, flag.error());
+      }
+      bool* target = &preset.allow_partial;
+      if (key == "one_file_system") {
+        target = &preset.one_file_system;
+      } else if (key == "allow_empty_source") {
+        target = &preset.allow_empty_source;
+      }
+      *target = *flag;
+    }
+  }
+  const IniValue& dest_origin = *fields["destination"].origin;
+  if (preset.destination == preset.source) {
+    return error_at(dest_origin, "destination " + preset.destination.string() + " is the same as source in " + owner);
+  }
+  if (is_within(preset.destination, preset.source)) {
+    return error_at(dest_origin, "destination " + preset.destination.string() + " is inside source " +
+                                     preset.source.string() + ": each backup would contain the previous ones");
+  }
+  if (is_within(preset.source, preset.preset_dir())) {
+    return error_at(dest_origin, "source " + preset.source.string() + " is inside " + preset.preset_dir().string() +
+                                     ", where " + owner + " keeps its snapshots");
+  }
+  return preset;
+}
+
+// Files named in the document, in first-seen order.
+std::vector<fs::path> files_of(const IniDocument& doc) {
+  std::vector<fs::path> files;
+  auto add = [&](const fs::path& file) {
+    if (!file.empty() && std::find(files.begin(), files.end(), file) == files.end()) {
+      files.push_back(file);
+    }
+  };
+  auto add_section = [&](const IniSection& section) {
+    add(section.file);
+    for (const auto& [key, value] : section.values) {
+      add(value.file);
+    }
+  };
+  add_section(doc.defaults);
+  for (const auto& section : doc.sections) {
+    add_section(section);
+  }
+  return files;
+}
+
+std::string join_paths(const std::vector<fs::path>& files) {
+  std::string out;
+  for (const auto& file : files) {
+    out += (out.empty() ? "" : ", ") + file.string();
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Config> build_config(const IniDocument& doc, const ConfigSchema& schema) {
+  Config config;
+  config.files = files_of(doc);
+  const std::set<std::string> referenced = referenced_names(doc);
+  for (const auto& [key, value] : doc.defaults.values) {
+    if (!is_known_key(key) && referenced.count(key) == 0) {
+      return error_at(value, "unknown key '" + key + "' in [DEFAULT]" + suggestion(key));
+    }
+  }
+  if (doc.sections.empty()) {
+    return config_error("no presets defined in " +
+                        (config.files.empty() ? "the configuration" : join_paths(config.files)) +
+                        " (add a [name] section with source and destination)");
+  }
+  for (const auto& section : doc.sections) {
+    auto preset = build_preset(doc, section, referenced, schema);
+    SNAPKEEP_TRY(preset);
+    config.presets.push_back(std::move(*preset));
+  }
+  return config;
+}
+
+Result<Config> load_config(const std::vector<fs::path>& files, const ConfigSchema& schema) {
+  if (files.empty()) {
+    return config_error("no config file given");
+  }
+  IniDocument doc;
+  for (const auto& file : files) {
+    SNAPKEEP_TRY(read_ini_file(file, doc));
+  }
+  if (doc.sections.empty()) {
+    return config_error("no presets defined in " + join_paths(files) +
+                        " (add a [name] section with source and destination)");
+  }
+  auto config = build_config(doc, schema);
+  SNAPKEEP_TRY(config);
+  config->files = files;
+  return config;
+}
+
+std::vector<fs::path> default_config_files() {
+  const char* env = std::getenv("SNAPKEEP_CONFIG");
+  if (env != nullptr && *env != '\0') {
+    return {fs::path(env)};
+  }
+  return {fs::path("/etc/snapkeep/snapkeep.conf")};
+}
+
+Result<std::vector<Preset>> select_presets(const Config& config, const std::vector<std::string>& names) {
+  for (const auto& name : names) {
+    const bool known =
+        std::any_of(config.presets.begin(), config.presets.end(), [&](const Preset& p) { return p.name == name; });
+    if (!known) {
+      std::string all;
+      for (const auto& preset : config.presets) {
+        all += (all.empty() ? "" : ", ") + preset.name;
+      }
+      return config_error("no preset named '" + name + "' (known: " + all + ")");
+    }
+  }
+  std::vector<Preset> selected;
+  for (const auto& preset : config.presets) {
+    if (names.empty() || std::find(names.begin(), names.end(), preset.name) != names.end()) {
+      selected.push_back(preset);
+    }
+  }
+  return selected;
+}
+
+}  // namespace snapkeep

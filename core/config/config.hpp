@@ -1,0 +1,62 @@
+#pragma once
+// snapkeep's configuration: presets read from INI files and validated (SPEC §1).
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/base/error.hpp"
+#include "core/config/units.hpp"
+
+namespace snapkeep {
+
+enum class ChecksumKind { xxh128, sha256, none };
+
+// One validated preset. Paths are absolute (relative ones were resolved against their file's folder).
+struct Preset {
+  std::string name;
+  std::filesystem::path source;
+  std::filesystem::path destination;
+  std::string backend = "auto";  // "auto" or a backend's name (ConfigSchema::backend_values)
+  KeepPolicy keep;               // empty = keep all
+  std::optional<SizeSpec> min_free;
+  std::vector<std::string> exclude;  // one rsync pattern each
+  std::optional<std::filesystem::path> exclude_from;
+  bool one_file_system = false;
+  ChecksumKind checksum = ChecksumKind::xxh128;
+  std::optional<std::filesystem::path> snapshot_dir;
+  bool allow_empty_source = false;
+  bool allow_partial = false;  // rsync exit 23 counts as success with a warning
+  std::string origin;          // "FILE:LINE" of the [section] header, for messages
+
+  // destination/<name>: where this preset's snapshots live.
+  std::filesystem::path preset_dir() const { return destination / name; }
+};
+
+// Every preset of every config file, in order of first appearance.
+struct Config {
+  std::vector<Preset> presets;
+  std::vector<std::filesystem::path> files;
+};
+
+// What config validation takes from outside core/: the values `backend` may have ("auto" and the
+// names in backends/registry.cpp, which is the one table of them).
+struct ConfigSchema {
+  std::vector<std::string> backend_values;
+};
+
+// Reads, merges (later files override earlier ones per key) and validates config files.
+// Any problem is a config error (exit 2) "FILE:LINE: message".
+Result<Config> load_config(const std::vector<std::filesystem::path>& files, const ConfigSchema& schema);
+
+// Validates an already parsed document; the unit under test for most config rules.
+Result<Config> build_config(const struct IniDocument& doc, const ConfigSchema& schema);
+
+// The files to read when no -c is given: $SNAPKEEP_CONFIG, else /etc/snapkeep/snapkeep.conf.
+std::vector<std::filesystem::path> default_config_files();
+
+// Presets named in `names` (all when empty), in config order; an unknown name is a config error.
+Result<std::vector<Preset>> select_presets(const Config& config, const std::vector<std::string>& names);
+
+}  // namespace snapkeep

@@ -1,0 +1,133 @@
+#pragma once
+// The manifest file format (SPEC §6): one file per snapshot, DEST/<preset>/.snapkeep/manifests/<id>,
+// never inside the snapshot. A format version header, one record per entry sorted by path (raw
+// bytes, length-prefixed, so any name works), and a trailer with the entry count and an xxh128 of
+// everything before it. See docs/scrub.md for the exact layout.
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/base/error.hpp"
+#include "core/config/config.hpp"
+
+namespace snapkeep {
+
+class ManifestParser;
+
+// The format version this snapkeep writes and reads.
+inline constexpr int k_manifest_version = 1;
+
+// What kind of entry a record describes.
+enum class EntryType : char { file = 'f', directory = 'd', symlink = 'l', other = 'o' };
+
+// The entry type of an lstat st_mode.
+EntryType entry_type_of(mode_t mode);
+
+// One entry of a snapshot as it was when the manifest was made.
+struct ManifestEntry {
+  std::string path;  // relative to the snapshot root, raw bytes (any byte but NUL)
+  EntryType type = EntryType::file;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint64_t ino = 0;      // identity: the inode number ...
+  std::int64_t ctime_ns = 0;  // ... and the inode change time (no device: it differs per btrfs subvolume)
+  std::string hash;           // lower-case hex of the content (symlinks: of the target); "" when none
+
+  bool operator==(const ManifestEntry&) const = default;
+};
+
+// The manifest's header fields.
+struct ManifestHeader {
+  int version = k_manifest_version;
+  ChecksumKind checksum = ChecksumKind::xxh128;
+  std::string snapshot_id;
+  std::string origin = "backup";  // "backup" (made with the snapshot) or "init" (scrub --init, first seen)
+  std::int64_t created_ns = 0;
+};
+
+// DEST/<preset>/.snapkeep/manifests.
+std::filesystem::path manifest_dir(const std::filesystem::path& state_dir);
+// DEST/<preset>/.snapkeep/manifests/<id>.
+std::filesystem::path manifest_path(const std::filesystem::path& state_dir, const std::string& id);
+
+// Writes a manifest as a stream: entries go to a temporary sibling as they come; commit() adds the
+// trailer, fsyncs, renames into place and fsyncs the folder. Without commit() nothing appears.
+class ManifestWriter {
+ public:
+  // Starts `path` (its folder must exist).
+  static Result<ManifestWriter> create(const std::filesystem::path& path, const ManifestHeader& header);
+  ManifestWriter(ManifestWriter&& other) noexcept;
+  ManifestWriter& operator=(ManifestWriter&&) = delete;
+  ManifestWriter(const ManifestWriter&) = delete;
+  ManifestWriter& operator=(const ManifestWriter&) = delete;
+  ~ManifestWriter();  // removes the temporary file unless committed
+
+  // Adds one entry; paths must come in strictly increasing byte order and hold no NUL.
+  Status add(const ManifestEntry& entry);
+  // Finishes the file and puts it in place atomically.
+  Status commit();
+  std::uint64_t entries() const { return m_entries; }
+
+ private:
+  ManifestWriter() = default;
+  Status flush();
+  std::filesystem::path m_path;
+  std::filesystem::path m_temp;
+  int m_fd = -1;
+  std::string m_buffer;
+  std::string m_last_path;
+  std::uint64_t m_entries = 0;
+  void* m_hash = nullptr;  // XXH3_state_t* over every byte before the trailer
+  bool m_committed = false;
+};
+
+// What opening a manifest found.
+enum class ManifestState {
+  ok,
+  missing,      // no manifest file
+  damaged,      // bad format, checksum or count, or unreadable: never to be trusted
+  unsupported,  // a version newer than this snapkeep knows
+};
+
+class ManifestReader;
+
+// The result of open_manifest: a reader when state is ok, else why not.
+struct ManifestOpen {
+  ManifestState state = ManifestState::missing;
+  std::string reason;  // for damaged/unsupported: what is wrong
+  std::unique_ptr<ManifestReader> reader;
+};
+
+// Opens a manifest and checks all of it (format, version, every record, count and checksum) before
+// any entry is handed out; memory does not grow with its size.
+ManifestOpen open_manifest(const std::filesystem::path& path);
+
+// Streams the entries of a manifest that open_manifest checked.
+class ManifestReader {
+ public:
+  ~ManifestReader();
+  ManifestReader(const ManifestReader&) = delete;
+  ManifestReader& operator=(const ManifestReader&) = delete;
+
+  const ManifestHeader& header() const { return m_header; }
+  std::uint64_t entry_count() const { return m_count; }
+  // The next entry into `entry`; false after the last. An error means the file changed under us.
+  Result<bool> next(ManifestEntry& entry);
+
+ private:
+  friend ManifestOpen open_manifest(const std::filesystem::path& path);
+  ManifestReader() = default;
+  std::filesystem::path m_path;
+  int m_fd = -1;
+  ManifestHeader m_header;
+  std::uint64_t m_count = 0;
+  std::uint64_t m_read = 0;
+  std::unique_ptr<ManifestParser> m_parser;
+};
+
+}  // namespace snapkeep

@@ -1,0 +1,309 @@
+#include "core/integrity/scrub_repair.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <memory>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "core/base/error.hpp"
+#include "core/base/fsutil.hpp"
+#include "core/integrity/hashing.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+// Closes a descriptor at scope exit.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+};
+
+Status write_all(int fd, const char* data, std::size_t size, off_t offset, const fs::path& path) {
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pwrite(fd, data + done, size - done, offset + static_cast<off_t>(done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return sys_error("cannot write", path);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+// Copies `from` (open) into `to` (open, empty) while hashing; returns the digest of what was copied.
+Result<std::string> copy_hashing(int from, const fs::path& from_path, int to, const fs::path& to_path,
+                                 ChecksumKind kind, bool from_disk, std::uint64_t& bytes) {
+  std::vector<char> buffer(k_hash_block);
+  Hasher hasher(kind);
+  if (from_disk) {
+    ::posix_fadvise(from, 0, 0, POSIX_FADV_DONTNEED);
+  }
+  off_t offset = 0;
+  for (;;) {
+    ssize_t n = ::read(from, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return sys_error("cannot read", from_path);
+    }
+    if (n == 0) {
+      break;
+    }
+    hasher.update(buffer.data(), static_cast<std::size_t>(n));
+    SNAPKEEP_TRY(write_all(to, buffer.data(), static_cast<std::size_t>(n), offset, to_path));
+    offset += n;
+    bytes += static_cast<std::uint64_t>(n);
+  }
+  return hasher.hex_digest();
+}
+
+// Hashes an open file from the disk (after dropping its cached pages).
+Result<std::string> hash_open(int fd, const fs::path& path, ChecksumKind kind, std::uint64_t& bytes) {
+  if (::lseek(fd, 0, SEEK_SET) != 0) {
+    return sys_error("cannot seek", path);
+  }
+  std::vector<Hasher> hashers;
+  hashers.emplace_back(kind);
+  HashReadOptions options;
+  options.from_disk = true;
+  auto read = hash_fd(fd, hashers, options, path);
+  if (!read) {
+    return std::move(read).error();
+  }
+  bytes += *read;
+  return hashers.front().hex_digest();
+}
+
+// A staged, verified copy of the good data in work_dir; deleted at destruction.
+struct Staged {
+  fs::path path;
+  int fd = -1;
+  ~Staged() {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+    if (!path.empty()) {
+      ::unlink(path.c_str());
+    }
+  }
+};
+
+// Copies `candidate` into a new staged file and verifies it twice: while copying, and read back
+// from the disk after fsync. Returns an empty string on success, else why the candidate was refused.
+std::string stage(const RepairTarget& target, const fs::path& candidate, bool from_disk, Staged& staged,
+                  std::uint64_t& bytes) {
+  auto in = open_for_reading(candidate);
+  if (!in) {
+    return in.error().describe();
+  }
+  Fd in_fd(*in);
+  if (auto made = make_dir(target.work_dir, 0700); !made) {
+    return made.error().describe();
+  }
+  std::string pattern = (target.work_dir / "repair-XXXXXX").string();
+  std::vector<char> name(pattern.begin(), pattern.end());
+  name.push_back('\0');
+  int fd = ::mkostemp(name.data(), O_CLOEXEC);
+  if (fd < 0) {
+    return sys_error("cannot create a staging file", pattern).describe();
+  }
+  staged.fd = fd;
+  staged.path = name.data();
+  auto copied = copy_hashing(in_fd.fd, candidate, fd, staged.path, target.kind, from_disk, bytes);
+  if (!copied) {
+    return copied.error().describe();
+  }
+  if (*copied != target.expected_hash) {
+    return "its data does not match the manifest (hash " + *copied + ")";
+  }
+  if (::fsync(fd) != 0) {
+    return sys_error("cannot sync", staged.path).describe();
+  }
+  auto again = hash_open(fd, staged.path, target.kind, bytes);
+  if (!again) {
+    return again.error().describe();
+  }
+  if (*again != target.expected_hash) {
+    return "the staged copy did not read back intact";
+  }
+  return {};
+}
+
+// Rewrites the inode at `path` with the staged data, keeps mode/owner/xattrs, sets the manifest's
+// mtime, and verifies it from the disk.
+Status rewrite_inode(const RepairTarget& target, const Staged& staged, const fs::path& path, std::uint64_t& bytes) {
+  int raw = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (raw < 0) {
+    return sys_error("cannot open for repair", path);
+  }
+  Fd fd(raw);
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return runtime_error("not a regular file any more", path);
+  }
+  std::vector<char> buffer(k_hash_block);
+  off_t offset = 0;
+  for (;;) {
+    ssize_t n = ::pread(staged.fd, buffer.data(), buffer.size(), offset);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return sys_error("cannot read", staged.path);
+    }
+    if (n == 0) {
+      break;
+    }
+    SNAPKEEP_TRY(write_all(fd.fd, buffer.data(), static_cast<std::size_t>(n), offset, path));
+    offset += n;
+  }
+  if (::ftruncate(fd.fd, offset) != 0) {
+    return sys_error("cannot set the size", path);
+  }
+  if (::fsync(fd.fd) != 0) {
+    return sys_error("cannot sync", path);
+  }
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_OMIT;
+  times[1].tv_sec = static_cast<time_t>(target.mtime_ns / 1000000000LL);
+  times[1].tv_nsec = static_cast<long>(target.mtime_ns % 1000000000LL);
+  if (times[1].tv_nsec < 0) {
+    times[1].tv_nsec += 1000000000L;
+    times[1].tv_sec -= 1;
+  }
+  if (::futimens(fd.fd, times) != 0) {
+    return sys_error("cannot set the mtime back", path);
+  }
+  auto check = hash_open(fd.fd, path, target.kind, bytes);
+  if (!check) {
+    return std::move(check).error();
+  }
+  if (*check != target.expected_hash) {
+    return runtime_error("the rewritten file still does not match its manifest (hash " + *check + ")", path);
+  }
+  return {};
+}
+
+}  // namespace
+
+RepairResult repair_content(const RepairTarget& target) {
+  RepairResult result;
+  // One path per distinct inode: rewriting it repairs every hard link to it.
+  std::vector<fs::path> inodes;
+  {
+    std::set<std::pair<dev_t, ino_t>> seen;
+    for (const auto& path : target.paths) {
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && seen.insert({st.st_dev, st.st_ino}).second) {
+        inodes.push_back(path);
+      }
+    }
+  }
+  if (inodes.empty()) {
+    result.note = "no file left to repair";
+    return result;
+  }
+  // A read-only snapshot (btrfs) cannot be rewritten: find a good copy, write nothing.
+  bool read_only = false;
+  for (const auto& path : inodes) {
+    int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+    } else if (errno == EROFS) {
+      read_only = true;
+    }
+  }
+
+  std::vector<std::string> refusals;
+  auto try_candidate = [&](const fs::path& candidate, bool is_source) -> std::unique_ptr<Staged> {
+    struct stat st {};
+    if (::lstat(candidate.c_str(), &st) != 0) {
+      refusals.push_back(candidate.string() + ": " + std::strerror(errno));
+      return nullptr;
+    }
+    if (!S_ISREG(st.st_mode) || static_cast<std::uint64_t>(st.st_size) != target.size ||
+        (is_source && timespec_ns(st.st_mtim) != target.mtime_ns)) {
+      refusals.push_back(candidate.string() + ": changed since the backup (size or mtime differ)");
+      return nullptr;
+    }
+    if (read_only) {
+      auto digest = hash_file(candidate, target.kind, HashReadOptions{!is_source, {}}, nullptr);
+      if (!digest || *digest != target.expected_hash) {
+        refusals.push_back(candidate.string() + ": " +
+                           (digest ? "its data does not match the manifest" : digest.error().describe()));
+        return nullptr;
+      }
+      result.bytes_read += target.size;
+      return std::make_unique<Staged>();
+    }
+    auto staged = std::make_unique<Staged>();
+    std::string why = stage(target, candidate, !is_source, *staged, result.bytes_read);
+    if (!why.empty()) {
+      refusals.push_back(candidate.string() + ": " + why);
+      return nullptr;
+    }
+    return staged;
+  };
+
+  std::unique_ptr<Staged> staged;
+  for (const auto& candidate : target.source_candidates) {
+    if ((staged = try_candidate(candidate, true))) {
+      result.from = candidate.string();
+      break;
+    }
+  }
+  for (std::size_t i = 0; !staged && i < target.copy_candidates.size(); ++i) {
+    if ((staged = try_candidate(target.copy_candidates[i], false))) {
+      result.from = target.copy_candidates[i].string();
+    }
+  }
+  if (!staged) {
+    result.note = "no good copy: ";
+    if (refusals.empty()) {
+      result.note += "no source file or other copy with this content";
+    }
+    for (std::size_t i = 0; i < refusals.size(); ++i) {
+      result.note += (i > 0 ? "; " : "") + refusals[i];
+    }
+    return result;
+  }
+  result.good_copy = true;
+  if (read_only) {
+    result.note = "would rewrite from " + result.from +
+                  " (verified), but the snapshot is read-only (btrfs); "
+                  "see docs/scrub.md";
+    return result;
+  }
+  for (const auto& path : inodes) {
+    if (auto rewritten = rewrite_inode(target, *staged, path, result.bytes_read); !rewritten) {
+      result.note = rewritten.error().describe();
+      return result;
+    }
+    spdlog::info("repaired {} from {}", path.string(), result.from);
+  }
+  result.repaired = true;
+  return result;
+}
+
+}  // namespace snapkeep

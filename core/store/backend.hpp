@@ -1,0 +1,153 @@
+#pragma once
+// The Backend interface: how a snapshot is made and deleted on one kind of destination.
+// Backends live in backends/<name>/; backends/registry.cpp is the one table that names them.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/base/error.hpp"
+#include "core/config/config.hpp"
+#include "core/store/catalog.hpp"
+
+namespace snapkeep {
+
+class Progress;
+
+// Space one snapshot holds.
+struct SnapshotUsage {
+  std::string id;
+  std::uint64_t exclusive_bytes = 0;   // freed by deleting this snapshot alone
+  std::uint64_t cumulative_bytes = 0;  // freed by deleting it and every older one
+};
+
+// Space accounting of a preset's snapshots (`du`, free-space planning).
+struct UsageReport {
+  std::vector<SnapshotUsage> snapshots;  // oldest first
+  std::uint64_t total_bytes = 0;         // allocated bytes of all snapshots, each inode once
+  bool exact = true;                     // false where the filesystem only allows an estimate
+  // With a deletion order: freed_after[j] = bytes freed once order[0..j] are all deleted.
+  std::vector<std::uint64_t> freed_after;
+};
+
+// Everything a backend needs to make one snapshot.
+struct BackupJob {
+  const Preset* preset = nullptr;
+  std::filesystem::path source;         // what to copy: the preset's source, or a frozen view of it
+  std::filesystem::path preset_dir;     // DEST/<preset>, exists
+  std::filesystem::path state_dir;      // DEST/<preset>/.snapkeep, exists, locked by us
+  std::string id;                       // the new snapshot's id
+  std::vector<SnapshotInfo> snapshots;  // complete snapshots, oldest first
+  bool dry_run = false;                 // report what would be copied, change nothing
+  Progress* progress = nullptr;         // may be disabled, never null
+};
+
+// What a backup did, for the result line and JSON.
+struct BackupStats {
+  std::uint64_t files = 0;              // entries in the new snapshot
+  std::uint64_t files_transferred = 0;  // files whose data was copied (not linked)
+  std::uint64_t bytes_total = 0;        // size of the snapshot's files
+  std::uint64_t bytes_transferred = 0;  // bytes of file data copied
+  std::uint64_t bytes_hashed = 0;       // file data read to write the snapshot's manifest
+  bool manifest_ok = false;             // the manifest was written (else `scrub --init` makes it)
+  // Why the manifest was not written: the snapshot is complete and `latest`, but the run exits 1.
+  std::optional<Error> manifest_error;
+  std::vector<std::string> warnings;
+};
+
+// How a backend's snapshots share file content: what makes two snapshot files one content, for
+// manifests (reusing a hash) and scrub (reading each content once). The rule itself is
+// content_key() in core/integrity/content_identity.hpp.
+enum class ContentSharing {
+  // Snapshots are folders of one filesystem: one content is one inode (device, inode number).
+  hard_links,
+  // Each snapshot is a filesystem of its own (a btrfs subvolume, its own device number): a file
+  // unchanged along a lineage of snapshots keeps inode number, ctime, size and mtime, and shares
+  // its extents.
+  extent_lineage,
+};
+
+// What a backend can do; callers query this rather than call methods that would fail.
+struct BackendCapabilities {
+  bool snapshots_source = false;  // takes its own point-in-time snapshots of a btrfs source
+  ContentSharing content_sharing = ContentSharing::hard_links;
+};
+
+// Counters of a filesystem's own scrub (every copy of every block read and checked), summed over
+// the filesystem's devices.
+struct FsScrubCounters {
+  std::uint64_t data_bytes_scrubbed = 0;
+  std::uint64_t tree_bytes_scrubbed = 0;
+  std::uint64_t read_errors = 0;
+  std::uint64_t data_csum_errors = 0;  // data blocks whose checksum did not match
+  std::uint64_t tree_errors = 0;       // metadata blocks that failed verification
+  std::uint64_t super_errors = 0;
+  std::uint64_t corrected_errors = 0;
+  std::uint64_t uncorrectable_errors = 0;
+};
+
+// A filesystem that checks its own blocks (btrfs scrub). Offered by backends whose destination
+// filesystem has one; scrub runs it next to its own verification.
+class FilesystemScrub {
+ public:
+  virtual ~FilesystemScrub() = default;
+  // Why it cannot run here (e.g. not root), or nullopt when it can.
+  virtual std::optional<std::string> unavailable() const = 0;
+  // An id of the filesystem holding `path`, so a run scrubs each filesystem once.
+  virtual Result<std::string> filesystem_id(const std::filesystem::path& path) const = 0;
+  // Scrubs the whole filesystem holding `path` in the foreground and returns its counters.
+  virtual Result<FsScrubCounters> run(const std::filesystem::path& path) const = 0;
+};
+
+// Work a killed run left under dot-names, for `list` (the next backup resumes or removes it).
+struct InterruptedWork {
+  std::filesystem::path path;
+  std::string what;  // "an interrupted copy that the next backup resumes"
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // The name under which backends/registry.cpp knows this backend.
+  virtual std::string_view name() const = 0;
+  virtual BackendCapabilities capabilities() const = 0;
+
+  // What this backend needs beyond the common checks (its tools installed, a destination
+  // filesystem it can use). Changes nothing; errors say what to do.
+  virtual Status check_preset(const Preset& preset) const = 0;
+
+  // Makes job.preset_dir/job.id a complete snapshot of the preset's source. Until it is complete,
+  // work stays under dot-names; on failure only such work is left, for the next run to resume.
+  virtual Result<BackupStats> create_snapshot(const BackupJob& job) = 0;
+
+  // Deletes one complete snapshot of this backend (already renamed out of sight), showing progress.
+  virtual Status delete_snapshot(const std::filesystem::path& snapshot, Progress& progress) = 0;
+
+  // Space each snapshot (oldest first) holds alone, and what deleting it and every older one frees;
+  // with a deletion order (indices into snapshots), also what deleting them in that order frees.
+  virtual Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,
+                                    const std::vector<std::size_t>& deletion_order) = 0;
+
+  // Unfinished work of killed runs in a preset folder (DEST/<preset>).
+  virtual std::vector<InterruptedWork> interrupted_work(const std::filesystem::path& preset_dir) const = 0;
+
+  // The destination filesystem's own scrub, or null when it has none.
+  virtual const FilesystemScrub* filesystem_scrub() const { return nullptr; }
+};
+
+// Gives a backup a point-in-time view of its source where the source's filesystem allows it
+// (a read-only btrfs snapshot), so files changing during the backup land wholly old or wholly new.
+class SourceFreezer {
+ public:
+  virtual ~SourceFreezer() = default;
+  // A read-only view of preset.source for backup `id`, or nullopt when the source cannot be frozen.
+  virtual Result<std::optional<std::filesystem::path>> freeze(const Preset& preset, const std::string& id) = 0;
+  // Deletes what freeze() made.
+  virtual Status release(const std::filesystem::path& frozen) = 0;
+};
+
+}  // namespace snapkeep

@@ -1,0 +1,222 @@
+#include "core/store/catalog.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+
+#include "core/base/fsutil.hpp"
+#include "core/store/snapshot_id.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+fs::path record_path(const fs::path& preset_dir, const std::string& id) {
+  return preset_dir / k_state_dir_name / "snapshots" / id;
+}
+
+// A snapshot record: "time=EPOCH_SECONDS" and "time_ns=EPOCH_NANOSECONDS" (the latter orders
+// snapshots made within one second), and "id_time=EPOCH_SECONDS", the moment the id names (ahead
+// of the clock when the id was moved on; records before it have only time).
+struct Record {
+  std::time_t time = 0;
+  long long time_ns = 0;
+  std::optional<std::time_t> id_time;
+};
+
+std::optional<Record> read_record(const fs::path& preset_dir, const std::string& id) {
+  std::ifstream in(record_path(preset_dir, id));
+  std::string line;
+  std::optional<Record> out;
+  while (std::getline(in, line)) {
+    std::size_t eq = line.find('=');
+    if (eq == std::string::npos) {
+      continue;
+    }
+    char* end = nullptr;
+    long long v = std::strtoll(line.c_str() + eq + 1, &end, 10);
+    if (end == nullptr || *end != '\0' || end == line.c_str() + eq + 1) {
+      continue;
+    }
+    std::string key = line.substr(0, eq);
+    if (key == "time") {
+      out = out.value_or(Record{});
+      out->time = static_cast<std::time_t>(v);
+    } else if (key == "time_ns" && out) {
+      out->time_ns = v;
+    } else if (key == "id_time" && out) {
+      out->id_time = static_cast<std::time_t>(v);
+    }
+  }
+  if (out && out->time_ns == 0) {
+    out->time_ns = static_cast<long long>(out->time) * 1000000000LL;
+  }
+  return out;
+}
+
+// Ids that in-progress work under a dot-name ("..-<id>", e.g. a btrfs receive or a deletion) still holds.
+std::vector<std::string> ids_held_by_work(const fs::path& preset_dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(preset_dir, ec)) {
+    std::string name = entry.path().filename().string();
+    std::size_t dash = name.find('-');
+    if (name.size() > 1 && name[0] == '.' && dash != std::string::npos && parse_snapshot_id(name.substr(dash + 1))) {
+      out.push_back(name.substr(dash + 1));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
+  std::vector<SnapshotInfo> out;
+  std::error_code ec;
+  fs::directory_iterator it(preset_dir, ec);
+  if (ec) {
+    if (ec == std::errc::no_such_file_or_directory) {
+      return out;
+    }
+    return sys_error("cannot list snapshots", preset_dir, ec.value());
+  }
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    auto id = parse_snapshot_id(name);
+    if (!id) {
+      continue;
+    }
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      continue;
+    }
+    SnapshotInfo info;
+    info.id = name;
+    info.path = it->path();
+    info.legacy = id->legacy;
+    if (auto recorded = read_record(preset_dir, name)) {
+      info.time = recorded->time;
+      info.time_ns = recorded->time_ns;
+      info.time_recorded = true;
+    } else {
+      info.time = snapshot_id_time(*id);
+      info.time_ns = static_cast<long long>(info.time) * 1000000000LL;
+    }
+    out.push_back(std::move(info));
+  }
+  if (ec) {
+    return sys_error("cannot list snapshots", preset_dir, ec.value());
+  }
+  std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
+    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
+  });
+  return out;
+}
+
+Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string& id_or_latest) {
+  auto snapshots = list_snapshots(preset_dir);
+  if (!snapshots) {
+    return std::move(snapshots).error();
+  }
+  if (snapshots->empty()) {
+    return runtime_error("no snapshots yet in " + preset_dir.string());
+  }
+  if (id_or_latest == k_latest_name) {
+    return snapshots->back();
+  }
+  for (const auto& s : *snapshots) {
+    if (s.id == id_or_latest) {
+      return s;
+    }
+  }
+  return runtime_error("no snapshot '" + id_or_latest + "' in " + preset_dir.string() +
+                       " (snapkeep list shows the ids)");
+}
+
+std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
+  std::vector<std::string> held = ids_held_by_work(preset_dir);
+  // Never a moment before one an earlier id named: an id moved ahead of the clock (two backups in
+  // one second) must not be followed by an id the clock reaches first, or the snapshots' ids and
+  // their order would disagree once the blocking folder is pruned.
+  std::time_t start = now;
+  std::error_code list_ec;
+  for (const auto& entry : fs::directory_iterator(preset_dir / k_state_dir_name / "snapshots", list_ec)) {
+    if (auto recorded = read_record(preset_dir, entry.path().filename().string())) {
+      start = std::max(start, recorded->id_time.value_or(recorded->time) + 1);
+    }
+  }
+  for (std::time_t t = start;; ++t) {
+    std::string id = format_snapshot_id(t);
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(preset_dir / id, ec)) &&
+        !fs::exists(fs::symlink_status(record_path(preset_dir, id), ec)) &&
+        std::find(held.begin(), held.end(), id) == held.end()) {
+      return {id, t};
+    }
+  }
+}
+
+Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, std::time_t when) {
+  struct timespec exact {};
+  exact.tv_sec = when;
+  return record_snapshot_time(preset_dir, id, exact, when);
+}
+
+Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, const struct timespec& when,
+                            std::time_t id_time) {
+  long long ns = timespec_ns(when);
+  fs::path dir = preset_dir / k_state_dir_name / "snapshots";
+  SNAPKEEP_TRY(make_dir(dir));
+  return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when.tv_sec)) +
+                                         "\ntime_ns=" + std::to_string(ns) +
+                                         "\nid_time=" + std::to_string(static_cast<long long>(id_time)) + "\n");
+}
+
+void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {
+  std::vector<std::string> held = ids_held_by_work(preset_dir);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(preset_dir / k_state_dir_name / "snapshots", ec)) {
+    std::string name = entry.path().filename().string();
+    bool known = std::any_of(snapshots.begin(), snapshots.end(), [&](const SnapshotInfo& s) { return s.id == name; }) ||
+                 std::find(held.begin(), held.end(), name) != held.end();
+    if (!known) {
+      fs::remove(entry.path(), ec);
+    }
+  }
+}
+
+Status update_latest(const fs::path& preset_dir, const std::string& id) {
+  fs::path link = preset_dir / k_latest_name;
+  struct stat st {};
+  if (::lstat(link.c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
+    return runtime_error(link.string() +
+                         " exists and is not a symlink; snapkeep does not replace what it did not make");
+  }
+  fs::path tmp = preset_dir / k_state_dir_name / "latest.new";
+  ::unlink(tmp.c_str());
+  if (::symlink(id.c_str(), tmp.c_str()) != 0) {
+    return sys_error("cannot create symlink", tmp);
+  }
+  if (::rename(tmp.c_str(), link.c_str()) != 0) {
+    Error e = sys_error("cannot replace", link);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return fsync_dir(preset_dir);
+}
+
+std::optional<std::string> read_latest(const fs::path& preset_dir) {
+  std::error_code ec;
+  fs::path target = fs::read_symlink(preset_dir / k_latest_name, ec);
+  if (ec) {
+    return std::nullopt;
+  }
+  return target.string();
+}
+
+}  // namespace snapkeep

@@ -1,0 +1,31 @@
+#pragma once
+// The per-preset lock: flock(2) on DEST/<preset>/.snapkeep/lock, released when the process dies.
+
+#include <filesystem>
+#include <string>
+
+#include "core/base/error.hpp"
+
+namespace snapkeep {
+
+// Holds a preset's lock for its lifetime; the lock file holds the holder's pid while it is held.
+class PresetLock {
+ public:
+  // Takes the lock in state_dir (which must exist). When another process holds it: with `wait`,
+  // blocks until it is free; otherwise fails with ErrorKind::locked naming the holder's pid.
+  static Result<PresetLock> acquire(const std::filesystem::path& state_dir, const std::string& preset, bool wait);
+
+  PresetLock(PresetLock&& other) noexcept;
+  PresetLock& operator=(PresetLock&& other) noexcept;
+  PresetLock(const PresetLock&) = delete;
+  PresetLock& operator=(const PresetLock&) = delete;
+  ~PresetLock();
+
+ private:
+  explicit PresetLock(int fd) : m_fd(fd) {}
+  // Empties the lock file (no pid of ours outlives the lock) and releases the lock.
+  void release() noexcept;
+  int m_fd = -1;
+};
+
+}  // namespace snapkeep

@@ -1,0 +1,114 @@
+#include "core/transfer/rsync.hpp"
+
+#include "core/config/units.hpp"
+#include "core/transfer/rsync_stats.hpp"
+#include "core/transfer/rsync_status.hpp"
+
+namespace fs = std::filesystem;
+
+namespace snapkeep {
+namespace {
+
+std::string with_slash(const fs::path& p) {
+  std::string s = p.string();
+  if (s.empty() || s.back() != '/') {
+    s += '/';
+  }
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& transfer, bool show_progress) {
+  std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids"};
+  if (transfer.mirror) {
+    argv.emplace_back("--delete");
+  }
+  argv.emplace_back("--stats");
+  argv.emplace_back("--no-human-readable");
+  // --sparse with --inplace rewrites whole runs of blocks around a change: only for fresh copies.
+  if (!transfer.in_place) {
+    argv.emplace_back("--sparse");
+  }
+  if (transfer.exact_mtimes) {
+    argv.emplace_back("--modify-window=-1");
+  }
+  if (show_progress) {
+    argv.emplace_back("--info=progress2");
+  }
+  if (transfer.dry_run) {
+    argv.emplace_back("--dry-run");
+  }
+  if (transfer.in_place) {
+    argv.emplace_back("--inplace");
+    argv.emplace_back("--no-whole-file");
+  }
+  if (transfer.mirror) {
+    if (preset.one_file_system) {
+      argv.emplace_back("--one-file-system");
+    }
+    for (const auto& pattern : preset.exclude) {
+      argv.push_back("--exclude=" + pattern);
+    }
+    if (preset.exclude_from) {
+      argv.push_back("--exclude-from=" + preset.exclude_from->string());
+    }
+  }
+  for (const auto& dir : transfer.link_dests) {
+    argv.push_back("--link-dest=" + dir.string());
+  }
+  argv.emplace_back("--");
+  argv.push_back(transfer.contents ? with_slash(transfer.source) : transfer.source.string());
+  argv.push_back(with_slash(transfer.target));
+  return argv;
+}
+
+Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfer, Progress& progress) {
+  RsyncStats stats;
+  ProcessOptions options;
+  options.on_stdout_line = [&](std::string_view line) {
+    if (auto p = parse_rsync_progress_line(line)) {
+      progress.update(format_bytes(p->bytes) + " copied, " + std::to_string(p->files_checked) + "/" +
+                      std::to_string(p->files_total) + " files checked, " + std::to_string(p->files_transferred) +
+                      " copied");
+      return;
+    }
+    parse_rsync_stats_line(line, stats);
+  };
+  auto result = run_process(rsync_argv(preset, transfer, progress.enabled()), options);
+  progress.finish();
+  if (!result) {
+    Error e = std::move(result).error();
+    e.message = preset.name + ": " + e.message;
+    return e;
+  }
+  BackupStats out;
+  out.files = stats.files;
+  out.files_transferred = stats.files_transferred;
+  out.bytes_total = stats.bytes_total;
+  out.bytes_transferred = stats.bytes_transferred;
+  std::string meaning = result->term_signal == 0 ? rsync_exit_meaning(result->exit_code) : "";
+  RsyncOutcome outcome = classify_rsync_exit(*result, preset.allow_partial);
+  if (transfer.strict && !result->succeeded()) {
+    outcome = RsyncOutcome::failed;
+  }
+  switch (outcome) {
+    case RsyncOutcome::ok: break;
+    case RsyncOutcome::ok_vanished:
+      out.warnings.push_back("some source files vanished while rsync ran; they are not in this snapshot");
+      break;
+    case RsyncOutcome::ok_partial:
+      out.warnings.push_back("rsync could not copy some files (allow_partial = yes keeps the snapshot): " +
+                             describe_failure("rsync", *result, meaning));
+      break;
+    case RsyncOutcome::failed: {
+      Error e = runtime_error(preset.name + ": " + transfer.operation +
+                              " failed: " + describe_failure("rsync", *result, meaning));
+      e.full = reports_full_filesystem(result->stderr_tail);
+      return e;
+    }
+  }
+  return out;
+}
+
+}  // namespace snapkeep
