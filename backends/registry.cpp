@@ -31,8 +31,8 @@ Result<std::string> resolve_backend_name(const Preset& preset) {
   auto type = filesystem_type(preset.destination);
   if (!type) {
     Error e = std::move(type).error();
-    e.message = preset.name + ": cannot tell the destination's filesystem (is the drive mounted?): " + e.message;
-    return e;
+    e.message = "cannot tell the destination's filesystem (is the drive mounted?): " + e.message;
+    return std::move(e).in(preset.name);
   }
   return std::string(*type == "btrfs" ? "btrfs" : "rsync");
 }
@@ -47,14 +47,11 @@ Result<std::unique_ptr<Backend>> make_backend(const std::string& name) {
 }
 
 Result<std::unique_ptr<Backend>> backend_for(const Preset& preset) {
-  auto name = resolve_backend_name(preset);
-  if (!name) {
-    return std::move(name).error();
-  }
-  auto backend = make_backend(*name);
+  SNAPKEEP_TRY_ASSIGN(auto name, resolve_backend_name(preset));
+  auto backend = make_backend(name);
   if (!backend) {
     Error e = std::move(backend).error();
-    e.message = preset.name + ": " + e.message;
+    e.preset = preset.name;
     return e;
   }
   return backend;

@@ -73,7 +73,7 @@ int run_cli(int argc, char** argv) {
   args = rewrite_legacy_form(std::move(args));
 
   CLI::App app{"snapkeep: dated, browsable, incremental snapshot backups with bit-rot checks", "snapkeep"};
-  app.set_version_flag("--version", "snapkeep 0.1.0");
+  app.set_version_flag("--version", "snapkeep " SNAPKEEP_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
   GlobalOptions global;

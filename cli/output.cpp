@@ -35,10 +35,11 @@ int run_presets(const GlobalOptions& global, const Config& config, const std::ve
     nlohmann::json entry{{"name", preset.name}};
     auto done = step(preset, entry);
     if (!done) {
-      status = worse(status, report(done.error()));
+      const Error error = std::move(done).error().in(preset.name);
+      status = worse(status, report(error));
       entry["status"] = "failed";
-      entry["error"] = done.error().describe();
-      if (done.error().kind == ErrorKind::locked) {
+      entry["error"] = error.describe();
+      if (error.kind == ErrorKind::locked) {
         entry["locked"] = true;
       }
     } else {

@@ -86,8 +86,9 @@ class BtrfsBackend final : public Backend {
   Status check_preset(const Preset& preset) const override {
     auto type = filesystem_type(preset.destination);
     if (type && *type != "btrfs") {
-      return runtime_error(preset.name + ": backend = btrfs but the destination " + preset.destination.string() +
-                           " is on " + *type + " (use backend = rsync or auto)");
+      return runtime_error("backend = btrfs but the destination " + preset.destination.string() + " is on " + *type +
+                           " (use backend = rsync or auto)")
+          .in(preset.name);
     }
     SNAPKEEP_TRY(check_tool(preset, "rsync"));
     return check_tool(preset, "btrfs");
@@ -161,14 +162,12 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
 Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
   auto type = filesystem_type(job.preset_dir.empty() ? job.preset->destination : job.preset_dir);
   if (type && *type != "btrfs") {
-    return runtime_error(job.preset->name + ": backend = btrfs but the destination " +
-                         job.preset->destination.string() + " is on " + *type + " (use backend = rsync or auto)");
+    return runtime_error("backend = btrfs but the destination " + job.preset->destination.string() + " is on " + *type +
+                         " (use backend = rsync or auto)")
+        .in(job.preset->name);
   }
-  auto subvolume = btrfs::is_subvolume(job.source);
-  if (!subvolume) {
-    return std::move(subvolume).error();
-  }
-  return *subvolume ? send_receive(job) : sync_and_snapshot(job);
+  SNAPKEEP_TRY_ASSIGN(auto subvolume, btrfs::is_subvolume(job.source));
+  return subvolume ? send_receive(job) : sync_and_snapshot(job);
 }
 
 // Case 1: the source is a subvolume. Snapshot it read-only, send (incrementally from the newest
@@ -243,15 +242,16 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
     if (!piped->second.succeeded()) {
       why += (why.empty() ? "" : "; ") + describe_failure("btrfs receive", piped->second);
     }
-    Error e = runtime_error(preset.name + ": backup failed: " + why);
+    Error e = runtime_error("backup failed: " + why).in(preset.name);
     e.full = reports_full_filesystem(piped->second.stderr_tail) || reports_full_filesystem(piped->first.stderr_tail);
     return e;
   }
   auto source_info = btrfs::subvolume_info(new_source);
   if (!source_info || !is_verified_copy(new_dest, source_info->uuid)) {
     cleanup();
-    return runtime_error(preset.name + ": btrfs receive finished but " + new_dest.string() +
-                         " is not a read-only copy of " + new_source.string() + "; nothing was kept");
+    return runtime_error("btrfs receive finished but " + new_dest.string() + " is not a read-only copy of " +
+                         new_source.string() + "; nothing was kept")
+        .in(preset.name);
   }
   SNAPKEEP_TRY(sync_filesystem(new_dest));
   SNAPKEEP_TRY(rename_path(new_dest, job.preset_dir / job.id));
@@ -295,13 +295,10 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
       SNAPKEEP_TRY(btrfs::create_subvolume(current));
     }
   } else {
-    auto subvolume = btrfs::is_subvolume(current);
+    SNAPKEEP_TRY_ASSIGN(auto subvolume, btrfs::is_subvolume(current));
     if (!subvolume) {
-      return std::move(subvolume).error();
-    }
-    if (!*subvolume) {
-      return runtime_error(job.preset->name + ": " + current.string() +
-                           " is not a btrfs subvolume; move it away and run again");
+      return runtime_error(current.string() + " is not a btrfs subvolume; move it away and run again")
+          .in(job.preset->name);
     }
   }
   auto stats = run_rsync(*job.preset, transfer, *job.progress);
@@ -325,20 +322,18 @@ Result<UsageReport> BtrfsBackend::usage(const std::vector<SnapshotInfo>& snapsho
   for (const auto& snapshot : snapshots) {
     ProcessOptions options;
     options.capture_stdout = true;
-    auto result = run_process({"btrfs", "filesystem", "du", "-s", "--raw", "--", snapshot.path.string()}, options);
-    if (!result) {
-      return std::move(result).error();
-    }
-    if (!result->succeeded()) {
+    SNAPKEEP_TRY_ASSIGN(
+        auto result, run_process({"btrfs", "filesystem", "du", "-s", "--raw", "--", snapshot.path.string()}, options));
+    if (!result.succeeded()) {
       return runtime_error("cannot measure " + snapshot.path.string() + ": " +
-                           describe_failure("btrfs filesystem du", *result));
+                           describe_failure("btrfs filesystem du", result));
     }
     // Second line: "TOTAL EXCLUSIVE SET_SHARED PATH".
     std::uint64_t total = 0;
     std::uint64_t exclusive = 0;
-    std::size_t line = result->stdout_text.find('\n');
+    std::size_t line = result.stdout_text.find('\n');
     if (line == std::string::npos ||
-        std::sscanf(result->stdout_text.c_str() + line + 1, "%lu %lu", &total, &exclusive) != 2) {
+        std::sscanf(result.stdout_text.c_str() + line + 1, "%lu %lu", &total, &exclusive) != 2) {
       return runtime_error("cannot read the output of btrfs filesystem du for " + snapshot.path.string());
     }
     running += exclusive;

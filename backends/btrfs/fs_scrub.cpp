@@ -57,15 +57,12 @@ Result<FsScrubCounters> run_btrfs_scrub(const std::filesystem::path& path) {
   options.capture_stdout = true;
   std::vector<std::string> argv{"btrfs", "scrub", "start", "-B", "-d", "-R", "--", path.string()};
   spdlog::debug("running {}", quote_argv(argv));
-  auto ran = run_process(argv, options);
-  if (!ran) {
-    return std::move(ran).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto ran, run_process(argv, options));
   // 0: no errors; 3: errors found (uncorrectable ones), still a complete report.
-  if (ran->term_signal != 0 || (ran->exit_code != 0 && ran->exit_code != 3)) {
-    return runtime_error(describe_failure("btrfs scrub", *ran), path);
+  if (ran.term_signal != 0 || (ran.exit_code != 0 && ran.exit_code != 3)) {
+    return runtime_error(describe_failure("btrfs scrub", ran), path);
   }
-  return parse_btrfs_scrub_output(ran->stdout_text);
+  return parse_btrfs_scrub_output(ran.stdout_text);
 }
 
 namespace {
@@ -79,11 +76,8 @@ class BtrfsFilesystemScrub final : public FilesystemScrub {
     return std::nullopt;
   }
   Result<std::string> filesystem_id(const std::filesystem::path& path) const override {
-    auto uuid = btrfs::filesystem_uuid(path);
-    if (!uuid) {
-      return std::move(uuid).error();
-    }
-    return btrfs::uuid_text(*uuid);
+    SNAPKEEP_TRY_ASSIGN(auto uuid, btrfs::filesystem_uuid(path));
+    return btrfs::uuid_text(uuid);
   }
   Result<FsScrubCounters> run(const std::filesystem::path& path) const override { return run_btrfs_scrub(path); }
 };

@@ -16,11 +16,8 @@ constexpr std::string_view k_freeze_prefix = ".frozen-";
 class BtrfsSourceFreezer final : public SourceFreezer {
  public:
   Result<std::optional<fs::path>> freeze(const Preset& preset, const std::string& id) override {
-    auto subvolume = btrfs::is_subvolume(preset.source);
+    SNAPKEEP_TRY_ASSIGN(auto subvolume, btrfs::is_subvolume(preset.source));
     if (!subvolume) {
-      return std::move(subvolume).error();
-    }
-    if (!*subvolume) {
       return std::optional<fs::path>{};
     }
     fs::path root = source_snapshot_root(preset);

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "core/base/fd.hpp"
+
 namespace snapkeep::btrfs {
 namespace {
 
@@ -104,16 +106,13 @@ Result<std::vector<std::filesystem::path>> nested_subvolumes(const std::filesyst
 }
 
 Result<Uuid> filesystem_uuid(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     return sys_error("cannot open", path);
   }
   struct btrfs_ioctl_fs_info_args args {};
-  int rc = ::ioctl(fd, BTRFS_IOC_FS_INFO, &args);
-  int err = errno;
-  ::close(fd);
-  if (rc != 0) {
-    return sys_error("cannot read btrfs filesystem info (is it on btrfs?)", path, err);
+  if (::ioctl(fd.get(), BTRFS_IOC_FS_INFO, &args) != 0) {
+    return sys_error("cannot read btrfs filesystem info (is it on btrfs?)", path);
   }
   Uuid out{};
   std::memcpy(out.data(), args.fsid, 16);

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 
 namespace snapkeep {
@@ -31,6 +32,11 @@ struct SharedInode {
   std::size_t last_rank = 0;  // latest position in the deletion order among its snapshots
 };
 
+// Owns an fts walk.
+struct CloseFts {
+  void operator()(FTS* fts) const { ::fts_close(fts); }
+};
+
 constexpr std::size_t k_not_deleted = static_cast<std::size_t>(-1);
 
 }  // namespace
@@ -51,7 +57,8 @@ Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapsho
   for (std::size_t i = 0; i < snapshots.size(); ++i) {
     std::string root = snapshots[i].path.string();
     char* paths[] = {root.data(), nullptr};
-    FTS* fts = ::fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nullptr);
+    std::unique_ptr<FTS, CloseFts> walk(::fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nullptr));
+    FTS* fts = walk.get();
     if (fts == nullptr) {
       return sys_error("cannot walk snapshot", snapshots[i].path);
     }
@@ -60,9 +67,7 @@ Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapsho
         continue;  // directories are counted on the way in
       }
       if (entry->fts_info == FTS_DNR || entry->fts_info == FTS_ERR || entry->fts_info == FTS_NS) {
-        Error e = sys_error("cannot read", entry->fts_path, entry->fts_errno);
-        ::fts_close(fts);
-        return e;
+        return sys_error("cannot read", entry->fts_path, entry->fts_errno);
       }
       const struct stat* st = entry->fts_statp;
       std::uint64_t bytes = static_cast<std::uint64_t>(st->st_blocks) * 512;
@@ -89,9 +94,7 @@ Result<UsageReport> hardlink_tree_usage(const std::vector<SnapshotInfo>& snapsho
       }
       ++inode.seen;
     }
-    int err = errno;
-    ::fts_close(fts);
-    if (err != 0) {
+    if (int err = errno; err != 0) {
       return sys_error("cannot walk snapshot", snapshots[i].path, err);
     }
   }

@@ -114,12 +114,10 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
           removed = remove_tree(dir);
         }
       }
-      e.message = preset.name + ": the destination " + preset.destination.string() +
-                  " is full; the unfinished copy was removed and every snapshot is intact. Make room "
-                  "(snapkeep prune --free SIZE, or min_free in the config) and run again.\n" +
-                  e.message;
       if (!removed) {
         e.message += "\n(removing the unfinished copy failed too: " + removed.error().describe() + ")";
+      } else {
+        e.message += "\n(the unfinished copy was removed)";
       }
     }
     return e;

@@ -23,21 +23,18 @@ namespace snapkeep {
 namespace {
 
 Error with_preset(const Preset& preset, Error e) {
-  if (e.message.rfind(preset.name + ":", 0) != 0) {
-    e.message = preset.name + ": " + e.message;
-  }
-  return e;
+  return std::move(e).in(preset.name);
 }
 
-// Says first what a full destination means and what to do, unless the backend already did.
+// Says first what a full destination means and what to do; the backend's own words follow.
 Error explain_full(const Preset& preset, Error e) {
-  if (e.full_filesystem() && e.message.find(" is full") == std::string::npos) {
-    e.message = preset.name + ": the destination " + preset.destination.string() +
+  if (e.full) {
+    e.message = "the destination " + preset.destination.string() +
                 " is full; no snapshot was made and every earlier snapshot is intact. Make room (snapkeep "
                 "prune --free SIZE, or min_free in the config) and run again.\n" +
                 e.message;
   }
-  return e;
+  return std::move(e).in(preset.name);
 }
 
 // run_backup without the explanation of a full destination.
@@ -59,11 +56,8 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     }
   }
   if (fs::is_directory(state_dir, ec)) {
-    auto acquired = PresetLock::acquire(state_dir, preset.name, options.wait_for_lock);
-    if (!acquired) {
-      return std::move(acquired).error();
-    }
-    lock.emplace(std::move(*acquired));
+    SNAPKEEP_TRY_ASSIGN(auto acquired, PresetLock::acquire(state_dir, preset.name, options.wait_for_lock));
+    lock.emplace(std::move(acquired));
   }
 
   if (!options.dry_run && lock) {
@@ -84,9 +78,10 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   }
   // `latest` must be ours to move before anything is copied, or a snapshot could never become latest.
   if (struct stat st{}; ::lstat((preset_dir / k_latest_name).c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
-    return runtime_error(preset.name + ": " + (preset_dir / k_latest_name).string() +
+    return runtime_error((preset_dir / k_latest_name).string() +
                          " exists and is not a symlink; snapkeep does not replace what it did not make "
-                         "(move it away and run again)");
+                         "(move it away and run again)")
+        .in(preset.name);
   }
   if (!options.dry_run) {
     remove_orphan_records(preset_dir, *snapshots);
@@ -157,12 +152,13 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     if (!stats) {
       return with_preset(preset, std::move(stats).error());
     }
-    return runtime_error(preset.name + ": interrupted by signal " + std::to_string(stop_signal()));
+    return runtime_error("interrupted by signal " + std::to_string(stop_signal())).in(preset.name);
   }
   if (!options.dry_run) {
     if (!in_place) {
-      return runtime_error(preset.name + ": internal error: the backend reported success but " +
-                           (preset_dir / outcome.snapshot_id).string() + " is missing");
+      return runtime_error("internal error: the backend reported success but " +
+                           (preset_dir / outcome.snapshot_id).string() + " is missing")
+          .in(preset.name);
     }
     // `latest` first: the snapshot is complete; a kill while hashing must not leave latest behind.
     if (auto updated = update_latest(preset_dir, outcome.snapshot_id); !updated) {

@@ -11,7 +11,7 @@ Status check_setup(const Preset& preset, const Backend& backend) {
   if (preset.exclude_from) {
     std::error_code ec;
     if (!std::filesystem::is_regular_file(*preset.exclude_from, ec)) {
-      return runtime_error(preset.name + ": exclude_from file " + preset.exclude_from->string() + " is not readable");
+      return runtime_error("exclude_from file " + preset.exclude_from->string() + " is not readable").in(preset.name);
     }
   }
   SNAPKEEP_TRY(list_snapshots(preset.preset_dir()));

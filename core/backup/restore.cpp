@@ -24,7 +24,7 @@ Result<fs::path> checked_inside(const Preset& preset, const fs::path& snapshot, 
       continue;
     }
     if (s == "..") {
-      return config_error(preset.name + ": restore path " + inside.string() + " must not contain '..'");
+      return config_error("restore path " + inside.string() + " must not contain '..'").in(preset.name);
     }
     rel /= part;
   }
@@ -33,11 +33,12 @@ Result<fs::path> checked_inside(const Preset& preset, const fs::path& snapshot, 
     walk /= *it;
     struct stat st {};
     if (::lstat(walk.c_str(), &st) != 0) {
-      return sys_error(preset.name + ": " + rel.string() + " is not in snapshot " + snapshot.filename().string(), walk);
+      return sys_error(rel.string() + " is not in snapshot " + snapshot.filename().string(), walk).in(preset.name);
     }
     if (S_ISLNK(st.st_mode) && std::next(it) != rel.end()) {
-      return config_error(preset.name + ": restore path " + rel.string() + " passes through the symlink " +
-                          walk.string() + "; name the path the symlink points to instead");
+      return config_error("restore path " + rel.string() + " passes through the symlink " + walk.string() +
+                          "; name the path the symlink points to instead")
+          .in(preset.name);
     }
   }
   return rel;
@@ -49,61 +50,54 @@ Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreReque
   auto snapshot = find_snapshot(preset.preset_dir(), request.snapshot);
   if (!snapshot) {
     Error e = std::move(snapshot).error();
-    e.message = preset.name + ": " + e.message;
+    e.preset = preset.name;
     return e;
   }
-  auto rel = checked_inside(preset, snapshot->path, request.inside);
-  if (!rel) {
-    return std::move(rel).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto rel, checked_inside(preset, snapshot->path, request.inside));
   fs::path target = fs::absolute(request.target).lexically_normal();
   if (path_is_within(target, preset.preset_dir()) || path_is_within(target, snapshot->path)) {
-    return config_error(preset.name + ": restore target " + target.string() +
+    return config_error("restore target " + target.string() +
                         " is inside the backups; choose a "
                         "folder outside " +
-                        preset.preset_dir().string());
+                        preset.preset_dir().string())
+        .in(preset.name);
   }
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
-      return config_error(preset.name + ": restore target " + target.string() + " is not a directory");
+      return config_error("restore target " + target.string() + " is not a directory").in(preset.name);
     }
-    auto empty = dir_is_empty(target);
-    if (!empty) {
-      return std::move(empty).error();
-    }
-    if (!*empty && !request.force) {
-      return config_error(preset.name + ": restore target " + target.string() +
-                          " is not empty; use --force to restore into it (files of the same name are replaced)");
+    SNAPKEEP_TRY_ASSIGN(auto empty, dir_is_empty(target));
+    if (!empty && !request.force) {
+      return config_error("restore target " + target.string() +
+                          " is not empty; use --force to restore into it (files of the same name are replaced)")
+          .in(preset.name);
     }
   } else {
     std::error_code ec;
     fs::create_directories(target, ec);
     if (ec) {
-      return sys_error(preset.name + ": cannot create restore target", target, ec.value());
+      return sys_error("cannot create restore target", target, ec.value()).in(preset.name);
     }
   }
 
   RestoreOutcome outcome;
   outcome.snapshot_id = snapshot->id;
-  std::string from = rel->empty() ? snapshot->path.string() + "/" : (snapshot->path / *rel).string();
+  std::string from = rel.empty() ? snapshot->path.string() + "/" : (snapshot->path / rel).string();
   outcome.copied_from = from;
   Progress progress(preset.name);
   RsyncTransfer transfer;
-  transfer.source = rel->empty() ? snapshot->path : snapshot->path / *rel;
-  transfer.contents = rel->empty();
+  transfer.source = rel.empty() ? snapshot->path : snapshot->path / rel;
+  transfer.contents = rel.empty();
   transfer.target = target;
   transfer.exact_mtimes = keeps_nanosecond_mtimes(target);
   transfer.mirror = false;
   transfer.operation = "restore";
   transfer.strict = true;
   spdlog::info("{}: restoring {} to {}", preset.name, from, target.string());
-  auto stats = run_rsync(preset, transfer, progress);
-  if (!stats) {
-    return std::move(stats).error();
-  }
-  outcome.files = stats->files;
-  outcome.bytes = stats->bytes_total;
+  SNAPKEEP_TRY_ASSIGN(auto stats, run_rsync(preset, transfer, progress));
+  outcome.files = stats.files;
+  outcome.bytes = stats.bytes_total;
   return outcome;
 }
 

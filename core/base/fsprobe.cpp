@@ -30,16 +30,4 @@ Result<std::string> filesystem_type(const std::filesystem::path& path) {
   return std::string(buf);
 }
 
-Result<bool> same_filesystem(const std::filesystem::path& a, const std::filesystem::path& b) {
-  struct stat sa {};
-  struct stat sb {};
-  if (::stat(a.c_str(), &sa) != 0) {
-    return sys_error("cannot stat", a);
-  }
-  if (::stat(b.c_str(), &sb) != 0) {
-    return sys_error("cannot stat", b);
-  }
-  return sa.st_dev == sb.st_dev;
-}
-
 }  // namespace snapkeep

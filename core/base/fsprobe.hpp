@@ -11,7 +11,4 @@ namespace snapkeep {
 // "btrfs", "ext4" (ext2/3/4 share a magic), "xfs", "tmpfs", ... or "0x<magic>" when unknown.
 Result<std::string> filesystem_type(const std::filesystem::path& path);
 
-// True when both paths are on the same filesystem (st_dev); errors name the path.
-Result<bool> same_filesystem(const std::filesystem::path& a, const std::filesystem::path& b);
-
 }  // namespace snapkeep

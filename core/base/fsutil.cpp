@@ -5,29 +5,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <memory>
 #include <vector>
+
+#include "core/base/fd.hpp"
 
 namespace fs = std::filesystem;
 
 namespace snapkeep {
 namespace {
 
-// Closes a file descriptor at scope exit.
-class FdGuard {
- public:
-  explicit FdGuard(int fd) : m_fd(fd) {}
-  ~FdGuard() {
-    if (m_fd >= 0) {
-      ::close(m_fd);
-    }
-  }
-  FdGuard(const FdGuard&) = delete;
-  FdGuard& operator=(const FdGuard&) = delete;
-  int get() const { return m_fd; }
-
- private:
-  int m_fd;
+// Owns a DIR stream (closedir on every path).
+struct CloseDir {
+  void operator()(DIR* dir) const { ::closedir(dir); }
 };
+using DirStream = std::unique_ptr<DIR, CloseDir>;
+
+DirStream open_dir_stream(int fd) {
+  return DirStream(::fdopendir(fd));
+}
 
 // Below this depth each level keeps its directory open; deeper, remove_deep() works with two
 // descriptors at a time so no open-file limit is hit.
@@ -41,92 +37,81 @@ struct RemoveState {
 
 // Empties the directory open as `fd` using ".." to climb back: for very deep chains. Each folder is
 // re-read after each of its subfolders is gone, which is cheap for the narrow chains that get this deep.
-Status remove_deep(int fd, const fs::path& path, RemoveState& state) {
+Status remove_deep(Fd fd, const fs::path& path, RemoveState& state) {
   std::vector<std::string> names;  // from the folder of `fd` down to the current one
-  int current = fd;
+  Fd current = std::move(fd);
   for (;;) {
-    DIR* dir = ::fdopendir(::dup(current));
-    if (dir == nullptr) {
-      Error e = sys_error("cannot read directory", path);
-      ::close(current);
-      return e;
-    }
-    ::rewinddir(dir);
     std::string subdir;
     Status status;
-    errno = 0;
-    while (struct dirent* entry = ::readdir(dir)) {
-      std::string_view name = entry->d_name;
-      if (name == "." || name == "..") {
-        continue;
+    {
+      DirStream dir = open_dir_stream(::dup(current.get()));
+      if (!dir) {
+        return sys_error("cannot read directory", path);
       }
-      struct stat st {};
-      if (::fstatat(current, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        continue;
-      }
-      if (S_ISDIR(st.st_mode)) {
-        if (st.st_dev != state.device) {
-          status = runtime_error("refusing to delete across a mount point", path / entry->d_name);
+      ::rewinddir(dir.get());
+      errno = 0;
+      while (struct dirent* entry = ::readdir(dir.get())) {
+        std::string_view name = entry->d_name;
+        if (name == "." || name == "..") {
+          continue;
+        }
+        struct stat st {};
+        if (::fstatat(current.get(), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+          continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+          if (st.st_dev != state.device) {
+            status = runtime_error("refusing to delete across a mount point", path / entry->d_name);
+            break;
+          }
+          ::fchmodat(current.get(), entry->d_name, (st.st_mode & 07777) | S_IRWXU, 0);
+          subdir = entry->d_name;
           break;
         }
-        ::fchmodat(current, entry->d_name, (st.st_mode & 07777) | S_IRWXU, 0);
-        subdir = entry->d_name;
-        break;
+        if (::unlinkat(current.get(), entry->d_name, 0) != 0 && errno != ENOENT) {
+          status = sys_error("cannot remove", path / entry->d_name);
+          break;
+        }
+        ++state.removed;
       }
-      if (::unlinkat(current, entry->d_name, 0) != 0 && errno != ENOENT) {
-        status = sys_error("cannot remove", path / entry->d_name);
-        break;
-      }
-      ++state.removed;
     }
-    ::closedir(dir);
-    if (!status) {
-      ::close(current);
-      return status;
-    }
+    SNAPKEEP_TRY(status);
     if (!subdir.empty()) {
-      int child = ::openat(current, subdir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      if (child < 0) {
-        Error e = sys_error("cannot open directory", path / subdir);
-        ::close(current);
-        return e;
+      Fd child(::openat(current.get(), subdir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+      if (!child) {
+        return sys_error("cannot open directory", path / subdir);
       }
-      ::close(current);
-      current = child;
+      current = std::move(child);
       names.push_back(subdir);
       continue;
     }
     if (names.empty()) {
-      ::close(current);
       return {};
     }
-    int parent = ::openat(current, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    ::close(current);
-    if (parent < 0) {
+    Fd parent(::openat(current.get(), "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent) {
       return sys_error("cannot climb back out of a deep directory", path);
     }
-    if (::unlinkat(parent, names.back().c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
-      Error e = sys_error("cannot remove directory", path / names.back());
-      ::close(parent);
-      return e;
+    if (::unlinkat(parent.get(), names.back().c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+      return sys_error("cannot remove directory", path / names.back());
     }
     ++state.removed;
     names.pop_back();
-    current = parent;
+    current = std::move(parent);
   }
 }
 
-// Empties the directory open as `dirfd` (at `path`, for messages); takes ownership of dirfd.
-Status remove_children(int dirfd, const fs::path& path, RemoveState& state, int depth) {
+// Empties the directory open as `dirfd` (at `path`, for messages).
+Status remove_children(Fd dirfd, const fs::path& path, RemoveState& state, int depth) {
   if (depth >= k_max_open_depth) {
-    return remove_deep(dirfd, path, state);
+    return remove_deep(std::move(dirfd), path, state);
   }
-  DIR* dir = ::fdopendir(dirfd);
-  if (dir == nullptr) {
-    Error e = sys_error("cannot read directory", path);
-    ::close(dirfd);
-    return e;
+  DirStream stream = open_dir_stream(dirfd.get());
+  if (!stream) {
+    return sys_error("cannot read directory", path);
   }
+  dirfd.release();  // the stream owns it now
+  DIR* dir = stream.get();
   Status status;
   // Entries removed while reading may make readdir skip others: repeat until a pass removes nothing.
   for (bool removed_any = true; removed_any && status;) {
@@ -154,12 +139,12 @@ Status remove_children(int dirfd, const fs::path& path, RemoveState& state, int 
         if ((st.st_mode & S_IWUSR) == 0 || (st.st_mode & S_IXUSR) == 0) {
           ::fchmodat(::dirfd(dir), entry->d_name, (st.st_mode & 07777) | S_IRWXU, 0);
         }
-        int child = ::openat(::dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (child < 0) {
+        Fd child(::openat(::dirfd(dir), entry->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!child) {
           status = sys_error("cannot open directory", path / entry->d_name);
           break;
         }
-        status = remove_children(child, path / entry->d_name, state, depth + 1);
+        status = remove_children(std::move(child), path / entry->d_name, state, depth + 1);
         if (!status) {
           break;
         }
@@ -181,7 +166,6 @@ Status remove_children(int dirfd, const fs::path& path, RemoveState& state, int 
       status = sys_error("cannot read directory", path);
     }
   }
-  ::closedir(dir);
   return status;
 }
 
@@ -202,8 +186,8 @@ Status make_dir(const fs::path& dir, unsigned mode) {
 }
 
 Status fsync_dir(const fs::path& dir) {
-  FdGuard fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) {
     return sys_error("cannot open directory", dir);
   }
   if (::fsync(fd.get()) != 0) {
@@ -213,8 +197,8 @@ Status fsync_dir(const fs::path& dir) {
 }
 
 Status sync_filesystem(const fs::path& path) {
-  FdGuard fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     return sys_error("cannot open", path);
   }
   if (::syncfs(fd.get()) != 0) {
@@ -227,8 +211,8 @@ Status write_file_atomic(const fs::path& path, std::string_view content) {
   fs::path tmp = path;
   tmp += ".tmp";
   {
-    FdGuard fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (fd.get() < 0) {
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) {
       return sys_error("cannot create", tmp);
     }
     std::size_t done = 0;
@@ -279,14 +263,14 @@ Status remove_tree(const fs::path& root, const std::function<void(std::uint64_t)
   if ((st.st_mode & S_IRWXU) != S_IRWXU) {
     ::chmod(root.c_str(), (st.st_mode & 07777) | S_IRWXU);
   }
-  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) {
+  Fd fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
     return sys_error("cannot open directory", root);
   }
   RemoveState state;
   state.device = st.st_dev;
   state.on_progress = &on_progress;
-  SNAPKEEP_TRY(remove_children(fd, root, state, 0));
+  SNAPKEEP_TRY(remove_children(std::move(fd), root, state, 0));
   if (::rmdir(root.c_str()) != 0 && errno != ENOENT) {
     return sys_error("cannot remove directory", root);
   }
@@ -295,8 +279,8 @@ Status remove_tree(const fs::path& root, const std::function<void(std::uint64_t)
 
 bool keeps_nanosecond_mtimes(const fs::path& dir) {
   fs::path probe = dir / ".snapkeep-mtime-probe";
-  FdGuard fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (fd.get() < 0) {
+  Fd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) {
     return false;
   }
   struct timespec times[2] = {{1000000000, 123456789}, {1000000000, 123456789}};

@@ -191,10 +191,7 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
   if (argv.empty()) {
     return runtime_error("internal error: empty argv");
   }
-  auto exe = resolve_program(argv[0]);
-  if (!exe) {
-    return std::move(exe).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto exe, resolve_program(argv[0]));
   spdlog::debug("running: {}", quote_argv(argv));
 
   std::vector<std::string> args(argv.begin() + 1, argv.end());
@@ -203,14 +200,14 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
   std::error_code launch_error;
   bp::child child;
   try {
-    child = bp::child(bp::exe = *exe, bp::args = args, bp::env = child_environment(options.env),
+    child = bp::child(bp::exe = exe, bp::args = args, bp::env = child_environment(options.env),
                       bp::std_in<bp::null, bp::std_out> out_stream, bp::std_err > err_stream, DieWithParent{},
                       launch_error);
   } catch (const std::exception& e) {
     return runtime_error("cannot start " + argv[0] + ": " + e.what());
   }
   if (launch_error) {
-    return make_error(ErrorKind::runtime, "cannot start " + argv[0], launch_error.value(), exe->string());
+    return make_error(ErrorKind::runtime, "cannot start " + argv[0], launch_error.value(), exe.string());
   }
   register_child(child.id());
   StderrCollector errors(err_stream, argv[0], options.stderr_tail_bytes);
@@ -245,14 +242,8 @@ Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const
   if (first.empty() || second.empty()) {
     return runtime_error("internal error: empty argv");
   }
-  auto exe1 = resolve_program(first[0]);
-  if (!exe1) {
-    return std::move(exe1).error();
-  }
-  auto exe2 = resolve_program(second[0]);
-  if (!exe2) {
-    return std::move(exe2).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto exe1, resolve_program(first[0]));
+  SNAPKEEP_TRY_ASSIGN(auto exe2, resolve_program(second[0]));
   spdlog::debug("running: {} | {}", quote_argv(first), quote_argv(second));
   std::vector<std::string> args1(first.begin() + 1, first.end());
   std::vector<std::string> args2(second.begin() + 1, second.end());
@@ -265,13 +256,13 @@ Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const
   std::error_code launch_error;
   bp::child child1;
   try {
-    child1 = bp::child(bp::exe = *exe1, bp::args = args1, bp::env = env, bp::std_in<bp::null, bp::std_out> upstream,
+    child1 = bp::child(bp::exe = exe1, bp::args = args1, bp::env = env, bp::std_in<bp::null, bp::std_out> upstream,
                        bp::std_err > err1, DieWithParent{}, launch_error);
   } catch (const std::exception& e) {
     return runtime_error("cannot start " + first[0] + ": " + e.what());
   }
   if (launch_error) {
-    return make_error(ErrorKind::runtime, "cannot start " + first[0], launch_error.value(), exe1->string());
+    return make_error(ErrorKind::runtime, "cannot start " + first[0], launch_error.value(), exe1.string());
   }
   register_child(child1.id());
   StderrCollector errors1(err1, first[0], 4096);
@@ -281,7 +272,7 @@ Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const
   bp::pipe downstream;
   bp::child child2;
   try {
-    child2 = bp::child(bp::exe = *exe2, bp::args = args2, bp::env = env, bp::std_in<downstream, bp::std_out> bp::null,
+    child2 = bp::child(bp::exe = exe2, bp::args = args2, bp::env = env, bp::std_in<downstream, bp::std_out> bp::null,
                        bp::std_err > err2, DieWithParent{}, launch_error);
   } catch (const std::exception& e) {
     launch_error = std::make_error_code(std::errc::no_such_file_or_directory);
@@ -292,7 +283,7 @@ Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const
     upstream.close();
     result.first.stderr_tail = errors1.finish();
     wait_child(child1, first[0], result.first);
-    return make_error(ErrorKind::runtime, "cannot start " + second[0], launch_error.value(), exe2->string());
+    return make_error(ErrorKind::runtime, "cannot start " + second[0], launch_error.value(), exe2.string());
   }
   register_child(child2.id());
   StderrCollector errors2(err2, second[0], 4096);

@@ -43,8 +43,4 @@ void Progress::finish() {
   }
 }
 
-std::string progress_counts(std::uint64_t files, std::uint64_t bytes) {
-  return format_bytes(bytes) + ", " + std::to_string(files) + " files";
-}
-
 }  // namespace snapkeep

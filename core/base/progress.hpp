@@ -28,7 +28,4 @@ class Progress {
   std::chrono::steady_clock::time_point m_last{};
 };
 
-// "1.2 GiB, 1,234 files" style counters for progress lines.
-std::string progress_counts(std::uint64_t files, std::uint64_t bytes);
-
 }  // namespace snapkeep

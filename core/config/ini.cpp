@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <utility>
 
+#include "core/base/fd.hpp"
+
 // The dialect is Python configparser's default one (strict=True, empty_lines_in_values=True,
 // no inline comments): whole-line `#`/`;` comments (they may be indented, and are skipped even in
 // the middle of a multi-line value), `key = value` or `key: value` split at the first `=` or `:`,
@@ -209,28 +211,25 @@ Status parse_ini(std::string_view text, const std::filesystem::path& file, IniDo
 }
 
 Status read_ini_file(const std::filesystem::path& file, IniDocument& doc) {
-  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  const Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) {
     return make_error(ErrorKind::config, "cannot read config file " + file.string(), errno, file);
   }
   std::string text;
   char buffer[65536];
   for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof buffer);
+    const ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n < 0) {
-      const int err = errno;
-      ::close(fd);
-      return make_error(ErrorKind::config, "cannot read config file " + file.string(), err, file);
+      return make_error(ErrorKind::config, "cannot read config file " + file.string(), errno, file);
     }
     if (n == 0) {
       break;
     }
     text.append(buffer, static_cast<std::size_t>(n));
   }
-  ::close(fd);
   return parse_ini(text, file, doc);
 }
 

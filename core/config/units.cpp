@@ -166,12 +166,9 @@ Result<SizeSpec> parse_size_spec(std::string_view text) {
     spec.percent = percent;
     return spec;
   }
-  auto bytes = parse_bytes(t);
-  if (!bytes) {
-    return std::move(bytes).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto bytes, parse_bytes(t));
   SizeSpec spec;
-  spec.bytes = *bytes;
+  spec.bytes = bytes;
   return spec;
 }
 

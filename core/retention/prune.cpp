@@ -50,18 +50,15 @@ Result<std::vector<PruneEntry>> prune_locked(const Preset& preset, Backend& back
   if (!dry_run) {
     SNAPKEEP_TRY(finish_interrupted_deletions(preset, backend));
   }
-  auto snapshots = list_snapshots(preset.preset_dir());
-  if (!snapshots) {
-    return std::move(snapshots).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset.preset_dir()));
   // Only snapkeep's own snapshots take part in the policy: a folder it did not make (no time record)
   // is never deleted, and must not take the place of the newest snapshot either.
   std::vector<SnapshotInfo> own;
-  std::copy_if(snapshots->begin(), snapshots->end(), std::back_inserter(own),
+  std::copy_if(snapshots.begin(), snapshots.end(), std::back_inserter(own),
                [](const SnapshotInfo& s) { return s.time_recorded; });
   auto decisions = apply_retention(preset.keep, own, std::time(nullptr));
   std::vector<PruneEntry> out;
-  for (const auto& snapshot : *snapshots) {
+  for (const auto& snapshot : snapshots) {
     auto decision = std::find_if(decisions.begin(), decisions.end(),
                                  [&](const RetentionDecision& d) { return d.id == snapshot.id; });
     PruneEntry entry{snapshot.id, true, false, {"not made by snapkeep"}};
@@ -87,21 +84,15 @@ Result<std::vector<PruneEntry>> run_prune(const Preset& preset, Backend& backend
   }
   std::optional<PresetLock> lock;
   if (options.held_lock == nullptr) {
-    auto acquired = PresetLock::acquire(state_dir, preset.name, options.wait_for_lock);
-    if (!acquired) {
-      return std::move(acquired).error();
-    }
-    lock.emplace(std::move(*acquired));
+    SNAPKEEP_TRY_ASSIGN(auto acquired, PresetLock::acquire(state_dir, preset.name, options.wait_for_lock));
+    lock.emplace(std::move(acquired));
   }
   auto entries = prune_locked(preset, backend, options.dry_run);
   if (!entries || !options.free) {
     return entries;
   }
-  auto plan = make_free_space(preset, backend, *options.free, options.dry_run);
-  if (!plan) {
-    return std::move(plan).error();
-  }
-  for (const auto& victim : plan->victims) {
+  SNAPKEEP_TRY_ASSIGN(auto plan, make_free_space(preset, backend, *options.free, options.dry_run));
+  for (const auto& victim : plan.victims) {
     for (auto& entry : *entries) {
       if (entry.id == victim.id) {
         entry.keep = false;

@@ -27,72 +27,57 @@ Result<std::uint64_t> free_space_target(const SizeSpec& spec, const fs::path& pa
   if (!spec.is_percent) {
     return spec.bytes;
   }
-  auto st = statvfs_of(path);
-  if (!st) {
-    return std::move(st).error();
-  }
-  double size = static_cast<double>(st->f_blocks) * static_cast<double>(st->f_frsize);
+  SNAPKEEP_TRY_ASSIGN(auto st, statvfs_of(path));
+  double size = static_cast<double>(st.f_blocks) * static_cast<double>(st.f_frsize);
   return static_cast<std::uint64_t>(size * spec.percent / 100.0);
 }
 
 Result<SpacePlan> plan_free_space(const Preset& preset, Backend& backend, const SizeSpec& target) {
   fs::path preset_dir = preset.preset_dir();
   SpacePlan plan;
-  auto wanted = free_space_target(target, preset.destination);
-  if (!wanted) {
-    return std::move(wanted).error();
-  }
-  plan.target = *wanted;
-  auto st = statvfs_of(preset.destination);
-  if (!st) {
-    return std::move(st).error();
-  }
-  plan.free_now = static_cast<std::uint64_t>(st->f_bavail) * st->f_frsize;
+  SNAPKEEP_TRY_ASSIGN(auto wanted, free_space_target(target, preset.destination));
+  plan.target = wanted;
+  SNAPKEEP_TRY_ASSIGN(auto st, statvfs_of(preset.destination));
+  plan.free_now = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
   plan.predicted = plan.free_now;
   if (plan.free_now >= plan.target) {
     return plan;
   }
-  auto snapshots = list_snapshots(preset_dir);
-  if (!snapshots) {
-    return std::move(snapshots).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
   // Candidates, oldest first: what the policy lets go, or with no policy all but the newest.
   std::vector<std::size_t> order;
   if (!preset.keep.rules.empty()) {
     std::vector<SnapshotInfo> own;
-    for (const auto& s : *snapshots) {
+    for (const auto& s : snapshots) {
       if (s.time_recorded) {
         own.push_back(s);
       }
     }
     for (const auto& decision : apply_retention(preset.keep, own, std::time(nullptr))) {
-      for (std::size_t i = 0; i < snapshots->size(); ++i) {
-        if ((*snapshots)[i].id == decision.id && !decision.keep) {
+      for (std::size_t i = 0; i < snapshots.size(); ++i) {
+        if ((snapshots)[i].id == decision.id && !decision.keep) {
           order.push_back(i);
         }
       }
     }
   } else {
     // Every own snapshot older than the newest own one (the one `latest` names).
-    std::size_t newest_own = snapshots->size();
-    for (std::size_t i = 0; i < snapshots->size(); ++i) {
-      if ((*snapshots)[i].time_recorded) {
+    std::size_t newest_own = snapshots.size();
+    for (std::size_t i = 0; i < snapshots.size(); ++i) {
+      if ((snapshots)[i].time_recorded) {
         newest_own = i;
       }
     }
     for (std::size_t i = 0; i < newest_own; ++i) {
-      if ((*snapshots)[i].time_recorded) {
+      if ((snapshots)[i].time_recorded) {
         order.push_back(i);
       }
     }
   }
-  auto usage = backend.usage(*snapshots, order);
-  if (!usage) {
-    return std::move(usage).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(auto usage, backend.usage(snapshots, order));
   for (std::size_t j = 0; j < order.size(); ++j) {
-    plan.victims.push_back((*snapshots)[order[j]]);
-    plan.predicted = plan.free_now + usage->freed_after[j];
+    plan.victims.push_back((snapshots)[order[j]]);
+    plan.predicted = plan.free_now + usage.freed_after[j];
     if (plan.predicted >= plan.target) {
       return plan;
     }
@@ -107,11 +92,12 @@ Result<SpacePlan> make_free_space(const Preset& preset, Backend& backend, const 
     return plan;
   }
   if (!plan->reachable) {
-    return runtime_error(preset.name + ": cannot free enough space on " + preset.destination.string() + ": " +
+    return runtime_error("cannot free enough space on " + preset.destination.string() + ": " +
                          format_bytes(plan->target) + " wanted free, " + format_bytes(plan->free_now) +
                          " free now, and deleting every snapshot that may go frees only " +
                          format_bytes(plan->predicted - plan->free_now) + "; " +
-                         format_bytes(plan->target - plan->predicted) + " are missing. Nothing was deleted or copied");
+                         format_bytes(plan->target - plan->predicted) + " are missing. Nothing was deleted or copied")
+        .in(preset.name);
   }
   if (plan->victims.empty()) {
     return plan;

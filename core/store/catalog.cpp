@@ -119,17 +119,14 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
 }
 
 Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string& id_or_latest) {
-  auto snapshots = list_snapshots(preset_dir);
-  if (!snapshots) {
-    return std::move(snapshots).error();
-  }
-  if (snapshots->empty()) {
+  SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
+  if (snapshots.empty()) {
     return runtime_error("no snapshots yet in " + preset_dir.string());
   }
   if (id_or_latest == k_latest_name) {
-    return snapshots->back();
+    return snapshots.back();
   }
-  for (const auto& s : *snapshots) {
+  for (const auto& s : snapshots) {
     if (s.id == id_or_latest) {
       return s;
     }

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/base/error.hpp"
+#include "core/base/fd.hpp"
 
 namespace snapkeep {
 
@@ -15,17 +16,17 @@ class PresetLock {
   // blocks until it is free; otherwise fails with ErrorKind::locked naming the holder's pid.
   static Result<PresetLock> acquire(const std::filesystem::path& state_dir, const std::string& preset, bool wait);
 
-  PresetLock(PresetLock&& other) noexcept;
+  PresetLock(PresetLock&& other) noexcept = default;
   PresetLock& operator=(PresetLock&& other) noexcept;
   PresetLock(const PresetLock&) = delete;
   PresetLock& operator=(const PresetLock&) = delete;
   ~PresetLock();
 
  private:
-  explicit PresetLock(int fd) : m_fd(fd) {}
+  explicit PresetLock(Fd fd) : m_fd(std::move(fd)) {}
   // Empties the lock file (no pid of ours outlives the lock) and releases the lock.
   void release() noexcept;
-  int m_fd = -1;
+  Fd m_fd;
 };
 
 }  // namespace snapkeep

@@ -10,22 +10,23 @@ namespace snapkeep {
 Status check_source(const Preset& preset) {
   struct stat st {};
   if (::stat(preset.source.c_str(), &st) != 0) {
-    return sys_error(preset.name + ": source " + preset.source.string() + " is not reachable (" + preset.origin + ")",
-                     {});
+    return sys_error("source " + preset.source.string() + " is not reachable (" + preset.origin + ")", {})
+        .in(preset.name);
   }
   if (!S_ISDIR(st.st_mode)) {
-    return runtime_error(preset.name + ": source " + preset.source.string() + " is not a directory");
+    return runtime_error("source " + preset.source.string() + " is not a directory").in(preset.name);
   }
   auto empty = dir_is_empty(preset.source);
   if (!empty) {
     Error e = std::move(empty).error();
-    e.message = preset.name + ": " + e.message;
+    e.preset = preset.name;
     return e;
   }
   if (*empty && !preset.allow_empty_source) {
-    return runtime_error(preset.name + ": source " + preset.source.string() +
+    return runtime_error("source " + preset.source.string() +
                          " is empty; refusing to back it up (is its drive mounted?). "
-                         "Set allow_empty_source = yes if an empty source is expected");
+                         "Set allow_empty_source = yes if an empty source is expected")
+        .in(preset.name);
   }
   return {};
 }
@@ -35,13 +36,14 @@ Status check_destination(const Preset& preset) {
   if (::stat(preset.destination.c_str(), &st) != 0) {
     int err = errno;
     if (err == ENOENT) {
-      return runtime_error(preset.name + ": destination " + preset.destination.string() +
-                           " does not exist (is the backup drive mounted?); snapkeep never creates it");
+      return runtime_error("destination " + preset.destination.string() +
+                           " does not exist (is the backup drive mounted?); snapkeep never creates it")
+          .in(preset.name);
     }
-    return sys_error(preset.name + ": destination " + preset.destination.string() + " is not reachable", {}, err);
+    return sys_error("destination " + preset.destination.string() + " is not reachable", {}, err).in(preset.name);
   }
   if (!S_ISDIR(st.st_mode)) {
-    return runtime_error(preset.name + ": destination " + preset.destination.string() + " is not a directory");
+    return runtime_error("destination " + preset.destination.string() + " is not a directory").in(preset.name);
   }
   return {};
 }
@@ -49,12 +51,13 @@ Status check_destination(const Preset& preset) {
 Status check_overlap(const Preset& preset) {
   std::filesystem::path preset_dir = preset.preset_dir();
   if (path_is_within(preset_dir, preset.source)) {
-    return runtime_error(preset.name + ": destination " + preset_dir.string() + " is inside source " +
-                         preset.source.string() + ": each backup would contain the previous ones");
+    return runtime_error("destination " + preset_dir.string() + " is inside source " + preset.source.string() +
+                         ": each backup would contain the previous ones")
+        .in(preset.name);
   }
   if (path_is_within(preset.source, preset_dir)) {
-    return runtime_error(preset.name + ": source " + preset.source.string() + " is inside the backup folder " +
-                         preset_dir.string());
+    return runtime_error("source " + preset.source.string() + " is inside the backup folder " + preset_dir.string())
+        .in(preset.name);
   }
   return {};
 }
@@ -63,7 +66,7 @@ Status check_tool(const Preset& preset, std::string_view tool) {
   auto version = run_process({std::string(tool), "--version"});
   if (!version) {
     Error e = std::move(version).error();
-    e.message = preset.name + ": " + e.message;
+    e.preset = preset.name;
     return e;
   }
   return {};

@@ -79,7 +79,7 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
   progress.finish();
   if (!result) {
     Error e = std::move(result).error();
-    e.message = preset.name + ": " + e.message;
+    e.preset = preset.name;
     return e;
   }
   BackupStats out;
@@ -102,8 +102,8 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
                              describe_failure("rsync", *result, meaning));
       break;
     case RsyncOutcome::failed: {
-      Error e = runtime_error(preset.name + ": " + transfer.operation +
-                              " failed: " + describe_failure("rsync", *result, meaning));
+      Error e =
+          runtime_error(transfer.operation + " failed: " + describe_failure("rsync", *result, meaning)).in(preset.name);
       e.full = reports_full_filesystem(result->stderr_tail);
       return e;
     }
