@@ -35,9 +35,10 @@ Result<nlohmann::json> parse_state(const fs::path& path) {
   text << in.rdbuf();
   auto doc = nlohmann::json::parse(text.str(), nullptr, false);
   if (doc.is_discarded() || !doc.is_object()) {
-    return runtime_error("the local state is damaged (not a JSON object); move it away and run again "
-                         "(snapkeep rebuilds what it can)",
-                         path);
+    return runtime_error(
+        "the local state is damaged (not a JSON object); move it away and run again "
+        "(snapkeep rebuilds what it can)",
+        path);
   }
   return doc;
 }
