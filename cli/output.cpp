@@ -34,7 +34,16 @@ int run_presets(const GlobalOptions& global, const Config& config, const std::ve
     }
     nlohmann::json entry{{"name", preset.name}};
     auto done = step(preset, entry);
-    if (!done) {
+    if (!done && done.error().drive_absent && preset.skip_if_unmounted) {
+      // if_unmounted = skip: a drive that is often unplugged is not a failure (and no alarm).
+      const Error error = std::move(done).error().in(preset.name);
+      spdlog::info("{} (skipped: if_unmounted = skip)", error.describe());
+      entry["status"] = "skipped";
+      entry["reason"] = error.describe();
+      if (!global.json && global.verbosity >= 0) {
+        std::printf("%s: skipped, the backup drive is absent (if_unmounted = skip)\n", preset.name.c_str());
+      }
+    } else if (!done) {
       const Error error = std::move(done).error().in(preset.name);
       status = worse(status, report(error));
       entry["status"] = "failed";

@@ -8,6 +8,7 @@
 #include "core/base/progress.hpp"
 #include "core/config/units.hpp"
 #include "core/store/catalog.hpp"
+#include "core/store/preset_checks.hpp"
 #include "core/transfer/rsync.hpp"
 
 namespace fs = std::filesystem;
@@ -47,6 +48,7 @@ Result<fs::path> checked_inside(const Preset& preset, const fs::path& snapshot, 
 }  // namespace
 
 Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreRequest& request) {
+  SNAPKEEP_TRY(check_destination(preset));
   auto snapshot = find_snapshot(preset.preset_dir(), request.snapshot);
   if (!snapshot) {
     Error e = std::move(snapshot).error();

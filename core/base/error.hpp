@@ -42,6 +42,7 @@ struct Error {
   std::filesystem::path path;  // path concerned, empty when none
   std::string preset;          // the preset it concerns, empty when none; rendered once, in front
   bool full = false;           // a filesystem was full: ENOSPC or EDQUOT seen (errno or a child's stderr)
+  bool drive_absent = false;   // the destination drive is not there (not mounted, or another drive is)
 
   // "preset: message: path: strerror" with the parts that are set.
   std::string describe() const;

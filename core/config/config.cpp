@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <utility>
 
+#include "core/base/mounts.hpp"
 #include "core/config/ini.hpp"
 
 // Decisions users see (document in the config reference):
@@ -25,9 +27,15 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 12> k_known_keys = {
-    "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
-    "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial"};
+// Every key a preset may have (SPEC §1 and docs/configuration.md), one per line so additions merge.
+constexpr std::array k_known_keys = {
+    std::string_view("source"),        std::string_view("destination"),   std::string_view("backend"),
+    std::string_view("keep"),          std::string_view("min_free"),      std::string_view("min_free_overrides_keep"),
+    std::string_view("exclude"),       std::string_view("exclude_from"),  std::string_view("one_file_system"),
+    std::string_view("checksum"),      std::string_view("snapshot_dir"),  std::string_view("allow_empty_source"),
+    std::string_view("allow_partial"), std::string_view("require_mount"), std::string_view("destination_uuid"),
+    std::string_view("if_unmounted"),
+};
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
 
@@ -215,6 +223,59 @@ std::string one_of(const std::vector<std::string>& values) {
   return out;
 }
 
+// The yes/no field a key sets, or null when the key is not a yes/no one.
+bool* flag_of(Preset& preset, std::string_view key) {
+  if (key == "one_file_system") {
+    return &preset.one_file_system;
+  }
+  if (key == "allow_empty_source") {
+    return &preset.allow_empty_source;
+  }
+  if (key == "allow_partial") {
+    return &preset.allow_partial;
+  }
+  if (key == "require_mount") {
+    return &preset.require_mount;
+  }
+  if (key == "min_free_overrides_keep") {
+    return &preset.min_free_overrides_keep;
+  }
+  return nullptr;
+}
+
+// Words separated by blanks, commas or line breaks.
+std::vector<std::string> split_words(const std::string& text) {
+  std::vector<std::string> out;
+  std::string word;
+  for (char c : text) {
+    if (c == ' ' || c == '\t' || c == '\n' || c == ',') {
+      if (!word.empty()) {
+        out.push_back(std::move(word));
+        word.clear();
+      }
+    } else {
+      word += c;
+    }
+  }
+  if (!word.empty()) {
+    out.push_back(std::move(word));
+  }
+  return out;
+}
+
+// Hex digits and dashes, at least 8 digits: the UUID forms blkid prints (ext4/btrfs/xfs, FAT, exFAT).
+bool looks_like_uuid(const std::string& text) {
+  std::size_t digits = 0;
+  for (char c : text) {
+    if (std::isxdigit(static_cast<unsigned char>(c)) != 0) {
+      ++digits;
+    } else if (c != '-') {
+      return false;
+    }
+  }
+  return digits >= 8 && text.front() != '-' && text.back() != '-';
+}
+
 Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, const std::set<std::string>& referenced,
                             const ConfigSchema& schema) {
   SNAPKEEP_TRY(check_preset_name(section));
@@ -239,6 +300,9 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
   Preset preset;
   preset.name = section.name;
   preset.origin = section.file.string() + ":" + std::to_string(section.line);
+  for (const auto& [key, field] : fields) {
+    preset.origins[key] = field.origin->file.string() + ":" + std::to_string(field.origin->line);
+  }
   for (const char* key : {"source", "destination"}) {
     const auto found = fields.find(key);
     if (found == fields.end()) {
@@ -301,18 +365,26 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
         }
         pos = end + 1;
       }
-    } else if (key == "one_file_system" || key == "allow_empty_source" || key == "allow_partial") {
+    } else if (bool* flag_target = flag_of(preset, key)) {
       auto flag = parse_bool(text);
       if (!flag) {
         return bad(key, flag.error());
       }
-      bool* target = &preset.allow_partial;
-      if (key == "one_file_system") {
-        target = &preset.one_file_system;
-      } else if (key == "allow_empty_source") {
-        target = &preset.allow_empty_source;
+      *flag_target = *flag;
+    } else if (key == "destination_uuid") {
+      for (const auto& uuid : split_words(text)) {
+        if (!looks_like_uuid(uuid)) {
+          return error_at(*field.origin, "'destination_uuid' in " + owner + ": '" + uuid +
+                                             "' is not a filesystem UUID (blkid or lsblk -f shows them, e.g. "
+                                             "0c5f9e1a-7d3b-4c2e-9a41-2f6d8b7e1c05 or 1A2B-3C4D)");
+        }
+        preset.destination_uuids.push_back(normalize_uuid(uuid));
       }
-      *target = *flag;
+    } else if (key == "if_unmounted") {
+      if (text != "fail" && text != "skip") {
+        return error_at(*field.origin, "'if_unmounted' in " + owner + " is '" + text + "' (use fail or skip)");
+      }
+      preset.skip_if_unmounted = text == "skip";
     }
   }
   const IniValue& dest_origin = *fields["destination"].origin;

@@ -2,6 +2,7 @@
 // snapkeep's configuration: presets read from INI files and validated (SPEC §1).
 
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,8 +28,14 @@ struct Preset {
   ChecksumKind checksum = ChecksumKind::xxh128;
   std::optional<std::filesystem::path> snapshot_dir;
   bool allow_empty_source = false;
-  bool allow_partial = false;  // rsync exit 23 counts as success with a warning
-  std::string origin;          // "FILE:LINE" of the [section] header, for messages
+  bool allow_partial = false;           // rsync exit 23 counts as success with a warning
+  bool min_free_overrides_keep = true;  // min_free may delete what `keep` would keep (docs/retention.md)
+  // The destination must be a mount point or on another filesystem than / and the source (docs/drives.md).
+  bool require_mount = true;
+  std::vector<std::string> destination_uuids;  // filesystems the destination may be on (lower case); empty: any
+  bool skip_if_unmounted = false;              // if_unmounted = skip: an absent drive is "skipped", exit 0
+  std::string origin;                          // "FILE:LINE" of the [section] header, for messages
+  std::map<std::string, std::string> origins;  // "FILE:LINE" where each key's value was written
 
   // destination/<name>: where this preset's snapshots live.
   std::filesystem::path preset_dir() const { return destination / name; }

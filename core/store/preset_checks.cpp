@@ -2,7 +2,10 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include "core/base/fsutil.hpp"
+#include "core/base/mounts.hpp"
 #include "core/base/process.hpp"
 
 namespace snapkeep {
@@ -31,19 +34,87 @@ Status check_source(const Preset& preset) {
   return {};
 }
 
+namespace {
+
+// An error that means the wanted drive is not there.
+Error absent(std::string message, const Preset& preset) {
+  Error e = runtime_error(std::move(message)).in(preset.name);
+  e.drive_absent = true;
+  return e;
+}
+
+// "FILE:LINE" where `key` was set for the preset, or its section header.
+std::string where(const Preset& preset, const std::string& key) {
+  auto it = preset.origins.find(key);
+  return it != preset.origins.end() ? it->second : preset.origin;
+}
+
+std::string joined(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& w : words) {
+    out += (out.empty() ? "" : ", ") + w;
+  }
+  return out;
+}
+
+}  // namespace
+
 Status check_destination(const Preset& preset) {
   struct stat st {};
   if (::stat(preset.destination.c_str(), &st) != 0) {
     int err = errno;
     if (err == ENOENT) {
-      return runtime_error("destination " + preset.destination.string() +
-                           " does not exist (is the backup drive mounted?); snapkeep never creates it")
-          .in(preset.name);
+      return absent("destination " + preset.destination.string() +
+                        " does not exist (is the backup drive mounted?); snapkeep never creates it",
+                    preset);
     }
     return sys_error("destination " + preset.destination.string() + " is not reachable", {}, err).in(preset.name);
   }
   if (!S_ISDIR(st.st_mode)) {
     return runtime_error("destination " + preset.destination.string() + " is not a directory").in(preset.name);
+  }
+  return check_destination_drive(preset);
+}
+
+Status check_destination_drive(const Preset& preset) {
+  if (!preset.require_mount && preset.destination_uuids.empty()) {
+    return {};
+  }
+  SNAPKEEP_TRY_ASSIGN(MountEntry dest, mount_of(preset.destination));
+  if (preset.require_mount) {
+    SNAPKEEP_TRY_ASSIGN(bool mount_point, is_mount_point(preset.destination));
+    if (!mount_point) {
+      SNAPKEEP_TRY_ASSIGN(MountEntry root, mount_of("/"));
+      std::string shared_with;
+      if (dest.device_id == root.device_id) {
+        shared_with = "the system disk (/)";
+      } else if (struct stat st{}; ::stat(preset.source.c_str(), &st) == 0) {
+        SNAPKEEP_TRY_ASSIGN(MountEntry source, mount_of(preset.source));
+        if (source.device_id == dest.device_id) {
+          shared_with = "the source " + preset.source.string();
+        }
+      }
+      if (!shared_with.empty()) {
+        return absent("destination " + preset.destination.string() + " is not a mount point and lies on the same " +
+                          "filesystem as " + shared_with + " (" + dest.source + ", mounted at " +
+                          dest.mount_point.string() +
+                          "): is the backup drive mounted? To back up to a folder there on purpose, set "
+                          "require_mount = no (" +
+                          where(preset, "require_mount") + ")",
+                      preset);
+      }
+    }
+  }
+  if (!preset.destination_uuids.empty()) {
+    SNAPKEEP_TRY_ASSIGN(auto uuid, filesystem_uuid_of_device(dest.source));
+    const auto& wanted = preset.destination_uuids;
+    if (!uuid || std::find(wanted.begin(), wanted.end(), *uuid) == wanted.end()) {
+      return absent("destination " + preset.destination.string() + " is on the filesystem " +
+                        (uuid ? "with UUID " + *uuid : "without a UUID") + " (" + dest.source + ", mounted at " +
+                        dest.mount_point.string() + "), not on one of destination_uuid = " + joined(wanted) + " (" +
+                        where(preset, "destination_uuid") + "): another drive is mounted there",
+                    preset);
+    }
   }
   return {};
 }

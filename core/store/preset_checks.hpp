@@ -11,9 +11,15 @@ namespace snapkeep {
 // The source exists, is a directory, and is not empty unless allow_empty_source.
 Status check_source(const Preset& preset);
 
-// The destination root exists and is a directory. snapkeep never creates it: a missing one is
-// usually a backup drive that is not mounted.
+// The destination root exists and is a directory, and is the drive the preset wants
+// (check_destination_drive). snapkeep never creates it: a missing one is usually a backup drive that
+// is not mounted. An absent drive is an Error with drive_absent set (if_unmounted = skip skips it).
 Status check_destination(const Preset& preset);
+
+// require_mount: the destination is a mount point, or lies on another filesystem than / and the
+// source (filesystems compared as mounted, so two subvolumes of one btrfs are one); destination_uuid:
+// its filesystem's UUID is one of them. docs/drives.md explains both.
+Status check_destination_drive(const Preset& preset);
 
 // Neither of source and destination/<preset> lies inside the other once symlinks are resolved.
 Status check_overlap(const Preset& preset);

@@ -248,7 +248,7 @@ TEST(Cli, SecondConfigFileOverridesDestination) {
 TEST(Cli, RelativePathsResolveAgainstConfigFolder) {
   CliWorld s;
   fs::path conf = s.tmp / "etc" / "snapkeep.ini";
-  write_file(conf, "[home]\nsource = ../src\ndestination = ../dest\n");
+  write_file(conf, "[home]\nsource = ../src\ndestination = ../dest\nrequire_mount = no\n");
   RunResult r = snapkeep({"-c", conf.string(), "backup"});  // our working directory is elsewhere
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto ids = snapshot_ids(s.preset_dir());
@@ -389,8 +389,9 @@ TEST(Cli, DryRunCreatesNoSnapshot) {
 TEST(Cli, FailingPresetDoesNotStopOthers) {
   CliWorld s;
   fs::path missing = s.tmp / "unplugged";
-  write_file(s.config, "[bad]\nsource = " + missing.string() + "\ndestination = " + s.dest.string() +
-                           "\n\n[good]\nsource = " + s.src.string() + "\ndestination = " + s.dest.string() + "\n");
+  write_file(s.config, "[DEFAULT]\nrequire_mount = no\n[bad]\nsource = " + missing.string() +
+                           "\ndestination = " + s.dest.string() + "\n\n[good]\nsource = " + s.src.string() +
+                           "\ndestination = " + s.dest.string() + "\n");
   RunResult r = s.cli({"--json", "backup"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   json doc = parse_json(r);
@@ -425,8 +426,9 @@ TEST(Cli, NamedPresetsOnly) {
   CliWorld s;
   fs::path src2 = s.tmp / "src2";
   write_file(src2 / "z.txt", "zulu\n");
-  write_file(s.config, "[home]\nsource = " + s.src.string() + "\ndestination = " + s.dest.string() +
-                           "\n[other]\nsource = " + src2.string() + "\ndestination = " + s.dest.string() + "\n");
+  write_file(s.config, "[DEFAULT]\nrequire_mount = no\n[home]\nsource = " + s.src.string() +
+                           "\ndestination = " + s.dest.string() + "\n[other]\nsource = " + src2.string() +
+                           "\ndestination = " + s.dest.string() + "\n");
   RunResult r = s.cli({"--json", "backup", "other"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json doc = parse_json(r);

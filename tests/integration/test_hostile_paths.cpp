@@ -164,7 +164,8 @@ TEST(HostilePaths, SourceAndDestinationPathsNeverRunOrParsedAsOptions) {
       }
     }
     const fs::path config = base / "snapkeep.ini";
-    write_file(config, "[" + preset + "]\nsource = " + src_value + "\ndestination = " + dest_value + "\n");
+    write_file(config,
+               "[" + preset + "]\nsource = " + src_value + "\ndestination = " + dest_value + "\nrequire_mount = no\n");
     fs::create_directories(dest);
     write_file(src / "plain.txt", "plain\n");
     write_file(src / (s + ".txt"), "named like the path: " + printable(s) + "\n");

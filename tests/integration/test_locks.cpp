@@ -486,8 +486,8 @@ TEST(Locks, BackupKeepsItsLockThroughItsOwnPrune) {
   fs::create_directories(tmp / "src");
   fs::create_directories(tmp / "dest");
   write_file(tmp / "src" / "a.txt", "a\n");
-  write_file(tmp / "p.conf", "[home]\nsource = " + (tmp / "src").string() +
-                                 "\ndestination = " + (tmp / "dest").string() + "\nbackend = rsync\nkeep = 1\n");
+  write_file(tmp / "p.conf", "[home]\nsource = " + (tmp / "src").string() + "\ndestination = " +
+                                 (tmp / "dest").string() + "\nbackend = rsync\nkeep = 1\nrequire_mount = no\n");
   auto config = load_config({tmp / "p.conf"}, config_schema());
   ASSERT_TRUE(config.ok()) << config.error().describe();
   const Preset& preset = config->presets.at(0);

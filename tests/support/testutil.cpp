@@ -1,5 +1,7 @@
 #include "tests/support/testutil.hpp"
 
+#include "core/base/mounts.hpp"
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -192,8 +194,12 @@ fs::path write_preset_config(const fs::path& config_path, const std::string& pre
                              const fs::path& destination, const std::string& extra_lines) {
   std::string text =
       "[" + preset + "]\nsource = " + source.string() + "\ndestination = " + destination.string() + "\n" + extra_lines;
-  if (!text.empty() && text.back() != '\n') {
-    text += '\n';
+  // A destination that is not a mount point (a folder on the system disk, or beside the source on
+  // one loop filesystem) must be allowed, as a user's would (require_mount): the tests of
+  // require_mount itself (tests/integration/test_drives.cpp) write their own configs.
+  auto mount_point = is_mount_point(destination);
+  if (extra_lines.find("require_mount") == std::string::npos && !(mount_point.ok() && *mount_point)) {
+    text += (text.back() == '\n' ? "" : "\n") + std::string("require_mount = no\n");
   }
   write_file(config_path, text);
   return config_path;

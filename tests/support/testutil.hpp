@@ -93,7 +93,8 @@ struct stat stat_of(const fs::path& path);  // lstat; fails the test on error
 ino_t inode_of(const fs::path& path);
 // Writes `size` deterministic pseudo-random bytes derived from seed.
 void write_random_file(const fs::path& path, std::size_t size, unsigned seed);
-// Writes a config file with one preset; returns its path.
+// Writes a config file with one preset; returns its path. A destination that is not a mount point
+// gets `require_mount = no`, as a user's must, unless extra_lines set require_mount.
 fs::path write_preset_config(const fs::path& config_path, const std::string& preset, const fs::path& source,
                              const fs::path& destination, const std::string& extra_lines = "");
 // Snapshot folders (id-named) under dest/preset, sorted by name.

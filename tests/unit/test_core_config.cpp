@@ -347,6 +347,32 @@ TEST(CoreConfig, DefaultConfigFilesFollowTheEnvironment) {
   }
 }
 
+// The drive keys (docs/drives.md): defaults, lists of UUIDs, where each value was written.
+TEST(CoreConfig, DriveKeys) {
+  const std::string base = "[p]\nsource = /s\ndestination = /d\n";
+  Preset p = only_preset(base);
+  EXPECT_TRUE(p.require_mount);
+  EXPECT_TRUE(p.destination_uuids.empty());
+  EXPECT_FALSE(p.skip_if_unmounted);
+  EXPECT_TRUE(p.min_free_overrides_keep);
+  p = only_preset(base +
+                  "require_mount = no\ndestination_uuid = 0C5F9E1A-7D3B-4C2E-9A41-2F6D8B7E1C05, 1a2b-3c4d\n"
+                  "   5e6f-7a8b\nif_unmounted = skip\n");
+  EXPECT_FALSE(p.require_mount);
+  EXPECT_EQ(p.destination_uuids,
+            (std::vector<std::string>{"0c5f9e1a-7d3b-4c2e-9a41-2f6d8b7e1c05", "1a2b-3c4d", "5e6f-7a8b"}));
+  EXPECT_TRUE(p.skip_if_unmounted);
+  EXPECT_EQ(p.origins.at("require_mount"), k_at + "4");
+  EXPECT_EQ(p.origins.at("source"), k_at + "2");
+  EXPECT_EQ(error_of(base + "destination_uuid = my-drive\n"),
+            k_at +
+                "4: 'destination_uuid' in preset 'p': 'my-drive' is not a filesystem UUID (blkid or lsblk -f "
+                "shows them, e.g. 0c5f9e1a-7d3b-4c2e-9a41-2f6d8b7e1c05 or 1A2B-3C4D)");
+  EXPECT_EQ(error_of(base + "if_unmounted = later\n"),
+            k_at + "4: 'if_unmounted' in preset 'p' is 'later' (use fail or skip)");
+  EXPECT_NE(error_of(base + "require_mount = perhaps\n"), "");
+}
+
 // The registry is the one table of backend names; config takes its values from there.
 TEST(CoreConfig, KnownBackendValues) {
   EXPECT_EQ(config_schema().backend_values, (std::vector<std::string>{"auto", "rsync", "btrfs"}));
