@@ -1,5 +1,7 @@
 #include <cstdio>
 
+#include <spdlog/spdlog.h>
+
 #include "backends/registry.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
@@ -11,9 +13,10 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
   auto step = [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
     entry["source"] = preset.source.string();
     entry["destination"] = preset.preset_dir().string();
+    CheckReport report;
     auto checked = [&]() -> Result<std::string> {
       SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
-      SNAPKEEP_TRY(check_setup(preset, *backend));
+      SNAPKEEP_TRY_ASSIGN(report, check_setup(preset, *backend));
       return std::string(backend->name());
     }();
     if (!checked) {
@@ -24,6 +27,10 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
     }
     entry["status"] = "ok";
     entry["backend"] = *checked;
+    entry["warnings"] = report.warnings;
+    for (const auto& warning : report.warnings) {
+      spdlog::warn("{}: {}", preset.name, warning);
+    }
     if (!global.json) {
       std::printf("%s: ok (%s backend, %s -> %s)\n", preset.name.c_str(), checked->c_str(), preset.source.c_str(),
                   preset.preset_dir().c_str());

@@ -42,14 +42,23 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
                                   SourceFreezer* freezer) {
   auto started = std::chrono::steady_clock::now();
   SNAPKEEP_TRY(check_preset(preset));
+  // Before anything is copied: a filesystem that cannot hold a snapshot (FAT, exFAT) or a read-only one.
+  SNAPKEEP_TRY(check_destination_filesystem(preset));
 
   fs::path preset_dir = preset.preset_dir();
   fs::path state_dir = preset_dir / k_state_dir_name;
   std::optional<PresetLock> lock;
   std::error_code ec;
   if (!options.dry_run) {
-    if (auto made = make_dir(preset_dir); !made) {
+    // 0700: unchanged files are one inode shared by every snapshot, so a writable path for a user
+    // to an old snapshot would let them rewrite history (users browse a read-only view, docs/drives.md).
+    if (auto made = make_private_dir(preset_dir); !made) {
       return with_preset(preset, std::move(made).error());
+    } else if (*made) {
+      spdlog::info(
+          "{}: {} was open to other users; it is 0700 now, so nobody but root can change a snapshot "
+          "(users browse a read-only view: docs/drives.md)",
+          preset.name, preset_dir.string());
     }
     if (auto made = make_dir(state_dir, 0700); !made) {
       return with_preset(preset, std::move(made).error());

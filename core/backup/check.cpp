@@ -5,8 +5,16 @@
 
 namespace snapkeep {
 
-Status check_setup(const Preset& preset, const Backend& backend) {
+Result<CheckReport> check_setup(const Preset& preset, const Backend& backend) {
+  CheckReport report;
   SNAPKEEP_TRY(check_preset(preset));
+  if (destination_read_only(preset)) {
+    report.warnings.push_back("destination " + preset.destination.string() +
+                              " is mounted read-only: list, du, scrub (without --repair) and restore work; a backup "
+                              "needs it mounted read-write");
+  } else {
+    SNAPKEEP_TRY(check_destination_filesystem(preset));
+  }
   SNAPKEEP_TRY(backend.check_preset(preset));
   if (preset.exclude_from) {
     std::error_code ec;
@@ -15,7 +23,7 @@ Status check_setup(const Preset& preset, const Backend& backend) {
     }
   }
   SNAPKEEP_TRY(list_snapshots(preset.preset_dir()));
-  return {};
+  return report;
 }
 
 }  // namespace snapkeep

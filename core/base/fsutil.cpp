@@ -242,6 +242,21 @@ Status write_file_atomic(const fs::path& path, std::string_view content) {
   return fsync_dir(path.parent_path());
 }
 
+Result<bool> make_private_dir(const fs::path& dir) {
+  SNAPKEEP_TRY(make_dir(dir, 0700));
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0) {
+    return sys_error("cannot stat", dir);
+  }
+  if ((st.st_mode & 077) == 0) {
+    return false;
+  }
+  if (::chmod(dir.c_str(), st.st_mode & 07700) != 0) {
+    return sys_error("cannot make private (chmod 0700)", dir);
+  }
+  return true;
+}
+
 Status rename_path(const fs::path& from, const fs::path& to) {
   if (::rename(from.c_str(), to.c_str()) != 0) {
     return sys_error("cannot rename " + from.string() + " to " + to.string(), {});

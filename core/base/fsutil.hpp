@@ -21,6 +21,10 @@ inline std::int64_t timespec_ns(const struct timespec& ts) {
 // mkdir that accepts an existing directory (but not a symlink or file in its place).
 Status make_dir(const std::filesystem::path& dir, unsigned mode = 0755);
 
+// make_dir(dir, 0700), and an existing dir that group or others may enter made 0700 too; true when
+// an existing dir was tightened.
+Result<bool> make_private_dir(const std::filesystem::path& dir);
+
 // fsync(2) of a directory, so renames inside it are durable.
 Status fsync_dir(const std::filesystem::path& dir);
 

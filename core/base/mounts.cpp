@@ -16,8 +16,8 @@ namespace {
 std::string unescape(std::string_view field) {
   std::string out;
   for (std::size_t i = 0; i < field.size(); ++i) {
-    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3' &&
-        field[i + 2] >= '0' && field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
+    if (field[i] == '\\' && i + 3 < field.size() && field[i + 1] >= '0' && field[i + 1] <= '3' && field[i + 2] >= '0' &&
+        field[i + 2] <= '7' && field[i + 3] >= '0' && field[i + 3] <= '7') {
       out += static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 + (field[i + 3] - '0'));
       i += 3;
     } else {
@@ -129,7 +129,8 @@ Result<bool> is_mount_point(const fs::path& path) {
   return fs::canonical(path, ec) == entry.mount_point;
 }
 
-Result<std::optional<std::string>> filesystem_uuid_of_device(const std::string& device) {
+Result<DeviceFilesystem> probe_device(const std::string& device) {
+  errno = 0;
   std::unique_ptr<blkid_struct_probe, FreeProbe> probe(blkid_new_probe_from_filename(device.c_str()));
   if (!probe) {
     int err = errno != 0 ? errno : EIO;
@@ -143,11 +144,21 @@ Result<std::optional<std::string>> filesystem_uuid_of_device(const std::string& 
   if (rc < 0) {
     return runtime_error("cannot read the filesystem UUID (no superblock libblkid knows, or two)", device);
   }
+  DeviceFilesystem out;
   const char* value = nullptr;
-  if (rc == 1 || blkid_probe_lookup_value(probe.get(), "UUID", &value, nullptr) != 0 || value == nullptr) {
-    return std::optional<std::string>{};
+  if (rc == 0 && blkid_probe_lookup_value(probe.get(), "UUID", &value, nullptr) == 0 && value != nullptr) {
+    out.uuid = normalize_uuid(value);
   }
-  return std::optional<std::string>{normalize_uuid(value)};
+  value = nullptr;
+  if (rc == 0 && blkid_probe_lookup_value(probe.get(), "TYPE", &value, nullptr) == 0 && value != nullptr) {
+    out.type = value;
+  }
+  return out;
+}
+
+Result<std::optional<std::string>> filesystem_uuid_of_device(const std::string& device) {
+  SNAPKEEP_TRY_ASSIGN(DeviceFilesystem found, probe_device(device));
+  return found.uuid;
 }
 
 std::string normalize_uuid(std::string_view uuid) {

@@ -15,11 +15,11 @@ namespace snapkeep {
 // One line of /proc/self/mountinfo.
 struct MountEntry {
   std::filesystem::path mount_point;
-  std::string device_id;  // "major:minor" of the filesystem: the same for every mount of one
-                          // filesystem (two subvolumes of one btrfs share it; st_dev does not)
-  std::string fs_type;    // "ext4", "btrfs", "fuseblk", ...
-  std::string source;     // what was mounted: "/dev/sdb1", "/dev/loop3", ...
-  std::string root;       // the folder of the filesystem mounted there ("/" or a subvolume)
+  std::string device_id;   // "major:minor" of the filesystem: the same for every mount of one
+                           // filesystem (two subvolumes of one btrfs share it; st_dev does not)
+  std::string fs_type;     // "ext4", "btrfs", "fuseblk", ...
+  std::string source;      // what was mounted: "/dev/sdb1", "/dev/loop3", ...
+  std::string root;        // the folder of the filesystem mounted there ("/" or a subvolume)
   bool read_only = false;  // mounted read-only
 };
 
@@ -32,6 +32,15 @@ Result<MountEntry> mount_of(const std::filesystem::path& path);
 
 // Is `path` itself a mount point (symlinks resolved)?
 Result<bool> is_mount_point(const std::filesystem::path& path);
+
+// What libblkid reads from a device's superblock.
+struct DeviceFilesystem {
+  std::optional<std::string> uuid;  // lower case; none for filesystems without one
+  std::string type;                 // "ext4", "exfat", "vfat", ... ("" when unknown)
+};
+
+// Probes the filesystem superblock on `device` (needs read access to the device: root).
+Result<DeviceFilesystem> probe_device(const std::string& device);
 
 // The UUID of the filesystem on `device` as blkid prints it ("0c5f…" or "1A2B-3C4D" for FAT/exFAT),
 // read from its superblock with libblkid; nullopt when the filesystem has none. Needs read access to

@@ -13,6 +13,11 @@ Result<PresetLock> PresetLock::acquire(const std::filesystem::path& state_dir, c
   // Deliberately inherited by children (no O_CLOEXEC): rsync's helper processes outlive a killed
   // snapkeep by a moment, and the lock stays held until the last of them has exited.
   Fd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW, 0644));
+  if (!fd && errno == EROFS) {
+    // A drive mounted read-only (an off-site drive being verified): nothing can change it, so
+    // readers need no lock; anything that writes fails with EROFS on its own.
+    return PresetLock(Fd{});
+  }
   if (!fd) {
     return sys_error("cannot open lock file", path).in(preset);
   }

@@ -13,7 +13,8 @@ namespace snapkeep {
 class PresetLock {
  public:
   // Takes the lock in state_dir (which must exist). When another process holds it: with `wait`,
-  // blocks until it is free; otherwise fails with ErrorKind::locked naming the holder's pid.
+  // blocks until it is free; otherwise fails with ErrorKind::locked naming the holder's pid. On a
+  // read-only filesystem nothing can change, and the lock is a placeholder that holds nothing.
   static Result<PresetLock> acquire(const std::filesystem::path& state_dir, const std::string& preset, bool wait);
 
   PresetLock(PresetLock&& other) noexcept = default;

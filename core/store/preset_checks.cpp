@@ -1,12 +1,20 @@
 #include "core/store/preset_checks.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 
+#include "core/base/fd.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/base/mounts.hpp"
 #include "core/base/process.hpp"
+
+namespace fs = std::filesystem;
 
 namespace snapkeep {
 
@@ -115,6 +123,73 @@ Status check_destination_drive(const Preset& preset) {
                         where(preset, "destination_uuid") + "): another drive is mounted there",
                     preset);
     }
+  }
+  return {};
+}
+
+bool destination_read_only(const Preset& preset) {
+  struct statvfs st {};
+  return ::statvfs(preset.destination.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0;
+}
+
+Status check_destination_filesystem(const Preset& preset) {
+  if (destination_read_only(preset)) {
+    return runtime_error("destination " + preset.destination.string() +
+                         " is mounted read-only: list, du, scrub (without --repair) and restore work, a backup "
+                         "needs it mounted read-write")
+        .in(preset.name);
+  }
+  std::string type = "unknown";
+  if (auto mount = mount_of(preset.destination)) {
+    type = mount->fs_type;
+    if (auto device = probe_device(mount->source); device && !device->type.empty() && device->type != type) {
+      type = device->type + " (" + mount->fs_type + ")";  // exfat mounted through FUSE: "exfat (fuseblk)"
+    }
+  }
+  const fs::path probe = preset.destination / (".snapkeep-probe-" + std::to_string(::getpid()));
+  // Whatever happens below, the probe goes.
+  struct Remove {
+    const fs::path& path;
+    ~Remove() { (void)remove_tree(path); }
+  } remove{probe};
+  (void)remove_tree(probe);  // a killed probe's leftovers
+  if (::mkdir(probe.c_str(), 0700) != 0) {
+    return sys_error("cannot write to the destination", probe).in(preset.name);
+  }
+  const fs::path file = probe / "file";
+  Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  if (!fd) {
+    return sys_error("cannot write to the destination", file).in(preset.name);
+  }
+  fd.close();
+  std::vector<std::string> lacks;
+  if (::link(file.c_str(), (probe / "link").c_str()) != 0) {
+    lacks.push_back("hard links (" + std::string(std::strerror(errno)) + ")");
+  }
+  if (::symlink("file", (probe / "symlink").c_str()) != 0) {
+    lacks.push_back("symlinks (" + std::string(std::strerror(errno)) + ")");
+  }
+  if (::geteuid() == 0) {
+    // Another owner, and a mode a FAT-like filesystem cannot keep.
+    constexpr uid_t k_probe_id = 54321;
+    struct stat st {};
+    if (::lchown(file.c_str(), k_probe_id, k_probe_id) != 0 || ::stat(file.c_str(), &st) != 0 ||
+        st.st_uid != k_probe_id || st.st_gid != k_probe_id) {
+      lacks.push_back("file owners");
+    }
+    if (::chmod(file.c_str(), 04751) != 0 || ::stat(file.c_str(), &st) != 0 || (st.st_mode & 07777) != 04751) {
+      lacks.push_back("file modes");
+    }
+  }
+  if (!lacks.empty()) {
+    std::string what;
+    for (std::size_t i = 0; i < lacks.size(); ++i) {
+      what += (i == 0 ? "" : (i + 1 == lacks.size() ? " and " : ", ")) + lacks[i];
+    }
+    return runtime_error("destination " + preset.destination.string() + " is on a " + type +
+                         " filesystem, which cannot hold a snapshot: it lacks " + what +
+                         ". Use a drive formatted with ext4, xfs or btrfs (docs/drives.md)")
+        .in(preset.name);
   }
   return {};
 }

@@ -21,6 +21,14 @@ Status check_destination(const Preset& preset);
 // its filesystem's UUID is one of them. docs/drives.md explains both.
 Status check_destination_drive(const Preset& preset);
 
+// The destination's filesystem can hold a snapshot: hard links, symlinks and (as root) owners,
+// found by trying each in a dot-named probe folder that is removed again (docs/drives.md). A
+// read-only destination is not probed (nothing can be written; the error says so).
+Status check_destination_filesystem(const Preset& preset);
+
+// Is the destination mounted read-only (list, du, scrub without --repair and restore still work)?
+bool destination_read_only(const Preset& preset);
+
 // Neither of source and destination/<preset> lies inside the other once symlinks are resolved.
 Status check_overlap(const Preset& preset);
 

@@ -32,6 +32,8 @@ class Drive {
     std::vector<std::string> mkfs{"mkfs." + type, type == "btrfs" ? "-f" : "-F", "-q", "--", m_image.string()};
     if (type == "xfs") {
       mkfs = {"mkfs.xfs", "-f", "-q", "--", m_image.string()};
+    } else if (type == "exfat") {
+      mkfs = {"mkfs.exfat", "--", m_image.string()};
     }
     if (run_ok(mkfs).exit_code != 0) {
       return;
@@ -51,11 +53,15 @@ class Drive {
   Drive& operator=(const Drive&) = delete;
 
   bool ok() const { return !m_device.empty(); }
-  // Plugs the drive in at `at` (options such as "ro" or "subvol=x" go to mount -o).
-  bool mount(const fs::path& at, const std::string& options = "") {
+  // Plugs the drive in at `at` (options such as "ro" or "subvol=x" go to mount -o; a type such as
+  // "exfat-fuse" to mount -t).
+  bool mount(const fs::path& at, const std::string& options = "", const std::string& type = "") {
     std::vector<std::string> argv{"mount"};
     if (!options.empty()) {
       argv.insert(argv.end(), {"-o", options});
+    }
+    if (!type.empty()) {
+      argv.insert(argv.end(), {"-t", type});
     }
     argv.insert(argv.end(), {"--", m_device, at.string()});
     if (run_ok(argv).exit_code != 0) {
@@ -73,7 +79,8 @@ class Drive {
     }
     m_mounts.clear();
   }
-  std::string uuid() const { return run_ok({"blkid", "-s", "UUID", "-o", "value", "--", m_device}).out; }
+  // Read from the superblock (-p), not blkid's cache, which may remember an earlier filesystem on this loop device.
+  std::string uuid() const { return run_ok({"blkid", "-p", "-s", "UUID", "-o", "value", "--", m_device}).out; }
   const std::string& device() const { return m_device; }
 
  private:
@@ -167,8 +174,7 @@ TEST(Drives, UnpluggedDriveIsNeverWrittenTo) {
   for (const char* command : {"check", "backup", "prune", "scrub", "du", "list"}) {
     RunResult r = w.cli({"--json", command});
     EXPECT_EQ(r.exit_code, 1) << command << ":\n" << r.err;
-    EXPECT_NE(r.err.find("is not a mount point and lies on the same filesystem as the system disk"),
-              std::string::npos)
+    EXPECT_NE(r.err.find("is not a mount point and lies on the same filesystem as the system disk"), std::string::npos)
         << command << ":\n"
         << r.err;
     EXPECT_NE(r.err.find("require_mount = no"), std::string::npos) << r.err;
@@ -281,6 +287,120 @@ TEST(Drives, SubvolumeOfTheSourceFilesystemIsNotAnotherDrive) {
                          "\ndestination = " + (other.mount_point() / "snapkeep").string() + "\n");
   RunResult ok = snapkeep({"-c", config.string(), "backup"});
   EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+// Runs argv as uid/gid 12345 with no supplementary groups (an ordinary user, or malware running as one).
+RunResult as_user(const std::vector<std::string>& argv) {
+  std::vector<std::string> full{"setpriv", "--reuid=12345", "--regid=12345", "--clear-groups", "--"};
+  full.insert(full.end(), argv.begin(), argv.end());
+  return run(full);
+}
+
+// exFAT (through FUSE, as on most USB sticks) has no hard links, symlinks or owners: check and
+// backup refuse it by trying each in a probe, naming what is missing, and copy nothing.
+TEST(Drives, ExfatDriveIsRefusedBeforeAnythingIsCopied) {
+  SNAPKEEP_REQUIRE_ROOT();
+  DriveWorld w;
+  Drive stick(w.tmp.path(), "stick", "exfat", 64);
+  ASSERT_TRUE(stick.ok());
+  ASSERT_TRUE(stick.mount(w.mnt, "", "exfat-fuse"));
+  const std::string uuid = trimmed(stick.uuid());
+  ASSERT_EQ(uuid.size(), 9u) << "an exFAT UUID looks like 1A2B-3C4D: " << uuid;
+  const std::string extra = "destination_uuid = " + uuid + "\n";
+  for (const char* command : {"check", "backup"}) {
+    RunResult r = w.cli({command}, extra);
+    EXPECT_EQ(r.exit_code, 1) << command << ":\n" << r.err;
+    EXPECT_NE(r.err.find("is on a exfat (fuseblk) filesystem, which cannot hold a snapshot: it lacks hard links"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("symlinks"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("file owners"), std::string::npos) << r.err;
+  }
+  EXPECT_TRUE(entries(w.mnt).empty()) << "something was copied to (or left on) the exFAT drive";
+}
+
+// An off-site drive mounted read-only to look at it: list, du and restore work; check warns; a
+// backup says why it cannot run.
+TEST(Drives, ReadOnlyDriveCanBeListedMeasuredAndRestoredFrom) {
+  SNAPKEEP_REQUIRE_ROOT();
+  DriveWorld w;
+  Drive drive(w.tmp.path(), "offsite", "ext4", 64);
+  ASSERT_TRUE(drive.ok());
+  ASSERT_TRUE(drive.mount(w.mnt));
+  ASSERT_EQ(w.cli({"backup"}).exit_code, 0);
+  write_file(w.src / "a.txt", "alpha 2\n");
+  ASSERT_EQ(w.cli({"backup"}).exit_code, 0);
+  drive.unmount();
+  ASSERT_TRUE(drive.mount(w.mnt, "ro"));
+
+  RunResult list = w.cli({"--json", "list"});
+  EXPECT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_EQ(parse(list)["presets"][0]["snapshots"].size(), 2u);
+  RunResult du = w.cli({"du"});
+  EXPECT_EQ(du.exit_code, 0) << du.err;
+  RunResult restore = w.cli({"restore", "home", "latest", "a.txt", "--to", (w.tmp / "out").string()});
+  EXPECT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_EQ(read_file(w.tmp / "out" / "a.txt"), "alpha 2\n");
+  RunResult check = w.cli({"--json", "check"});
+  EXPECT_EQ(check.exit_code, 0) << check.err;
+  EXPECT_NE(check.err.find("mounted read-only"), std::string::npos) << check.err;
+  RunResult backup = w.cli({"backup"});
+  EXPECT_EQ(backup.exit_code, 1);
+  EXPECT_NE(backup.err.find("is mounted read-only"), std::string::npos) << backup.err;
+}
+
+// No ordinary user can change a snapshot, not even their own files in it (one inode shared by every
+// snapshot): the preset folder is 0700, also when it existed before with 0755. Users browse the
+// read-only view docs/drives.md describes (an overlay whose top layer is an empty 0755 folder).
+TEST(Drives, UsersCannotChangeHistoryAndBrowseAReadOnlyView) {
+  SNAPKEEP_REQUIRE_ROOT();
+  DriveWorld w;
+  Drive drive(w.tmp.path(), "usb", "ext4", 64);
+  ASSERT_TRUE(drive.ok());
+  ASSERT_TRUE(drive.mount(w.mnt));
+  write_file(w.src / "mine.txt", "my own file\n");
+  ASSERT_EQ(::chown((w.src / "mine.txt").c_str(), 12345, 12345), 0);
+  write_file(w.src / "secret.txt", "root's\n");
+  ASSERT_EQ(::chmod((w.src / "secret.txt").c_str(), 0600), 0);
+  fs::create_directories(w.mnt / "home");
+  ASSERT_EQ(::chmod((w.mnt / "home").c_str(), 0755), 0);  // an older snapkeep's destination
+  RunResult first = w.cli({"backup"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_NE(first.err.find("it is 0700 now"), std::string::npos) << first.err;
+  ASSERT_EQ(w.cli({"backup"}).exit_code, 0);
+  EXPECT_EQ(stat_of(w.mnt / "home").st_mode & 07777, 0700u);
+  const auto ids = snapshot_ids(w.mnt / "home");
+  ASSERT_EQ(ids.size(), 2u);
+  const fs::path old_file = w.mnt / "home" / ids[0] / "mine.txt";
+  ASSERT_EQ(inode_of(old_file), inode_of(w.mnt / "home" / ids[1] / "mine.txt"));
+
+  // Through the destination: no way in.
+  EXPECT_NE(as_user({"sh", "-c", "echo evil > \"$0\"", old_file.string()}).exit_code, 0);
+  EXPECT_NE(as_user({"rm", "-f", "--", old_file.string()}).exit_code, 0);
+  EXPECT_NE(as_user({"ls", "--", (w.mnt / "home").string()}).exit_code, 0);
+  EXPECT_EQ(read_file(old_file), "my own file\n");
+
+  // The documented view: readable where the files allow it, never writable. (The test's folder is
+  // made reachable for the user first; a TempDir is 0700.)
+  ASSERT_EQ(::chmod(w.tmp.path().c_str(), 0755), 0);
+  const fs::path top = w.tmp / "view-top";
+  const fs::path view = w.tmp / "view";
+  fs::create_directories(top);
+  fs::create_directories(view);
+  ASSERT_EQ(run_ok({"mount", "-t", "overlay", "overlay", "-o",
+                    "lowerdir=" + top.string() + ":" + (w.mnt / "home").string(), view.string()})
+                .exit_code,
+            0);
+  RunResult read = as_user({"cat", "--", (view / ids[0] / "mine.txt").string()});
+  EXPECT_EQ(read.exit_code, 0) << read.err;
+  EXPECT_EQ(read.out, "my own file\n");
+  RunResult write = as_user({"sh", "-c", "echo evil > \"$0\"", (view / ids[0] / "mine.txt").string()});
+  EXPECT_NE(write.exit_code, 0);
+  EXPECT_NE(write.err.find("Read-only file system"), std::string::npos) << write.err;
+  EXPECT_NE(as_user({"cat", "--", (view / ids[0] / "secret.txt").string()}).exit_code, 0)
+      << "the view showed another user's private file";
+  run({"umount", "--", view.string()});
+  EXPECT_EQ(read_file(old_file), "my own file\n");
 }
 
 }  // namespace
