@@ -34,26 +34,40 @@ bool is_existing_file(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
-// The old form `snapkeep FILE.ini [FILE.ini ...]` means `snapkeep -c FILE.ini ... backup`.
-std::vector<std::string> rewrite_legacy_form(std::vector<std::string> args) {
+// Does a word that is not a command look like a config file the old script was given?
+bool looks_like_config_file(const std::string& word) {
+  auto ends_with = [&](std::string_view tail) { return word.size() > tail.size() && word.ends_with(tail); };
+  return is_existing_file(word) || word.find('/') != std::string::npos || ends_with(".ini") || ends_with(".conf") ||
+         ends_with(".cfg");
+}
+
+// The command line with the old form `snapkeep FILE.ini [FILE.ini ...]` rewritten to
+// `snapkeep -c FILE.ini ... backup`, and whether it was (each file is then loaded on its own).
+struct Rewritten {
+  std::vector<std::string> args;
+  bool legacy = false;
+};
+
+Rewritten rewrite_legacy_form(std::vector<std::string> args) {
   std::vector<std::string> options;
   std::vector<std::string> files;
   for (const auto& arg : args) {
     if (!arg.empty() && arg[0] == '-') {
       options.push_back(arg);
     } else if (is_command(arg)) {
-      return args;
+      return {args, false};
     } else {
       files.push_back(arg);
     }
   }
-  if (files.empty() || !is_existing_file(files.front())) {
-    return args;
+  // A missing file is still the old form: loading it then names the file.
+  if (files.empty() || !looks_like_config_file(files.front())) {
+    return {args, false};
   }
   // Options that take a value (-c FILE) would have been split from it above: keep the plain form.
   for (const auto& opt : options) {
     if (opt == "-c" || opt == "--config") {
-      return args;
+      return {args, false};
     }
   }
   std::vector<std::string> out;
@@ -63,14 +77,14 @@ std::vector<std::string> rewrite_legacy_form(std::vector<std::string> args) {
   }
   out.emplace_back("backup");
   out.insert(out.end(), options.begin(), options.end());
-  return out;
+  return {out, true};
 }
 
 }  // namespace
 
 int run_cli(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
-  args = rewrite_legacy_form(std::move(args));
+  Rewritten rewritten = rewrite_legacy_form(std::vector<std::string>(argv + 1, argv + argc));
+  std::vector<std::string> args = std::move(rewritten.args);
 
   CLI::App app{"snapkeep: dated, browsable, incremental snapshot backups with bit-rot checks", "snapkeep"};
   app.set_version_flag("--version", "snapkeep " SNAPKEEP_VERSION);
@@ -89,6 +103,8 @@ int run_cli(int argc, char** argv) {
   backup_cmd->add_option("presets", backup.presets, "presets to back up");
   backup_cmd->add_flag("--dry-run,-n", backup.dry_run, "show what would be copied; change nothing");
   backup_cmd->add_flag("--wait", backup.wait, "wait for another run's lock instead of exiting with status 3");
+  backup_cmd->add_flag("--switch-backend", backup.switch_backend,
+                       "back up even though the preset's snapshots were made by another backend (a full copy)");
 
   std::vector<std::string> list_presets;
   auto* list_cmd = app.add_subcommand("list", "snapshots, newest last, with time, backend and state");
@@ -153,7 +169,10 @@ int run_cli(int argc, char** argv) {
   if (files.empty()) {
     files = default_config_files();
   }
-  auto config = load_config(files, config_schema());
+  // The old form backs up each file on its own, in order, as the old script did: a preset name in
+  // two files is two presets, never merged.
+  auto config =
+      rewritten.legacy ? load_configs_separately(files, config_schema()) : load_config(files, config_schema());
   if (!config) {
     if (global.json) {
       print_json({{"error", config.error().describe()}});

@@ -17,6 +17,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         BackupOptions options;
         options.dry_run = args.dry_run;
         options.wait_for_lock = args.wait;
+        options.switch_backend = args.switch_backend;
         auto freezer = make_source_freezer();
         SNAPKEEP_TRY_ASSIGN(BackupRun run, backup_preset(preset, *backend, options, freezer.get()));
         const BackupOutcome& outcome = run.outcome;
@@ -34,6 +35,15 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         entry["dry_run"] = args.dry_run;
         entry["warnings"] = outcome.stats.warnings;
         entry["pruned"] = run.pruned;
+        nlohmann::json freed = nlohmann::json::array();
+        for (const auto& victim : outcome.freed_for_space) {
+          freed.push_back({{"id", victim.snapshot.id},
+                           {"overrides_keep", victim.overrides_keep},
+                           {"kept_by", victim.kept_by},
+                           {"reason", victim.overrides_keep ? "min_free: deleted for space although keep kept it"
+                                                            : "min_free: deleted for space"}});
+        }
+        entry["deleted_for_space"] = freed;
         if (outcome.stats.manifest_error) {
           // The snapshot is there and complete, but scrub cannot vouch for it yet: the run failed.
           status = worse(status, report(*outcome.stats.manifest_error));
@@ -44,7 +54,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
           status = worse(status, report(*run.prune_error));
           entry["prune_error"] = run.prune_error->describe();
         }
-        if (!global.json) {
+        if (global.show(status != ExitStatus::ok || !outcome.stats.warnings.empty())) {
           std::printf("%s\n",
                       fmt::format("{}: {} {} ({}, {} files, {} copied in {} files, {:.1f} s)", preset.name,
                                   args.dry_run ? "would make snapshot" : "snapshot", outcome.snapshot_id, run.backend,

@@ -20,10 +20,7 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
       return std::string(backend->name());
     }();
     if (!checked) {
-      if (!global.json) {
-        std::printf("FAILED %s\n", checked.error().describe().c_str());
-      }
-      return std::move(checked).error();
+      return std::move(checked).error();  // logged once, by the preset loop
     }
     entry["status"] = "ok";
     entry["backend"] = *checked;
@@ -31,7 +28,7 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
     for (const auto& warning : report.warnings) {
       spdlog::warn("{}: {}", preset.name, warning);
     }
-    if (!global.json) {
+    if (global.show(!report.warnings.empty())) {
       std::printf("%s: ok (%s backend, %s -> %s)\n", preset.name.c_str(), checked->c_str(), preset.source.c_str(),
                   preset.preset_dir().c_str());
     }

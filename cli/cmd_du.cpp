@@ -21,7 +21,7 @@ int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<
     entry["total_bytes"] = usage.total_bytes;
     entry["exact"] = usage.exact;
     entry["snapshots"] = list;
-    if (!global.json) {
+    if (global.show()) {
       std::printf("%s: %s in %zu snapshots%s\n", preset.name.c_str(), format_bytes(usage.total_bytes).c_str(),
                   usage.snapshots.size(), usage.exact ? "" : " (estimate: see docs/usage.md)");
       std::printf("  %-19s  %12s  %12s\n", "snapshot", "alone frees", "with older");

@@ -30,7 +30,7 @@ int cmd_list(const GlobalOptions& global, const Config& config, const std::vecto
                       {"legacy", s.legacy}});
     }
     entry["snapshots"] = list;
-    if (!global.json) {
+    if (global.show()) {
       std::printf("%s (%s backend, %s): %zu snapshot%s\n", preset.name.c_str(), std::string(backend->name()).c_str(),
                   preset_dir.c_str(), snapshots.size(), snapshots.size() == 1 ? "" : "s");
       for (std::size_t i = 0; i < snapshots.size(); ++i) {

@@ -43,7 +43,7 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
                        entry["status"] = "ok";
                        entry["dry_run"] = args.dry_run;
                        entry["snapshots"] = prune_entries_json(entries);
-                       if (!global.json) {
+                       if (global.show()) {
                          for (const auto& e : entries) {
                            std::string why;
                            for (const auto& r : e.reasons) {

@@ -22,7 +22,7 @@ int cmd_restore(const GlobalOptions& global, const Config& config, const Restore
         entry["to"] = args.target;
         entry["files"] = outcome.files;
         entry["bytes"] = outcome.bytes;
-        if (!global.json) {
+        if (global.show()) {
           std::printf("%s: restored %s from snapshot %s to %s (%llu files, %s)\n", preset.name.c_str(),
                       outcome.copied_from.c_str(), outcome.snapshot_id.c_str(), args.target.c_str(),
                       static_cast<unsigned long long>(outcome.files), format_bytes(outcome.bytes).c_str());

@@ -89,6 +89,12 @@ void print_human(const Preset& preset, const ScrubReport& r) {
     std::string state = f.repaired ? "repaired from " + f.repaired_from : "NOT repaired";
     if (f.status == FindingStatus::manifest_damaged) {
       std::printf("%s: manifest_damaged: %s\n", preset.name.c_str(), f.detail.c_str());
+      if (f.repair_note.empty()) {
+        std::printf(
+            "  (a damaged manifest is never trusted: delete it and run `snapkeep scrub --init %s` to record "
+            "the snapshot as it is now, first seen, not verified)\n",
+            preset.name.c_str());
+      }
     } else {
       std::printf("%s: %s (%s, %s):\n", preset.name.c_str(), std::string(finding_status_name(f.status)).c_str(),
                   format_bytes(f.size).c_str(), state.c_str());
@@ -154,7 +160,7 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
                        bool damage = scrubbed.damage_remains();
                        entry.update(report_json(scrubbed));
                        entry["status"] = damage ? "damaged" : "ok";
-                       if (!global.json) {
+                       if (global.show(damage || !scrubbed.findings.empty())) {
                          print_human(preset, scrubbed);
                        }
                        return damage ? ExitStatus::damage : ExitStatus::ok;

@@ -13,12 +13,17 @@ struct GlobalOptions {
   std::vector<std::string> config_files;
   int verbosity = 0;
   bool json = false;
+
+  // Human result lines on stdout: not with --json, and with -q only when there is trouble (a
+  // warning, a failure, damage), so a cron job mails only then.
+  bool show(bool trouble = false) const { return !json && (verbosity >= 0 || trouble); }
 };
 
 struct BackupArgs {
   std::vector<std::string> presets;
   bool dry_run = false;
   bool wait = false;
+  bool switch_backend = false;
 };
 
 struct RestoreArgs {

@@ -1,5 +1,8 @@
 #include "cli/output.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 
 #include <spdlog/spdlog.h>
@@ -16,7 +19,14 @@ void print_json(const nlohmann::json& doc) {
 }
 
 ExitStatus report(const Error& error) {
-  spdlog::error("{}", error.describe());
+  if ((error.err == EACCES || error.err == EPERM) && ::geteuid() != 0) {
+    spdlog::error(
+        "{} (snapkeep runs as uid {} here, which may not do this: backups of other users' files "
+        "and drives usually need root, e.g. sudo snapkeep ...)",
+        error.describe(), ::geteuid());
+  } else {
+    spdlog::error("{}", error.describe());
+  }
   return error.exit_status();
 }
 
@@ -40,7 +50,7 @@ int run_presets(const GlobalOptions& global, const Config& config, const std::ve
       spdlog::info("{} (skipped: if_unmounted = skip)", error.describe());
       entry["status"] = "skipped";
       entry["reason"] = error.describe();
-      if (!global.json && global.verbosity >= 0) {
+      if (global.show()) {
         std::printf("%s: skipped, the backup drive is absent (if_unmounted = skip)\n", preset.name.c_str());
       }
     } else if (!done) {

@@ -93,6 +93,10 @@ class BtrfsBackend final : public Backend {
     SNAPKEEP_TRY(check_tool(preset, "rsync"));
     return check_tool(preset, "btrfs");
   }
+  bool made_snapshot(const fs::path& snapshot) const override {
+    auto info = btrfs::subvolume_info(snapshot);
+    return info && info->read_only;
+  }
   std::vector<InterruptedWork> interrupted_work(const fs::path& preset_dir) const override {
     std::vector<InterruptedWork> out;
     std::error_code ec;

@@ -1,6 +1,10 @@
 #include "backends/rsync/rsync_backend.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <string>
 
 #include <spdlog/spdlog.h>
@@ -20,8 +24,39 @@ namespace {
 // Interrupted work is moved aside as resume-N and offered to rsync as extra link bases.
 constexpr std::string_view k_partial_name = "partial";
 constexpr std::string_view k_resume_prefix = "resume-";
-// rsync accepts at most 20 --link-dest folders; keep one for the previous snapshot.
-constexpr std::size_t k_max_resume_dirs = 19;
+// rsync accepts at most 20 --link-dest folders: the newest snapshots, then interrupted work.
+constexpr std::size_t k_link_snapshots = 3;
+constexpr std::size_t k_max_resume_dirs = 20 - k_link_snapshots;
+
+// Unlinks the files in `tree` whose inode cannot take the links the source still needs: more links
+// than the filesystem allows per inode (LINK_MAX, 65000 on ext4) with those of the same file in
+// `source`. The next rsync run without link bases copies them once more and links the rest of the
+// group to the new copy. Returns how many files were unlinked.
+Result<std::uint64_t> unlink_overlinked(const fs::path& source, const fs::path& tree) {
+  const long link_max = ::pathconf(tree.c_str(), _PC_LINK_MAX);
+  std::uint64_t unlinked = 0;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(tree, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) {
+      continue;
+    }
+    struct stat src {};
+    const fs::path rel = it->path().lexically_relative(tree);
+    const auto wanted = ::lstat((source / rel).c_str(), &src) == 0 ? src.st_nlink : 1;
+    if (link_max > 0 && st.st_nlink + wanted > static_cast<unsigned long>(link_max)) {
+      if (::unlink(it->path().c_str()) != 0) {
+        return sys_error("cannot unlink a file with too many hard links", it->path());
+      }
+      ++unlinked;
+    }
+  }
+  if (ec) {
+    return sys_error("cannot walk", tree, ec.value());
+  }
+  return unlinked;
+}
 
 // resume-N folders under state_dir, newest (highest N) first.
 std::vector<std::pair<unsigned long, fs::path>> resume_dirs(const fs::path& state_dir) {
@@ -47,6 +82,13 @@ class RsyncBackend final : public Backend {
   std::string_view name() const override { return "rsync"; }
   BackendCapabilities capabilities() const override { return {}; }
   Status check_preset(const Preset& preset) const override { return check_tool(preset, "rsync"); }
+  bool made_snapshot(const fs::path& snapshot) const override {
+    // A plain folder of the preset folder's own filesystem (a subvolume has a device of its own).
+    struct stat st {};
+    struct stat parent {};
+    return ::lstat(snapshot.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
+           ::stat(snapshot.parent_path().c_str(), &parent) == 0 && st.st_dev == parent.st_dev;
+  }
   std::vector<InterruptedWork> interrupted_work(const fs::path& preset_dir) const override {
     std::error_code ec;
     fs::path partial = preset_dir / k_state_dir_name / k_partial_name;
@@ -78,8 +120,11 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
     transfer.target = job.snapshots.empty() ? job.state_dir / "dry-run" : job.snapshots.back().path;
     return run_rsync(preset, transfer, *job.progress);
   }
-  if (!job.snapshots.empty()) {
-    transfer.link_dests.push_back(job.snapshots.back().path);
+  // Link against several recent snapshots, newest first: a file missing from the newest one (a
+  // snapshot of a half-mounted source, a file deleted and restored) is still found in an older one.
+  for (auto it = job.snapshots.rbegin(); it != job.snapshots.rend() && transfer.link_dests.size() < k_link_snapshots;
+       ++it) {
+    transfer.link_dests.push_back(it->path);
   }
 
   // Interrupted work from a killed run is kept as a link base, never as a snapshot.
@@ -104,6 +149,21 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
   transfer.target = partial;
 
   auto stats = run_rsync(preset, transfer, *job.progress);
+  if (!stats && stats.error().err == EMLINK) {
+    // Some content already has as many hard links as the filesystem allows (a file with many links
+    // in the source, times the snapshots): copy it once more and link the rest to the new copy.
+    SNAPKEEP_TRY_ASSIGN(std::uint64_t unlinked, unlink_overlinked(job.source, partial));
+    spdlog::info("{}: {} files reached the filesystem's limit of hard links; copying them once more", preset.name,
+                 unlinked);
+    RsyncTransfer again = transfer;
+    again.link_dests.clear();
+    stats = run_rsync(preset, again, *job.progress);
+    if (stats) {
+      stats->warnings.push_back(std::to_string(unlinked) +
+                                " files had as many hard links as the destination allows; their content was copied "
+                                "once more and later links go to the new copy");
+    }
+  }
   if (!stats) {
     Error e = std::move(stats).error();
     // A full destination: the interrupted work would only hold the space the next run needs.

@@ -12,10 +12,12 @@
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
 #include "core/integrity/manifest_build.hpp"
+#include "core/retention/deletion.hpp"
 #include "core/retention/prune.hpp"
 #include "core/retention/space.hpp"
 #include "core/store/lock.hpp"
 #include "core/store/preset_checks.hpp"
+#include "core/store/snapshot_id.hpp"
 
 namespace fs = std::filesystem;
 
@@ -42,8 +44,18 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
                                   SourceFreezer* freezer) {
   auto started = std::chrono::steady_clock::now();
   SNAPKEEP_TRY(check_preset(preset));
-  // Before anything is copied: a filesystem that cannot hold a snapshot (FAT, exFAT) or a read-only one.
-  SNAPKEEP_TRY(check_destination_filesystem(preset));
+  if (!options.dry_run && destination_read_only(preset)) {
+    return runtime_error("destination " + preset.destination.string() +
+                         " is mounted read-only: list, du, scrub (without --repair) and restore work, a backup "
+                         "needs it mounted read-write")
+        .in(preset.name);
+  }
+  // Before anything is written: a filesystem that cannot hold a snapshot (FAT, exFAT) or a read-only
+  // one. A preset folder that holds a snapshot of snapkeep's already shows that it can.
+  if (auto existing = list_snapshots(preset.preset_dir());
+      !existing || std::none_of(existing->begin(), existing->end(), [](const auto& s) { return s.time_recorded; })) {
+    SNAPKEEP_TRY(check_destination_filesystem(preset));
+  }
 
   fs::path preset_dir = preset.preset_dir();
   fs::path state_dir = preset_dir / k_state_dir_name;
@@ -76,14 +88,35 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   }
   // Room first: with min_free, snapshots the policy lets go are deleted before anything is copied,
   // and a target that cannot be reached fails the backup here.
+  std::vector<SpaceVictim> freed_for_space;
   if (preset.min_free && lock) {
-    if (auto made = make_free_space(preset, backend, *preset.min_free, options.dry_run); !made) {
+    auto made = make_free_space(preset, backend, *preset.min_free, options.dry_run);
+    if (!made) {
       return with_preset(preset, std::move(made).error());
     }
+    freed_for_space = std::move(made->victims);
   }
   auto snapshots = list_snapshots(preset_dir);
   if (!snapshots) {
     return with_preset(preset, std::move(snapshots).error());
+  }
+  // The newest of snapkeep's own snapshots must be of this backend's kind: a switch (backend = rsync
+  // under btrfs snapshots, say) would silently make a full copy sharing nothing, and du would be wrong.
+  for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
+    if (!it->time_recorded) {
+      continue;
+    }
+    if (!options.switch_backend && !backend.made_snapshot(it->path)) {
+      return runtime_error("the snapshots in " + preset_dir.string() + " were made by another backend (the newest, " +
+                           it->id + ", is not what the " + std::string(backend.name()) +
+                           " backend makes). Backing up with backend = " + std::string(backend.name()) +
+                           " would start over with a full copy that shares nothing with them. Set backend back "
+                           "(auto picks by the destination's filesystem), or start a new preset folder by giving "
+                           "the preset a new name; to switch here anyway, run `snapkeep backup --switch-backend " +
+                           preset.name + "` once")
+          .in(preset.name);
+    }
+    break;
   }
   // `latest` must be ours to move before anything is copied, or a snapshot could never become latest.
   if (struct stat st{}; ::lstat((preset_dir / k_latest_name).c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
@@ -108,10 +141,16 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   BackupOutcome outcome;
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  auto [new_id, id_time] = new_snapshot_id(preset_dir, now.tv_sec);
+  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec).first;
+  if (!snapshots->empty() && snapshots->back().time_recorded && snapshots->back().time > now.tv_sec) {
+    spdlog::warn(
+        "{}: the clock ({}) is behind the newest snapshot {} (made at {}): is the system clock right? "
+        "The new snapshot still counts as the newest (latest)",
+        preset.name, format_iso_local(now.tv_sec), snapshots->back().id, format_iso_local(snapshots->back().time));
+  }
   outcome.snapshot_id = new_id;
   if (!options.dry_run) {
-    if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now, id_time); !recorded) {
+    if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now); !recorded) {
       return with_preset(preset, std::move(recorded).error());
     }
   }
@@ -191,6 +230,13 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     spdlog::warn("{}: {}", preset.name, warning);
   }
   outcome.stats = std::move(*stats);
+  outcome.freed_for_space = std::move(freed_for_space);
+  for (const auto& victim : outcome.freed_for_space) {
+    if (victim.overrides_keep) {
+      outcome.stats.warnings.push_back("snapshot " + victim.snapshot.id +
+                                       " was deleted to make room although keep would keep it");
+    }
+  }
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   outcome.lock = std::move(lock);
   return outcome;

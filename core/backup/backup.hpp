@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/retention/space.hpp"
 #include "core/store/backend.hpp"
 #include "core/store/lock.hpp"
 
@@ -13,6 +14,9 @@ namespace snapkeep {
 struct BackupOptions {
   bool dry_run = false;
   bool wait_for_lock = false;
+  // Make a snapshot even when the preset's snapshots were made by another backend (a full copy that
+  // shares nothing with them); refused otherwise.
+  bool switch_backend = false;
 };
 
 // What a finished backup made.
@@ -20,6 +24,7 @@ struct BackupOutcome {
   std::string snapshot_id;  // the new snapshot (or the one a dry run would make)
   BackupStats stats;
   double seconds = 0;
+  std::vector<SpaceVictim> freed_for_space;  // deleted first for min_free, oldest first
   // The preset's lock, still held (none in a dry run): the caller's follow-up work on the preset
   // (the prune after a backup) runs under it, so no other run slips in between.
   std::optional<PresetLock> lock;

@@ -64,6 +64,19 @@ Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreReque
                         preset.preset_dir().string())
         .in(preset.name);
   }
+  // Nor into any other preset's folder (a folder holding snapkeep's .snapkeep state): a restore
+  // there would mix with snapshots.
+  for (fs::path up = target; !up.empty(); up = up.parent_path()) {
+    std::error_code ec;
+    if (fs::is_directory(up / std::string(k_state_dir_name), ec)) {
+      return config_error("restore target " + target.string() + " is inside " + up.string() +
+                          ", where snapkeep keeps a preset's snapshots; choose a folder outside the backups")
+          .in(preset.name);
+    }
+    if (up == up.root_path()) {
+      break;
+    }
+  }
   struct stat st {};
   if (::stat(target.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {

@@ -171,6 +171,8 @@ Status check_preset_name(const IniSection& section) {
     why = "is longer than " + std::to_string(k_max_name_bytes) + " bytes";
   } else if (name == "latest") {
     why = "is reserved (snapkeep keeps a 'latest' symlink next to the snapshots)";
+  } else if (name == "lost+found") {
+    why = "is reserved (a drive's lost+found belongs to fsck; its files would mix with the snapshots)";
   }
   if (why.empty()) {
     return {};
@@ -361,7 +363,15 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
       for (std::size_t pos = 0; pos <= text.size();) {
         const auto end = std::min(text.find('\n', pos), text.size());
         if (end > pos) {
-          preset.exclude.push_back(text.substr(pos, end - pos));
+          std::string pattern = text.substr(pos, end - pos);
+          // "*.tmp, .cache" is one pattern to rsync, never what was meant: say how to write two.
+          if (pattern.find(", ") != std::string::npos) {
+            return error_at(*field.origin, "'exclude' in " + owner + ": '" + pattern +
+                                               "' looks like a list, but each line is one pattern: write one "
+                                               "pattern per line (indented lines continue the value); for a name "
+                                               "that really holds ', ' write '[,] '");
+          }
+          preset.exclude.push_back(std::move(pattern));
         }
         pos = end + 1;
       }
@@ -471,6 +481,18 @@ Result<Config> load_config(const std::vector<fs::path>& files, const ConfigSchem
   SNAPKEEP_TRY(config);
   config->files = files;
   return config;
+}
+
+Result<Config> load_configs_separately(const std::vector<fs::path>& files, const ConfigSchema& schema) {
+  Config all;
+  for (const auto& file : files) {
+    SNAPKEEP_TRY_ASSIGN(Config one, load_config({file}, schema));
+    for (auto& preset : one.presets) {
+      all.presets.push_back(std::move(preset));
+    }
+  }
+  all.files = files;
+  return all;
 }
 
 std::vector<fs::path> default_config_files() {

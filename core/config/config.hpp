@@ -57,6 +57,11 @@ struct ConfigSchema {
 // Any problem is a config error (exit 2) "FILE:LINE: message".
 Result<Config> load_config(const std::vector<std::filesystem::path>& files, const ConfigSchema& schema);
 
+// Loads each file on its own (no merging, no [DEFAULT] shared between files) and lists all their
+// presets in file order: the old script's `snapkeep a.ini b.ini`, where a preset name in two files
+// is two presets.
+Result<Config> load_configs_separately(const std::vector<std::filesystem::path>& files, const ConfigSchema& schema);
+
 // Validates an already parsed document; the unit under test for most config rules.
 Result<Config> build_config(const struct IniDocument& doc, const ConfigSchema& schema);
 

@@ -253,6 +253,15 @@ Result<KeepPolicy> parse_keep(std::string_view text) {
         case 'w': rule.unit = KeepRule::Unit::week; break;
         case 'm': rule.unit = KeepRule::Unit::month; break;
         case 'y': rule.unit = KeepRule::Unit::year; break;
+        case 'H':
+        case 'D':
+        case 'W':
+        case 'M':
+        case 'Y':
+          return bad_token(token, std::string(k_usage) +
+                                      "; units are lower case (h hours, d days, w weeks, m months, y years: "
+                                      "there is no minute rule)");
+        case 's': return bad_token(token, std::string(k_usage) + "; there is no seconds or minutes rule (m is months)");
         default: return bad_token(token, k_usage);
       }
     }

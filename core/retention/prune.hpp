@@ -1,5 +1,6 @@
 #pragma once
-// Deleting snapshots: what the `keep` policy lets go, safely and resumably.
+// Pruning: deleting what the `keep` policy lets go (and with --free, more for space); `snapkeep
+// delete`: the user's explicit deletion of snapkeep's own snapshots.
 
 #include <optional>
 #include <string>
@@ -23,21 +24,22 @@ struct PruneEntry {
   bool keep = true;
   bool deleted = false;              // false in a dry run
   std::vector<std::string> reasons;  // why it stays; "not made by snapkeep" protects legacy folders
+  bool for_space = false;            // deleted (or to be) to reach --free
+  bool overrides_keep = false;       // ... although a keep rule kept it (min_free_overrides_keep)
 };
 
-// Applies the preset's `keep` to its snapshots and deletes what no rule keeps. Never deletes the
-// newest snapshot, a snapshot snapkeep did not make (no time record: old script's or by hand), or
-// anything while another run holds the preset's lock (ErrorKind::locked).
+// Applies the preset's `keep` to its snapshots and deletes what no rule keeps (policy.hpp: never
+// `latest`, never a snapshot snapkeep did not make), and nothing while another run holds the
+// preset's lock (ErrorKind::locked).
 Result<std::vector<PruneEntry>> run_prune(const Preset& preset, Backend& backend, const PruneOptions& options);
 
 // The same with the lock already held by the caller (backup's automatic prune).
 Result<std::vector<PruneEntry>> prune_locked(const Preset& preset, Backend& backend, bool dry_run);
 
-// Deletes one snapshot: renamed out of sight first (DEST/<preset>/.deleting-<id>, so a half-deleted
-// tree never looks like a snapshot), its record dropped, then deleted by the backend.
-Status delete_snapshot(const Preset& preset, Backend& backend, const SnapshotInfo& snapshot);
-
-// Finishes deletions a killed run left behind (.deleting-* folders). Call with the lock held.
-Status finish_interrupted_deletions(const Preset& preset, Backend& backend);
+// `snapkeep delete PRESET ID...`: deletes these snapshots of snapkeep's own (the newest too: then
+// `latest` moves back) through the same safe deletion as prune, under the preset's lock. An id that
+// is not a snapshot, or one snapkeep did not make, is an error and nothing is deleted.
+Result<std::vector<std::string>> delete_snapshots(const Preset& preset, Backend& backend,
+                                                  const std::vector<std::string>& ids, bool dry_run, bool wait);
 
 }  // namespace snapkeep

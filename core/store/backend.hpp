@@ -132,6 +132,11 @@ class Backend {
   virtual Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,
                                     const std::vector<std::size_t>& deletion_order) = 0;
 
+  // Does this complete snapshot have the shape this backend makes (a hard-link tree in the preset
+  // folder's filesystem, or a read-only subvolume)? Backups refuse to switch backends under existing
+  // snapshots unless asked (docs/usage.md).
+  virtual bool made_snapshot(const std::filesystem::path& snapshot) const = 0;
+
   // Unfinished work of killed runs in a preset folder (DEST/<preset>).
   virtual std::vector<InterruptedWork> interrupted_work(const std::filesystem::path& preset_dir) const = 0;
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <tuple>
 
 #include "core/base/fsutil.hpp"
 #include "core/store/snapshot_id.hpp"
@@ -20,13 +21,12 @@ fs::path record_path(const fs::path& preset_dir, const std::string& id) {
   return preset_dir / k_state_dir_name / "snapshots" / id;
 }
 
-// A snapshot record: "time=EPOCH_SECONDS" and "time_ns=EPOCH_NANOSECONDS" (the latter orders
-// snapshots made within one second), and "id_time=EPOCH_SECONDS", the moment the id names (ahead
-// of the clock when the id was moved on; records before it have only time).
+// A snapshot record: "time=EPOCH_SECONDS", "time_ns=EPOCH_NANOSECONDS" and "seq=N", the order of
+// completion (records of older versions have no seq, and some an "id_time=", no longer used).
 struct Record {
   std::time_t time = 0;
   long long time_ns = 0;
-  std::optional<std::time_t> id_time;
+  std::uint64_t seq = 0;
 };
 
 std::optional<Record> read_record(const fs::path& preset_dir, const std::string& id) {
@@ -49,8 +49,8 @@ std::optional<Record> read_record(const fs::path& preset_dir, const std::string&
       out->time = static_cast<std::time_t>(v);
     } else if (key == "time_ns" && out) {
       out->time_ns = v;
-    } else if (key == "id_time" && out) {
-      out->id_time = static_cast<std::time_t>(v);
+    } else if (key == "seq" && out && v > 0) {
+      out->seq = static_cast<std::uint64_t>(v);
     }
   }
   if (out && out->time_ns == 0) {
@@ -102,6 +102,7 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
     if (auto recorded = read_record(preset_dir, name)) {
       info.time = recorded->time;
       info.time_ns = recorded->time_ns;
+      info.seq = recorded->seq;
       info.time_recorded = true;
     } else {
       info.time = snapshot_id_time(*id);
@@ -113,12 +114,20 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
     return sys_error("cannot list snapshots", preset_dir, ec.value());
   }
   std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
-    return a.time_ns != b.time_ns ? a.time_ns < b.time_ns : a.id < b.id;
+    return std::make_tuple(a.seq != 0, a.seq, a.time_ns, a.id) < std::make_tuple(b.seq != 0, b.seq, b.time_ns, b.id);
   });
   return out;
 }
 
-Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string& id_or_latest) {
+Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string& id_or_latest_text) {
+  // Tab completion leaves a trailing slash ("2014-01-11/"), and a path may be given for the id.
+  std::string id_or_latest = id_or_latest_text;
+  while (id_or_latest.size() > 1 && id_or_latest.back() == '/') {
+    id_or_latest.pop_back();
+  }
+  if (auto slash = id_or_latest.rfind('/'); slash != std::string::npos) {
+    id_or_latest = id_or_latest.substr(slash + 1);
+  }
   SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
   if (snapshots.empty()) {
     return runtime_error("no snapshots yet in " + preset_dir.string());
@@ -137,17 +146,7 @@ Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string
 
 std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
   std::vector<std::string> held = ids_held_by_work(preset_dir);
-  // Never a moment before one an earlier id named: an id moved ahead of the clock (two backups in
-  // one second) must not be followed by an id the clock reaches first, or the snapshots' ids and
-  // their order would disagree once the blocking folder is pruned.
-  std::time_t start = now;
-  std::error_code list_ec;
-  for (const auto& entry : fs::directory_iterator(preset_dir / k_state_dir_name / "snapshots", list_ec)) {
-    if (auto recorded = read_record(preset_dir, entry.path().filename().string())) {
-      start = std::max(start, recorded->id_time.value_or(recorded->time) + 1);
-    }
-  }
-  for (std::time_t t = start;; ++t) {
+  for (std::time_t t = now;; ++t) {
     std::string id = format_snapshot_id(t);
     std::error_code ec;
     if (!fs::exists(fs::symlink_status(preset_dir / id, ec)) &&
@@ -161,17 +160,26 @@ std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, 
 Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, std::time_t when) {
   struct timespec exact {};
   exact.tv_sec = when;
-  return record_snapshot_time(preset_dir, id, exact, when);
+  return record_snapshot_time(preset_dir, id, exact);
 }
 
-Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, const struct timespec& when,
-                            std::time_t id_time) {
+Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, const struct timespec& when) {
   long long ns = timespec_ns(when);
   fs::path dir = preset_dir / k_state_dir_name / "snapshots";
   SNAPKEEP_TRY(make_dir(dir));
+  std::uint64_t seq = 0;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name == id) {
+      continue;
+    }
+    if (auto recorded = read_record(preset_dir, name)) {
+      seq = std::max(seq, recorded->seq);
+    }
+  }
   return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when.tv_sec)) +
-                                         "\ntime_ns=" + std::to_string(ns) +
-                                         "\nid_time=" + std::to_string(static_cast<long long>(id_time)) + "\n");
+                                         "\ntime_ns=" + std::to_string(ns) + "\nseq=" + std::to_string(seq + 1) + "\n");
 }
 
 void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {

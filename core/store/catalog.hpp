@@ -1,6 +1,7 @@
 #pragma once
 // The snapshot catalog of one preset folder: which snapshots exist, their order, and `latest`.
 
+#include <cstdint>
 #include <ctime>
 #include <filesystem>
 #include <optional>
@@ -26,29 +27,33 @@ struct SnapshotInfo {
   long long time_ns = 0;       // the same in nanoseconds: orders snapshots made within one second
   bool legacy = false;         // date-only id of the old script
   bool time_recorded = false;  // time comes from snapkeep's record, not from the id
+  std::uint64_t seq = 0;       // completion order recorded by snapkeep (1, 2, ...); 0 for none
 };
 
-// Complete snapshots under preset_dir, oldest first. A missing preset_dir gives an empty list.
-// Only directories (not symlinks) whose name is a snapshot id count.
+// Complete snapshots under preset_dir, in the order they were completed, last completed last (the
+// one `latest` names): by the recorded sequence number; snapshots without one (the old script's,
+// or recorded before sequence numbers) come first, by recorded time, else the time their id names.
+// Never by id or clock alone: a clock that jumped ahead must not make an older snapshot "latest".
+// A missing preset_dir gives an empty list. Only directories (not symlinks) whose name is a snapshot
+// id count.
 Result<std::vector<SnapshotInfo>> list_snapshots(const std::filesystem::path& preset_dir);
 
 // Finds a snapshot by id, or "latest" for the newest; the error names the preset folder.
 Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, const std::string& id_or_latest);
 
-// An id for a snapshot made at `now` that no folder, record or dot-named work ("..-<id>") in
-// preset_dir uses yet, with the moment it names: a second backup within one second, or a DST
-// fall-back hour repeating wall-clock times, moves the id (and its moment) on by seconds. The
-// moment is never before one a recorded id already names, so ids moved ahead of the clock keep
-// their order after the snapshot that blocked them is pruned.
+// An id for a snapshot made at `now`: the local time it names, or the next second that no folder,
+// record or dot-named work ("..-<id>") in preset_dir uses yet (a second backup within one second,
+// a DST fall-back hour repeating wall-clock times). Ids name the true time even after a clock jump;
+// their order is the recorded sequence, not their names.
 std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
 
-// Records when snapshot `id` was made, in preset_dir/.snapkeep/snapshots/ID ("time=" seconds,
-// "time_ns=" nanoseconds since the epoch, "id_time=" the moment the id names); written before the
-// snapshot is renamed into place.
+// Records snapshot `id` in preset_dir/.snapkeep/snapshots/ID: "time=" seconds and "time_ns="
+// nanoseconds since the epoch when it was made, and "seq=" one more than any recorded snapshot's.
+// Written (with the preset's lock held) before the snapshot is renamed into place.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
-// The same with the exact moment and the moment new_snapshot_id gave the id.
-Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id, const struct timespec& when,
-                            std::time_t id_time);
+// The same with the exact moment.
+Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id,
+                            const struct timespec& when);
 
 // Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a
 // snapshot deleted by hand). Call with the lock held.

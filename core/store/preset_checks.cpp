@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "core/base/fd.hpp"
@@ -18,10 +19,14 @@ namespace fs = std::filesystem;
 
 namespace snapkeep {
 
+namespace {
+std::string where(const Preset& preset, const std::string& key);
+}  // namespace
+
 Status check_source(const Preset& preset) {
   struct stat st {};
   if (::stat(preset.source.c_str(), &st) != 0) {
-    return sys_error("source " + preset.source.string() + " is not reachable (" + preset.origin + ")", {})
+    return sys_error("source " + preset.source.string() + " is not reachable (" + where(preset, "source") + ")", {})
         .in(preset.name);
   }
   if (!S_ISDIR(st.st_mode)) {
@@ -163,10 +168,22 @@ Status check_destination_filesystem(const Preset& preset) {
   }
   fd.close();
   std::vector<std::string> lacks;
+  // A full filesystem fails every probe: that is a full destination, not a missing feature.
+  const auto full = [&](const fs::path& where) {
+    return (errno == ENOSPC || errno == EDQUOT)
+               ? std::optional<Error>(sys_error("cannot write to the destination", where))
+               : std::nullopt;
+  };
   if (::link(file.c_str(), (probe / "link").c_str()) != 0) {
+    if (auto e = full(probe / "link")) {
+      return std::move(*e).in(preset.name);
+    }
     lacks.push_back("hard links (" + std::string(std::strerror(errno)) + ")");
   }
   if (::symlink("file", (probe / "symlink").c_str()) != 0) {
+    if (auto e = full(probe / "symlink")) {
+      return std::move(*e).in(preset.name);
+    }
     lacks.push_back("symlinks (" + std::string(std::strerror(errno)) + ")");
   }
   if (::geteuid() == 0) {

@@ -23,7 +23,7 @@ Status check_destination_drive(const Preset& preset);
 
 // The destination's filesystem can hold a snapshot: hard links, symlinks and (as root) owners,
 // found by trying each in a dot-named probe folder that is removed again (docs/drives.md). A
-// read-only destination is not probed (nothing can be written; the error says so).
+// read-only destination is an error saying so; a full one is a full-destination error (Error::full).
 Status check_destination_filesystem(const Preset& preset);
 
 // Is the destination mounted read-only (list, du, scrub without --repair and restore still work)?

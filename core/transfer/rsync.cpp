@@ -1,5 +1,10 @@
 #include "core/transfer/rsync.hpp"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "core/config/units.hpp"
 #include "core/transfer/rsync_stats.hpp"
 #include "core/transfer/rsync_status.hpp"
@@ -43,7 +48,19 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
     argv.emplace_back("--inplace");
     argv.emplace_back("--no-whole-file");
   }
+  // Which xattrs: with -X, rsync as root also reads XFS's own trusted.SGI_ACL_* (the ACLs -A copies
+  // already), and links or copies by them wrongly. Any x-rule replaces rsync's default name filter,
+  // so the default is restated: never system.* (ACLs travel by -A), and only user.* for others.
+  argv.emplace_back("--filter=-x system.*");
+  argv.emplace_back("--filter=-x trusted.SGI_*");
+  argv.emplace_back("--filter=-x xfsroot.*");
+  if (::geteuid() != 0) {
+    argv.emplace_back("--filter=-x! user.*");
+  }
   if (transfer.mirror) {
+    // The source's top-level lost+found holds fsck's orphans, not the user's files (the old script
+    // excluded it too); anchored, so a lost+found deeper in the tree is copied.
+    argv.emplace_back("--exclude=/lost+found");
     if (preset.one_file_system) {
       argv.emplace_back("--one-file-system");
     }
@@ -105,6 +122,12 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
       Error e =
           runtime_error(transfer.operation + " failed: " + describe_failure("rsync", *result, meaning)).in(preset.name);
       e.full = reports_full_filesystem(result->stderr_tail);
+      // A hard link the destination could not make (ext4 allows 65000 per inode): the caller can
+      // copy that content once more (backends/rsync/rsync_backend.cpp).
+      if (!e.full && result->term_signal == 0 && result->exit_code == 23 &&
+          result->stderr_tail.find(std::strerror(EMLINK)) != std::string::npos) {
+        e.err = EMLINK;
+      }
       return e;
     }
   }

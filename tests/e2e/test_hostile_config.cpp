@@ -215,7 +215,8 @@ std::vector<Rejected> rejected_cases() {
       {"KeepNegative", k_p + "keep = -1\n", "{C}:4: 'keep' in preset 'a': bad retention rule '-1': " + k_keep_usage},
       {"KeepDoubleStar", k_p + "keep = **\n", "{C}:4: 'keep' in preset 'a': bad retention rule '**': " + k_keep_usage},
       {"KeepUpperCaseUnit", k_p + "keep = 3 14D\n",
-       "{C}:4: 'keep' in preset 'a': bad retention rule '14D': " + k_keep_usage},
+       "{C}:4: 'keep' in preset 'a': bad retention rule '14D': " + k_keep_usage +
+           "; units are lower case (h hours, d days, w weeks, m months, y years: there is no minute rule)"},
       // min_free.
       {"MinFreeZeroPercent", k_p + "min_free = 0%\n",
        "{C}:4: 'min_free' in preset 'a': bad size '0%': a percentage must be more than 0% and at most 100%"},

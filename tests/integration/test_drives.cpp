@@ -403,5 +403,64 @@ TEST(Drives, UsersCannotChangeHistoryAndBrowseAReadOnlyView) {
   EXPECT_EQ(read_file(old_file), "my own file\n");
 }
 
+// getfacl of a path, without the comment header (numeric ids).
+std::string acl_of(const fs::path& path) {
+  return run_ok({"getfacl", "--omit-header", "--numeric", "--", path.string()}).out;
+}
+
+// ACLs and xattrs come out of every snapshot as they went in, whatever the destination's filesystem
+// (rsync on XFS as root used to see XFS's own trusted.SGI_ACL_* attributes, lose access and default
+// ACLs in every other snapshot and restore files with more group access than the original).
+class DestinationFilesystems : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(DestinationFilesystems, KeepAclsAndXattrsInEverySnapshotAndRestore) {
+  SNAPKEEP_REQUIRE_ROOT();
+  DriveWorld w;
+  Drive drive(w.tmp.path(), "dest", GetParam(), GetParam() == "xfs" ? 320 : 128);
+  ASSERT_TRUE(drive.ok());
+  ASSERT_TRUE(drive.mount(w.mnt));
+  fs::create_directories(w.src / "shared");
+  write_file(w.src / "shared" / "plan.txt", "plan\n");
+  ASSERT_EQ(
+      run_ok({"setfacl", "-m", "u:1234:rw,g:2345:r,m::rw", "--", (w.src / "shared" / "plan.txt").string()}).exit_code,
+      0);
+  ASSERT_EQ(
+      run_ok({"setfacl", "-m", "u:1234:rwx", "-d", "-m", "u:1234:rwx,g:2345:rx", "--", (w.src / "shared").string()})
+          .exit_code,
+      0);
+  ASSERT_EQ(run_ok({"setfattr", "-n", "user.origin", "-v", "camera", "--", (w.src / "a.txt").string()}).exit_code, 0);
+  ASSERT_EQ(run_ok({"setfattr", "-n", "trusted.note", "-v", "root-only", "--", (w.src / "a.txt").string()}).exit_code,
+            0);
+  const std::string file_acl = acl_of(w.src / "shared" / "plan.txt");
+  const std::string dir_acl = acl_of(w.src / "shared");
+  for (int round = 0; round < 3; ++round) {
+    write_file(w.src / ("new-" + std::to_string(round) + ".txt"), "round\n");
+    RunResult r = w.cli({"backup"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+  }
+  const auto ids = snapshot_ids(w.mnt / "home");
+  ASSERT_EQ(ids.size(), 3u);
+  for (const auto& id : ids) {
+    const fs::path snap = w.mnt / "home" / id;
+    EXPECT_EQ(acl_of(snap / "shared" / "plan.txt"), file_acl) << GetParam() << " snapshot " << id;
+    EXPECT_EQ(acl_of(snap / "shared"), dir_acl) << GetParam() << " snapshot " << id;
+    EXPECT_EQ(run_ok({"getfattr", "--only-values", "-n", "user.origin", "--", (snap / "a.txt").string()}).out, "camera")
+        << id;
+    EXPECT_EQ(run_ok({"getfattr", "--only-values", "-n", "trusted.note", "--", (snap / "a.txt").string()}).out,
+              "root-only")
+        << id;
+  }
+  EXPECT_EQ(inode_of(w.mnt / "home" / ids[0] / "shared" / "plan.txt"),
+            inode_of(w.mnt / "home" / ids[2] / "shared" / "plan.txt"))
+      << "an unchanged file with an ACL was copied again instead of linked";
+  RunResult restore = w.cli({"restore", "home", "latest", "--to", (w.tmp / "out").string()});
+  ASSERT_EQ(restore.exit_code, 0) << restore.err;
+  EXPECT_EQ(acl_of(w.tmp / "out" / "shared" / "plan.txt"), file_acl);
+  EXPECT_EQ(acl_of(w.tmp / "out" / "shared"), dir_acl);
+}
+
+INSTANTIATE_TEST_SUITE_P(Drives, DestinationFilesystems, ::testing::Values("ext4", "xfs", "btrfs"),
+                         [](const auto& info) { return info.param; });
+
 }  // namespace
 }  // namespace snapkeep::test

@@ -141,9 +141,10 @@ TEST(CoreCatalog, RecordSnapshotTimeWritesItsRecordAtomically) {
   fs::path dir = make_preset_dir(tmp);
   ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400319).ok());
   fs::path record = dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-39";
-  EXPECT_EQ(test::read_file(record), "time=1795400319\ntime_ns=1795400319000000000\nid_time=1795400319\n");
+  EXPECT_EQ(test::read_file(record), "time=1795400319\ntime_ns=1795400319000000000\nseq=1\n");
   ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-18-39", 1795400320).ok());
-  EXPECT_EQ(test::read_file(record), "time=1795400320\ntime_ns=1795400320000000000\nid_time=1795400320\n");
+  EXPECT_EQ(test::read_file(record), "time=1795400320\ntime_ns=1795400320000000000\nseq=1\n")
+      << "rewriting a record keeps its place in the sequence";
   std::vector<std::string> names;
   for (const auto& e : fs::directory_iterator(record.parent_path())) {
     names.push_back(e.path().filename().string());
@@ -173,10 +174,9 @@ TEST(CoreCatalog, NewSnapshotIdSkipsTakenIds) {
 }
 
 // Three backups within one second: the second was moved on to :40, ahead of the clock. Once the
-// first (:39) is pruned, its name is free again, but the clock still reads :39: the next id must
-// still come after :40, or `list` (by recorded time) and the ids (by name) would disagree. CI saw
-// exactly that in FreeSpace.MinFreeKeepsBackupsGoingByPruningOldestFirst.
-TEST(CoreCatalog, NewSnapshotIdNeverGoesBackAfterThePruneOfTheIdThatMovedItOn) {
+// first (:39) is pruned, its name is free again while the clock still reads :39: the next id is
+// :39 again (the true time), and it still comes last, because the order is the recorded sequence.
+TEST(CoreCatalog, NewSnapshotIdNamesTheTrueTimeAndTheSequenceKeepsTheOrder) {
   ScopedTz tz("UTC");
   TempDir tmp;
   fs::path dir = make_preset_dir(tmp);
@@ -187,34 +187,70 @@ TEST(CoreCatalog, NewSnapshotIdNeverGoesBackAfterThePruneOfTheIdThatMovedItOn) {
     auto [id, id_time] = new_snapshot_id(dir, now);
     fs::create_directory(dir / id);
     clock.tv_nsec = ns;
-    ASSERT_TRUE(record_snapshot_time(dir, id, clock, id_time).ok());
+    ASSERT_TRUE(record_snapshot_time(dir, id, clock).ok());
   }
   ASSERT_TRUE(fs::is_directory(dir / "2026-11-26_02-18-40"));
   fs::remove(dir / "2026-11-26_02-18-39");  // pruned: folder and record go
   fs::remove(dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-39");
   auto next = new_snapshot_id(dir, now);
-  EXPECT_EQ(next.first, "2026-11-26_02-18-41");
-  EXPECT_EQ(next.second, now + 2);
+  EXPECT_EQ(next.first, "2026-11-26_02-18-39");
+  EXPECT_EQ(next.second, now);
   fs::create_directory(dir / next.first);
   clock.tv_nsec = 900'000'000L;
-  ASSERT_TRUE(record_snapshot_time(dir, next.first, clock, next.second).ok());
+  ASSERT_TRUE(record_snapshot_time(dir, next.first, clock).ok());
   auto list = list_snapshots(dir);
   ASSERT_TRUE(list.ok());
   ASSERT_EQ(list->size(), 2u);
   EXPECT_EQ((*list)[0].id, "2026-11-26_02-18-40");
-  EXPECT_EQ((*list)[1].id, "2026-11-26_02-18-41");
+  EXPECT_EQ((*list)[1].id, "2026-11-26_02-18-39") << "the snapshot completed last is latest, whatever its name";
+  EXPECT_EQ((*list)[0].seq, 2u);
+  EXPECT_EQ((*list)[1].seq, 3u);
 }
 
-// Records written before "id_time=" existed count with their clock time.
-TEST(CoreCatalog, NewSnapshotIdAfterAnOldRecordWithoutIdTime) {
+// A clock that ran ahead (a bad RTC, a resumed VM): a snapshot recorded at 2030 was made second;
+// the next, made with the clock right again, is named after the true time and is latest.
+TEST(CoreCatalog, AfterAClockJumpTheSnapshotCompletedLastIsLatest) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  const std::time_t first = utc(2026, 11, 26, 2, 0, 0);
+  const std::time_t future = utc(2030, 1, 1, 0, 0, 0);
+  const std::time_t now = utc(2026, 11, 26, 3, 0, 0);
+  for (std::time_t t : {first, future, now}) {
+    auto [id, id_time] = new_snapshot_id(dir, t);
+    EXPECT_EQ(id_time, t) << "an id did not name the true time";
+    fs::create_directory(dir / id);
+    ASSERT_TRUE(record_snapshot_time(dir, id, t).ok());
+  }
+  auto latest = find_snapshot(dir, "latest");
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->id, "2026-11-26_03-00-00");
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(ids_of(*list),
+            (std::vector<std::string>{"2026-11-26_02-00-00", "2030-01-01_00-00-00", "2026-11-26_03-00-00"}));
+}
+
+// Records of older versions (no seq; some with id_time) come before every sequenced one, by time.
+TEST(CoreCatalog, RecordsWithoutSequenceComeFirst) {
   ScopedTz tz("UTC");
   TempDir tmp;
   fs::path dir = make_preset_dir(tmp);
   fs::create_directories(dir / ".snapkeep" / "snapshots");
+  for (const char* id : {"2026-11-26_02-18-45", "2026-11-26_02-18-50", "2026-11-26_02-00-00"}) {
+    fs::create_directory(dir / id);
+  }
   write_file(dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-45",
-             "time=" + std::to_string(utc(2026, 11, 26, 2, 18, 45)) + "\n");
-  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 2, 18, 39)).first, "2026-11-26_02-18-46");
-  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 2, 20, 0)).first, "2026-11-26_02-20-00");
+             "time=" + std::to_string(utc(2026, 11, 26, 2, 18, 45)) +
+                 "\nid_time=" + std::to_string(utc(2026, 11, 26, 2, 18, 45)) + "\n");
+  write_file(dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-50",
+             "time=" + std::to_string(utc(2026, 11, 26, 2, 18, 50)) + "\n");
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-00-00", utc(2026, 11, 26, 2, 0, 0)).ok());
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(ids_of(*list),
+            (std::vector<std::string>{"2026-11-26_02-18-45", "2026-11-26_02-18-50", "2026-11-26_02-00-00"}));
+  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 2, 18, 39)).first, "2026-11-26_02-18-39");
 }
 
 TEST(CoreCatalog, NewSnapshotIdInRepeatedHourMovesOn) {
