@@ -7,6 +7,8 @@
 #include <chrono>
 #include <functional>
 
+#include "tests/support/processes.hpp"
+
 namespace snapkeep::test {
 
 // `body` run in a forked child in a new process group; the child exits 0 when body returns true,
@@ -21,7 +23,7 @@ class ForkedCall {
   ForkedCall& operator=(const ForkedCall&) = delete;
 
   // The child's pid (= its process group), -1 when fork failed (a test failure).
-  pid_t pid() const { return m_pid; }
+  pid_t pid() const { return m_child.pid(); }
   // True while the child has not exited (reaps it when it has).
   bool running();
   // SIGKILLs the whole process group.
@@ -37,9 +39,7 @@ class ForkedCall {
   bool killed();
 
  private:
-  pid_t m_pid = -1;
-  bool m_reaped = false;
-  int m_status = 0;
+  ChildProcess m_child;
 };
 
 }  // namespace snapkeep::test

@@ -111,23 +111,11 @@ BackgroundRun::BackgroundRun(const std::vector<std::string>& args, const fs::pat
     posix_spawnattr_setsigdefault(&attr, &defaults);
   }
   posix_spawnattr_setflags(&attr, flags);
-  m_pid = spawn_snapkeep(args, m_out_path, m_err_path, attr, cenv.data());
+  m_child = ChildProcess(spawn_snapkeep(args, m_out_path, m_err_path, attr, cenv.data()));
   posix_spawnattr_destroy(&attr);
 }
 
-BackgroundRun::~BackgroundRun() {
-  if (m_pid <= 0) {
-    return;
-  }
-  if (m_own_group) {
-    ::kill(-m_pid, SIGKILL);  // helpers of a reaped leader too
-  } else if (!m_reaped) {
-    ::kill(m_pid, SIGKILL);
-  }
-  wait();
-}
-
-bool BackgroundRun::running() {
+bool ChildProcess::running() {
   if (m_pid <= 0 || m_reaped) {
     return false;
   }
@@ -138,51 +126,77 @@ bool BackgroundRun::running() {
   return true;
 }
 
-void BackgroundRun::kill(int sig) {
-  if (m_pid > 0 && !m_reaped) {
-    ::kill(m_pid, sig);
-  }
-}
-
-void BackgroundRun::kill_group(int sig) {
-  if (m_pid > 0 && m_own_group) {
-    ::kill(-m_pid, sig);
-  }
-}
-
-bool BackgroundRun::stop() {
-  if (m_pid <= 0 || m_reaped) {
-    return false;
-  }
-  ::kill(m_pid, SIGSTOP);
-  for (;;) {
-    int status = 0;
-    pid_t r = ::waitpid(m_pid, &status, WUNTRACED);
-    if (r < 0 && errno == EINTR) {
-      continue;
-    }
-    if (r == m_pid && WIFSTOPPED(status)) {
-      return true;
-    }
-    m_status = status;
-    m_reaped = true;
-    return false;
-  }
-}
-
-void BackgroundRun::resume() {
-  if (m_pid > 0 && !m_reaped) {
-    ::kill(m_pid, SIGCONT);
-  }
-}
-
-int BackgroundRun::wait() {
+int ChildProcess::wait() {
   if (m_pid > 0 && !m_reaped) {
     while (::waitpid(m_pid, &m_status, 0) < 0 && errno == EINTR) {
     }
     m_reaped = true;
   }
   return m_status;
+}
+
+void ChildProcess::ended(int status) {
+  m_status = status;
+  m_reaped = true;
+}
+
+BackgroundRun::~BackgroundRun() {
+  pid_t pid = m_child.pid();
+  if (pid <= 0) {
+    return;
+  }
+  if (m_own_group) {
+    ::kill(-pid, SIGKILL);  // helpers of a reaped leader too
+  } else if (!m_child.reaped()) {
+    ::kill(pid, SIGKILL);
+  }
+  m_child.wait();
+}
+
+bool BackgroundRun::running() {
+  return m_child.running();
+}
+
+void BackgroundRun::kill(int sig) {
+  if (m_child.pid() > 0 && !m_child.reaped()) {
+    ::kill(m_child.pid(), sig);
+  }
+}
+
+void BackgroundRun::kill_group(int sig) {
+  if (m_child.pid() > 0 && m_own_group) {
+    ::kill(-m_child.pid(), sig);
+  }
+}
+
+bool BackgroundRun::stop() {
+  pid_t pid = m_child.pid();
+  if (pid <= 0 || m_child.reaped()) {
+    return false;
+  }
+  ::kill(pid, SIGSTOP);
+  for (;;) {
+    int status = 0;
+    pid_t r = ::waitpid(pid, &status, WUNTRACED);
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r == pid && WIFSTOPPED(status)) {
+      return true;
+    }
+    m_child.ended(status);
+    return false;
+  }
+}
+
+void BackgroundRun::resume() {
+  if (m_child.pid() > 0 && !m_child.reaped()) {
+    ::kill(m_child.pid(), SIGCONT);
+  }
+}
+
+int BackgroundRun::wait() {
+  return m_child.wait();
 }
 
 int BackgroundRun::exit_code() {

@@ -26,6 +26,27 @@ bool wait_until(const std::function<bool()>& cond, std::chrono::milliseconds lim
 pid_t spawn_snapkeep(const std::vector<std::string>& args, const fs::path& out_path, const fs::path& err_path,
                      const posix_spawnattr_t& attr, char* const env[]);
 
+// A child process of this one, reaped once: whether it still runs, and how it ended.
+class ChildProcess {
+ public:
+  explicit ChildProcess(pid_t pid = -1) : m_pid(pid) {}
+  // Its pid, -1 when there is none.
+  pid_t pid() const { return m_pid; }
+  // True while it has not exited (reaps it when it has).
+  bool running();
+  // Waits for it (once); its raw wait status.
+  int wait();
+  // True once it has been reaped.
+  bool reaped() const { return m_reaped; }
+  // Records that it ended with `status`, seen by a waitpid of the caller's own.
+  void ended(int status);
+
+ private:
+  pid_t m_pid = -1;
+  bool m_reaped = false;
+  int m_status = 0;
+};
+
 // How a BackgroundRun starts.
 struct BackgroundOptions {
   std::string name = "background";  // stdout and stderr go to LOG_DIR/NAME.out and LOG_DIR/NAME.err
@@ -48,7 +69,7 @@ class BackgroundRun {
   BackgroundRun& operator=(const BackgroundRun&) = delete;
 
   // The child's pid, -1 when it could not be started.
-  pid_t pid() const { return m_pid; }
+  pid_t pid() const { return m_child.pid(); }
   // True while the child has not exited (reaps it when it has).
   bool running();
   // Sends sig to the child (not once it is reaped).
@@ -68,10 +89,8 @@ class BackgroundRun {
   std::string stderr_text() const;
 
  private:
-  pid_t m_pid = -1;
+  ChildProcess m_child;
   bool m_own_group = false;
-  bool m_reaped = false;
-  int m_status = 0;
   fs::path m_out_path;
   fs::path m_err_path;
 };
