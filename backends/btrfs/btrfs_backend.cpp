@@ -94,8 +94,9 @@ class BtrfsBackend final : public Backend {
     return check_tool(preset, "btrfs");
   }
   bool made_snapshot(const fs::path& snapshot) const override {
-    auto info = btrfs::subvolume_info(snapshot);
-    return info && info->read_only;
+    // A subvolume; one made writable by hand is still one of ours (it is just never a parent).
+    auto subvolume = btrfs::is_subvolume(snapshot);
+    return subvolume && *subvolume;
   }
   std::vector<InterruptedWork> interrupted_work(const fs::path& preset_dir) const override {
     std::vector<InterruptedWork> out;

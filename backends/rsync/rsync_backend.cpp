@@ -89,13 +89,20 @@ class RsyncBackend final : public Backend {
     return ::lstat(snapshot.c_str(), &st) == 0 && S_ISDIR(st.st_mode) &&
            ::stat(snapshot.parent_path().c_str(), &parent) == 0 && st.st_dev == parent.st_dev;
   }
+  // The interrupted copy (partial) and the older ones moved aside as link bases (resume-N): a run
+  // killed after moving partial aside leaves only resume-N.
   std::vector<InterruptedWork> interrupted_work(const fs::path& preset_dir) const override {
+    std::vector<InterruptedWork> out;
+    fs::path state_dir = preset_dir / k_state_dir_name;
     std::error_code ec;
-    fs::path partial = preset_dir / k_state_dir_name / k_partial_name;
+    fs::path partial = state_dir / k_partial_name;
     if (fs::exists(fs::symlink_status(partial, ec))) {
-      return {{partial, "an interrupted backup; the next backup resumes it"}};
+      out.push_back({partial, "an interrupted backup; the next backup resumes it"});
     }
-    return {};
+    for (const auto& [n, dir] : resume_dirs(state_dir)) {
+      out.push_back({dir, "an earlier interrupted backup; the next backup links unchanged files from it"});
+    }
+    return out;
   }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot, Progress& progress) override {

@@ -12,6 +12,7 @@
 
 #include "core/base/fsutil.hpp"
 #include "core/integrity/hashing.hpp"
+#include "core/store/catalog.hpp"
 
 namespace fs = std::filesystem;
 
@@ -352,7 +353,7 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
 }  // namespace
 
 fs::path manifest_dir(const fs::path& state_dir) {
-  return state_dir / "manifests";
+  return state_dir / std::string(k_manifest_dir_name);
 }
 
 fs::path manifest_path(const fs::path& state_dir, const std::string& id) {

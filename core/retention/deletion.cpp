@@ -21,7 +21,7 @@ Status delete_snapshot(const Preset& preset, Backend& backend, const SnapshotInf
   SNAPKEEP_TRY(rename_path(snapshot.path, hidden));
   SNAPKEEP_TRY(fsync_dir(preset_dir));
   std::error_code ec;
-  fs::remove(preset_dir / k_state_dir_name / "snapshots" / snapshot.id, ec);
+  forget_snapshot_state(preset_dir, snapshot.id);
   // `latest` must never name a snapshot that is gone: it moves back to the newest left.
   if (read_latest(preset_dir) == snapshot.id) {
     SNAPKEEP_TRY_ASSIGN(auto left, list_snapshots(preset_dir));

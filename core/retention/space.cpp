@@ -1,7 +1,5 @@
 #include "core/retention/space.hpp"
 
-#include <sys/statvfs.h>
-
 #include <spdlog/spdlog.h>
 
 #include "core/config/units.hpp"
@@ -11,33 +9,19 @@
 namespace fs = std::filesystem;
 
 namespace snapkeep {
-namespace {
-
-Result<struct statvfs> statvfs_of(const fs::path& path) {
-  struct statvfs st {};
-  if (::statvfs(path.c_str(), &st) != 0) {
-    return sys_error("cannot statvfs", path);
-  }
-  return st;
-}
-
-}  // namespace
-
-Result<std::uint64_t> free_space_target(const SizeSpec& spec, const fs::path& path) {
+std::uint64_t free_space_target(const SizeSpec& spec, const DestinationSpace& space) {
   if (!spec.is_percent) {
     return spec.bytes;
   }
-  SNAPKEEP_TRY_ASSIGN(auto st, statvfs_of(path));
-  double size = static_cast<double>(st.f_blocks) * static_cast<double>(st.f_frsize);
-  return static_cast<std::uint64_t>(size * spec.percent / 100.0);
+  return static_cast<std::uint64_t>(static_cast<double>(space.size_bytes) * spec.percent / 100.0);
 }
 
 Result<SpacePlan> plan_free_space(const Preset& preset, Backend& backend, const SizeSpec& target) {
   fs::path preset_dir = preset.preset_dir();
   SpacePlan plan;
-  SNAPKEEP_TRY_ASSIGN(plan.target, free_space_target(target, preset.destination));
-  SNAPKEEP_TRY_ASSIGN(auto st, statvfs_of(preset.destination));
-  plan.free_now = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  SNAPKEEP_TRY_ASSIGN(DestinationSpace space, backend.space(preset.destination));
+  plan.target = free_space_target(target, space);
+  plan.free_now = space.free_bytes;
   plan.predicted = plan.free_now;
   if (plan.free_now >= plan.target) {
     return plan;

@@ -102,6 +102,12 @@ class FilesystemScrub {
   virtual Result<FsScrubCounters> run(const std::filesystem::path& path) const = 0;
 };
 
+// Size of a destination's filesystem and the room a backup may still fill there.
+struct DestinationSpace {
+  std::uint64_t size_bytes = 0;  // the filesystem's size (statvfs f_blocks)
+  std::uint64_t free_bytes = 0;  // room left for snapkeep (statvfs f_bavail)
+};
+
 // Work a killed run left under dot-names, for `list` (the next backup resumes or removes it).
 struct InterruptedWork {
   std::filesystem::path path;
@@ -139,6 +145,11 @@ class Backend {
 
   // Unfinished work of killed runs in a preset folder (DEST/<preset>).
   virtual std::vector<InterruptedWork> interrupted_work(const std::filesystem::path& preset_dir) const = 0;
+
+  // How big the filesystem holding `destination` is and how much room is free on it, as free-space
+  // planning (min_free, prune --free) measures it; statvfs(2) unless the backend knows better.
+  // Errors name the path.
+  virtual Result<DestinationSpace> space(const std::filesystem::path& destination) const;
 
   // The destination filesystem's own scrub, or null when it has none.
   virtual const FilesystemScrub* filesystem_scrub() const { return nullptr; }

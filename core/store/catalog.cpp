@@ -182,6 +182,12 @@ Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, c
                                          "\ntime_ns=" + std::to_string(ns) + "\nseq=" + std::to_string(seq + 1) + "\n");
 }
 
+void forget_snapshot_state(const fs::path& preset_dir, const std::string& id) {
+  std::error_code ec;
+  fs::remove(record_path(preset_dir, id), ec);
+  fs::remove(preset_dir / k_state_dir_name / k_manifest_dir_name / id, ec);
+}
+
 void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {
   std::vector<std::string> held = ids_held_by_work(preset_dir);
   std::error_code ec;

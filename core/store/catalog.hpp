@@ -55,6 +55,13 @@ Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id,
                             const struct timespec& when);
 
+// Forgets snapshot `id`'s state under preset_dir/.snapkeep (its record, its manifest), as its
+// folder is deleted; an id that comes back later starts clean.
+void forget_snapshot_state(const std::filesystem::path& preset_dir, const std::string& id);
+
+// The folder of manifests in a preset's state folder (DEST/<preset>/.snapkeep/manifests).
+inline constexpr std::string_view k_manifest_dir_name = "manifests";
+
 // Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a
 // snapshot deleted by hand). Call with the lock held.
 void remove_orphan_records(const std::filesystem::path& preset_dir, const std::vector<SnapshotInfo>& snapshots);

@@ -19,6 +19,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <random>
@@ -30,9 +31,14 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/fault/fault_util.hpp"
-#include "tests/fault/source_tree.hpp"
+#include "tests/support/file_probes.hpp"
+#include "tests/support/mounts.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/seeds.hpp"
+#include "tests/support/source_tree.hpp"
 #include "tests/support/testutil.hpp"
+#include "tests/support/tree_compare.hpp"
+#include "tests/support/tree_state.hpp"
 
 namespace snapkeep::test::fault {
 namespace {

@@ -21,8 +21,11 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/fault/full_disk_util.hpp"
+#include "tests/support/file_probes.hpp"
+#include "tests/support/full_disk.hpp"
+#include "tests/support/source_tree.hpp"
 #include "tests/support/testutil.hpp"
+#include "tests/support/tree_state.hpp"
 
 namespace snapkeep::test::fault {
 namespace {

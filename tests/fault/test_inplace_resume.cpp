@@ -20,8 +20,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/fault/fault_util.hpp"
-#include "tests/integration/integration_util.hpp"
+#include "tests/support/processes.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep::test::fault {

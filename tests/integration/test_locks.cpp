@@ -39,8 +39,10 @@
 #include "core/backup/backup.hpp"
 #include "core/config/config.hpp"
 #include "core/retention/prune.hpp"
-#include "tests/integration/integration_util.hpp"
+#include "tests/support/file_probes.hpp"
+#include "tests/support/processes.hpp"
 #include "tests/support/testutil.hpp"
+#include "tests/support/tree_compare.hpp"
 
 namespace snapkeep::test {
 namespace {

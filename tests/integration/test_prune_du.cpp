@@ -20,8 +20,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "tests/integration/integration_util.hpp"
+#include "tests/support/file_probes.hpp"
+#include "tests/support/preset_world.hpp"
 #include "tests/support/testutil.hpp"
+#include "tests/support/tree_compare.hpp"
 
 namespace snapkeep::test {
 namespace {

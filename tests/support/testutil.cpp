@@ -12,6 +12,7 @@
 #include <regex>
 #include <sstream>
 
+#include "core/base/fd.hpp"
 #include "core/base/process.hpp"
 
 namespace snapkeep::test {
@@ -87,20 +88,15 @@ RunResult snapkeep(const std::vector<std::string>& args, const std::map<std::str
   return run(argv, env);
 }
 
-LoopFs::LoopFs(const std::string& type, unsigned size_mib, const std::vector<std::string>& mkfs_extra) : m_type(type) {
+LoopFs::LoopFs(const std::string& type, unsigned size_mib, const std::vector<std::string>& mkfs_extra) {
   m_image = m_dir / (type + ".img");
-  m_mount = m_dir / "mnt";
-  fs::create_directories(m_mount);
+  m_mount_point = m_dir / "mnt";
   {
-    int fd = ::open(m_image.c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0600);
-    if (fd < 0 || ::ftruncate(fd, static_cast<off_t>(size_mib) * 1024 * 1024) != 0) {
-      ADD_FAILURE() << "cannot create image " << m_image;
-      if (fd >= 0) {
-        ::close(fd);
-      }
+    Fd fd(::open(m_image.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600));
+    if (!fd || ::ftruncate(fd.get(), static_cast<off_t>(size_mib) * 1024 * 1024) != 0) {
+      ADD_FAILURE() << "cannot create image " << m_image << ": " << std::strerror(errno);
       return;
     }
-    ::close(fd);
   }
   std::vector<std::string> mkfs{"mkfs." + type};
   mkfs.push_back(type == "btrfs" ? "-f" : "-F");
@@ -111,38 +107,23 @@ LoopFs::LoopFs(const std::string& type, unsigned size_mib, const std::vector<std
   if (run_ok(mkfs).exit_code != 0) {
     return;
   }
-  RunResult setup = run_ok({"losetup", "--find", "--show", "--", m_image.string()});
-  if (setup.exit_code != 0) {
-    return;
-  }
-  m_device = setup.out.substr(0, setup.out.find('\n'));
-  if (run_ok({"mount", "--", m_device, m_mount.string()}).exit_code != 0) {
-    run({"losetup", "-d", m_device});
-    m_device.clear();
-    return;
-  }
-  m_mounted = true;
+  m_mount = std::make_unique<LoopMount>(m_image, m_mount_point);
+}
+
+LoopFs::~LoopFs() = default;
+
+const std::string& LoopFs::device() const {
+  static const std::string none;
+  return m_mount ? m_mount->device() : none;
+}
+
+bool LoopFs::ok() const {
+  return m_mount && m_mount->ok();
 }
 
 void LoopFs::remount() {
-  if (!m_mounted) {
-    return;
-  }
-  ::sync();
-  run_ok({"umount", "--", m_mount.string()});
-  m_mounted = run_ok({"mount", "--", m_device, m_mount.string()}).exit_code == 0;
-}
-
-LoopFs::~LoopFs() {
-  if (m_mounted) {
-    RunResult r = run({"umount", "--", m_mount.string()});
-    if (r.exit_code != 0) {
-      // Something still uses it (a killed child?): detach lazily so nothing leaks.
-      run({"umount", "-l", "--", m_mount.string()});
-    }
-  }
-  if (!m_device.empty()) {
-    run({"losetup", "-d", m_device});
+  if (m_mount) {
+    m_mount->remount();
   }
 }
 

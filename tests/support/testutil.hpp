@@ -5,10 +5,13 @@
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "tests/support/mounts.hpp"
 
 namespace snapkeep::test {
 
@@ -70,20 +73,19 @@ class LoopFs {
   ~LoopFs();
   LoopFs(const LoopFs&) = delete;
   LoopFs& operator=(const LoopFs&) = delete;
-  const fs::path& mount_point() const { return m_mount; }
+  const fs::path& mount_point() const { return m_mount_point; }
   const fs::path& image() const { return m_image; }
-  const std::string& device() const { return m_device; }
-  bool ok() const { return m_mounted; }
+  // The loop device ("" when none is attached).
+  const std::string& device() const;
+  bool ok() const;
   // Unmounts and mounts again, which empties the page cache for this filesystem.
   void remount();
 
  private:
   TempDir m_dir;
   fs::path m_image;
-  fs::path m_mount;
-  std::string m_type;
-  std::string m_device;
-  bool m_mounted = false;
+  fs::path m_mount_point;
+  std::unique_ptr<LoopMount> m_mount;  // declared last: unmounted before m_dir is removed
 };
 
 // File helpers.
