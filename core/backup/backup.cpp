@@ -180,7 +180,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       }
       return e;
     }
-    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    if (!stats->manifest_written) {
+      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    }
   }
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);

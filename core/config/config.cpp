@@ -25,9 +25,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 12> k_known_keys = {
+constexpr std::array<std::string_view, 14> k_known_keys = {
     "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
-    "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial"};
+    "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial",
+    "transfer",     "exclude_if_present"};
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
 
@@ -301,6 +302,25 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
         }
         pos = end + 1;
       }
+    } else if (key == "transfer") {
+      if (text == "native" || text == "rsync") {
+        preset.transfer = text == "native" ? TransferEngine::native : TransferEngine::rsync;
+      } else {
+        return error_at(*field.origin, "unknown transfer '" + text + "' in " + owner + " (use native or rsync)");
+      }
+    } else if (key == "exclude_if_present") {
+      for (std::size_t pos = 0; pos <= text.size();) {
+        const auto end = std::min(text.find('\n', pos), text.size());
+        const std::string name = text.substr(pos, end - pos);
+        if (name == "." || name == ".." || name.find('/') != std::string::npos) {
+          return error_at(*field.origin, "'exclude_if_present' in " + owner + ": '" + name +
+                                             "' is not a file name (one name per line, without '/')");
+        }
+        if (!name.empty()) {
+          preset.exclude_if_present.push_back(name);
+        }
+        pos = end + 1;
+      }
     } else if (key == "one_file_system" || key == "allow_empty_source" || key == "allow_partial") {
       auto flag = parse_bool(text);
       if (!flag) {
@@ -314,6 +334,10 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
       }
       *target = *flag;
     }
+  }
+  if (preset.transfer == TransferEngine::rsync && !preset.exclude_if_present.empty()) {
+    return error_at(*fields["exclude_if_present"].origin,
+                    "'exclude_if_present' in " + owner + " needs transfer = native (rsync has no such option)");
   }
   const IniValue& dest_origin = *fields["destination"].origin;
   if (preset.destination == preset.source) {
