@@ -29,6 +29,9 @@ constexpr std::array<std::string_view, 14> k_known_keys = {
     "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
     "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial",
     "transfer",     "exclude_if_present"};
+// The values of `transfer` (copy engines, not backends).
+constexpr std::array<std::pair<std::string_view, TransferEngine>, 2> k_transfers = {
+    {{"native", TransferEngine::native}, {"rsync", TransferEngine::rsync}}};
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
 
@@ -303,8 +306,10 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
         pos = end + 1;
       }
     } else if (key == "transfer") {
-      if (text == "native" || text == "rsync") {
-        preset.transfer = text == "native" ? TransferEngine::native : TransferEngine::rsync;
+      const auto found = std::find_if(k_transfers.begin(), k_transfers.end(),
+                                      [&](const auto& entry) { return entry.first == text; });
+      if (found != k_transfers.end()) {
+        preset.transfer = found->second;
       } else {
         return error_at(*field.origin, "unknown transfer '" + text + "' in " + owner + " (use native or rsync)");
       }
