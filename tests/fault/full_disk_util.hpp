@@ -180,11 +180,17 @@ class Filler {
 // ---------------------------------------------------------------------------------------------
 // A destination per backend
 
-enum class FullKind { rsync, btrfs_send, btrfs_plain };
+enum class FullKind { rsync, native, btrfs_send, btrfs_plain };
+
+// Hard-link trees on ext4 (both engines of the hard-link backend).
+inline bool hard_links(FullKind kind) {
+  return kind == FullKind::rsync || kind == FullKind::native;
+}
 
 inline std::string kind_name(FullKind kind) {
   switch (kind) {
     case FullKind::rsync: return "rsync";
+    case FullKind::native: return "native";
     case FullKind::btrfs_send: return "btrfs_send";
     case FullKind::btrfs_plain: return "btrfs_plain";
   }
@@ -212,7 +218,7 @@ struct FullCounters {
 
 // A destination filesystem for one backend with its source, its config, a filler outside the
 // preset, and the source state each snapshot was made from.
-//  rsync: ext4 destination, source folder in a TempDir.
+//  rsync, native: ext4 destination, source folder in a TempDir (transfer = rsync or native).
 //  btrfs_send: btrfs destination, source subvolume on a btrfs of its own (its snapshots beside it).
 //  btrfs_plain: btrfs destination, source folder in a TempDir (rsync --inplace into .snapkeep/current).
 class FullWorld {
@@ -221,7 +227,7 @@ class FullWorld {
   FullWorld(FullKind kind, unsigned dest_mib, const std::vector<std::string>& ext4_extra = {},
             const std::string& config_extra = "")
       : m_kind(kind) {
-    if (kind == FullKind::rsync) {
+    if (hard_links(kind)) {
       std::vector<std::string> extra{"-m", "0"};
       extra.insert(extra.end(), ext4_extra.begin(), ext4_extra.end());
       m_dest = std::make_unique<LoopFs>("ext4", dest_mib, extra);
@@ -262,8 +268,10 @@ class FullWorld {
   FullCounters& counters() { return m_counters; }
 
   void write_config(const std::string& extra) const {
-    write_preset_config(m_config, "home", m_src, m_dest->mount_point(),
-                        std::string(m_kind == FullKind::rsync ? "backend = rsync\n" : "backend = btrfs\n") + extra);
+    std::string lines = m_kind == FullKind::rsync    ? "backend = rsync\ntransfer = rsync\n"
+                        : m_kind == FullKind::native ? "backend = rsync\ntransfer = native\n"
+                                                     : "backend = btrfs\n";
+    write_preset_config(m_config, "home", m_src, m_dest->mount_point(), lines + extra);
   }
 
   // `snapkeep -c CONFIG args...`.
@@ -426,7 +434,7 @@ class FullWorld {
       if (e.type != 'f' || it == prev.end() || !(it->second == e) || e.size == 0) {
         continue;
       }
-      if (m_kind == FullKind::rsync) {
+      if (hard_links(m_kind)) {
         ++compared;
         if (inode_of(snap(prev_id) / path) != inode_of(snap(next.id) / path)) {
           unshared.push_back(path);
@@ -458,7 +466,7 @@ class FullWorld {
   void expect_snapshot_equal(const std::string& id) {
     ++m_counters.snapshots_checked;
     std::filesystem::path dir = snap(id);
-    if (m_kind != FullKind::rsync && !is_read_only_subvolume(dir)) {
+    if (!hard_links(m_kind) && !is_read_only_subvolume(dir)) {
       ++m_counters.data_lost;
       ADD_FAILURE() << dir << " is not a read-only subvolume, so it may be unfinished";
     }

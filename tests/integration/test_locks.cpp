@@ -76,8 +76,9 @@ struct LockWorld {
     fs::create_directories(logs);
     plain = tmp / "plain.ini";
     keep = tmp / "keep.ini";
-    write_configs(plain, "");
-    write_configs(keep, "keep = 1\n");
+    // transfer = rsync: the hold fake holds runs back in their rsync child.
+    write_configs(plain, "transfer = rsync\n");
+    write_configs(keep, "transfer = rsync\nkeep = 1\n");
     for (const auto& p : presets) {
       write_file(src(p) / "a.txt", "alpha of " + p + "\n");
       write_random_file(src(p) / "sub" / "b.bin", 64 * 1024, 7);
