@@ -28,6 +28,7 @@ class ManifestJournal final : public ManifestSink {
   std::unique_ptr<ContentHasher> hasher() const override;
   Status add(const ManifestEntry& entry) override { return m_writer.add(entry); }
   Status checkpoint() override { return m_writer.checkpoint(); }
+  void drop() override { m_writer.abandon(); }
   // Finishes the manifest: complete at `path`, or (on error) gone.
   Status commit();
   // Drops it: the journal is removed.

@@ -11,6 +11,7 @@
 #include "core/base/fsutil.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
+#include "core/integrity/manifest.hpp"
 #include "core/integrity/manifest_build.hpp"
 #include "core/retention/prune.hpp"
 #include "core/retention/space.hpp"
@@ -173,6 +174,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
         SnapshotInfo made;
         made.id = outcome.snapshot_id;
         made.path = preset_dir / outcome.snapshot_id;
+        fs::remove(manifest_path(state_dir, outcome.snapshot_id), ec);  // written with it (native engine)
         if (auto removed = delete_snapshot(preset, backend, made); !removed) {
           e.message += "\n(removing the snapshot " + outcome.snapshot_id +
                        " that could not become latest failed too: " + removed.error().describe() + ")";

@@ -578,7 +578,7 @@ TEST(Locks, BackupPruneAndScrubStartedTogetherNeverFailOrInterleave) {
   ASSERT_TRUE(w.dest.ok());
   // Every command with keep = 2, so each successful backup also prunes (waiting for the lock).
   fs::path config = w.tmp / "stress.ini";
-  w.write_configs(config, "keep = 2\n");
+  w.write_configs(config, "transfer = rsync\nkeep = 2\n");  // the hold fake logs rsync runs
   fs::path hold_log = w.logs / "rsync.log";
   const std::vector<std::string> env{"PATH=" + path_with_hold_fake(), "FAKE_HOLD_LOG=" + hold_log.string()};
   fs::path dir = w.preset_dir("home");

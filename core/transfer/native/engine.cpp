@@ -157,6 +157,7 @@ class Engine {
   Status walk(Level& level);
   Status list(Level& level, std::vector<Child>& children, bool& vanished);
   Status entry(Level& level, Child& child);
+  Status regular_or_special(Level& level, Child& child, ManifestEntry& record);
   Status contents(Level& level, Child& child);
   Status regular(Level& level, Child& child, ManifestEntry& record);
   Result<bool> link_unchanged(Level& level, Child& child, ManifestEntry& record);
@@ -513,7 +514,16 @@ Status Engine::entry(Level& level, Child& child) {
   if (child.dir) {
     if (!m_job.dry_run) {
       if (::mkdirat(level.dst, child.name.c_str(), 0700) != 0) {
-        return sys_error("cannot create directory", dst_path(rel));
+        Error e = sys_error("cannot create directory", dst_path(rel));
+        if (!e.full || m_job.manifest == nullptr || m_stats.manifest_error) {
+          return e;
+        }
+        spdlog::warn("the destination is full; the copy goes on without the manifest: {}", e.describe());
+        m_stats.manifest_error = std::move(e);
+        m_job.manifest->drop();  // its room goes to the data
+        if (::mkdirat(level.dst, child.name.c_str(), 0700) != 0) {
+          return sys_error("cannot create directory", dst_path(rel));
+        }
       }
       struct stat made {};
       if (::fstatat(level.dst, child.name.c_str(), &made, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -526,12 +536,25 @@ Status Engine::entry(Level& level, Child& child) {
     child.made = true;
     return emit(record);
   }
+  return regular_or_special(level, child, record);
+}
+
+Status Engine::regular_or_special(Level& level, Child& child, ManifestEntry& record) {
   bool skipped = false;
-  if (S_ISREG(child.st.st_mode)) {
-    SNAPKEEP_TRY(regular(level, child, record));
-  } else {
-    SNAPKEEP_TRY(special(level, child, record, skipped));
+  Status made = S_ISREG(child.st.st_mode) ? regular(level, child, record) : special(level, child, record, skipped);
+  if (!made && made.error().full && m_job.manifest != nullptr && !m_stats.manifest_error && !m_job.dry_run) {
+    // A full destination: the data has priority. The manifest gives its room back (the backup
+    // makes it afterwards, or says why it cannot) and this entry is tried once more.
+    Error e = std::move(made).error();
+    spdlog::warn("the destination is full; the copy goes on without the manifest: {}", e.describe());
+    m_stats.manifest_error = std::move(e);
+    m_job.manifest->drop();
+    ::unlinkat(level.dst, child.name.c_str(), 0);
+    ManifestEntry again = record;
+    again.hash.clear();
+    made = S_ISREG(child.st.st_mode) ? regular(level, child, again) : special(level, child, again, skipped);
   }
+  SNAPKEEP_TRY(made);
   return skipped ? Status{} : emit(record);
 }
 

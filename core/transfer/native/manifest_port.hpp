@@ -51,6 +51,8 @@ class ManifestSink {
   virtual Status add(const ManifestEntry& entry) = 0;
   // Makes the records added so far readable by a resumed run (no fsync).
   virtual Status checkpoint() = 0;
+  // Gives the manifest up and frees the room it took (the data has priority on a full destination).
+  virtual void drop() = 0;
 };
 
 }  // namespace snapkeep
