@@ -9,9 +9,9 @@
 #include "backends/rsync/hardlink_usage.hpp"
 #include "backends/rsync/native_manifest.hpp"
 #include "backends/rsync/work_dirs.hpp"
+#include "core/base/format.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/base/progress.hpp"
-#include "core/base/format.hpp"
 #include "core/config/units.hpp"
 #include "core/integrity/manifest_build.hpp"
 #include "core/store/preset_checks.hpp"
@@ -107,7 +107,8 @@ Result<BackupStats> RsyncBackend::create_with_rsync(const BackupJob& job) {
   }
   // Interrupted work from a killed run is kept as a link base, never as a snapshot.
   fs::path partial = job.state_dir / k_partial_name;
-  SNAPKEEP_TRY_ASSIGN(std::vector<fs::path> resumes, take_interrupted_work(job.state_dir, preset.name, k_max_resume_dirs));
+  SNAPKEEP_TRY_ASSIGN(std::vector<fs::path> resumes,
+                      take_interrupted_work(job.state_dir, preset.name, k_max_resume_dirs));
   for (const auto& dir : resumes) {
     transfer.link_dests.push_back(dir);
   }
@@ -144,8 +145,8 @@ Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
     const SnapshotInfo& snap = job.snapshots[job.snapshots.size() - 1 - i];
     ids.push_back(snap.id);
     if (i < k_native_snapshot_bases) {
-      copy.bases.push_back(LinkBase{
-          snap.path, open_previous_manifest(manifest_path(job.state_dir, snap.id), false, preset.checksum)});
+      copy.bases.push_back(
+          LinkBase{snap.path, open_previous_manifest(manifest_path(job.state_dir, snap.id), false, preset.checksum)});
     }
   }
   std::unique_ptr<ManifestJournal> manifest;
@@ -157,9 +158,9 @@ Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
     header.checksum = preset.checksum;
     header.snapshot_id = job.id;
     header.origin = "backup";
-    header.created_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+    header.created_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     Status dir_made = make_dir(manifest_dir(job.state_dir), 0700);
     auto made = dir_made ? ManifestJournal::create(manifest_path(job.state_dir, job.id), journal_of(partial), header)
                          : Result<std::unique_ptr<ManifestJournal>>(std::move(dir_made).error());

@@ -26,8 +26,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::array<std::string_view, 14> k_known_keys = {
-    "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
-    "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial",
+    "source",       "destination",       "backend",  "keep",         "min_free",           "exclude",
+    "exclude_from", "one_file_system",   "checksum", "snapshot_dir", "allow_empty_source", "allow_partial",
     "transfer",     "exclude_if_present"};
 // The values of `transfer` (copy engines, not backends).
 constexpr std::array<std::pair<std::string_view, TransferEngine>, 2> k_transfers = {
@@ -306,8 +306,8 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
         pos = end + 1;
       }
     } else if (key == "transfer") {
-      const auto found = std::find_if(k_transfers.begin(), k_transfers.end(),
-                                      [&](const auto& entry) { return entry.first == text; });
+      const auto found =
+          std::find_if(k_transfers.begin(), k_transfers.end(), [&](const auto& entry) { return entry.first == text; });
       if (found != k_transfers.end()) {
         preset.transfer = found->second;
       } else {

@@ -86,9 +86,7 @@ class ManifestParser {
   ManifestParser& operator=(const ManifestParser&) = delete;
 
   // Starts over at the beginning of the file.
-  Status rewind(const fs::path& path) {
-    return seek(0, path, true);
-  }
+  Status rewind(const fs::path& path) { return seek(0, path, true); }
 
   // Continues at file offset `offset`, hashing from there when `hashing`.
   Status seek(std::uint64_t offset, const fs::path& path, bool hashing) {

@@ -48,8 +48,8 @@ class ManifestWriter {
   // temporary file, the journal stays when the writer is dropped without commit(), holding every
   // record flushed so far (checkpoint()); open_manifest_journal() reads it back when a killed run
   // is resumed.
-  static Result<ManifestWriter> create_journal(const std::filesystem::path& path,
-                                               const std::filesystem::path& journal, const ManifestHeader& header);
+  static Result<ManifestWriter> create_journal(const std::filesystem::path& path, const std::filesystem::path& journal,
+                                               const ManifestHeader& header);
   ManifestWriter(ManifestWriter&& other) noexcept;
   ManifestWriter& operator=(ManifestWriter&&) = delete;
   ManifestWriter(const ManifestWriter&) = delete;

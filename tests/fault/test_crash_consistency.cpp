@@ -51,6 +51,21 @@ std::string hex(std::uint64_t v) {
   return buf;
 }
 
+// The ctime (ns) of every regular file under root, by relative path.
+std::map<std::string, std::int64_t> ctimes_of(const fs::path& root) {
+  std::map<std::string, std::int64_t> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      out[it->path().lexically_relative(root).string()] =
+          static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // One backend under test.
 
@@ -333,7 +348,8 @@ class FaultWorld {
     // The next run on the copy succeeds and is still incremental.
     fs::path copy_src = m_kind == Kind::btrfs_send ? mounted.mount_point() / "src" : m_src;
     fs::path copy_dest = m_kind == Kind::btrfs_send ? mounted.mount_point() / "backup" : mounted.mount_point();
-    fs::path copy_config = write_preset_config(m_tmp / "power.ini", k_preset, copy_src, copy_dest, config_lines(m_kind));
+    fs::path copy_config =
+        write_preset_config(m_tmp / "power.ini", k_preset, copy_src, copy_dest, config_lines(m_kind));
     std::string prev = copy_ids.empty() ? "" : newest_of(copy_ids);
     BackupRun next = run_backup(copy_config, nullptr);
     ASSERT_EQ(next.exit_code, 0) << "backup to the power-cut copy failed:\n" << next.err;
@@ -342,7 +358,7 @@ class FaultWorld {
     expect_snapshot_equal(preset / next.id, copy_source, "backup to the power-cut copy");
     if (!prev.empty()) {
       TreeState prev_state = describe_tree(preset / prev, m_cache);
-      expect_incremental(preset / prev, prev_state, preset / next.id, copy_source, prev, next);
+      expect_incremental(preset / prev, prev_state, preset / next.id, copy_source, prev, next, ctimes_of(copy_src));
     }
     wait_for_no_leftovers(0, "after the backup to the power-cut copy");
   }
@@ -384,6 +400,7 @@ class FaultWorld {
 
   void remember(const std::string& id, const TreeState& state, const std::string& origin) {
     m_expected[id] = state;
+    m_ctimes[id] = ctimes_of(m_src);
     m_origin[id] = origin;
     m_order.push_back(id);
   }
@@ -494,7 +511,13 @@ class FaultWorld {
   // The native engine has no child: SIGTERM to snapkeep `delay` seconds after the start, which
   // must then stop cleanly between entries (exit 1, naming the signal) and leave its work to resume.
   KillOutcome terminate(GroupRun& run, double delay) {
-    auto moment = run.started() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+    // From the moment its work folder exists (its signal handlers are in place by then).
+    fs::path partial = m_preset_dir / ".snapkeep" / "partial";
+    struct stat st {};
+    while (run.running() && ::lstat(partial.c_str(), &st) != 0) {
+      std::this_thread::sleep_for(100us);
+    }
+    auto moment = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
     while (Clock::now() < moment && run.running()) {
       std::this_thread::sleep_for(100us);
     }
@@ -515,9 +538,9 @@ class FaultWorld {
       out.what = "SIGTERM at " + std::to_string(delay) + " s";
       return out;
     }
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "unexpected status " << describe_status(status)
-                                                                  << " after SIGTERM:\n"
-                                                                  << err;
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "unexpected status " << describe_status(status) << " after SIGTERM:\n"
+        << err;
     ++m_counters.missed;
     out.what = "backup ended before the SIGTERM planned at " + std::to_string(delay) + " s";
     return out;
@@ -776,20 +799,33 @@ class FaultWorld {
       return;
     }
     const std::string& prev = *(pos - 1);
-    expect_incremental(m_preset_dir / prev, m_expected[prev], m_preset_dir / next.id, m_expected[next.id], prev, next);
+    expect_incremental(m_preset_dir / prev, m_expected[prev], m_preset_dir / next.id, m_expected[next.id], prev, next,
+                       m_ctimes[next.id]);
   }
 
   // rsync: unchanged files are hard links to the previous snapshot. btrfs send: an incremental
   // stream from the previous snapshot, no bigger than the changed data. btrfs plain source:
   // unchanged files share the previous snapshot's extents.
+  // The native engine's stricter rule: a source file whose ctime moved since the previous backup
+  // (a chmod to the same mode, a revert with the old mtime) is copied, not linked; `now_ctimes`
+  // (the source's ctimes when `next` ran) says which files that concerns.
   void expect_incremental(const fs::path& prev_dir, const TreeState& prev, const fs::path& new_dir,
-                          const TreeState& now, const std::string& prev_id, const BackupRun& next) {
+                          const TreeState& now, const std::string& prev_id, const BackupRun& next,
+                          const std::map<std::string, std::int64_t>& now_ctimes) {
+    const auto& prev_ctimes = m_ctimes[prev_id];
     std::vector<std::string> unshared;
     std::size_t compared = 0;
     for (const auto& [path, e] : now) {
       auto it = prev.find(path);
       if (e.type != 'f' || it == prev.end() || !(it->second == e)) {
         continue;
+      }
+      if (m_kind == Kind::native) {
+        auto a = prev_ctimes.find(path);
+        auto b = now_ctimes.find(path);
+        if (a == prev_ctimes.end() || b == now_ctimes.end() || a->second != b->second) {
+          continue;
+        }
       }
       if (hard_links(m_kind)) {
         ++compared;
@@ -829,10 +865,11 @@ class FaultWorld {
   std::unique_ptr<SourceTree> m_tree;
   bool m_ready = false;
   HashCache m_cache;
-  std::map<std::string, TreeState> m_expected;  // id -> the source state that made it
-  std::map<std::string, std::string> m_origin;  // id -> which run made it, for messages
-  std::vector<std::string> m_order;             // ids in the order they were made
-  std::set<std::string> m_reported;             // failures already reported
+  std::map<std::string, TreeState> m_expected;                          // id -> the source state that made it
+  std::map<std::string, std::string> m_origin;                          // id -> which run made it, for messages
+  std::map<std::string, std::map<std::string, std::int64_t>> m_ctimes;  // id -> the source's ctimes then
+  std::vector<std::string> m_order;                                     // ids in the order they were made
+  std::set<std::string> m_reported;                                     // failures already reported
   std::uint64_t m_full_bytes = 0;
   double m_seconds_checking = 0;  // where the suite's time goes, printed at the end
   double m_seconds_running = 0;

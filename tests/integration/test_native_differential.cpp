@@ -31,10 +31,10 @@ namespace {
 
 // Names from plain to hostile; some are meant for the exclude patterns below.
 const std::vector<std::string> k_names = {
-    "a.txt", "b.tmp", "keep.tmp", "c.bak", "data", "Data", "x", "cache", "deep", "z.log", "new\nline",
-    "\xff\xfe", " lead", "-dash", "a b", "caf\xc3\xa9", "[br]", "q?", "star*", "m.d", "n", "o.txt"};
-const std::vector<std::string> k_patterns = {"*.tmp", "+ keep.tmp", "cache/", "/x", "**/deep/*.log", "[bc]*.bak",
-                                             "m.d/***", "*/n", "Data"};
+    "a.txt",    "b.tmp", "keep.tmp", "c.bak", "data",        "Data", "x",  "cache", "deep", "z.log", "new\nline",
+    "\xff\xfe", " lead", "-dash",    "a b",   "caf\xc3\xa9", "[br]", "q?", "star*", "m.d",  "n",     "o.txt"};
+const std::vector<std::string> k_patterns = {"*.tmp",     "+ keep.tmp", "cache/", "/x",  "**/deep/*.log",
+                                             "[bc]*.bak", "m.d/***",    "*/n",    "Data"};
 const std::vector<uid_t> k_ids = {0, 1234, 5678, 65534};
 
 class Generator {
@@ -127,7 +127,9 @@ class Generator {
   const T& pick(const std::vector<T>& v) {
     return v[m_rng() % v.size()];
   }
-  static std::string join(const std::string& dir, const std::string& name) { return dir.empty() ? name : dir + "/" + name; }
+  static std::string join(const std::string& dir, const std::string& name) {
+    return dir.empty() ? name : dir + "/" + name;
+  }
   std::size_t size() {
     unsigned r = static_cast<unsigned>(m_rng() % 10);
     return r < 2 ? 0 : r < 8 ? static_cast<std::size_t>(m_rng() % 5000) : static_cast<std::size_t>(m_rng() % 300000);
@@ -324,8 +326,8 @@ TEST(NativeDifferential, SnapshotsOfBothEnginesEqualTheSourceThroughSixRounds) {
     for (const std::string preset : {"nat", "rs"}) {
       SCOPED_TRACE(preset);
       fs::path snap = dest.mount_point() / preset / "latest";
-      std::string diff = itemized(src, snap, patterns, exclude_from,
-                                  preset == "rs" ? blind : std::vector<std::string>{});
+      std::string diff =
+          itemized(src, snap, patterns, exclude_from, preset == "rs" ? blind : std::vector<std::string>{});
       if (preset == "rs") {
         // rsync's own quirk: a folder without ACLs made inside a folder with a default ACL keeps
         // the ACL it inherited on creation (".d.......a."). The native engine sets a folder's

@@ -114,9 +114,8 @@ TEST(NativeEngine, ExcludeIfPresentKeepsTheTagAndTopLevelLostFoundIsNeverCopied)
   write_file(w.src / "work" / "lost+found" / "x", "not the top level\n");
   std::string id = w.backup().value("snapshot", "");
   ASSERT_FALSE(id.empty());
-  EXPECT_EQ(tree_entries(w.snap(id)),
-            (std::vector<fs::path>{"cache", "cache/CACHEDIR.TAG", "work", "work/file", "work/lost+found",
-                                   "work/lost+found/x"}));
+  EXPECT_EQ(tree_entries(w.snap(id)), (std::vector<fs::path>{"cache", "cache/CACHEDIR.TAG", "work", "work/file",
+                                                             "work/lost+found", "work/lost+found/x"}));
 }
 
 TEST(NativeEngine, DryRunReportsAndChangesNothing) {
@@ -151,8 +150,7 @@ TEST(NativeEngine, ResumeAfterSigkillLinksWhatTheKilledRunFinished) {
   for (int attempt = 0; attempt < 5 && finished.empty(); ++attempt) {
     BackgroundRun run({"-c", w.config.string(), "backup"}, w.tmp.path());
     // Killed once the journal holds records (64 MiB copied) and before the end.
-    wait_until([&] { return (exists_nofollow(journal) && fs::file_size(journal) > 400) || !run.running(); }, 60s,
-               1ms);
+    wait_until([&] { return (exists_nofollow(journal) && fs::file_size(journal) > 400) || !run.running(); }, 60s, 1ms);
     run.kill(SIGKILL);
     int status = run.wait();
     if (!WIFSIGNALED(status)) {

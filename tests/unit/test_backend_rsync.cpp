@@ -318,7 +318,8 @@ class FakeRsyncBackup : public ::testing::Test {
   }
 
   void write_config(const std::string& extra) {
-    test::write_preset_config(m_tmp / "snapkeep.conf", "home", m_source, m_dest, "backend = rsync\ntransfer = rsync\n" + extra);
+    test::write_preset_config(m_tmp / "snapkeep.conf", "home", m_source, m_dest,
+                              "backend = rsync\ntransfer = rsync\n" + extra);
   }
 
   // snapkeep -c CONF backup, with the fake rsync first on PATH and the given FAKE_RSYNC_* settings.

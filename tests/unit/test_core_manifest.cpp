@@ -282,8 +282,10 @@ TEST(Manifest, Version1IsReadAndVersion2KeepsTheSourceIdentity) {
   EXPECT_EQ(read_all(path), (std::vector<ManifestEntry>{with, without}));
 
   // A version 1 file as the previous release wrote it: 7 fields, its own checksum.
-  std::string body = "snapkeep-manifest 1\nchecksum xxh128\nsnapshot s\norigin backup\ncreated 5\nentries\n"
-                     "f 3 10 20 30 " + std::string(k_hash_a) + " 1:a\n";
+  std::string body =
+      "snapkeep-manifest 1\nchecksum xxh128\nsnapshot s\norigin backup\ncreated 5\nentries\n"
+      "f 3 10 20 30 " +
+      std::string(k_hash_a) + " 1:a\n";
   std::string digest = hash_bytes(ChecksumKind::xxh128, body);
   fs::path v1 = tmp / "v1";
   write_file(v1, body + "end 1 " + digest + "\n");

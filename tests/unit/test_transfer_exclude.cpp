@@ -25,7 +25,8 @@ using test::write_file;
 
 // Paths kept by `rules` under root, as rsync lists them ("dir/" for folders), walking like rsync:
 // an excluded folder's contents are never looked at.
-void kept_paths(const ExcludeRules& rules, const fs::path& root, const std::string& prefix, std::set<std::string>& out) {
+void kept_paths(const ExcludeRules& rules, const fs::path& root, const std::string& prefix,
+                std::set<std::string>& out) {
   for (const auto& entry : fs::directory_iterator(root / prefix)) {
     std::string name = entry.path().filename().string();
     std::string rel = prefix.empty() ? name : prefix + "/" + name;
@@ -69,16 +70,16 @@ std::set<std::string> rsync_paths(const fs::path& root, const std::vector<std::s
 }
 
 // Names that the generated patterns can meet.
-const std::vector<std::string> k_names = {"a.tmp",  "keep.tmp", "b.bak",  "x",      "xy",    "deep",  "cache",
-                                          "z.log",  "sub1",     "sub2",   "top",    "Data",  "data",  "[lit]",
-                                          "q?",     "dir",      "inner",  "m-n",    "a b",   "file.txt", "abc",
-                                          "lost+found", "*star", "a.tmp.d"};
+const std::vector<std::string> k_names = {"a.tmp", "keep.tmp", "b.bak", "x",          "xy",    "deep",
+                                          "cache", "z.log",    "sub1",  "sub2",       "top",   "Data",
+                                          "data",  "[lit]",    "q?",    "dir",        "inner", "m-n",
+                                          "a b",   "file.txt", "abc",   "lost+found", "*star", "a.tmp.d"};
 const std::vector<std::string> k_patterns = {
-    "*.tmp",     "/top",       "/top/",      "cache/",     "**/deep/*.log", "sub*/x?",     "[ab]*.bak",
-    "dir/***",   "+ keep.tmp", "- *.bak",    "deep",       "/sub1/deep",    "inner/x",     "**/inner",
-    "d?ta",      "[[:upper:]]*", "[!a-c]*.txt", "**/z.log",   "*/*/x",       "sub2/**",     "\\[lit]",
-    "[lit]",     "q\\?",       "a b",        "**",         "m-n/",          "top/**/z.log", "*.tmp.d/",
-    "\\*star",   "x/",         "sub1/***",   "/dir/inner/", "*/",          "abc/"};
+    "*.tmp",       "/top",     "/top/",        "cache/",     "**/deep/*.log", "sub*/x?",  "[ab]*.bak", "dir/***",
+    "+ keep.tmp",  "- *.bak",  "deep",         "/sub1/deep", "inner/x",       "**/inner", "d?ta",      "[[:upper:]]*",
+    "[!a-c]*.txt", "**/z.log", "*/*/x",        "sub2/**",    "\\[lit]",       "[lit]",    "q\\?",      "a b",
+    "**",          "m-n/",     "top/**/z.log", "*.tmp.d/",   "\\*star",       "x/",       "sub1/***",  "/dir/inner/",
+    "*/",          "abc/"};
 
 void make_tree(const fs::path& root, std::mt19937_64& rng, int depth) {
   int count = 3 + static_cast<int>(rng() % 6);

@@ -40,7 +40,9 @@ struct DevIno {
 };
 
 struct DevInoHash {
-  std::size_t operator()(const DevIno& k) const { return std::hash<std::uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev); }
+  std::size_t operator()(const DevIno& k) const {
+    return std::hash<std::uint64_t>()(k.ino * 0x9e3779b97f4a7c15ULL ^ k.dev);
+  }
 };
 
 // The copy of a multiply-linked source inode: where its first name went, and its record.
@@ -52,7 +54,7 @@ struct LinkGroup {
 // One entry of a source folder as listed.
 struct Child {
   std::string name;
-  bool dir = false;  // as listed: descended into after its record
+  bool dir = false;   // as listed: descended into after its record
   bool made = false;  // a folder created in the target, to be filled and finished
   struct stat st {};
 };
@@ -163,7 +165,8 @@ class Engine {
   Result<bool> link_unchanged(Level& level, Child& child, ManifestEntry& record);
   Result<bool> link_moved(Level& level, Child& child, ManifestEntry& record);
   Status copy_regular(Level& level, Child& child, ManifestEntry& record, bool& skipped);
-  Status copy_from_copy(Level& level, Child& child, int from_dirfd, const std::string& from_name, ManifestEntry& record);
+  Status copy_from_copy(Level& level, Child& child, int from_dirfd, const std::string& from_name,
+                        ManifestEntry& record);
   Status special(Level& level, Child& child, ManifestEntry& record, bool& skipped);
   Result<bool> link_group_member(Level& level, Child& child, ManifestEntry& record);
   Status finish_folder(int parent_dst, const std::string& name, int dst, int src_parent, const std::string& src_name,
@@ -774,7 +777,8 @@ Result<bool> Engine::link_moved(Level& level, Child& child, ManifestEntry& recor
       continue;
     }
     std::size_t slash = known->path.rfind('/');
-    Fd old_dir(slash == std::string::npos ? ::dup(root) : ::openat(root, known->path.substr(0, slash).c_str(), k_dir_flags));
+    Fd old_dir(slash == std::string::npos ? ::dup(root)
+                                          : ::openat(root, known->path.substr(0, slash).c_str(), k_dir_flags));
     std::string old_name = slash == std::string::npos ? known->path : known->path.substr(slash + 1);
     if (!old_dir) {
       continue;

@@ -30,13 +30,13 @@ struct LinkBase {
 
 // One run of the engine.
 struct NativeCopyJob {
-  const Preset* preset = nullptr;     // exclude, exclude_from, exclude_if_present, one_file_system, allow_partial
-  std::filesystem::path source;       // its contents are copied
-  std::filesystem::path target;       // an empty folder to fill (unused in a dry run)
-  std::vector<LinkBase> bases;        // best first; the first with a manifest also feeds the move index
-  ManifestSink* manifest = nullptr;   // the new manifest, or null
-  bool dry_run = false;               // decide and count, change nothing
-  Progress* progress = nullptr;       // may be null
+  const Preset* preset = nullptr;    // exclude, exclude_from, exclude_if_present, one_file_system, allow_partial
+  std::filesystem::path source;      // its contents are copied
+  std::filesystem::path target;      // an empty folder to fill (unused in a dry run)
+  std::vector<LinkBase> bases;       // best first; the first with a manifest also feeds the move index
+  ManifestSink* manifest = nullptr;  // the new manifest, or null
+  bool dry_run = false;              // decide and count, change nothing
+  Progress* progress = nullptr;      // may be null
 };
 
 // What a run did.

@@ -232,9 +232,7 @@ bool ExcludeRules::matches(const Rule& rule, std::string_view path, bool is_dir)
     text = std::string(path) + "/";  // "dir/***" matches the folder itself
     subject = text;
   }
-  auto match = [&](std::string_view s) {
-    return rule.wild ? wildcard_match(rule.pattern, s) : s == rule.pattern;
-  };
+  auto match = [&](std::string_view s) { return rule.wild ? wildcard_match(rule.pattern, s) : s == rule.pattern; };
   if (rule.anchored) {
     return match(subject);
   }

@@ -31,14 +31,14 @@ class ExcludeRules {
  private:
   struct Rule {
     bool include = false;
-    std::string pattern;        // without a trailing '/' and without a leading '/'
-    bool dir_only = false;      // the pattern ended in '/'
-    bool anchored = false;      // the pattern started with '/'
-    bool wild = false;          // has '*', '?' or '['
-    bool double_star = false;   // has "**"
-    bool leading_stars = false; // starts with "**"
-    bool triple_suffix = false; // ends in "/***": the folder itself and everything in it
-    int slashes = 0;            // '/' inside the pattern
+    std::string pattern;         // without a trailing '/' and without a leading '/'
+    bool dir_only = false;       // the pattern ended in '/'
+    bool anchored = false;       // the pattern started with '/'
+    bool wild = false;           // has '*', '?' or '['
+    bool double_star = false;    // has "**"
+    bool leading_stars = false;  // starts with "**"
+    bool triple_suffix = false;  // ends in "/***": the folder itself and everything in it
+    int slashes = 0;             // '/' inside the pattern
   };
   bool matches(const Rule& rule, std::string_view path, bool is_dir) const;
   std::vector<Rule> m_rules;

@@ -48,7 +48,8 @@ Error interrupted() {
 }
 
 // Writes data[0..size) at `offset`, leaving 4 KiB blocks of zeros (aligned in the file) as holes.
-Status write_sparse(int out, const char* data, std::size_t size, std::uint64_t offset, const std::filesystem::path& path) {
+Status write_sparse(int out, const char* data, std::size_t size, std::uint64_t offset,
+                    const std::filesystem::path& path) {
   std::size_t pos = 0;
   while (pos < size) {
     // A run of zero pages is skipped, a run of data pages is written at once.
@@ -89,15 +90,16 @@ void hash_zeros(ContentHasher* hasher, std::uint64_t size) {
 }
 
 // Copies [offset, end) in the kernel; false (nothing copied of the failing call) when it cannot.
-Result<bool> kernel_copy(int in, int out, std::uint64_t& offset, std::uint64_t end, const std::filesystem::path& in_path,
-                         const std::filesystem::path& out_path) {
+Result<bool> kernel_copy(int in, int out, std::uint64_t& offset, std::uint64_t end,
+                         const std::filesystem::path& in_path, const std::filesystem::path& out_path) {
   while (offset < end) {
     if (stop_signal() != 0) {
       return interrupted();
     }
     loff_t from = static_cast<loff_t>(offset);
     loff_t to = from;
-    ssize_t n = ::copy_file_range(in, &from, out, &to, static_cast<std::size_t>(std::min<std::uint64_t>(end - offset, k_block * 16)), 0);
+    ssize_t n = ::copy_file_range(in, &from, out, &to,
+                                  static_cast<std::size_t>(std::min<std::uint64_t>(end - offset, k_block * 16)), 0);
     if (n < 0) {
       if (errno == EINTR) {
         continue;
