@@ -137,7 +137,7 @@ Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
   if (!job.dry_run) {
     SNAPKEEP_TRY_ASSIGN(resumes, take_interrupted_work(job.state_dir, preset.name, k_native_resume_dirs));
     for (const auto& dir : resumes) {
-      copy.bases.push_back(LinkBase{dir, open_previous_manifest(journal_of(dir), true, preset.checksum)});
+      copy.bases.push_back(LinkBase{dir, open_previous_manifest(journal_of(dir), true, preset.checksum), true});
     }
   }
   std::vector<std::string> ids{job.id};

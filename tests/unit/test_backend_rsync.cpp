@@ -96,6 +96,7 @@ TEST(BackendRsyncArgv, OneFileSystemOnlyWhenSet) {
   Preset preset = make_preset();
   preset.one_file_system = true;
   auto argv = rsync_argv(preset, make_transfer(), false);
+  EXPECT_TRUE(contains(argv, "--exclude=/lost+found")) << "the source's top-level lost+found is never copied";
   EXPECT_TRUE(contains(argv, "--one-file-system"));
   EXPECT_LT(index_of(argv, "--one-file-system"), index_of(argv, "--"));
 }

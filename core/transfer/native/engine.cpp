@@ -169,7 +169,7 @@ class Engine {
                         ManifestEntry& record);
   Status special(Level& level, Child& child, ManifestEntry& record, bool& skipped);
   Result<bool> link_group_member(Level& level, Child& child, ManifestEntry& record);
-  Status finish_folder(int parent_dst, const std::string& name, int dst, int src_parent, const std::string& src_name,
+  Status finish_folder(const std::string& name, int dst, int src_parent, const std::string& src_name,
                        const struct stat& st, const std::string& rel);
   Status emit(const ManifestEntry& record);
   Result<std::string> hash_at(int dirfd, const std::string& name, const std::string& rel);
@@ -222,7 +222,7 @@ Result<NativeCopyStats> Engine::run() {
   ++m_stats.files;  // the root, as rsync counts it
   SNAPKEEP_TRY(walk(root));
   if (!m_job.dry_run) {
-    SNAPKEEP_TRY(finish_folder(-1, ".", m_dst_root.get(), m_src_root.get(), ".", root_st, ""));
+    SNAPKEEP_TRY(finish_folder(".", m_dst_root.get(), m_src_root.get(), ".", root_st, ""));
   }
   if (m_vanished) {
     m_stats.warnings.emplace_back(k_vanished_warning);
@@ -266,7 +266,7 @@ Status Engine::build_move_index() {
   }
   for (std::size_t b = 0; b < m_job.bases.size(); ++b) {
     const auto& manifest = m_job.bases[b].manifest;
-    if (manifest == nullptr || !manifest->same_checksum() || !m_base_roots[b].valid()) {
+    if (m_job.bases[b].resumed || manifest == nullptr || !manifest->same_checksum() || !m_base_roots[b].valid()) {
       continue;
     }
     auto view = manifest->reopen();
@@ -319,7 +319,7 @@ Status Engine::source_failure(Error e, const std::string& rel, bool& skipped) {
 }
 
 void Engine::show_progress() {
-  if (m_job.progress == nullptr || (++m_entries_seen & 255) != 0) {
+  if (m_job.progress == nullptr || (++m_entries_seen & 255) != 0 || !m_job.progress->enabled()) {
     return;
   }
   m_job.progress->update(std::to_string(m_stats.files) + " files, " + std::to_string(m_stats.files_linked) +
@@ -481,12 +481,11 @@ Status Engine::contents(Level& level, Child& child) {
   if (m_job.dry_run) {
     return {};
   }
-  return finish_folder(level.dst, child.name, dst.get(), level.src, child.name, child.st, rel);
+  return finish_folder(child.name, dst.get(), level.src, child.name, child.st, rel);
 }
 
-Status Engine::finish_folder(int parent_dst, const std::string& name, int dst, int src_parent,
-                             const std::string& src_name, const struct stat& st, const std::string& rel) {
-  (void)parent_dst;
+Status Engine::finish_folder(const std::string& name, int dst, int src_parent, const std::string& src_name,
+                             const struct stat& st, const std::string& rel) {
   Xattrs xattrs;
   auto read = read_xattrs(src_parent, src_name, src_path(rel));
   if (read) {

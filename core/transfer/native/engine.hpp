@@ -26,6 +26,7 @@ struct LinkBase {
   // when the base's file at the same path has the source's size, mtime, mode, owner and xattrs,
   // as rsync --link-dest decides.
   std::unique_ptr<PreviousManifest> manifest;
+  bool resumed = false;  // a killed run's work: linked from, but not a source of the move index
 };
 
 // One run of the engine.
