@@ -89,7 +89,7 @@ void make_tree(const fs::path& root, std::mt19937_64& rng, int depth) {
     if (fs::exists(p)) {
       continue;
     }
-    if (depth < 4 && rng() % 2 == 0) {
+    if (depth < 3 && rng() % 2 == 0) {
       fs::create_directories(p);
       make_tree(p, rng, depth + 1);
     } else {
