@@ -77,6 +77,28 @@ TEST(NativeEngine, MovedAndRenamedFilesAreLinkedToTheirEarlierCopy) {
   EXPECT_TRUE(tree_differences(w.src, w.snap(id)).empty()) << join_lines(tree_differences(w.src, w.snap(id)));
 }
 
+// A file absent from the newest snapshot (excluded for a while) is linked to its copy in an older one.
+TEST(NativeEngine, LinksAgainstSeveralRecentSnapshots) {
+  SNAPKEEP_REQUIRE_ROOT();
+  NativeWorld w;
+  ASSERT_TRUE(w.dest.ok());
+  w.write_config();
+  write_random_file(w.src / "keep" / "big.bin", 2 << 20, 7);
+  write_file(w.src / "other.txt", "other\n");
+  std::string first = w.backup().value("snapshot", "");
+  ASSERT_FALSE(first.empty());
+  w.write_config("exclude = /keep/\n");
+  std::string second = w.backup().value("snapshot", "");
+  ASSERT_FALSE(second.empty());
+  EXPECT_FALSE(exists_nofollow(w.snap(second) / "keep"));
+  w.write_config();
+  nlohmann::json third = w.backup();
+  std::string id = third.value("snapshot", "");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(inode_of(w.snap(id) / "keep" / "big.bin"), inode_of(w.snap(first) / "keep" / "big.bin"));
+  EXPECT_EQ(third.value("bytes_transferred", 1), 0) << third.dump();
+}
+
 TEST(NativeEngine, TooManyLinksCopiesOnceMoreAndLinksTheRestToTheCopy) {
   SNAPKEEP_REQUIRE_ROOT();
   NativeWorld w(256);
