@@ -5,15 +5,21 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <string>
 
 #include <spdlog/spdlog.h>
 
 #include "backends/rsync/hardlink_usage.hpp"
+#include "backends/rsync/native_manifest.hpp"
+#include "backends/rsync/work_dirs.hpp"
+#include "core/base/format.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/base/progress.hpp"
 #include "core/config/units.hpp"
+#include "core/integrity/manifest_build.hpp"
 #include "core/store/preset_checks.hpp"
+#include "core/transfer/native/engine.hpp"
 #include "core/transfer/rsync.hpp"
 
 namespace fs = std::filesystem;
@@ -21,12 +27,12 @@ namespace fs = std::filesystem;
 namespace snapkeep {
 namespace {
 
-// Interrupted work is moved aside as resume-N and offered to rsync as extra link bases.
-constexpr std::string_view k_partial_name = "partial";
-constexpr std::string_view k_resume_prefix = "resume-";
 // rsync accepts at most 20 --link-dest folders: the newest snapshots, then interrupted work.
 constexpr std::size_t k_link_snapshots = 3;
 constexpr std::size_t k_max_resume_dirs = 20 - k_link_snapshots;
+// The native engine links against the newest snapshots and the work of the newest killed runs.
+constexpr std::size_t k_native_snapshot_bases = 3;
+constexpr std::size_t k_native_resume_dirs = 2;
 
 // Unlinks the files in `tree` whose inode cannot take the links the source still needs: more links
 // than the filesystem allows per inode (LINK_MAX, 65000 on ext4) with those of the same file in
@@ -58,23 +64,34 @@ Result<std::uint64_t> unlink_overlinked(const fs::path& source, const fs::path& 
   return unlinked;
 }
 
-// resume-N folders under state_dir, newest (highest N) first.
-std::vector<std::pair<unsigned long, fs::path>> resume_dirs(const fs::path& state_dir) {
-  std::vector<std::pair<unsigned long, fs::path>> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(state_dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (name.rfind(k_resume_prefix, 0) != 0 || !entry.is_directory(ec) || entry.is_symlink(ec)) {
-      continue;
-    }
-    try {
-      out.emplace_back(std::stoul(name.substr(k_resume_prefix.size())), entry.path());
-    } catch (const std::exception&) {
-      continue;
+// A full destination: the interrupted work would only hold the space the next run needs.
+Error full_destination(const Preset& /*preset*/, Error e, const fs::path& partial,
+                       const std::vector<fs::path>& resumes) {
+  Status removed = remove_work(partial);
+  for (const auto& dir : resumes) {
+    if (removed) {
+      removed = remove_work(dir);
     }
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  return out;
+  if (!removed) {
+    e.message += "\n(removing the unfinished copy failed too: " + removed.error().describe() + ")";
+  } else {
+    e.message += "\n(the unfinished copy was removed)";
+  }
+  return e;
+}
+
+// Data first, then the name: a snapshot id never names data that a power loss could take back.
+Status put_in_place(const BackupJob& job, const fs::path& partial, const std::vector<fs::path>& resumes,
+                    BackupStats& stats) {
+  SNAPKEEP_TRY(rename_path(partial, job.preset_dir / job.id));
+  SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+  for (const auto& dir : resumes) {
+    if (auto removed = remove_work(dir); !removed) {
+      stats.warnings.push_back("cannot remove old interrupted work: " + removed.error().describe());
+    }
+  }
+  return {};
 }
 
 class RsyncBackend final : public Backend {
@@ -104,7 +121,9 @@ class RsyncBackend final : public Backend {
     }
     return out;
   }
-  Result<BackupStats> create_snapshot(const BackupJob& job) override;
+  Result<BackupStats> create_snapshot(const BackupJob& job) override {
+    return job.preset->transfer == TransferEngine::native ? create_native(job) : create_with_rsync(job);
+  }
   Status delete_snapshot(const fs::path& snapshot, Progress& progress) override {
     return remove_tree(snapshot, [&](std::uint64_t removed) {
       progress.update("deleting " + snapshot.filename().string() + ": " + std::to_string(removed) + " entries");
@@ -114,9 +133,13 @@ class RsyncBackend final : public Backend {
                             const std::vector<std::size_t>& deletion_order) override {
     return hardlink_tree_usage(snapshots, deletion_order);
   }
+
+ private:
+  Result<BackupStats> create_with_rsync(const BackupJob& job);
+  Result<BackupStats> create_native(const BackupJob& job);
 };
 
-Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
+Result<BackupStats> RsyncBackend::create_with_rsync(const BackupJob& job) {
   const Preset& preset = *job.preset;
   RsyncTransfer transfer;
   transfer.source = job.source;
@@ -133,23 +156,11 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
        ++it) {
     transfer.link_dests.push_back(it->path);
   }
-
   // Interrupted work from a killed run is kept as a link base, never as a snapshot.
   fs::path partial = job.state_dir / k_partial_name;
-  auto resumes = resume_dirs(job.state_dir);
-  std::error_code ec;
-  if (fs::exists(fs::symlink_status(partial, ec))) {
-    unsigned long next = resumes.empty() ? 1 : resumes.front().first + 1;
-    fs::path resume = job.state_dir / (std::string(k_resume_prefix) + std::to_string(next));
-    spdlog::info("{}: resuming the interrupted backup left in {}", preset.name, partial.string());
-    SNAPKEEP_TRY(rename_path(partial, resume));
-    resumes.insert(resumes.begin(), {next, resume});
-  }
-  while (resumes.size() > k_max_resume_dirs) {
-    SNAPKEEP_TRY(remove_tree(resumes.back().second));
-    resumes.pop_back();
-  }
-  for (const auto& [n, dir] : resumes) {
+  SNAPKEEP_TRY_ASSIGN(std::vector<fs::path> resumes,
+                      take_interrupted_work(job.state_dir, preset.name, k_max_resume_dirs));
+  for (const auto& dir : resumes) {
     transfer.link_dests.push_back(dir);
   }
   SNAPKEEP_TRY(make_dir(partial, 0700));
@@ -173,31 +184,102 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
   }
   if (!stats) {
     Error e = std::move(stats).error();
-    // A full destination: the interrupted work would only hold the space the next run needs.
+    return e.full_filesystem() ? full_destination(preset, std::move(e), partial, resumes) : e;
+  }
+  SNAPKEEP_TRY(sync_filesystem(partial));
+  SNAPKEEP_TRY(put_in_place(job, partial, resumes, *stats));
+  return stats;
+}
+
+Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
+  const Preset& preset = *job.preset;
+  NativeCopyJob copy;
+  copy.preset = &preset;
+  copy.source = job.source;
+  copy.dry_run = job.dry_run;
+  copy.progress = job.progress;
+  fs::path partial = job.state_dir / k_partial_name;
+  std::vector<fs::path> resumes;
+  if (!job.dry_run) {
+    SNAPKEEP_TRY_ASSIGN(resumes, take_interrupted_work(job.state_dir, preset.name, k_native_resume_dirs));
+    for (const auto& dir : resumes) {
+      copy.bases.push_back(LinkBase{dir, open_previous_manifest(journal_of(dir), true, preset.checksum), true});
+    }
+  }
+  std::vector<std::string> ids{job.id};
+  for (std::size_t i = 0; i < job.snapshots.size(); ++i) {
+    const SnapshotInfo& snap = job.snapshots[job.snapshots.size() - 1 - i];
+    ids.push_back(snap.id);
+    if (i < k_native_snapshot_bases) {
+      copy.bases.push_back(
+          LinkBase{snap.path, open_previous_manifest(manifest_path(job.state_dir, snap.id), false, preset.checksum)});
+    }
+  }
+  std::unique_ptr<ManifestJournal> manifest;
+  if (!job.dry_run) {
+    SNAPKEEP_TRY(make_dir(partial, 0700));
+    copy.target = partial;
+    tidy_manifests(job.state_dir, ids);
+    ManifestHeader header;
+    header.checksum = preset.checksum;
+    header.snapshot_id = job.id;
+    header.origin = "backup";
+    header.created_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    Status dir_made = make_dir(manifest_dir(job.state_dir), 0700);
+    auto made = dir_made ? ManifestJournal::create(manifest_path(job.state_dir, job.id), journal_of(partial), header)
+                         : Result<std::unique_ptr<ManifestJournal>>(std::move(dir_made).error());
+    if (made) {
+      manifest = std::move(*made);
+      copy.manifest = manifest.get();
+    } else {
+      spdlog::warn("{}: the manifest cannot be started, the copy goes on without it: {}", preset.name,
+                   made.error().describe());
+    }
+  }
+
+  auto copied = run_native_copy(copy);
+  if (!copied) {
+    Error e = std::move(copied).error();
+    e.message = "backup failed: " + e.message;
+    e.preset = preset.name;
     if (e.full_filesystem()) {
-      Status removed = remove_tree(partial);
-      for (const auto& [n, dir] : resumes) {
-        if (removed) {
-          removed = remove_tree(dir);
-        }
+      if (manifest) {
+        manifest->abandon();
       }
-      if (!removed) {
-        e.message += "\n(removing the unfinished copy failed too: " + removed.error().describe() + ")";
-      } else {
-        e.message += "\n(the unfinished copy was removed)";
-      }
+      return full_destination(preset, std::move(e), partial, resumes);
+    }
+    if (manifest) {
+      (void)manifest->checkpoint();  // what the journal holds spares the next run work
     }
     return e;
   }
-  // Data first, then the name: a snapshot id never names data that a power loss could take back.
-  SNAPKEEP_TRY(sync_filesystem(partial));
-  SNAPKEEP_TRY(rename_path(partial, job.preset_dir / job.id));
-  SNAPKEEP_TRY(fsync_dir(job.preset_dir));
-  for (const auto& [n, dir] : resumes) {
-    if (auto removed = remove_tree(dir); !removed) {
-      stats->warnings.push_back("cannot remove old interrupted work: " + removed.error().describe());
-    }
+  BackupStats stats;
+  stats.files = copied->files;
+  stats.files_transferred = copied->files_transferred;
+  stats.bytes_total = copied->bytes_total;
+  stats.bytes_transferred = copied->bytes_transferred;
+  stats.warnings = std::move(copied->warnings);
+  spdlog::info("{}: {} files linked ({} found moved), {} copied ({})", preset.name, copied->files_linked,
+               copied->files_moved, copied->files_transferred, format_bytes(copied->bytes_transferred));
+  if (job.dry_run) {
+    return stats;
   }
+  SNAPKEEP_TRY(sync_filesystem(partial));
+  if (manifest && !copied->manifest_error) {
+    // The manifest first: a snapshot id never names a snapshot without its manifest.
+    if (auto committed = manifest->commit(); committed) {
+      stats.manifest_written = true;
+      stats.manifest_ok = true;
+      stats.bytes_hashed = manifest->hashes() ? copied->bytes_hashed + copied->bytes_transferred : 0;
+    } else {
+      spdlog::warn("{}: the manifest cannot be written: {}", preset.name, committed.error().describe());
+    }
+  } else if (manifest) {
+    manifest->abandon();
+  }
+  SNAPKEEP_TRY(put_in_place(job, partial, resumes, stats));
   return stats;
 }
 

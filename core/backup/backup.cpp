@@ -11,6 +11,7 @@
 #include "core/base/fsutil.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
+#include "core/integrity/manifest.hpp"
 #include "core/integrity/manifest_build.hpp"
 #include "core/retention/deletion.hpp"
 #include "core/retention/prune.hpp"
@@ -217,6 +218,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
         SnapshotInfo made;
         made.id = outcome.snapshot_id;
         made.path = preset_dir / outcome.snapshot_id;
+        fs::remove(manifest_path(state_dir, outcome.snapshot_id), ec);  // written with it (native engine)
         if (auto removed = delete_snapshot(preset, backend, made); !removed) {
           e.message += "\n(removing the snapshot " + outcome.snapshot_id +
                        " that could not become latest failed too: " + removed.error().describe() + ")";
@@ -224,7 +226,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       }
       return e;
     }
-    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    if (!stats->manifest_written) {
+      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    }
   }
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);

@@ -34,8 +34,11 @@ constexpr std::array k_known_keys = {
     std::string_view("exclude"),       std::string_view("exclude_from"),  std::string_view("one_file_system"),
     std::string_view("checksum"),      std::string_view("snapshot_dir"),  std::string_view("allow_empty_source"),
     std::string_view("allow_partial"), std::string_view("require_mount"), std::string_view("destination_uuid"),
-    std::string_view("if_unmounted"),
+    std::string_view("if_unmounted"),  std::string_view("transfer"),      std::string_view("exclude_if_present"),
 };
+// The values of `transfer` (copy engines, not backends).
+constexpr std::array<std::pair<std::string_view, TransferEngine>, 2> k_transfers = {
+    {{"native", TransferEngine::native}, {"rsync", TransferEngine::rsync}}};
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
 
@@ -375,6 +378,27 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
         }
         pos = end + 1;
       }
+    } else if (key == "transfer") {
+      const auto found =
+          std::find_if(k_transfers.begin(), k_transfers.end(), [&](const auto& entry) { return entry.first == text; });
+      if (found != k_transfers.end()) {
+        preset.transfer = found->second;
+      } else {
+        return error_at(*field.origin, "unknown transfer '" + text + "' in " + owner + " (use native or rsync)");
+      }
+    } else if (key == "exclude_if_present") {
+      for (std::size_t pos = 0; pos <= text.size();) {
+        const auto end = std::min(text.find('\n', pos), text.size());
+        const std::string name = text.substr(pos, end - pos);
+        if (name == "." || name == ".." || name.find('/') != std::string::npos) {
+          return error_at(*field.origin, "'exclude_if_present' in " + owner + ": '" + name +
+                                             "' is not a file name (one name per line, without '/')");
+        }
+        if (!name.empty()) {
+          preset.exclude_if_present.push_back(name);
+        }
+        pos = end + 1;
+      }
     } else if (bool* flag_target = flag_of(preset, key)) {
       auto flag = parse_bool(text);
       if (!flag) {
@@ -396,6 +420,10 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
       }
       preset.skip_if_unmounted = text == "skip";
     }
+  }
+  if (preset.transfer == TransferEngine::rsync && !preset.exclude_if_present.empty()) {
+    return error_at(*fields["exclude_if_present"].origin,
+                    "'exclude_if_present' in " + owner + " needs transfer = native (rsync has no such option)");
   }
   const IniValue& dest_origin = *fields["destination"].origin;
   if (preset.destination == preset.source) {

@@ -14,6 +14,9 @@ namespace snapkeep {
 
 enum class ChecksumKind { xxh128, sha256, none };
 
+// How the hard-link backend copies: its own engine, or rsync (docs/engine.md).
+enum class TransferEngine { native, rsync };
+
 // One validated preset. Paths are absolute (relative ones were resolved against their file's folder).
 struct Preset {
   std::string name;
@@ -24,7 +27,10 @@ struct Preset {
   std::optional<SizeSpec> min_free;
   std::vector<std::string> exclude;  // one rsync pattern each
   std::optional<std::filesystem::path> exclude_from;
+  // Names of tag files: a folder holding one keeps only its tag files (native engine).
+  std::vector<std::string> exclude_if_present;
   bool one_file_system = false;
+  TransferEngine transfer = TransferEngine::native;
   ChecksumKind checksum = ChecksumKind::xxh128;
   std::optional<std::filesystem::path> snapshot_dir;
   bool allow_empty_source = false;

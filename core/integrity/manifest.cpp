@@ -18,19 +18,6 @@ namespace fs = std::filesystem;
 
 namespace snapkeep {
 
-EntryType entry_type_of(mode_t mode) {
-  if (S_ISREG(mode)) {
-    return EntryType::file;
-  }
-  if (S_ISDIR(mode)) {
-    return EntryType::directory;
-  }
-  if (S_ISLNK(mode)) {
-    return EntryType::symlink;
-  }
-  return EntryType::other;
-}
-
 namespace {
 
 constexpr std::string_view k_magic = "snapkeep-manifest";
@@ -100,16 +87,23 @@ class ManifestParser {
   ManifestParser& operator=(const ManifestParser&) = delete;
 
   // Starts over at the beginning of the file.
-  Status rewind(const fs::path& path) {
-    if (::lseek(m_fd, 0, SEEK_SET) != 0) {
+  Status rewind(const fs::path& path) { return seek(0, path, true); }
+
+  // Continues at file offset `offset`, hashing from there when `hashing`.
+  Status seek(std::uint64_t offset, const fs::path& path, bool hashing) {
+    if (::lseek(m_fd, static_cast<off_t>(offset), SEEK_SET) != static_cast<off_t>(offset)) {
       return sys_error("cannot seek in manifest", path);
     }
+    m_base = offset;
     m_pos = m_len = 0;
     m_eof = false;
-    m_hashing = true;
+    m_hashing = hashing;
     XXH3_128bits_reset(m_hash);
     return {};
   }
+
+  // The file offset of the next byte to be consumed.
+  std::uint64_t offset() const { return m_base + m_pos; }
 
   // The next byte without consuming it; -1 at the end of the file.
   Result<int> peek(const fs::path& path) {
@@ -180,6 +174,7 @@ class ManifestParser {
   }
 
   Status fill(const fs::path& path) {
+    m_base += m_len;
     m_pos = m_len = 0;
     if (m_eof) {
       return {};
@@ -200,6 +195,7 @@ class ManifestParser {
 
   int m_fd;
   std::vector<char> m_buffer;
+  std::uint64_t m_base = 0;  // file offset of m_buffer[0]
   std::size_t m_pos = 0;
   std::size_t m_len = 0;
   bool m_eof = false;
@@ -313,19 +309,30 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
     return Record::bad;
   }
   auto fields = split_spaces(prefix);
+  // Version 1: TYPE SIZE MTIME INO CTIME HASH LEN; version 2 adds SRC_INO SRC_CTIME before HASH.
+  const std::size_t hash_field = header.version >= 2 ? 7 : 5;
   std::size_t length = 0;
-  if (fields.size() != 7 || fields[0].size() != 1 || !valid_type(fields[0][0]) ||
+  if (fields.size() != hash_field + 2 || fields[0].size() != 1 || !valid_type(fields[0][0]) ||
       !parse_number(fields[1], entry.size) || !parse_number(fields[2], entry.mtime_ns) ||
       !parse_number(fields[3], entry.ino) || !parse_number(fields[4], entry.ctime_ns) ||
-      !parse_number(fields[6], length) || length == 0 || length > k_max_path) {
+      !parse_number(fields[hash_field + 1], length) || length == 0 || length > k_max_path) {
     why = "a malformed record";
     return Record::bad;
   }
+  entry.source.reset();
+  if (header.version >= 2 && !(fields[5] == "-" && fields[6] == "-")) {
+    SourceIdentity source;
+    if (!parse_number(fields[5], source.ino) || !parse_number(fields[6], source.ctime_ns)) {
+      why = "a malformed source identity";
+      return Record::bad;
+    }
+    entry.source = source;
+  }
   entry.type = static_cast<EntryType>(fields[0][0]);
-  if (fields[5] == "-") {
+  if (fields[hash_field] == "-") {
     entry.hash.clear();
-  } else if (fields[5].size() == checksum_hex_length(header.checksum) && is_hex(fields[5])) {
-    entry.hash = std::string(fields[5]);
+  } else if (fields[hash_field].size() == checksum_hex_length(header.checksum) && is_hex(fields[hash_field])) {
+    entry.hash = std::string(fields[hash_field]);
   } else {
     why = "a malformed hash";
     return Record::bad;
@@ -376,16 +383,35 @@ Result<ManifestWriter> ManifestWriter::create(const fs::path& path, const Manife
   ::fchmod(fd, 0600);
   writer.m_fd = fd;
   writer.m_temp = name.data();
+  writer.start(header);
+  return writer;
+}
+
+Result<ManifestWriter> ManifestWriter::create_journal(const fs::path& path, const fs::path& journal,
+                                                      const ManifestHeader& header) {
+  ManifestWriter writer;
+  writer.m_path = path;
+  int fd = ::open(journal.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) {
+    return sys_error("cannot create a manifest", journal);
+  }
+  writer.m_fd = fd;
+  writer.m_temp = journal;
+  writer.m_keep = true;
+  writer.start(header);
+  return writer;
+}
+
+void ManifestWriter::start(const ManifestHeader& header) {
   auto* state = XXH3_createState();
   XXH3_128bits_reset(state);
-  writer.m_hash = state;
-  writer.m_buffer = std::string(k_magic) + " " + std::to_string(header.version) + "\n";
-  writer.m_buffer += "checksum " + std::string(checksum_name(header.checksum)) + "\n";
-  writer.m_buffer += "snapshot " + header.snapshot_id + "\n";
-  writer.m_buffer += "origin " + header.origin + "\n";
-  writer.m_buffer += "created " + std::to_string(header.created_ns) + "\n";
-  writer.m_buffer += "entries\n";
-  return writer;
+  m_hash = state;
+  m_buffer = std::string(k_magic) + " " + std::to_string(k_manifest_version) + "\n";
+  m_buffer += "checksum " + std::string(checksum_name(header.checksum)) + "\n";
+  m_buffer += "snapshot " + header.snapshot_id + "\n";
+  m_buffer += "origin " + header.origin + "\n";
+  m_buffer += "created " + std::to_string(header.created_ns) + "\n";
+  m_buffer += "entries\n";
 }
 
 ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
@@ -396,7 +422,8 @@ ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
       m_last_path(std::move(other.m_last_path)),
       m_entries(other.m_entries),
       m_hash(other.m_hash),
-      m_committed(other.m_committed) {
+      m_committed(other.m_committed),
+      m_keep(other.m_keep) {
   other.m_fd = -1;
   other.m_hash = nullptr;
   other.m_committed = true;
@@ -406,7 +433,7 @@ ManifestWriter::~ManifestWriter() {
   if (m_fd >= 0) {
     ::close(m_fd);
   }
-  if (!m_committed && !m_temp.empty()) {
+  if (!m_committed && !m_keep && !m_temp.empty()) {
     ::unlink(m_temp.c_str());
   }
   if (m_hash != nullptr) {
@@ -448,6 +475,14 @@ Status ManifestWriter::add(const ManifestEntry& entry) {
   m_buffer += ' ';
   m_buffer += std::to_string(entry.ctime_ns);
   m_buffer += ' ';
+  if (entry.source) {
+    m_buffer += std::to_string(entry.source->ino);
+    m_buffer += ' ';
+    m_buffer += std::to_string(entry.source->ctime_ns);
+  } else {
+    m_buffer += "- -";
+  }
+  m_buffer += ' ';
   m_buffer += entry.hash.empty() ? std::string("-") : entry.hash;
   m_buffer += ' ';
   m_buffer += std::to_string(entry.path.size());
@@ -460,6 +495,21 @@ Status ManifestWriter::add(const ManifestEntry& entry) {
     return flush();
   }
   return {};
+}
+
+Status ManifestWriter::checkpoint() {
+  return flush();
+}
+
+void ManifestWriter::abandon() {
+  if (m_fd >= 0) {
+    ::close(m_fd);
+    m_fd = -1;
+  }
+  if (!m_committed && !m_temp.empty()) {
+    ::unlink(m_temp.c_str());
+  }
+  m_committed = true;  // nothing left to do
 }
 
 Status ManifestWriter::commit() {
@@ -579,13 +629,63 @@ ManifestOpen open_manifest(const fs::path& path) {
   return out;
 }
 
+ManifestOpen open_manifest_journal(const fs::path& path) {
+  ManifestOpen out;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    out.state = errno == ENOENT ? ManifestState::missing : ManifestState::damaged;
+    out.reason = errno == ENOENT ? "" : sys_error("cannot open", path).describe();
+    return out;
+  }
+  std::unique_ptr<ManifestReader> reader(new ManifestReader());
+  reader->m_fd = fd;
+  reader->m_path = path;
+  reader->m_journal = true;
+  reader->m_parser = std::make_unique<ManifestParser>(fd);
+  out.state = parse_header(*reader->m_parser, path, reader->m_header, out.reason);
+  if (out.state == ManifestState::ok) {
+    out.reader = std::move(reader);
+  }
+  return out;
+}
+
+std::uint64_t ManifestReader::position() const {
+  return m_parser->offset();
+}
+
+Result<ManifestEntry> ManifestReader::read_at(std::uint64_t position) {
+  SNAPKEEP_TRY(m_parser->seek(position, m_path, false));
+  ManifestEntry entry;
+  std::string trailer;
+  std::string why;
+  auto record = parse_record(*m_parser, m_path, m_header, entry, trailer, why);
+  if (!record) {
+    return std::move(record).error();
+  }
+  if (*record != Record::entry) {
+    return runtime_error("manifest changed while it was read (" + why + ")", m_path);
+  }
+  return entry;
+}
+
 Result<bool> ManifestReader::next(ManifestEntry& entry) {
-  if (m_read >= m_count) {
+  if (!m_journal && m_read >= m_count) {
     return false;
   }
   std::string trailer;
   std::string why;
   auto record = parse_record(*m_parser, m_path, m_header, entry, trailer, why);
+  if (m_journal) {
+    // An unfinished manifest ends at its first incomplete record; a record out of order ends it too.
+    if (!record || *record != Record::entry || (m_read > 0 && !(m_last < entry.path))) {
+      m_count = m_read;
+      m_journal = false;
+      return false;
+    }
+    m_last = entry.path;
+    ++m_read;
+    return true;
+  }
   if (!record) {
     return std::move(record).error();
   }

@@ -53,6 +53,7 @@ struct BackupStats {
   std::uint64_t bytes_transferred = 0;  // bytes of file data copied
   std::uint64_t bytes_hashed = 0;       // file data read to write the snapshot's manifest
   bool manifest_ok = false;             // the manifest was written (else `scrub --init` makes it)
+  bool manifest_written = false;        // the backend wrote it itself (native engine): run_backup does not
   // Why the manifest was not written: the snapshot is complete and `latest`, but the run exits 1.
   std::optional<Error> manifest_error;
   std::vector<std::string> warnings;

@@ -81,6 +81,11 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
 }
 
 Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfer, Progress& progress) {
+  if (transfer.mirror && !preset.exclude_if_present.empty()) {
+    return runtime_error(preset.name +
+                         ": exclude_if_present needs the native engine; this backup copies with rsync "
+                         "(a btrfs destination with a plain source folder), which has no such option");
+  }
   RsyncStats stats;
   ProcessOptions options;
   options.on_stdout_line = [&](std::string_view line) {

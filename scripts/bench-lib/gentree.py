@@ -4,6 +4,8 @@
   gentree.py generate ROOT N        N files of 1-16 KiB in ~N/100 folders (ROOT/gNNN/dNNNNN/fNNNNNNN)
   gentree.py change ROOT N ROUND PCT  rewrite PCT % of the files (chosen by ROUND) with new content
                                       of the same size and a new mtime; prints "files bytes"
+  gentree.py copy ROOT N ROUND PCT TO copy the files `change` rewrote to folder TO (the floor for
+                                      storing the changed bytes: read, write, fsync-free)
 
 Content and mtimes depend only on N, the file index and the round, so every run sees the same tree.
 """
@@ -62,11 +64,28 @@ def change(root, n, rnd, pct):
     print(k, total)
 
 
+def copy(root, n, rnd, pct, to):
+    k = max(1, round(n * pct / 100))
+    chosen = set(random.Random(1000 + rnd).sample(range(n), k))
+    os.makedirs(to, exist_ok=True)
+    total = 0
+    for i, rel, size in layout(n):
+        if i in chosen:
+            with open(os.path.join(root, rel), "rb") as f:
+                data = f.read()
+            with open(os.path.join(to, f"c{i}"), "wb") as f:
+                f.write(data)
+            total += len(data)
+    print(k, total)
+
+
 def main(argv):
     if len(argv) == 3 and argv[0] == "generate":
         generate(argv[1], int(argv[2]))
     elif len(argv) == 5 and argv[0] == "change":
         change(argv[1], int(argv[2]), int(argv[3]), float(argv[4]))
+    elif len(argv) == 6 and argv[0] == "copy":
+        copy(argv[1], int(argv[2]), int(argv[3]), float(argv[4]), argv[5])
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -268,6 +268,7 @@ TEST(Cli, GlobalOptionsMayFollowTheCommand) {
 
 TEST(Cli, VerbosityFlags) {
   CliWorld s;
+  write_preset_config(s.config, "home", s.src, s.dest, "transfer = rsync\n");  // a child to log
   RunResult verbose = s.cli({"-v", "backup"});
   ASSERT_EQ(verbose.exit_code, 0) << verbose.err;
   // -v logs every command; paths follow "--" (SPEC §4.5).

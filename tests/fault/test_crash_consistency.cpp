@@ -1,6 +1,7 @@
-// Crash consistency (SPEC §4, issue 6): seeded, reproducible trials per backend that back up a
-// changing tree and SIGKILL snapkeep's whole process group (or only its rsync / btrfs send /
-// btrfs receive child) at a random moment, then check every snapshot id folder against the
+// Crash consistency (SPEC §4, issue 6): seeded, reproducible trials per backend (and per engine of
+// the hard-link backend) that back up a changing tree and SIGKILL snapkeep's whole process group
+// (or only its rsync / btrfs send / btrfs receive child; the native engine has none, so SIGTERM to
+// snapkeep instead) at a random moment, then check every snapshot id folder against the
 // source state that made it, `latest`, `list`, that the next run succeeds and is still
 // incremental, and that no process, mount or loop device is left. Power loss: the image is copied
 // without syncing right after a backup returns, then checked, mounted and backed up to.
@@ -56,10 +57,39 @@ std::string hex(std::uint64_t v) {
   return buf;
 }
 
+// The ctime (ns) of every regular file under root, by relative path.
+std::map<std::string, std::int64_t> ctimes_of(const fs::path& root) {
+  std::map<std::string, std::int64_t> out;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, ec); !ec && it != fs::recursive_directory_iterator();
+       it.increment(ec)) {
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      out[it->path().lexically_relative(root).string()] =
+          static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+    }
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // One backend under test.
 
-enum class Kind { rsync, btrfs_send, btrfs_plain };
+enum class Kind { rsync, native, btrfs_send, btrfs_plain };
+
+// The config lines of a backend under test (the hard-link backend with each of its engines).
+std::string config_lines(Kind kind) {
+  switch (kind) {
+    case Kind::rsync: return "backend = rsync\ntransfer = rsync\n";
+    case Kind::native: return "backend = rsync\ntransfer = native\n";
+    default: return "backend = btrfs\n";
+  }
+}
+
+// Hard-link trees on ext4 (both engines of the hard-link backend).
+bool hard_links(Kind kind) {
+  return kind == Kind::rsync || kind == Kind::native;
+}
 
 // What a suite run counts; printed as the FAULT line that docs/reliability.md quotes.
 struct Counters {
@@ -140,7 +170,7 @@ class FaultWorld {
  public:
   FaultWorld(Kind kind, std::string label, FaultSettings settings)
       : m_kind(kind), m_label(std::move(label)), m_settings(settings) {
-    m_fs = std::make_unique<LoopFs>(kind == Kind::rsync ? "ext4" : "btrfs", k_image_mib);
+    m_fs = std::make_unique<LoopFs>(hard_links(kind) ? "ext4" : "btrfs", k_image_mib);
     if (!m_fs->ok()) {
       return;
     }
@@ -160,8 +190,7 @@ class FaultWorld {
     m_config = m_tmp / "snapkeep.ini";
     m_logs = m_tmp / "logs";
     fs::create_directories(m_logs);
-    write_preset_config(m_config, k_preset, m_src, m_dest,
-                        kind == Kind::rsync ? "backend = rsync\n" : "backend = btrfs\n");
+    write_preset_config(m_config, k_preset, m_src, m_dest, config_lines(kind));
     m_tree = std::make_unique<SourceTree>(m_src);
     m_ready = true;
   }
@@ -220,7 +249,7 @@ class FaultWorld {
     }
     ++m_counters.trials;
     bool child_kill = index % 4 == 1;
-    double window = child_kill ? m_child_duration : m_duration;
+    double window = child_kill && m_kind != Kind::native ? m_child_duration : m_duration;
     // A run that ends before its kill is checked like any backup and the trial tries again (at
     // most twice, on the same source, so the source history does not depend on timing) with the
     // window shrunk to what the missed run took.
@@ -290,7 +319,7 @@ class FaultWorld {
     ++m_counters.power_cuts;
     check_destination("after the backup before the power cut", false);
 
-    if (m_kind == Kind::rsync) {
+    if (hard_links(m_kind)) {
       RunResult fsck = run({"e2fsck", "-fy", copy.string()});
       EXPECT_LE(fsck.exit_code, 1) << "e2fsck of the power-cut image:\n" << fsck.out << fsck.err;
     } else {
@@ -325,8 +354,8 @@ class FaultWorld {
     // The next run on the copy succeeds and is still incremental.
     fs::path copy_src = m_kind == Kind::btrfs_send ? mounted.mount_point() / "src" : m_src;
     fs::path copy_dest = m_kind == Kind::btrfs_send ? mounted.mount_point() / "backup" : mounted.mount_point();
-    fs::path copy_config = write_preset_config(m_tmp / "power.ini", k_preset, copy_src, copy_dest,
-                                               m_kind == Kind::rsync ? "backend = rsync\n" : "backend = btrfs\n");
+    fs::path copy_config =
+        write_preset_config(m_tmp / "power.ini", k_preset, copy_src, copy_dest, config_lines(m_kind));
     std::string prev = copy_ids.empty() ? "" : newest_of(copy_ids);
     BackupRun next = run_backup(copy_config, nullptr);
     ASSERT_EQ(next.exit_code, 0) << "backup to the power-cut copy failed:\n" << next.err;
@@ -335,7 +364,7 @@ class FaultWorld {
     expect_snapshot_equal(preset / next.id, copy_source, "backup to the power-cut copy");
     if (!prev.empty()) {
       TreeState prev_state = describe_tree(preset / prev, m_cache);
-      expect_incremental(preset / prev, prev_state, preset / next.id, copy_source, prev, next);
+      expect_incremental(preset / prev, prev_state, preset / next.id, copy_source, prev, next, ctimes_of(copy_src));
     }
     wait_for_no_leftovers(0, "after the backup to the power-cut copy");
   }
@@ -377,6 +406,7 @@ class FaultWorld {
 
   void remember(const std::string& id, const TreeState& state, const std::string& origin) {
     m_expected[id] = state;
+    m_ctimes[id] = ctimes_of(m_src);
     m_origin[id] = origin;
     m_order.push_back(id);
   }
@@ -421,6 +451,9 @@ class FaultWorld {
   // SIGKILLs only the rsync child (btrfs send or receive for send/receive) `delay` seconds after it
   // is first seen, if it still runs; snapkeep must then fail cleanly (exit 1, naming the signal).
   KillOutcome kill_one_child(GroupRun& run, double delay, bool kill_send) {
+    if (m_kind == Kind::native) {
+      return terminate(run, delay);
+    }
     auto wanted = [&](const ProcInfo& p) {
       return p.comm == child_comm() &&
              (m_kind != Kind::btrfs_send ||
@@ -478,6 +511,44 @@ class FaultWorld {
         << err;
     ++m_counters.missed;
     out.what = name + " ended before the kill planned " + std::to_string(delay) + " s after it was seen";
+    return out;
+  }
+
+  // The native engine has no child: SIGTERM to snapkeep `delay` seconds after the start, which
+  // must then stop cleanly between entries (exit 1, naming the signal) and leave its work to resume.
+  KillOutcome terminate(GroupRun& run, double delay) {
+    // From the moment its work folder exists (its signal handlers are in place by then).
+    fs::path partial = m_preset_dir / ".snapkeep" / "partial";
+    struct stat st {};
+    while (run.running() && ::lstat(partial.c_str(), &st) != 0) {
+      std::this_thread::sleep_for(100us);
+    }
+    auto moment = Clock::now() + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(delay));
+    while (Clock::now() < moment && run.running()) {
+      std::this_thread::sleep_for(100us);
+    }
+    if (run.running()) {
+      ::kill(run.pid(), SIGTERM);
+    }
+    int status = run.wait();
+    std::string err = run.err_text();
+    KillOutcome out;
+    out.observed = run.seconds();
+    EXPECT_TRUE(WIFEXITED(status)) << "snapkeep died of SIGTERM instead of stopping (" << describe_status(status)
+                                   << "):\n"
+                                   << err;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 1) {
+      EXPECT_NE(err.find("signal 15"), std::string::npos) << "snapkeep stopped without naming SIGTERM:\n" << err;
+      ++m_counters.child_kills;
+      out.landed = true;
+      out.what = "SIGTERM at " + std::to_string(delay) + " s";
+      return out;
+    }
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << "unexpected status " << describe_status(status) << " after SIGTERM:\n"
+        << err;
+    ++m_counters.missed;
+    out.what = "backup ended before the SIGTERM planned at " + std::to_string(delay) + " s";
     return out;
   }
 
@@ -584,7 +655,7 @@ class FaultWorld {
 
   void expect_snapshot_equal(const fs::path& dir, const TreeState& expected, const std::string& where) {
     ++m_counters.snapshots_checked;
-    if (m_kind != Kind::rsync && !is_read_only_subvolume(dir)) {
+    if (!hard_links(m_kind) && !is_read_only_subvolume(dir)) {
       ++m_counters.data_lost;
       ADD_FAILURE() << where << ": " << dir << " is not a read-only subvolume, so it may be unfinished";
     }
@@ -734,14 +805,20 @@ class FaultWorld {
       return;
     }
     const std::string& prev = *(pos - 1);
-    expect_incremental(m_preset_dir / prev, m_expected[prev], m_preset_dir / next.id, m_expected[next.id], prev, next);
+    expect_incremental(m_preset_dir / prev, m_expected[prev], m_preset_dir / next.id, m_expected[next.id], prev, next,
+                       m_ctimes[next.id]);
   }
 
   // rsync: unchanged files are hard links to the previous snapshot. btrfs send: an incremental
   // stream from the previous snapshot, no bigger than the changed data. btrfs plain source:
   // unchanged files share the previous snapshot's extents.
+  // The native engine's stricter rule: a source file whose ctime moved since the previous backup
+  // (a chmod to the same mode, a revert with the old mtime) is copied, not linked; `now_ctimes`
+  // (the source's ctimes when `next` ran) says which files that concerns.
   void expect_incremental(const fs::path& prev_dir, const TreeState& prev, const fs::path& new_dir,
-                          const TreeState& now, const std::string& prev_id, const BackupRun& next) {
+                          const TreeState& now, const std::string& prev_id, const BackupRun& next,
+                          const std::map<std::string, std::int64_t>& now_ctimes) {
+    const auto& prev_ctimes = m_ctimes[prev_id];
     std::vector<std::string> unshared;
     std::size_t compared = 0;
     for (const auto& [path, e] : now) {
@@ -749,7 +826,14 @@ class FaultWorld {
       if (e.type != 'f' || it == prev.end() || !(it->second == e)) {
         continue;
       }
-      if (m_kind == Kind::rsync) {
+      if (m_kind == Kind::native) {
+        auto a = prev_ctimes.find(path);
+        auto b = now_ctimes.find(path);
+        if (a == prev_ctimes.end() || b == now_ctimes.end() || a->second != b->second) {
+          continue;
+        }
+      }
+      if (hard_links(m_kind)) {
         ++compared;
         if (inode_of(prev_dir / path) != inode_of(new_dir / path)) {
           unshared.push_back(path);
@@ -787,10 +871,11 @@ class FaultWorld {
   std::unique_ptr<SourceTree> m_tree;
   bool m_ready = false;
   HashCache m_cache;
-  std::map<std::string, TreeState> m_expected;  // id -> the source state that made it
-  std::map<std::string, std::string> m_origin;  // id -> which run made it, for messages
-  std::vector<std::string> m_order;             // ids in the order they were made
-  std::set<std::string> m_reported;             // failures already reported
+  std::map<std::string, TreeState> m_expected;                          // id -> the source state that made it
+  std::map<std::string, std::string> m_origin;                          // id -> which run made it, for messages
+  std::map<std::string, std::map<std::string, std::int64_t>> m_ctimes;  // id -> the source's ctimes then
+  std::vector<std::string> m_order;                                     // ids in the order they were made
+  std::set<std::string> m_reported;                                     // failures already reported
   std::uint64_t m_full_bytes = 0;
   double m_seconds_checking = 0;  // where the suite's time goes, printed at the end
   double m_seconds_running = 0;
@@ -845,6 +930,11 @@ void run_suite(Kind kind, const std::string& label) {
 TEST(CrashConsistency, RsyncOnExt4) {
   SNAPKEEP_REQUIRE_ROOT();
   run_suite(Kind::rsync, "rsync");
+}
+
+TEST(CrashConsistency, NativeOnExt4) {
+  SNAPKEEP_REQUIRE_ROOT();
+  run_suite(Kind::native, "native");
 }
 
 TEST(CrashConsistency, BtrfsSendReceiveFromSubvolume) {

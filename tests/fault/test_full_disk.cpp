@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -55,7 +56,7 @@ void print_counters(const std::string& label, FullWorld& w) {
 
 // Destination sizes: ext4 small, btrfs near its minimum.
 unsigned dest_mib(FullKind kind) {
-  return kind == FullKind::rsync ? 32 : 128;
+  return hard_links(kind) ? 32 : 128;
 }
 
 std::string param_name(const testing::TestParamInfo<FullKind>& info) {
@@ -91,14 +92,14 @@ TEST_P(BeforeTheBackup, NothingIsMadeAndTheNextRunIsIncremental) {
 
   // Nothing free.
   w.filler().take_blocks(k_mib);
-  if (GetParam() == FullKind::rsync) {
+  if (hard_links(GetParam())) {
     w.filler().give_bytes(k_mib);  // room for the filler folder's entries
     w.filler().take_inodes();
     w.filler().take_blocks(k_chunk);
   }
   Room before = room_of(w.dest());
   ASSERT_LT(before.bytes, 64 * k_kib) << "the filler left room";
-  if (GetParam() == FullKind::rsync) {
+  if (hard_links(GetParam())) {
     ASSERT_EQ(before.inodes, 0u);
   }
   FullRun none = w.backup_fails_full("a backup with nothing free");
@@ -111,7 +112,7 @@ TEST_P(BeforeTheBackup, NothingIsMadeAndTheNextRunIsIncremental) {
 
   // A little free: the record fits, the 4 MiB of new data does not.
   w.filler().give_bytes(256 * k_kib);
-  if (GetParam() == FullKind::rsync) {
+  if (hard_links(GetParam())) {
     w.filler().give_inodes(64);
   }
   before = room_of(w.dest());
@@ -131,7 +132,9 @@ TEST_P(BeforeTheBackup, NothingIsMadeAndTheNextRunIsIncremental) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FullDisk, BeforeTheBackup,
-                         testing::Values(FullKind::rsync, FullKind::btrfs_send, FullKind::btrfs_plain), param_name);
+                         testing::Values(FullKind::rsync, FullKind::native, FullKind::btrfs_send,
+                                         FullKind::btrfs_plain),
+                         param_name);
 
 // ---------------------------------------------------------------------------------------------
 // 2. Full in the middle of a btrfs backup
@@ -200,7 +203,7 @@ TEST_P(Manifest, DoesNotFitTheRunFailsAndTheSnapshotIsKept) {
   std::uint64_t manifest_bytes = allocated_bytes(w.manifest(measured.id));
   ASSERT_GE(manifest_bytes, 512 * k_kib) << "the manifest is too small for this test";
   std::uint64_t need = k_mib + 4 * k_kib;
-  if (GetParam() == FullKind::rsync) {
+  if (hard_links(GetParam())) {
     Room after = room_of(w.dest());
     ASSERT_GT(before.bytes, after.bytes + manifest_bytes);
     need = before.bytes - after.bytes - manifest_bytes;
@@ -257,7 +260,9 @@ TEST_P(Manifest, DoesNotFitTheRunFailsAndTheSnapshotIsKept) {
 }
 
 INSTANTIATE_TEST_SUITE_P(FullDisk, Manifest,
-                         testing::Values(FullKind::rsync, FullKind::btrfs_send, FullKind::btrfs_plain), param_name);
+                         testing::Values(FullKind::rsync, FullKind::native, FullKind::btrfs_send,
+                                         FullKind::btrfs_plain),
+                         param_name);
 
 // ---------------------------------------------------------------------------------------------
 // 3 and 5. ext4 inodes run out at each step: the record, the copy's folder, the copy, the
@@ -277,7 +282,7 @@ const char* stage_name(Stage s) {
   return "?";
 }
 
-class Ext4Inodes : public testing::TestWithParam<bool> {};
+class Ext4Inodes : public testing::TestWithParam<std::tuple<FullKind, bool>> {};
 
 // With 0, 1, 2, ... free inodes (every other inode taken by empty filler files), backups run
 // until one succeeds. Each that fails must fail cleanly and give back every inode it took; the
@@ -288,7 +293,8 @@ class Ext4Inodes : public testing::TestWithParam<bool> {};
 // never make a snapshot that lacks them.
 TEST_P(Ext4Inodes, RunOutAtEachStep) {
   SNAPKEEP_REQUIRE_ROOT();
-  FullWorld w(FullKind::rsync, 16, {"-N", "128"}, GetParam() ? "allow_partial = yes\n" : "");
+  const auto [kind, allow_partial] = GetParam();
+  FullWorld w(kind, 16, {"-N", "128"}, allow_partial ? "allow_partial = yes\n" : "");
   ASSERT_TRUE(w.ready());
   put(w, "top.txt", 100, 41);
   put(w, "sub/a.bin", 64 * k_kib, 42);
@@ -333,13 +339,14 @@ TEST_P(Ext4Inodes, RunOutAtEachStep) {
     EXPECT_EQ(room_of(w.dest()).inodes, free) << "the failed run kept inodes";
     std::string error = probe.preset.value("error", "");
     Stage stage = Stage::none;
+    // (The copy's errors say "backup failed": rsync's exit, or the native engine's failed call.)
     if (error.find(".snapkeep/snapshots/") != std::string::npos) {
       stage = Stage::record;
+    } else if (error.find("backup failed: ") != std::string::npos) {
+      stage = Stage::copy;
     } else if (error.find("cannot create directory") != std::string::npos &&
                error.find(".snapkeep/partial") != std::string::npos) {
       stage = Stage::start;
-    } else if (error.find("rsync exited") != std::string::npos) {
-      stage = Stage::copy;
     } else if (error.find("latest.new") != std::string::npos) {
       stage = Stage::latest;
     }
@@ -363,12 +370,15 @@ TEST_P(Ext4Inodes, RunOutAtEachStep) {
   w.filler().give_all();
   put(w, "new/4.txt", 10, 49);
   w.backup_ok("the backup after making room");
-  print_counters(std::string("ext4-inodes") + (GetParam() ? " allow_partial" : ""), w);
+  print_counters("ext4-inodes " + kind_name(kind) + (allow_partial ? " allow_partial" : ""), w);
 }
 
-INSTANTIATE_TEST_SUITE_P(FullDisk, Ext4Inodes, testing::Bool(), [](const testing::TestParamInfo<bool>& param) {
-  return std::string(param.param ? "allow_partial" : "strict");
-});
+INSTANTIATE_TEST_SUITE_P(FullDisk, Ext4Inodes,
+                         testing::Combine(testing::Values(FullKind::rsync, FullKind::native), testing::Bool()),
+                         [](const testing::TestParamInfo<std::tuple<FullKind, bool>>& param) {
+                           return kind_name(std::get<0>(param.param)) +
+                                  (std::get<1>(param.param) ? "_allow_partial" : "_strict");
+                         });
 
 }  // namespace
 }  // namespace snapkeep::test::fault

@@ -78,8 +78,9 @@ struct LockWorld {
     fs::create_directories(logs);
     plain = tmp / "plain.ini";
     keep = tmp / "keep.ini";
-    write_configs(plain, "");
-    write_configs(keep, "keep = 1\n");
+    // transfer = rsync: the hold fake holds runs back in their rsync child.
+    write_configs(plain, "transfer = rsync\n");
+    write_configs(keep, "transfer = rsync\nkeep = 1\n");
     for (const auto& p : presets) {
       write_file(src(p) / "a.txt", "alpha of " + p + "\n");
       write_random_file(src(p) / "sub" / "b.bin", 64 * 1024, 7);
@@ -579,7 +580,7 @@ TEST(Locks, BackupPruneAndScrubStartedTogetherNeverFailOrInterleave) {
   ASSERT_TRUE(w.dest.ok());
   // Every command with keep = 2, so each successful backup also prunes (waiting for the lock).
   fs::path config = w.tmp / "stress.ini";
-  w.write_configs(config, "keep = 2\n");
+  w.write_configs(config, "transfer = rsync\nkeep = 2\n");  // the hold fake logs rsync runs
   fs::path hold_log = w.logs / "rsync.log";
   const std::vector<std::string> env{"PATH=" + path_with_hold_fake(), "FAKE_HOLD_LOG=" + hold_log.string()};
   fs::path dir = w.preset_dir("home");

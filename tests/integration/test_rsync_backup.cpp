@@ -589,6 +589,7 @@ TEST(RsyncBackup, RunningBackupHoldsLockAgainstSecondRun) {
   ASSERT_NO_FATAL_FAILURE(backup_one_file(w, first));
 
   // A slow "rsync" first on PATH keeps the first run busy while it holds the lock.
+  w.write_config("transfer = rsync\n");
   fs::path bin = w.tmp / "slowbin";
   write_file(bin / "rsync", "#!/bin/sh\nexec sleep 60\n");
   ::chmod((bin / "rsync").c_str(), 0755);

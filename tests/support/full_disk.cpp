@@ -131,6 +131,7 @@ std::uint64_t Filler::allocate(std::uint64_t size) {
 std::string kind_name(FullKind kind) {
   switch (kind) {
     case FullKind::rsync: return "rsync";
+    case FullKind::native: return "native";
     case FullKind::btrfs_send: return "btrfs_send";
     case FullKind::btrfs_plain: return "btrfs_plain";
   }
@@ -140,7 +141,7 @@ std::string kind_name(FullKind kind) {
 FullWorld::FullWorld(FullKind kind, unsigned dest_mib, const std::vector<std::string>& ext4_extra,
                      const std::string& config_extra)
     : m_kind(kind) {
-  if (kind == FullKind::rsync) {
+  if (hard_links(kind)) {
     std::vector<std::string> extra{"-m", "0"};
     extra.insert(extra.end(), ext4_extra.begin(), ext4_extra.end());
     m_dest = std::make_unique<LoopFs>("ext4", dest_mib, extra);
@@ -173,7 +174,10 @@ FullWorld::FullWorld(FullKind kind, unsigned dest_mib, const std::vector<std::st
 
 void FullWorld::write_config(const std::string& extra) const {
   write_preset_config(m_config, "home", m_src, m_dest->mount_point(),
-                      std::string(m_kind == FullKind::rsync ? "backend = rsync\n" : "backend = btrfs\n") + extra);
+                      std::string(m_kind == FullKind::rsync    ? "backend = rsync\ntransfer = rsync\n"
+                                  : m_kind == FullKind::native ? "backend = rsync\ntransfer = native\n"
+                                                               : "backend = btrfs\n") +
+                          extra);
 }
 
 RunResult FullWorld::cli(std::vector<std::string> args) const {
@@ -319,7 +323,7 @@ void FullWorld::expect_incremental(const std::string& prev_id, const FullRun& ne
     if (e.type != 'f' || it == prev.end() || !(it->second == e) || e.size == 0) {
       continue;
     }
-    if (m_kind == FullKind::rsync) {
+    if (hard_links(m_kind)) {
       ++compared;
       if (inode_of(snap(prev_id) / path) != inode_of(snap(next.id) / path)) {
         unshared.push_back(path);
@@ -350,7 +354,7 @@ void FullWorld::expect_incremental(const std::string& prev_id, const FullRun& ne
 void FullWorld::expect_snapshot_equal(const std::string& id) {
   ++m_counters.snapshots_checked;
   std::filesystem::path dir = snap(id);
-  if (m_kind != FullKind::rsync && !is_read_only_subvolume(dir)) {
+  if (!hard_links(m_kind) && !is_read_only_subvolume(dir)) {
     ++m_counters.data_lost;
     ADD_FAILURE() << dir << " is not a read-only subvolume, so it may be unfinished";
   }

@@ -63,7 +63,12 @@ class Filler {
 // ---------------------------------------------------------------------------------------------
 // A destination per backend
 
-enum class FullKind { rsync, btrfs_send, btrfs_plain };
+enum class FullKind { rsync, native, btrfs_send, btrfs_plain };
+
+// Hard-link trees on ext4 (both engines of the hard-link backend).
+inline bool hard_links(FullKind kind) {
+  return kind == FullKind::rsync || kind == FullKind::native;
+}
 
 // "rsync", "btrfs_send" or "btrfs_plain".
 std::string kind_name(FullKind kind);

@@ -96,6 +96,7 @@ TEST(BackendRsyncArgv, OneFileSystemOnlyWhenSet) {
   Preset preset = make_preset();
   preset.one_file_system = true;
   auto argv = rsync_argv(preset, make_transfer(), false);
+  EXPECT_TRUE(contains(argv, "--exclude=/lost+found")) << "the source's top-level lost+found is never copied";
   EXPECT_TRUE(contains(argv, "--one-file-system"));
   EXPECT_LT(index_of(argv, "--one-file-system"), index_of(argv, "--"));
 }
@@ -301,7 +302,7 @@ TEST(CoreRsyncStats, NonProgressLinesAreNotProgress) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The snapkeep CLI with a fake rsync first on PATH (tests/fakes/rsync).
+// The snapkeep CLI with a fake rsync first on PATH (tests/fakes/rsync), with transfer = rsync.
 
 fs::path fakes_dir() {
   return fs::path(SNAPKEEP_SOURCE_DIR) / "tests" / "fakes";
@@ -318,7 +319,8 @@ class FakeRsyncBackup : public ::testing::Test {
   }
 
   void write_config(const std::string& extra) {
-    test::write_preset_config(m_tmp / "snapkeep.conf", "home", m_source, m_dest, "backend = rsync\n" + extra);
+    test::write_preset_config(m_tmp / "snapkeep.conf", "home", m_source, m_dest,
+                              "backend = rsync\ntransfer = rsync\n" + extra);
   }
 
   // snapkeep -c CONF backup, with the fake rsync first on PATH and the given FAKE_RSYNC_* settings.

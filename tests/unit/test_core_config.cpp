@@ -125,6 +125,31 @@ TEST(CoreConfig, ExcludeIsOnePatternPerNonEmptyLine) {
   EXPECT_EQ(q.exclude, (std::vector<std::string>{"a", "b"}));
 }
 
+TEST(CoreConfig, TransferIsNativeByDefaultOrRsync) {
+  EXPECT_EQ(only_preset(k_minimal).transfer, TransferEngine::native);
+  EXPECT_EQ(only_preset(k_minimal + "transfer = rsync\n").transfer, TransferEngine::rsync);
+  EXPECT_EQ(only_preset(k_minimal + "transfer = native\n").transfer, TransferEngine::native);
+  EXPECT_EQ(error_of(k_minimal + "transfer = cp\n"),
+            "/etc/snapkeep/a.conf:4: unknown transfer 'cp' in preset 'home' (use native or rsync)");
+}
+
+TEST(CoreConfig, ExcludeIfPresentIsOneNamePerLine) {
+  const Preset p = only_preset(k_minimal + "exclude_if_present = CACHEDIR.TAG\n  .nobackup\n\n");
+  EXPECT_EQ(p.exclude_if_present, (std::vector<std::string>{"CACHEDIR.TAG", ".nobackup"}));
+  EXPECT_TRUE(only_preset(k_minimal).exclude_if_present.empty());
+  EXPECT_EQ(
+      error_of(k_minimal + "exclude_if_present = a/b\n"),
+      "/etc/snapkeep/a.conf:4: 'exclude_if_present' in preset 'home': 'a/b' is not a file name (one name per line, "
+      "without '/')");
+  EXPECT_EQ(
+      error_of(k_minimal + "exclude_if_present = ..\n"),
+      "/etc/snapkeep/a.conf:4: 'exclude_if_present' in preset 'home': '..' is not a file name (one name per line, "
+      "without '/')");
+  EXPECT_EQ(error_of(k_minimal + "transfer = rsync\nexclude_if_present = CACHEDIR.TAG\n"),
+            "/etc/snapkeep/a.conf:5: 'exclude_if_present' in preset 'home' needs transfer = native (rsync has no such "
+            "option)");
+}
+
 TEST(CoreConfig, PathsAreNormalisedAndRelativeOnesUseTheFileFolder) {
   const Preset p = only_preset(
       "[home]\nsource = /home/./user/../user/\ndestination = ../backup//x/\nexclude_from = ex.txt\n"

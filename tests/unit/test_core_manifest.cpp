@@ -259,8 +259,8 @@ TEST(Manifest, VersionCheck) {
   TempDir tmp;
   fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a)});
   std::string text = read_file(path);
-  ASSERT_EQ(text.rfind("snapkeep-manifest 1\n", 0), 0u);
-  write_file(path, "snapkeep-manifest 2\n" + text.substr(20));
+  ASSERT_EQ(text.rfind("snapkeep-manifest 2\n", 0), 0u);
+  write_file(path, "snapkeep-manifest 3\n" + text.substr(20));
   auto newer = open_manifest(path);
   EXPECT_EQ(newer.state, ManifestState::unsupported);
   EXPECT_NE(newer.reason.find("newer"), std::string::npos) << newer.reason;
@@ -268,6 +268,76 @@ TEST(Manifest, VersionCheck) {
   EXPECT_EQ(open_manifest(path).state, ManifestState::damaged);
   write_file(path, "something else entirely\n");
   EXPECT_EQ(open_manifest(path).state, ManifestState::damaged);
+}
+
+// Version 1 (no source identity) is still read; version 2 keeps the source identity or "- -".
+TEST(Manifest, Version1IsReadAndVersion2KeepsTheSourceIdentity) {
+  TempDir tmp;
+  ManifestEntry with = file_entry("a", k_hash_a);
+  with.source = SourceIdentity{77, 1234567890123};
+  ManifestEntry without = file_entry("b", k_hash_b);
+  fs::path path = write_manifest(tmp, {with, without});
+  EXPECT_NE(read_file(path).find(" 77 1234567890123 " + std::string(k_hash_a) + " 1:a\n"), std::string::npos)
+      << read_file(path);
+  EXPECT_EQ(read_all(path), (std::vector<ManifestEntry>{with, without}));
+
+  // A version 1 file as the previous release wrote it: 7 fields, its own checksum.
+  std::string body =
+      "snapkeep-manifest 1\nchecksum xxh128\nsnapshot s\norigin backup\ncreated 5\nentries\n"
+      "f 3 10 20 30 " +
+      std::string(k_hash_a) + " 1:a\n";
+  std::string digest = hash_bytes(ChecksumKind::xxh128, body);
+  fs::path v1 = tmp / "v1";
+  write_file(v1, body + "end 1 " + digest + "\n");
+  auto entries = read_all(v1);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].ino, 20u);
+  EXPECT_EQ(entries[0].ctime_ns, 30);
+  EXPECT_FALSE(entries[0].source.has_value());
+  EXPECT_EQ(entries[0].hash, k_hash_a);
+}
+
+// A journal keeps what was checkpointed when its writer dies without commit; records can be read
+// back at their positions.
+TEST(Manifest, JournalOfAnUnfinishedManifestAndReadAtPosition) {
+  TempDir tmp;
+  fs::path journal = tmp / "partial.manifest";
+  {
+    auto writer = ManifestWriter::create_journal(tmp / "final", journal, ManifestHeader{});
+    ASSERT_TRUE(writer.ok());
+    ASSERT_TRUE(writer->add(file_entry("a", k_hash_a)).ok());
+    ASSERT_TRUE(writer->add(file_entry("b", k_hash_b)).ok());
+    ASSERT_TRUE(writer->checkpoint().ok());
+    ASSERT_TRUE(writer->add(file_entry("c", k_hash_a)).ok());  // never flushed: lost with the writer
+  }
+  EXPECT_FALSE(fs::exists(tmp / "final"));
+  std::string text = read_file(journal);
+  write_file(journal, text + "f 3 1 2");  // a torn record at the end
+  auto opened = open_manifest_journal(journal);
+  ASSERT_EQ(opened.state, ManifestState::ok) << opened.reason;
+  ManifestEntry e;
+  std::vector<std::string> paths;
+  std::vector<std::uint64_t> positions;
+  for (;;) {
+    std::uint64_t at = opened.reader->position();
+    auto more = opened.reader->next(e);
+    ASSERT_TRUE(more.ok());
+    if (!*more) {
+      break;
+    }
+    paths.push_back(e.path);
+    positions.push_back(at);
+  }
+  EXPECT_EQ(paths, (std::vector<std::string>{"a", "b"}));
+  auto again = open_manifest_journal(journal);
+  ASSERT_EQ(again.state, ManifestState::ok);
+  auto b = again.reader->read_at(positions.at(1));
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(b->path, "b");
+  EXPECT_EQ(b->hash, k_hash_b);
+  auto a = again.reader->read_at(positions.at(0));
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->path, "a");
 }
 
 TEST(Manifest, HashLengthMustMatchTheChecksum) {
