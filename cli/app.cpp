@@ -18,7 +18,7 @@
 namespace snapkeep::cli {
 namespace {
 
-const char* const k_commands[] = {"backup", "list", "restore", "scrub", "prune", "du", "check"};
+const char* const k_commands[] = {"backup", "list", "restore", "scrub", "prune", "du", "check", "status", "_complete"};
 
 bool is_command(const std::string& word) {
   for (const char* c : k_commands) {
@@ -97,6 +97,8 @@ int run_cli(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "log debug details, including every command run");
   app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
   app.add_flag("--json", global.json, "print one JSON document on stdout");
+  app.add_option("--progress-fd", global.progress_fd, "write JSON-lines progress events to this open descriptor");
+  app.add_option("--progress-interval", global.progress_interval, "seconds between progress events (default 1)");
 
   BackupArgs backup;
   auto* backup_cmd = app.add_subcommand("backup", "make one new snapshot per preset (all presets if none named)");
@@ -145,6 +147,16 @@ int run_cli(int argc, char** argv) {
   scrub_cmd->add_option("--max-bytes", scrub.max_bytes, "read at most this much file data (50G, 512M)");
   scrub_cmd->add_flag("--wait", scrub.wait, "wait for another run's lock instead of exiting with status 3");
 
+  StatusArgs status;
+  auto* status_cmd = app.add_subcommand("status", "last success, age, last result, free space, last scrub");
+  status_cmd->add_option("presets", status.presets, "presets to show");
+  status_cmd->add_option("--max-age", status.max_age, "exit 1 when a last success is older than this (26h, 2d)");
+
+  CompleteArgs complete;  // hidden: what bash completion asks (scripts/snapkeep.bash-completion)
+  auto* complete_cmd = app.add_subcommand("_complete", "")->group("");
+  complete_cmd->add_option("what", complete.what)->required();
+  complete_cmd->add_option("command", complete.command);
+
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
@@ -164,6 +176,13 @@ int run_cli(int argc, char** argv) {
   }
   global.verbosity = verbose ? 1 : (quiet ? -1 : 0);
   setup_logging(global.verbosity);
+  if (app.got_subcommand(complete_cmd)) {
+    return cmd_complete(app, global, complete);
+  }
+  global.command = app.get_subcommands().front()->get_name();
+  if (auto opened = open_progress_stream(global); !opened) {
+    return exit_code(report(opened.error()));
+  }
 
   std::vector<std::filesystem::path> files(global.config_files.begin(), global.config_files.end());
   if (files.empty()) {
@@ -200,6 +219,9 @@ int run_cli(int argc, char** argv) {
   }
   if (app.got_subcommand(check_cmd)) {
     return cmd_check(global, *config, check_presets);
+  }
+  if (app.got_subcommand(status_cmd)) {
+    return cmd_status(global, *config, status);
   }
   return 2;
 }

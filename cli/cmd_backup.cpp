@@ -7,19 +7,19 @@
 #include "cli/output.hpp"
 #include "core/backup/backup.hpp"
 #include "core/config/units.hpp"
+#include "core/ops/monitored_run.hpp"
 
 namespace snapkeep::cli {
 
 int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args) {
   return run_presets(
       global, config, args.presets, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
-        SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
         BackupOptions options;
         options.dry_run = args.dry_run;
         options.wait_for_lock = args.wait;
         options.switch_backend = args.switch_backend;
         auto freezer = make_source_freezer();
-        SNAPKEEP_TRY_ASSIGN(BackupRun run, backup_preset(preset, *backend, options, freezer.get()));
+        SNAPKEEP_TRY_ASSIGN(BackupRun run, monitored_backup(preset, backend_for, options, freezer.get()));
         const BackupOutcome& outcome = run.outcome;
         ExitStatus status = ExitStatus::ok;
         entry["status"] = "ok";
@@ -53,6 +53,11 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         if (run.prune_error) {
           status = worse(status, report(*run.prune_error));
           entry["prune_error"] = run.prune_error->describe();
+        }
+        if (run.hook_error) {
+          status = worse(status, report(*run.hook_error));
+          entry["status"] = "failed";
+          entry["error"] = run.hook_error->describe();
         }
         if (global.show(status != ExitStatus::ok || !outcome.stats.warnings.empty())) {
           std::printf("%s\n",

@@ -9,6 +9,7 @@
 #include "core/base/signals.hpp"
 #include "core/config/units.hpp"
 #include "core/integrity/scrub.hpp"
+#include "core/ops/monitored_run.hpp"
 
 namespace snapkeep::cli {
 namespace {
@@ -156,7 +157,7 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
                        entry["destination"] = preset.preset_dir().string();
                        SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
                        entry["backend"] = std::string(backend->name());
-                       SNAPKEEP_TRY_ASSIGN(ScrubReport scrubbed, run_scrub(preset, *backend, options));
+                       SNAPKEEP_TRY_ASSIGN(ScrubReport scrubbed, monitored_scrub(preset, *backend, options));
                        bool damage = scrubbed.damage_remains();
                        entry.update(report_json(scrubbed));
                        entry["status"] = damage ? "damaged" : "ok";

@@ -6,6 +6,10 @@
 
 #include "core/config/config.hpp"
 
+namespace CLI {
+class App;
+}
+
 namespace snapkeep::cli {
 
 // Options every command shares.
@@ -13,6 +17,9 @@ struct GlobalOptions {
   std::vector<std::string> config_files;
   int verbosity = 0;
   bool json = false;
+  std::string command;           // the command being run ("backup", ...)
+  int progress_fd = -1;          // --progress-fd: the JSON-lines event stream, -1 when none
+  double progress_interval = 1;  // --progress-interval: seconds between progress events
 
   // Human result lines on stdout: not with --json, and with -q only when there is trouble (a
   // warning, a failure, damage), so a cron job mails only then.
@@ -51,6 +58,17 @@ struct ScrubArgs {
   bool wait = false;
 };
 
+struct StatusArgs {
+  std::vector<std::string> presets;
+  std::string max_age;  // DURATION, empty when not given
+};
+
+// The hidden `_complete WHAT [COMMAND]` that bash completion runs.
+struct CompleteArgs {
+  std::string what;     // commands, options, presets, keys
+  std::string command;  // for options: the command whose options (empty: the global ones)
+};
+
 // Each returns the process exit status (SPEC §2).
 int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args);
 int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
@@ -59,5 +77,11 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
 int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs& args);
 int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
+int cmd_status(const GlobalOptions& global, const Config& config, const StatusArgs& args);
+// Prints one word per line for bash completion (no config needed; errors print nothing).
+int cmd_complete(const CLI::App& app, const GlobalOptions& global, const CompleteArgs& args);
+
+// Opens the --progress-fd stream when one was given; a descriptor not open for writing is a usage error.
+Status open_progress_stream(const GlobalOptions& global);
 
 }  // namespace snapkeep::cli

@@ -7,7 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/base/progress_events.hpp"
 #include "core/base/signals.hpp"
+#include "core/store/preset_checks.hpp"
 
 namespace snapkeep::cli {
 
@@ -43,8 +45,9 @@ int run_presets(const GlobalOptions& global, const Config& config, const std::ve
       break;
     }
     nlohmann::json entry{{"name", preset.name}};
+    ProgressRun events(global.command, preset.name);  // start and end events on --progress-fd
     auto done = step(preset, entry);
-    if (!done && done.error().drive_absent && preset.skip_if_unmounted) {
+    if (!done && skipped_for_absent_drive(preset, done.error())) {
       // if_unmounted = skip: a drive that is often unplugged is not a failure (and no alarm).
       const Error error = std::move(done).error().in(preset.name);
       spdlog::info("{} (skipped: if_unmounted = skip)", error.describe());
@@ -64,6 +67,7 @@ int run_presets(const GlobalOptions& global, const Config& config, const std::ve
     } else {
       status = worse(status, *done);
     }
+    events.finish(entry.value("status", "ok"));
     results.push_back(std::move(entry));
     std::fflush(stdout);
   }

@@ -232,8 +232,9 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   send.emplace_back("--");
   send.push_back(new_source.string());
   std::vector<std::string> receive{"btrfs", "receive", "--", job.preset_dir.string()};
-  auto piped =
-      run_pipeline(send, receive, [&](std::uint64_t bytes) { job.progress->update(format_bytes(bytes) + " sent"); });
+  auto piped = run_pipeline(send, receive, [&](std::uint64_t bytes) {
+    job.progress->update(format_bytes(bytes) + " sent", {0, bytes});
+  });
   job.progress->finish();
   if (!piped || !piped->succeeded()) {
     cleanup();

@@ -126,7 +126,8 @@ class RsyncBackend final : public Backend {
   }
   Status delete_snapshot(const fs::path& snapshot, Progress& progress) override {
     return remove_tree(snapshot, [&](std::uint64_t removed) {
-      progress.update("deleting " + snapshot.filename().string() + ": " + std::to_string(removed) + " entries");
+      progress.update("deleting " + snapshot.filename().string() + ": " + std::to_string(removed) + " entries",
+                      {removed, 0});
     });
   }
   Result<UsageReport> usage(const std::vector<SnapshotInfo>& snapshots,

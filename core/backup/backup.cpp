@@ -82,6 +82,11 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     lock.emplace(std::move(acquired));
   }
 
+  if (!options.dry_run && options.before_copy) {
+    if (auto ready = options.before_copy(); !ready) {
+      return with_preset(preset, std::move(ready).error());
+    }
+  }
   if (!options.dry_run && lock) {
     if (auto finished = finish_interrupted_deletions(preset, backend); !finished) {
       return with_preset(preset, std::move(finished).error());

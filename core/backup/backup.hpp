@@ -1,6 +1,7 @@
 #pragma once
 // One backup of one preset, whatever the backend: checks, lock, id, snapshot, `latest`.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,9 @@ struct BackupOptions {
   // Make a snapshot even when the preset's snapshots were made by another backend (a full copy that
   // shares nothing with them); refused otherwise.
   bool switch_backend = false;
+  // Called once the checks passed and the preset's lock is held, before anything is made room for
+  // or copied (not in a dry run): the before_backup hook (core/ops). Its failure fails the backup.
+  std::function<Status()> before_copy;
 };
 
 // What a finished backup made.
@@ -43,6 +47,7 @@ struct BackupRun {
   BackupOutcome outcome;
   std::vector<std::string> pruned;   // ids the prune deleted
   std::optional<Error> prune_error;  // the backup succeeded but the prune failed
+  std::optional<Error> hook_error;   // the backup succeeded but after_backup failed (core/ops)
 };
 
 // run_backup, then (with `keep`, not in a dry run) the prune; the lock is released on return.

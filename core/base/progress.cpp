@@ -10,15 +10,29 @@
 namespace snapkeep {
 
 Progress::Progress(std::string label) : m_label(std::move(label)) {
-  m_enabled = ::isatty(STDERR_FILENO) == 1 && log_verbosity() >= 0;
+  m_terminal = ::isatty(STDERR_FILENO) == 1 && log_verbosity() >= 0;
 }
 
 Progress::~Progress() {
   finish();
 }
 
+bool Progress::enabled() const {
+  return m_terminal || progress_events_on();
+}
+
 void Progress::update(const std::string& text) {
-  if (!m_enabled) {
+  update(text, m_counts);
+}
+
+void Progress::update(const std::string& text, const ProgressCounts& counts) {
+  if (progress_events_on()) {
+    m_counts = counts;
+    m_text = text;
+    m_reported = true;
+    progress_event(this, counts, text, false);
+  }
+  if (!m_terminal) {
     return;
   }
   auto now = std::chrono::steady_clock::now();
@@ -36,6 +50,11 @@ void Progress::update(const std::string& text) {
 }
 
 void Progress::finish() {
+  if (m_reported) {
+    progress_event(this, m_counts, m_text, true);
+    m_reported = false;
+    m_counts = {};
+  }
   if (m_shown) {
     std::fprintf(stderr, "\r\033[K");
     std::fflush(stderr);

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "core/base/mounts.hpp"
+#include "core/config/command_words.hpp"
 #include "core/config/ini.hpp"
 
 // Decisions users see (document in the config reference):
@@ -29,12 +30,18 @@ namespace fs = std::filesystem;
 
 // Every key a preset may have (SPEC §1 and docs/configuration.md), one per line so additions merge.
 constexpr std::array k_known_keys = {
-    std::string_view("source"),        std::string_view("destination"),   std::string_view("backend"),
-    std::string_view("keep"),          std::string_view("min_free"),      std::string_view("min_free_overrides_keep"),
-    std::string_view("exclude"),       std::string_view("exclude_from"),  std::string_view("one_file_system"),
-    std::string_view("checksum"),      std::string_view("snapshot_dir"),  std::string_view("allow_empty_source"),
-    std::string_view("allow_partial"), std::string_view("require_mount"), std::string_view("destination_uuid"),
-    std::string_view("if_unmounted"),  std::string_view("transfer"),      std::string_view("exclude_if_present"),
+    std::string_view("source"),           std::string_view("destination"),
+    std::string_view("backend"),          std::string_view("keep"),
+    std::string_view("min_free"),         std::string_view("min_free_overrides_keep"),
+    std::string_view("exclude"),          std::string_view("exclude_from"),
+    std::string_view("one_file_system"),  std::string_view("checksum"),
+    std::string_view("snapshot_dir"),     std::string_view("allow_empty_source"),
+    std::string_view("allow_partial"),    std::string_view("require_mount"),
+    std::string_view("destination_uuid"), std::string_view("if_unmounted"),
+    std::string_view("transfer"),         std::string_view("exclude_if_present"),
+    std::string_view("healthcheck_url"),  std::string_view("metrics_file"),
+    std::string_view("on_success"),       std::string_view("on_failure"),
+    std::string_view("before_backup"),    std::string_view("after_backup"),
 };
 // The values of `transfer` (copy engines, not backends).
 constexpr std::array<std::pair<std::string_view, TransferEngine>, 2> k_transfers = {
@@ -248,6 +255,16 @@ bool* flag_of(Preset& preset, std::string_view key) {
   return nullptr;
 }
 
+// The command list a hook key sets, or null when the key is not a command one.
+std::vector<std::vector<std::string>>* hook_commands(Preset& preset, std::string_view key) {
+  PresetHooks& h = preset.hooks;
+  return key == "before_backup"  ? &h.before_backup
+         : key == "after_backup" ? &h.after_backup
+         : key == "on_success"   ? &h.on_success
+         : key == "on_failure"   ? &h.on_failure
+                                 : nullptr;
+}
+
 // Words separated by blanks, commas or line breaks.
 std::vector<std::string> split_words(const std::string& text) {
   std::vector<std::string> out;
@@ -324,7 +341,7 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
   for (auto& [key, field] : fields) {
     const std::string& text = field.text;
     if (key == "source" || key == "destination" ||
-        ((key == "exclude_from" || key == "snapshot_dir") && !text.empty())) {
+        ((key == "exclude_from" || key == "snapshot_dir" || key == "metrics_file") && !text.empty())) {
       auto path = resolve_path(text, *field.origin, key);
       SNAPKEEP_TRY(path);
       if (key == "source") {
@@ -333,6 +350,8 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
         preset.destination = *path;
       } else if (key == "exclude_from") {
         preset.exclude_from = *path;
+      } else if (key == "metrics_file") {
+        preset.hooks.metrics_file = *path;
       } else {
         preset.snapshot_dir = *path;
       }
@@ -413,6 +432,21 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
                                              "0c5f9e1a-7d3b-4c2e-9a41-2f6d8b7e1c05 or 1A2B-3C4D)");
         }
         preset.destination_uuids.push_back(normalize_uuid(uuid));
+      }
+    } else if (auto* commands = hook_commands(preset, key)) {
+      auto split = split_command_lines(text);
+      if (!split) {
+        return error_at(*field.origin, "'" + key + "' in " + owner + ": " + split.error().message);
+      }
+      *commands = std::move(*split);
+    } else if (key == "healthcheck_url") {
+      if (!text.empty() && !text.starts_with("http://") && !text.starts_with("https://")) {
+        return error_at(*field.origin, "'healthcheck_url' in " + owner + " is '" + text +
+                                           "' (an http:// or https:// URL, e.g. https://hc-ping.com/UUID)");
+      }
+      preset.hooks.healthcheck_url = text;
+      while (preset.hooks.healthcheck_url.ends_with('/')) {
+        preset.hooks.healthcheck_url.pop_back();
       }
     } else if (key == "if_unmounted") {
       if (text != "fail" && text != "skip") {
@@ -529,6 +563,10 @@ std::vector<fs::path> default_config_files() {
     return {fs::path(env)};
   }
   return {fs::path("/etc/snapkeep/snapkeep.conf")};
+}
+
+std::vector<std::string> config_keys() {
+  return {k_known_keys.begin(), k_known_keys.end()};
 }
 
 Result<std::vector<Preset>> select_presets(const Config& config, const std::vector<std::string>& names) {

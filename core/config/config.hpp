@@ -17,6 +17,17 @@ enum class ChecksumKind { xxh128, sha256, none };
 // How the hard-link backend copies: its own engine, or rsync (docs/engine.md).
 enum class TransferEngine { native, rsync };
 
+// Monitoring and hooks of a preset (docs/monitoring.md). Commands are argv vectors, one per line of
+// the value, split like systemd's ExecStart= (core/config/command_words.hpp); no shell ever runs.
+struct PresetHooks {
+  std::string healthcheck_url;                        // empty: no pings
+  std::optional<std::filesystem::path> metrics_file;  // node_exporter textfile
+  std::vector<std::vector<std::string>> before_backup;
+  std::vector<std::vector<std::string>> after_backup;
+  std::vector<std::vector<std::string>> on_success;
+  std::vector<std::vector<std::string>> on_failure;
+};
+
 // One validated preset. Paths are absolute (relative ones were resolved against their file's folder).
 struct Preset {
   std::string name;
@@ -40,6 +51,7 @@ struct Preset {
   bool require_mount = true;
   std::vector<std::string> destination_uuids;  // filesystems the destination may be on (lower case); empty: any
   bool skip_if_unmounted = false;              // if_unmounted = skip: an absent drive is "skipped", exit 0
+  PresetHooks hooks;                           // healthcheck_url, metrics_file and commands
   std::string origin;                          // "FILE:LINE" of the [section] header, for messages
   std::map<std::string, std::string> origins;  // "FILE:LINE" where each key's value was written
 
@@ -73,6 +85,9 @@ Result<Config> build_config(const struct IniDocument& doc, const ConfigSchema& s
 
 // The files to read when no -c is given: $SNAPKEEP_CONFIG, else /etc/snapkeep/snapkeep.conf.
 std::vector<std::filesystem::path> default_config_files();
+
+// Every key a preset may have, in the order of the config reference.
+std::vector<std::string> config_keys();
 
 // Presets named in `names` (all when empty), in config order; an unknown name is a config error.
 Result<std::vector<Preset>> select_presets(const Config& config, const std::vector<std::string>& names);

@@ -206,8 +206,9 @@ Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::s
         }
         if (options.progress != nullptr) {
           options.progress->update("manifest: " + format_bytes(stats.bytes_hashed) + " hashed, " +
-                                   std::to_string(stats.entries) + " of " + std::to_string(entries.size()) +
-                                   " entries");
+                                       std::to_string(stats.entries) + " of " + std::to_string(entries.size()) +
+                                       " entries",
+                                   {stats.entries, stats.bytes_hashed});
         }
       }
     } else if (w.type == EntryType::symlink && options.checksum != ChecksumKind::none) {

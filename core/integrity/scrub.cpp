@@ -334,7 +334,8 @@ Status Scrubber::verify_contents(ScrubReport& report) {
       }
     }
     m_progress.update("scrub " + std::to_string(n) + "/" + std::to_string(order.size()) + " contents, " +
-                      format_bytes(done_bytes) + " of " + format_bytes(report.bytes_total));
+                          format_bytes(done_bytes) + " of " + format_bytes(report.bytes_total),
+                      {n, done_bytes});
     std::vector<Hasher> hashers;
     std::vector<ChecksumKind> kinds;
     for (const auto& e : c.expectations) {

@@ -57,6 +57,19 @@ Result<nlohmann::json> read_local_state() {
   return parse_state(state_path());
 }
 
+Result<nlohmann::json> read_local_state_entry(const fs::path& preset_dir) {
+  SNAPKEEP_TRY_ASSIGN(nlohmann::json doc, read_local_state());
+  const auto presets = doc.find("presets");
+  if (presets == doc.end() || !presets->is_object()) {
+    return nlohmann::json::object();
+  }
+  const auto entry = presets->find(preset_dir.string());
+  if (entry == presets->end() || !entry->is_object()) {
+    return nlohmann::json::object();
+  }
+  return *entry;
+}
+
 Status update_local_state(const fs::path& preset_dir, const std::function<void(nlohmann::json& entry)>& change) {
   const fs::path dir = local_state_dir();
   std::error_code ec;

@@ -20,6 +20,9 @@ std::filesystem::path local_state_dir();
 // The whole document as it is now ({} when there is none yet). A damaged file is an error naming it.
 Result<nlohmann::json> read_local_state();
 
+// The object of one preset as it is now ({} when there is none), keyed as update_local_state keys it.
+Result<nlohmann::json> read_local_state_entry(const std::filesystem::path& preset_dir);
+
 // Reads the document, lets `change` edit the object of one preset (created empty when missing:
 // doc["presets"][PRESET_DIR], keyed by the preset's folder DEST/<name>, which two presets never
 // share), and writes it back atomically, all under the state's lock. Creates the folder when missing.

@@ -241,4 +241,8 @@ Status check_preset(const Preset& preset) {
   return check_overlap(preset);
 }
 
+bool skipped_for_absent_drive(const Preset& preset, const Error& error) {
+  return error.drive_absent && preset.skip_if_unmounted;
+}
+
 }  // namespace snapkeep

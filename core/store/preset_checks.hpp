@@ -35,6 +35,10 @@ Status check_overlap(const Preset& preset);
 // The program `tool` runs (`tool --version` exits 0); the error says it is not installed.
 Status check_tool(const Preset& preset, std::string_view tool);
 
+// Does this failure only mean "skipped" (if_unmounted = skip and the drive is absent)? The one rule
+// the preset loop, the pings and `status` follow.
+bool skipped_for_absent_drive(const Preset& preset, const Error& error);
+
 // All of the above but check_tool; messages start with the preset name.
 Status check_preset(const Preset& preset);
 

@@ -91,8 +91,9 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
   options.on_stdout_line = [&](std::string_view line) {
     if (auto p = parse_rsync_progress_line(line)) {
       progress.update(format_bytes(p->bytes) + " copied, " + std::to_string(p->files_checked) + "/" +
-                      std::to_string(p->files_total) + " files checked, " + std::to_string(p->files_transferred) +
-                      " copied");
+                          std::to_string(p->files_total) + " files checked, " + std::to_string(p->files_transferred) +
+                          " copied",
+                      {p->files_checked, p->bytes});
       return;
     }
     parse_rsync_stats_line(line, stats);

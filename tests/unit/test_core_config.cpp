@@ -408,3 +408,67 @@ TEST(CoreConfig, KnownBackendValues) {
 
 }  // namespace
 }  // namespace snapkeep
+
+namespace snapkeep {
+namespace {
+
+TEST(CoreConfigMonitoring, KeysAreParsed) {
+  const Preset p = only_preset(k_minimal +
+                               "healthcheck_url = https://hc-ping.com/1234/\n"
+                               "metrics_file = node/snapkeep.prom\n"
+                               "before_backup = /usr/bin/pg_dump -f \"/var/backups/my db.sql\" mydb\n"
+                               "after_backup = rm -f /var/backups/db.sql\n"
+                               "on_success = logger ok\n"
+                               "on_failure = /usr/local/bin/notify 'backup failed'\n"
+                               "  /usr/bin/logger -p user.err \"snapkeep: failed\"\n");
+  EXPECT_EQ(p.hooks.healthcheck_url, "https://hc-ping.com/1234");
+  EXPECT_EQ(p.hooks.metrics_file, fs::path("/etc/snapkeep/node/snapkeep.prom"));
+  ASSERT_EQ(p.hooks.before_backup.size(), 1U);
+  EXPECT_EQ(p.hooks.before_backup[0],
+            (std::vector<std::string>{"/usr/bin/pg_dump", "-f", "/var/backups/my db.sql", "mydb"}));
+  EXPECT_EQ(p.hooks.after_backup[0], (std::vector<std::string>{"rm", "-f", "/var/backups/db.sql"}));
+  EXPECT_EQ(p.hooks.on_success[0], (std::vector<std::string>{"logger", "ok"}));
+  ASSERT_EQ(p.hooks.on_failure.size(), 2U);
+  EXPECT_EQ(p.hooks.on_failure[0], (std::vector<std::string>{"/usr/local/bin/notify", "backup failed"}));
+  EXPECT_EQ(p.hooks.on_failure[1], (std::vector<std::string>{"/usr/bin/logger", "-p", "user.err", "snapkeep: failed"}));
+  // Nothing configured: nothing runs.
+  const Preset plain = only_preset(k_minimal);
+  EXPECT_TRUE(plain.hooks.healthcheck_url.empty());
+  EXPECT_FALSE(plain.hooks.metrics_file.has_value());
+  EXPECT_TRUE(plain.hooks.before_backup.empty());
+  EXPECT_TRUE(plain.hooks.on_failure.empty());
+}
+
+TEST(CoreConfigMonitoring, MistakesNameTheirLine) {
+  EXPECT_EQ(error_of(k_minimal + "on_failure = notify \"unclosed\n"),
+            k_at + "4: 'on_failure' in preset 'home': column 8: the \" opened here is never closed");
+  EXPECT_EQ(error_of(k_minimal + "before_backup = dump\n  echo \\q\n"),
+            k_at +
+                "4: 'before_backup' in preset 'home': line 2 of the value, column 6: unknown escape '\\q' (write "
+                "\\\\ for a backslash)");
+  EXPECT_NE(error_of(k_minimal + "healthcheck_url = hc-ping.com/1234\n").find(k_at + "4: 'healthcheck_url'"),
+            std::string::npos);
+  EXPECT_NE(error_of(k_minimal + "on_sucess = x\n").find("did you mean 'on_success'?"), std::string::npos);
+}
+
+TEST(CoreConfigMonitoring, DefaultSectionSuppliesHooksToEveryPreset) {
+  auto config = build(
+      "[DEFAULT]\non_failure = /usr/local/bin/alert\nmetrics_file = /var/lib/prom/snapkeep.prom\n"
+      "[a]\nsource = /a\ndestination = /mnt/b\n[b]\nsource = /b\ndestination = /mnt/b\n");
+  ASSERT_TRUE(config.ok()) << config.error().message;
+  for (const auto& p : config->presets) {
+    EXPECT_EQ(p.hooks.on_failure[0], std::vector<std::string>{"/usr/local/bin/alert"});
+    EXPECT_EQ(p.hooks.metrics_file, fs::path("/var/lib/prom/snapkeep.prom"));
+  }
+}
+
+TEST(CoreConfigMonitoring, ConfigKeysListsTheTable) {
+  const auto keys = config_keys();
+  for (const char* key : {"source", "destination", "healthcheck_url", "metrics_file", "on_failure", "on_success",
+                          "before_backup", "after_backup"}) {
+    EXPECT_NE(std::find(keys.begin(), keys.end(), key), keys.end()) << key;
+  }
+}
+
+}  // namespace
+}  // namespace snapkeep

@@ -177,6 +177,8 @@ class Engine {
   Status source_failure(Error e, const std::string& rel, bool& skipped);
   void vanished(const std::string& rel);
   void show_progress();
+  // Reports the counts now to the progress line and the event stream.
+  void report_progress();
   bool hashing() const { return m_job.manifest != nullptr && m_job.manifest->hashes() && !m_stats.manifest_error; }
   std::unique_ptr<ContentHasher> new_hasher() const { return hashing() ? m_job.manifest->hasher() : nullptr; }
   fs::path src_path(const std::string& rel) const { return rel.empty() ? m_job.source : m_job.source / rel; }
@@ -228,6 +230,7 @@ Result<NativeCopyStats> Engine::run() {
     m_stats.warnings.emplace_back(k_vanished_warning);
   }
   if (m_job.progress != nullptr) {
+    report_progress();  // the final counts, for the event stream
     m_job.progress->finish();
   }
   return std::move(m_stats);
@@ -319,12 +322,20 @@ Status Engine::source_failure(Error e, const std::string& rel, bool& skipped) {
 }
 
 void Engine::show_progress() {
-  if (m_job.progress == nullptr || (++m_entries_seen & 255) != 0 || !m_job.progress->enabled()) {
+  if (m_job.progress == nullptr || (++m_entries_seen & 255) != 0) {
+    return;
+  }
+  report_progress();
+}
+
+void Engine::report_progress() {
+  if (!m_job.progress->enabled()) {
     return;
   }
   m_job.progress->update(std::to_string(m_stats.files) + " files, " + std::to_string(m_stats.files_linked) +
-                         " linked, " + std::to_string(m_stats.files_transferred) + " copied (" +
-                         format_bytes(m_stats.bytes_transferred) + ")");
+                             " linked, " + std::to_string(m_stats.files_transferred) + " copied (" +
+                             format_bytes(m_stats.bytes_transferred) + ")",
+                         {m_stats.files, m_stats.bytes_transferred});
 }
 
 int Engine::base_dir(Level& level, std::size_t b) {
