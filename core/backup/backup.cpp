@@ -180,7 +180,8 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       }
       return e;
     }
-    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats,
+                          backend.capabilities().content_sharing);
   }
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);
