@@ -157,8 +157,8 @@ ContentIndex::ContentIndex(const fs::path& work_dir)
       m_by_state_key(std::make_unique<ExternalSorter>(work_dir)),
       m_ranked(std::make_unique<ExternalSorter>(work_dir)) {}
 
-Status ContentIndex::add(std::uint32_t snapshot, const ManifestEntry& entry, ChecksumKind kind,
-                         const struct stat& live, const ContentKey& key, std::uint64_t state_key) {
+Status ContentIndex::add(std::uint32_t snapshot, const ManifestEntry& entry, ChecksumKind kind, const struct stat& live,
+                         const ContentKey& key, std::uint64_t state_key) {
   if (m_open && m_open->last_snapshot + 1 == snapshot && m_open->key == key && m_open->path == entry.path &&
       m_open->expectation.kind == kind && m_open->expectation.hash == entry.hash &&
       m_open->expectation.size == entry.size && m_open->expectation.mtime_ns == entry.mtime_ns) {

@@ -51,7 +51,7 @@ struct PathGroup {
 // One unique content: where to read it and what its manifests expect of it.
 struct IndexedContent {
   ContentKey key;
-  std::uint64_t state_key = 0;      // the scrub state key of its first path's manifest record
+  std::uint64_t state_key = 0;       // the scrub state key of its first path's manifest record
   std::uint32_t first_snapshot = 0;  // its first path, where it is read from
   std::string first_path;
   std::uint64_t live_size = 0;  // as lstat saw the first path

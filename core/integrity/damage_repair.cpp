@@ -36,7 +36,8 @@ std::optional<std::size_t> expectation_to_restore(const DamagedContent& d) {
     if (!d.unreadable && d.verdict(x) == Verdict::intact) {
       return std::nullopt;  // the data matches another manifest
     }
-    if (want && (expectations[*want].hash != expectations[x].hash || expectations[*want].size != expectations[x].size)) {
+    if (want &&
+        (expectations[*want].hash != expectations[x].hash || expectations[*want].size != expectations[x].size)) {
       return std::nullopt;
     }
     want = want ? want : std::optional<std::size_t>(x);

@@ -228,8 +228,7 @@ Result<SortedRecords> ExternalSorter::stream() const {
   return records;
 }
 
-SortedRecords::SortedRecords(const ExternalSorter& sorter)
-    : m_sorter(&sorter), m_in_memory(sorter.m_runs.empty()) {}
+SortedRecords::SortedRecords(const ExternalSorter& sorter) : m_sorter(&sorter), m_in_memory(sorter.m_runs.empty()) {}
 SortedRecords::SortedRecords(SortedRecords&&) noexcept = default;
 SortedRecords& SortedRecords::operator=(SortedRecords&&) noexcept = default;
 SortedRecords::~SortedRecords() = default;

@@ -65,9 +65,9 @@ class ExternalSorter {
     std::uint64_t prefix = 0;
     std::uint32_t offset = 0;
   };
-  std::string m_arena;        // records in memory, each a 4-byte length then its bytes
-  std::vector<Slot> m_slots;  // one per record in m_arena
-  std::unique_ptr<WorkFile> m_file;     // the runs
+  std::string m_arena;               // records in memory, each a 4-byte length then its bytes
+  std::vector<Slot> m_slots;         // one per record in m_arena
+  std::unique_ptr<WorkFile> m_file;  // the runs
   std::vector<Run> m_runs;
   std::uint64_t m_records = 0;
   bool m_finished = false;

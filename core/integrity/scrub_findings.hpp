@@ -65,8 +65,8 @@ class FindingList {
  private:
   struct Pending {
     ScrubFinding finding;
-    int phase = 0;  // 0: manifests and entries, 1: contents
-    std::optional<PathPosition> place;  // where it goes in the report, when not by its first path
+    int phase = 0;                                            // 0: manifests and entries, 1: contents
+    std::optional<PathPosition> place;                        // where it goes in the report, when not by its first path
     std::vector<std::pair<PathPosition, std::string>> paths;  // each with its snapshot id
   };
   bool m_repair;

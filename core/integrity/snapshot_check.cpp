@@ -51,7 +51,8 @@ struct SnapshotCheck::Walker {
   // lstat of the current entry; false with errno set when it fails.
   bool lstat_entry(struct stat& st) {
     std::size_t slash = entry.path.rfind('/');
-    std::string_view parent = slash == std::string::npos ? std::string_view() : std::string_view(entry.path).substr(0, slash);
+    std::string_view parent =
+        slash == std::string::npos ? std::string_view() : std::string_view(entry.path).substr(0, slash);
     if (!dir_tried || parent != dir) {
       dir.assign(parent);
       dir_fd.reset(::open((root + dir).c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
@@ -147,8 +148,8 @@ Status SnapshotCheck::walk(std::vector<Walker>& walkers) {
   return {};
 }
 
-void SnapshotCheck::entry_finding(FindingStatus status, const Walker& walker, const fs::path& full,
-                                  std::string actual, std::string detail) {
+void SnapshotCheck::entry_finding(FindingStatus status, const Walker& walker, const fs::path& full, std::string actual,
+                                  std::string detail) {
   const ManifestEntry& e = walker.entry;
   std::size_t index =
       m_findings.add_entry(EntryFindingKey{status, e.ino, e.hash, e.type}, PathPosition{walker.verified->order, full},

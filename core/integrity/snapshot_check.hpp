@@ -32,7 +32,7 @@ struct VerifiedSnapshot {
 
 // A regular file missing from a hard-link tree: its inode may live on in another snapshot.
 struct MissingFile {
-  std::size_t finding = 0;    // its finding in the FindingList
+  std::size_t finding = 0;     // its finding in the FindingList
   std::uint32_t snapshot = 0;  // place in the verified snapshots
   std::filesystem::path path;
   ManifestEntry entry;
@@ -63,8 +63,8 @@ class SnapshotCheck {
   struct Walker;
   Status walk(std::vector<Walker>& walkers);
   Status check_entry(Walker& walker);
-  void entry_finding(FindingStatus status, const Walker& walker, const std::filesystem::path& full,
-                     std::string actual, std::string detail);
+  void entry_finding(FindingStatus status, const Walker& walker, const std::filesystem::path& full, std::string actual,
+                     std::string detail);
 
   std::filesystem::path m_state_dir;
   ContentSharing m_sharing;

@@ -208,8 +208,7 @@ TEST(ScrubState, RecordsStreamTheLastRecordPerKeyInKeyOrderAndCompactFromAStream
                   return true;
                 }).ok());
   EXPECT_EQ(st->lines(), 3u);
-  EXPECT_EQ(read_file(tmp / "scrub-state"),
-            "0000000000000020 4 o\n0000000000000030 3 d\n0000000000000105 5 o\n");
+  EXPECT_EQ(read_file(tmp / "scrub-state"), "0000000000000020 4 o\n0000000000000030 3 d\n0000000000000105 5 o\n");
   EXPECT_FALSE(fs::exists(tmp / "scrub-state.tmp"));
 }
 
@@ -274,7 +273,8 @@ TEST(Scrub, MoreSnapshotsThanAreWalkedAtOnceReadEachContentOnce) {
   EXPECT_EQ(f.status, FindingStatus::corrupted);
   ASSERT_EQ(f.paths.size(), static_cast<std::size_t>(count));
   for (int i = 0; i < count; ++i) {
-    EXPECT_EQ(f.paths[static_cast<std::size_t>(i)], world.preset.preset_dir() / world.ids[static_cast<std::size_t>(i)] / "shared.bin");
+    EXPECT_EQ(f.paths[static_cast<std::size_t>(i)],
+              world.preset.preset_dir() / world.ids[static_cast<std::size_t>(i)] / "shared.bin");
   }
   EXPECT_EQ(f.snapshots, world.ids);
 }
