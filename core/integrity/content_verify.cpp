@@ -125,6 +125,32 @@ Result<std::vector<std::string>> read_content(Opened& opened, std::uint64_t& byt
   return actual;
 }
 
+// Reads one content and compares it with what its manifests expect: the damage found, or nullopt
+// when intact. An I/O error reading the data is damage (unreadable); another error fails.
+Result<std::optional<DamagedContent>> check_content(Opened& opened, std::uint64_t& bytes) {
+  auto actual = read_content(opened, bytes);
+  DamagedContent found;
+  if (!actual) {
+    const Error& err = actual.error();
+    if (err.err != EIO && err.err != EUCLEAN && err.err != ENODATA) {
+      return err;
+    }
+    found.unreadable = true;
+    found.error = err.describe();
+  } else {
+    bool intact = true;
+    for (std::size_t x = 0; x < opened.content.expectations.size(); ++x) {
+      intact = intact && verdict_of(opened.content, *actual, x) == Verdict::intact;
+    }
+    if (intact) {
+      return std::optional<DamagedContent>();
+    }
+    found.actual = std::move(actual).value();
+  }
+  found.content = std::move(opened.content);
+  return std::optional<DamagedContent>(std::move(found));
+}
+
 // Whether the budget stops the run before `content` (never before the first content counted).
 bool budget_spent(const VerifyBudget& budget, std::chrono::steady_clock::time_point started, bool started_counting,
                   std::uint64_t counted_bytes, const IndexedContent& content) {
@@ -172,38 +198,23 @@ Result<VerifyOutcome> verify_contents(const ContentIndex& index, const std::vect
                       " contents, " + format_bytes(done_bytes) + " of " + format_bytes(report.bytes_total));
     }
     std::uint64_t read_bytes = 0;
-    auto actual = read_content(opened, read_bytes);
-    report.bytes_read += read_bytes;
+    std::uint64_t state_key = c.state_key;
+    bool first_time = !c.before;
+    report.files_checked += c.paths;
     done_bytes += c.live_size;
+    SNAPKEEP_TRY_ASSIGN(std::optional<DamagedContent> found, check_content(opened, read_bytes));
+    report.bytes_read += read_bytes;
     if (!recheck) {
       counted_bytes += read_bytes;
       started_counting = true;
     }
     ++outcome.verified;
-    outcome.first_verified += c.before ? 0 : 1;
+    outcome.first_verified += first_time ? 1 : 0;
     ++report.contents_verified;
-    report.files_checked += c.paths;
-    DamagedContent found;
-    bool damaged = false;
-    if (!actual) {
-      const Error& err = actual.error();
-      if (err.err != EIO && err.err != EUCLEAN && err.err != ENODATA) {
-        return err;
-      }
-      found.unreadable = true;
-      found.error = err.describe();
-      damaged = true;
-    } else {
-      for (std::size_t x = 0; x < c.expectations.size(); ++x) {
-        damaged = damaged || verdict_of(c, *actual, x) != Verdict::intact;
-      }
-      report.mismatches += damaged ? 1 : 0;
-      found.actual = std::move(actual).value();
-    }
-    SNAPKEEP_TRY(state.record(c.state_key, now_ns(), damaged));
-    if (damaged) {
-      found.content = std::move(opened.content);
-      outcome.damaged.push_back(std::move(found));
+    report.mismatches += found && !found->unreadable ? 1 : 0;
+    SNAPKEEP_TRY(state.record(state_key, now_ns(), found.has_value()));
+    if (found) {
+      outcome.damaged.push_back(std::move(*found));
     }
     if (std::chrono::steady_clock::now() - last_sync > std::chrono::seconds(5)) {
       SNAPKEEP_TRY(state.sync());

@@ -162,6 +162,54 @@ Status repair_contents(const RepairScope& scope, std::vector<DamagedContent>& da
   return {};
 }
 
+namespace {
+
+// A content of the index and its place in verification order.
+struct Placed {
+  IndexedContent content;
+  std::uint64_t position = 0;
+};
+
+// The contents of `index` among `keys` (one pass over it).
+Status find_contents(const ContentIndex& index,
+                     std::unordered_map<ContentKey, std::optional<Placed>, ContentKeyHash>& keys) {
+  SNAPKEEP_TRY_ASSIGN(ContentStream contents, index.in_order());
+  IndexedContent c;
+  for (std::uint64_t position = 0;; ++position) {
+    SNAPKEEP_TRY_ASSIGN(bool more, contents.next(c));
+    if (!more) {
+      return {};
+    }
+    if (auto it = keys.find(c.key); it != keys.end()) {
+      it->second = Placed{c, position};
+    }
+  }
+}
+
+// Whether `content` holds what a missing file's manifest record expects, verified by this run or
+// now (counting what that reads).
+bool good_for(const RepairScope& scope, const Placed& placed, const ManifestEntry& entry, std::uint64_t verified,
+              ScrubReport& report) {
+  const IndexedContent& content = placed.content;
+  bool expected = std::any_of(content.expectations.begin(), content.expectations.end(), [&](const Expectation& e) {
+    return e.hash == entry.hash && e.size == entry.size && e.mtime_ns == entry.mtime_ns;
+  });
+  if (!expected) {
+    return false;
+  }
+  if (placed.position < verified) {
+    return true;
+  }
+  // Never link to data that was not verified in this run.
+  std::uint64_t bytes = 0;
+  auto digest =
+      hash_file(read_path(scope, content), content.expectations.front().kind, HashReadOptions{true, {}}, &bytes);
+  report.repair_bytes_read += bytes;
+  return digest && *digest == content.expectations.front().hash;
+}
+
+}  // namespace
+
 Status relink_missing(const RepairScope& scope, const std::vector<MissingFile>& missing,
                       const std::vector<DamagedContent>& damaged, std::uint64_t verified, FindingList& findings,
                       ScrubReport& report) {
@@ -170,7 +218,7 @@ Status relink_missing(const RepairScope& scope, const std::vector<MissingFile>& 
   }
   // The content each missing file was: its recorded inode on its snapshot's device.
   std::vector<std::optional<ContentKey>> was(missing.size());
-  std::unordered_map<ContentKey, std::pair<IndexedContent, std::uint64_t>, ContentKeyHash> found;  // -> position
+  std::unordered_map<ContentKey, std::optional<Placed>, ContentKeyHash> found;
   for (std::size_t i = 0; i < missing.size(); ++i) {
     struct stat recorded {};
     if (::stat(scope.snapshots[missing[i].snapshot].info.path.c_str(), &recorded) != 0) {
@@ -178,47 +226,21 @@ Status relink_missing(const RepairScope& scope, const std::vector<MissingFile>& 
     }
     recorded.st_ino = static_cast<ino_t>(missing[i].entry.ino);
     was[i] = content_key(recorded, ContentSharing::hard_links);
-    found.emplace(*was[i], std::pair<IndexedContent, std::uint64_t>{});
+    found.emplace(*was[i], std::nullopt);
   }
+  SNAPKEEP_TRY(find_contents(scope.index, found));
   std::unordered_set<ContentKey, ContentKeyHash> damaged_keys;
   for (const auto& d : damaged) {
     damaged_keys.insert(d.content.key);
   }
-  std::unordered_set<ContentKey, ContentKeyHash> present;
-  SNAPKEEP_TRY_ASSIGN(ContentStream contents, scope.index.in_order());
-  IndexedContent c;
-  for (std::uint64_t position = 0;; ++position) {
-    SNAPKEEP_TRY_ASSIGN(bool more, contents.next(c));
-    if (!more) {
-      break;
-    }
-    if (auto it = found.find(c.key); it != found.end()) {
-      it->second = {c, position};
-      present.insert(c.key);
-    }
-  }
   std::map<std::size_t, std::pair<std::size_t, std::string>> done;  // finding -> (paths relinked, from)
   for (std::size_t i = 0; i < missing.size(); ++i) {
     const MissingFile& m = missing[i];
-    if (!was[i] || present.count(*was[i]) == 0 || damaged_keys.count(*was[i]) != 0) {
+    if (!was[i] || !found.at(*was[i]) || damaged_keys.count(*was[i]) != 0 ||
+        !good_for(scope, *found.at(*was[i]), m.entry, verified, report)) {
       continue;
     }
-    const auto& [content, position] = found.at(*was[i]);
-    bool expected = std::any_of(content.expectations.begin(), content.expectations.end(), [&](const Expectation& e) {
-      return e.hash == m.entry.hash && e.size == m.entry.size && e.mtime_ns == m.entry.mtime_ns;
-    });
-    if (!expected) {
-      continue;
-    }
-    fs::path from = read_path(scope, content);
-    if (position >= verified) {  // never link to data that was not verified in this run
-      std::uint64_t bytes = 0;
-      auto digest = hash_file(from, content.expectations.front().kind, HashReadOptions{true, {}}, &bytes);
-      report.repair_bytes_read += bytes;
-      if (!digest || *digest != content.expectations.front().hash) {
-        continue;
-      }
-    }
+    fs::path from = read_path(scope, found.at(*was[i])->content);
     if (::link(from.c_str(), m.path.c_str()) != 0) {
       spdlog::warn("{}: cannot link {} back: {}", scope.preset.name, m.path.string(), std::strerror(errno));
       continue;

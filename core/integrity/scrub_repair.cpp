@@ -191,34 +191,33 @@ Status rewrite_inode(const RepairTarget& target, const Staged& staged, const fs:
   return {};
 }
 
-}  // namespace
-
-RepairResult repair_content(const RepairTarget& target) {
-  RepairResult result;
-  // One path per distinct inode: rewriting it repairs every hard link to it.
+// One path per distinct regular-file inode among `paths`: rewriting it repairs every hard link.
+std::vector<fs::path> distinct_inodes(const std::vector<fs::path>& paths) {
   std::vector<fs::path> inodes;
-  {
-    std::set<std::pair<dev_t, ino_t>> seen;
-    for (const auto& path : target.paths) {
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && seen.insert({st.st_dev, st.st_ino}).second) {
-        inodes.push_back(path);
-      }
+  std::set<std::pair<dev_t, ino_t>> seen;
+  for (const auto& path : paths) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && seen.insert({st.st_dev, st.st_ino}).second) {
+      inodes.push_back(path);
     }
   }
-  if (inodes.empty()) {
-    result.note = "no file left to repair";
-    return result;
-  }
-  // A read-only snapshot (btrfs) cannot be rewritten: find a good copy, write nothing.
-  bool read_only = false;
-  for (const auto& path : inodes) {
-    Fd fd(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd && errno == EROFS) {
-      read_only = true;
-    }
-  }
+  return inodes;
+}
 
+// Whether any of `paths` is on a read-only filesystem (a btrfs snapshot).
+bool any_read_only(const std::vector<fs::path>& paths) {
+  bool read_only = false;
+  for (const auto& path : paths) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    read_only = read_only || (!fd && errno == EROFS);
+  }
+  return read_only;
+}
+
+// Tries the candidates of a target (sources first) until one is a verified good copy: staged, or
+// only hashed when nothing can be written (`read_only`). Null when none is; result.note then says
+// why, candidate by candidate.
+std::unique_ptr<Staged> find_good_copy(const RepairTarget& target, bool read_only, RepairResult& result) {
   std::vector<std::string> refusals;
   auto try_candidate = [&](const fs::path& candidate, bool is_source) -> std::unique_ptr<Staged> {
     struct stat st {};
@@ -249,27 +248,41 @@ RepairResult repair_content(const RepairTarget& target) {
     }
     return staged;
   };
-
-  std::unique_ptr<Staged> staged;
   for (const auto& candidate : target.source_candidates) {
-    if ((staged = try_candidate(candidate, true))) {
+    if (auto staged = try_candidate(candidate, true)) {
       result.from = candidate.string();
-      break;
+      return staged;
     }
   }
-  for (std::size_t i = 0; !staged && i < target.copy_candidates.size(); ++i) {
-    if ((staged = try_candidate(target.copy_candidates[i], false))) {
-      result.from = target.copy_candidates[i].string();
+  for (const auto& candidate : target.copy_candidates) {
+    if (auto staged = try_candidate(candidate, false)) {
+      result.from = candidate.string();
+      return staged;
     }
   }
+  result.note = "no good copy: ";
+  if (refusals.empty()) {
+    result.note += "no source file or other copy with this content";
+  }
+  for (std::size_t i = 0; i < refusals.size(); ++i) {
+    result.note += (i > 0 ? "; " : "") + refusals[i];
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+RepairResult repair_content(const RepairTarget& target) {
+  RepairResult result;
+  std::vector<fs::path> inodes = distinct_inodes(target.paths);
+  if (inodes.empty()) {
+    result.note = "no file left to repair";
+    return result;
+  }
+  // A read-only snapshot (btrfs) cannot be rewritten: find a good copy, write nothing.
+  bool read_only = any_read_only(inodes);
+  std::unique_ptr<Staged> staged = find_good_copy(target, read_only, result);
   if (!staged) {
-    result.note = "no good copy: ";
-    if (refusals.empty()) {
-      result.note += "no source file or other copy with this content";
-    }
-    for (std::size_t i = 0; i < refusals.size(); ++i) {
-      result.note += (i > 0 ? "; " : "") + refusals[i];
-    }
     return result;
   }
   result.good_copy = true;
