@@ -10,29 +10,30 @@ namespace fs = std::filesystem;
 namespace snapkeep {
 namespace {
 
-// A ContentKey in key order.
+// A ContentKey, compactly: equal keys give equal bytes and no key's bytes begin another's (the
+// order among keys is not the numbers' order, and need not be).
 void put_key(RecordBuilder& out, const ContentKey& key) {
-  out.u64(key.dev);
-  out.u64(key.ino);
-  out.i64(key.ctime_ns);
-  out.u64(key.size);
-  out.i64(key.mtime_ns);
+  out.var(key.dev);
+  out.var(key.ino);
+  out.zigzag(key.ctime_ns);
+  out.var(key.size);
+  out.zigzag(key.mtime_ns);
 }
 
 ContentKey get_key(RecordParser& in) {
   ContentKey key;
-  key.dev = in.u64();
-  key.ino = in.u64();
-  key.ctime_ns = in.i64();
-  key.size = in.u64();
-  key.mtime_ns = in.i64();
+  key.dev = in.var();
+  key.ino = in.var();
+  key.ctime_ns = in.zigzag();
+  key.size = in.var();
+  key.mtime_ns = in.zigzag();
   return key;
 }
 
 void put_expectation(RecordBuilder& out, const Expectation& e) {
   out.u8(static_cast<std::uint8_t>(e.kind));
   out.hex(e.hash);
-  out.u64(e.size);
+  out.var(e.size);
   out.i64(e.mtime_ns);
 }
 
@@ -40,7 +41,7 @@ Expectation get_expectation(RecordParser& in) {
   Expectation e;
   e.kind = static_cast<ChecksumKind>(in.u8());
   e.hash = in.hex();
-  e.size = in.u64();
+  e.size = in.var();
   e.mtime_ns = in.i64();
   return e;
 }
@@ -49,11 +50,11 @@ Expectation get_expectation(RecordParser& in) {
 void put_group(RecordBuilder& out, const PathGroup& g) {
   out.clear();
   put_key(out, g.key);
-  out.u32(g.first_snapshot);
+  out.var(g.first_snapshot);
   out.ordered_text(g.path);
-  out.u32(g.last_snapshot);
+  out.var(g.last_snapshot);
   put_expectation(out, g.expectation);
-  out.u64(g.live_size);
+  out.var(g.live_size);
   out.i64(g.live_mtime_ns);
   out.u64(g.state_key);
 }
@@ -61,11 +62,11 @@ void put_group(RecordBuilder& out, const PathGroup& g) {
 Status get_group(std::string_view bytes, PathGroup& g) {
   RecordParser in(bytes);
   g.key = get_key(in);
-  g.first_snapshot = in.u32();
+  g.first_snapshot = static_cast<std::uint32_t>(in.var());
   g.path.assign(in.ordered_text());
-  g.last_snapshot = in.u32();
+  g.last_snapshot = static_cast<std::uint32_t>(in.var());
   g.expectation = get_expectation(in);
-  g.live_size = in.u64();
+  g.live_size = in.var();
   g.live_mtime_ns = in.i64();
   g.state_key = in.u64();
   return in.bad() ? runtime_error("internal error: a damaged path group record") : Status{};
@@ -75,12 +76,12 @@ Status get_group(std::string_view bytes, PathGroup& g) {
 void put_content(RecordBuilder& out, const IndexedContent& c) {
   put_key(out, c.key);
   out.u64(c.state_key);
-  out.u32(c.first_snapshot);
+  out.var(c.first_snapshot);
   out.bytes(c.first_path);
-  out.u64(c.live_size);
+  out.var(c.live_size);
   out.i64(c.live_mtime_ns);
-  out.u64(c.paths);
-  out.u32(static_cast<std::uint32_t>(c.expectations.size()));
+  out.var(c.paths);
+  out.var(c.expectations.size());
   for (const auto& e : c.expectations) {
     put_expectation(out, e);
   }
@@ -94,14 +95,14 @@ void put_content(RecordBuilder& out, const IndexedContent& c) {
 void get_content(RecordParser& in, IndexedContent& c) {
   c.key = get_key(in);
   c.state_key = in.u64();
-  c.first_snapshot = in.u32();
+  c.first_snapshot = static_cast<std::uint32_t>(in.var());
   c.first_path.assign(in.bytes());
-  c.live_size = in.u64();
+  c.live_size = in.var();
   c.live_mtime_ns = in.i64();
-  c.paths = in.u64();
-  std::uint32_t expectations = in.u32();
+  c.paths = in.var();
+  std::uint64_t expectations = in.var();
   c.expectations.clear();
-  for (std::uint32_t i = 0; i < expectations && !in.bad(); ++i) {
+  for (std::uint64_t i = 0; i < expectations && !in.bad(); ++i) {
     c.expectations.push_back(get_expectation(in));
   }
   c.before.reset();
@@ -131,7 +132,9 @@ Result<bool> ContentStream::next(IndexedContent& content) {
   }
   RecordParser in(bytes);
   if (m_ranked) {
-    in.skip(1 + 8 + 8);  // class, time, inode number
+    in.u8();   // class
+    in.i64();  // time
+    in.var();  // inode number
   } else {
     in.skip(8);  // state key
   }
@@ -262,7 +265,7 @@ Status ContentIndex::rank_contents(const ScrubState& state, ContentTotals& total
     record.clear();
     record.u8(rank_class(content.before));
     record.i64(content.before ? content.before->verified_ns : 0);
-    record.u64(content.key.ino);
+    record.var(content.key.ino);
     put_content(record, content);
     SNAPKEEP_TRY(m_ranked->add(record.view()));
   }

@@ -38,11 +38,11 @@ Error interrupted() {
 // files are read in the order of their inodes.
 void walked_record(RecordBuilder& out, const struct stat& st, std::string_view path) {
   out.clear();
-  out.u64(st.st_ino);
+  out.var(st.st_ino);
   out.ordered_text(path);
-  out.u64(static_cast<std::uint64_t>(st.st_dev));
-  out.u32(st.st_mode);
-  out.u64(static_cast<std::uint64_t>(st.st_size));
+  out.var(static_cast<std::uint64_t>(st.st_dev));
+  out.var(st.st_mode);
+  out.var(static_cast<std::uint64_t>(st.st_size));
   out.i64(timespec_ns(st.st_mtim));
   out.i64(timespec_ns(st.st_ctim));
 }
@@ -56,11 +56,11 @@ struct Walked {
 Walked parse_walked(std::string_view record) {
   RecordParser in(record);
   Walked w;
-  w.st.st_ino = static_cast<ino_t>(in.u64());
+  w.st.st_ino = static_cast<ino_t>(in.var());
   w.path = in.ordered_text();
-  w.st.st_dev = static_cast<dev_t>(in.u64());
-  w.st.st_mode = static_cast<mode_t>(in.u32());
-  w.st.st_size = static_cast<off_t>(in.u64());
+  w.st.st_dev = static_cast<dev_t>(in.var());
+  w.st.st_mode = static_cast<mode_t>(in.var());
+  w.st.st_size = static_cast<off_t>(in.var());
   std::int64_t mtime = in.i64();
   std::int64_t ctime = in.i64();
   w.st.st_mtim = timespec{static_cast<time_t>(mtime / 1000000000), static_cast<long>(mtime % 1000000000)};
@@ -72,9 +72,9 @@ Walked parse_walked(std::string_view record) {
 void entry_record(RecordBuilder& out, const ManifestEntry& e) {
   out.ordered_text(e.path);
   out.u8(static_cast<std::uint8_t>(e.type));
-  out.u64(e.size);
+  out.var(e.size);
   out.i64(e.mtime_ns);
-  out.u64(e.ino);
+  out.var(e.ino);
   out.i64(e.ctime_ns);
   out.hex(e.hash);
 }
@@ -83,9 +83,9 @@ void parse_entry(std::string_view record, ManifestEntry& e) {
   RecordParser in(record);
   e.path.assign(in.ordered_text());
   e.type = static_cast<EntryType>(in.u8());
-  e.size = in.u64();
+  e.size = in.var();
   e.mtime_ns = in.i64();
-  e.ino = in.u64();
+  e.ino = in.var();
   e.ctime_ns = in.i64();
   e.hash = in.hex();
 }
@@ -171,8 +171,8 @@ Result<bool> load_previous(const ManifestBuildOptions& options, const fs::path& 
     }
     if (entry.type == EntryType::file && !entry.hash.empty()) {
       record.clear();
-      record.u64(entry.ino);
-      record.u64(position);
+      record.var(entry.ino);
+      record.var(position);
       entry.path.clear();
       entry_record(record, entry);
       SNAPKEEP_TRY(known.add(record.view()));
@@ -222,9 +222,9 @@ class KnownFiles {
       return {};
     }
     RecordParser in(bytes);
-    m_ahead_ino = in.u64();
-    in.skip(8);  // the position in the manifest, which only orders records of one inode
-    m_ahead_entry.assign(bytes.substr(16));
+    m_ahead_ino = in.var();
+    in.var();  // the position in the manifest, which only orders records of one inode
+    m_ahead_entry.assign(in.rest());
     m_ahead = true;
     return {};
   }

@@ -29,6 +29,23 @@ class RecordBuilder {
   }
   // A signed number, ordered correctly among negative and positive values.
   void i64(std::int64_t value) { u64(static_cast<std::uint64_t>(value) ^ (std::uint64_t{1} << 63)); }
+  // An unsigned number in as few bytes as it needs (a byte count, then big-endian bytes): small
+  // numbers take little room, and the order of unsigned values is kept.
+  void var(std::uint64_t value) {
+    std::uint8_t size = 0;
+    for (std::uint64_t rest = value; rest != 0; rest >>= 8) {
+      ++size;
+    }
+    u8(size);
+    for (int shift = 8 * (size - 1); shift >= 0; shift -= 8) {
+      u8(static_cast<std::uint8_t>(value >> shift));
+    }
+  }
+  // A signed number as var() of its zigzag form: compact near zero; equal values give equal bytes,
+  // but the order is not the numbers' order.
+  void zigzag(std::int64_t value) {
+    var((static_cast<std::uint64_t>(value) << 1) ^ static_cast<std::uint64_t>(value >> 63));
+  }
   // Text that takes part in the order: its bytes then NUL (it must hold no NUL).
   void ordered_text(std::string_view text) {
     m_bytes.append(text);
@@ -77,6 +94,22 @@ class RecordParser {
     return value;
   }
   std::int64_t i64() { return static_cast<std::int64_t>(u64() ^ (std::uint64_t{1} << 63)); }
+  std::uint64_t var() {
+    std::uint8_t size = u8();
+    if (size > 8) {
+      m_bad = true;
+      return 0;
+    }
+    std::uint64_t value = 0;
+    for (std::uint8_t i = 0; i < size; ++i) {
+      value = (value << 8) | u8();
+    }
+    return value;
+  }
+  std::int64_t zigzag() {
+    std::uint64_t value = var();
+    return static_cast<std::int64_t>((value >> 1) ^ (~(value & 1) + 1));
+  }
   std::string_view ordered_text() {
     std::size_t end = m_rest.find('\0');
     if (end == std::string_view::npos) {
@@ -107,6 +140,8 @@ class RecordParser {
     }
     m_rest.remove_prefix(size);
   }
+  // What is left of the record.
+  std::string_view rest() const { return m_rest; }
   // Whether a read ran past the record's end.
   bool bad() const { return m_bad; }
 

@@ -116,7 +116,7 @@ Result<bool> ScrubStateRecords::next(std::uint64_t& key, ContentRecord& record) 
     }
     RecordParser parser(bytes);
     k = parser.u64();
-    parser.u64();  // the line number
+    parser.var();  // the line number
     r.verified_ns = parser.i64();
     r.damaged = parser.u8() != 0;
     return true;
@@ -197,7 +197,7 @@ Result<ScrubStateRecords> ScrubState::records() const {
     }
     builder.clear();
     builder.u64(key);
-    builder.u64(line++);
+    builder.var(line++);
     builder.i64(record.verified_ns);
     builder.u8(record.damaged ? 1 : 0);
     added = out.m_sorter->add(builder.view());

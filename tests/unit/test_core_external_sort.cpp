@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -157,7 +158,23 @@ TEST(RecordBytes, FieldsSortInTheOrderWrittenAndReadBack) {
   EXPECT_LT(record(1, "a.b", 0), record(1, "a/b", 0));
   EXPECT_LT(record(1, "a", 1), record(1, "a", 2));
 
+  auto number = [](std::uint64_t v) {
+    RecordBuilder r;
+    r.var(v);
+    return std::string(r.view());
+  };
+  EXPECT_LT(number(0), number(1));
+  EXPECT_LT(number(255), number(256)) << "compact numbers keep the order of unsigned values";
+  EXPECT_LT(number(65535), number(1ull << 40));
+  EXPECT_EQ(number(0).size(), 1u);
+  EXPECT_EQ(number(1000000).size(), 4u);
+
   RecordBuilder r;
+  r.var(0);
+  r.var(~0ull);
+  r.zigzag(-1);
+  r.zigzag(std::numeric_limits<std::int64_t>::min());
+  r.zigzag(1795667375197928468);
   r.u8(7);
   r.u32(0xdeadbeef);
   r.i64(-123456789012345);
@@ -167,6 +184,11 @@ TEST(RecordBytes, FieldsSortInTheOrderWrittenAndReadBack) {
   r.hex("not-hex");
   r.hex("");
   RecordParser p(r.view());
+  EXPECT_EQ(p.var(), 0u);
+  EXPECT_EQ(p.var(), ~0ull);
+  EXPECT_EQ(p.zigzag(), -1);
+  EXPECT_EQ(p.zigzag(), std::numeric_limits<std::int64_t>::min());
+  EXPECT_EQ(p.zigzag(), 1795667375197928468);
   EXPECT_EQ(p.u8(), 7u);
   EXPECT_EQ(p.u32(), 0xdeadbeefu);
   EXPECT_EQ(p.i64(), -123456789012345);
