@@ -1,6 +1,7 @@
 #include "core/integrity/manifest_build.hpp"
 
-#include <fts.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/base/fd.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
@@ -90,39 +92,75 @@ void parse_entry(std::string_view record, ManifestEntry& e) {
   e.hash = in.hex();
 }
 
-struct FtsCloser {
-  void operator()(FTS* fts) const { ::fts_close(fts); }
+struct DirCloser {
+  void operator()(DIR* dir) const { ::closedir(dir); }
 };
 
+// One open folder of the walk, read entry by entry.
+struct WalkLevel {
+  std::unique_ptr<DIR, DirCloser> dir;
+  std::string rel;  // its path relative to the root ("" for the root)
+};
+
+// Opens folder `name` of `parent` (or `path` itself when parent is null) for reading.
+Result<std::unique_ptr<DIR, DirCloser>> open_folder(DIR* parent, const char* name, const fs::path& path) {
+  int fd = parent == nullptr ? ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                             : ::openat(::dirfd(parent), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  Fd owned(fd);
+  if (!owned) {
+    return sys_error(parent == nullptr ? "cannot walk snapshot" : "cannot read", path);
+  }
+  std::unique_ptr<DIR, DirCloser> dir(::fdopendir(owned.get()));
+  if (!dir) {
+    return sys_error("cannot read", path);
+  }
+  owned.release();  // the DIR owns it now
+  return dir;
+}
+
 // Adds every entry below root (not root itself) to `by_inode`, without following symlinks or
-// leaving its filesystem. Memory: fts keeps the entries of the folders on the current path.
+// descending into other filesystems. Folders are read as streams: memory is one open folder per
+// level of depth, however many entries a folder has.
 Result<std::uint64_t> walk_tree(const fs::path& root, ExternalSorter& by_inode) {
-  std::string root_text = root.string();
-  char* paths[] = {root_text.data(), nullptr};
-  std::unique_ptr<FTS, FtsCloser> fts(::fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nullptr));
-  if (!fts) {
+  SNAPKEEP_TRY_ASSIGN(auto top, open_folder(nullptr, nullptr, root));
+  struct stat root_st {};
+  if (::fstat(::dirfd(top.get()), &root_st) != 0) {
     return sys_error("cannot walk snapshot", root);
   }
+  std::vector<WalkLevel> stack;
+  stack.push_back(WalkLevel{std::move(top), {}});
   RecordBuilder record;
   std::uint64_t entries = 0;
-  errno = 0;
-  while (FTSENT* entry = ::fts_read(fts.get())) {
-    if (entry->fts_info == FTS_DP || entry->fts_level == 0) {
+  while (!stack.empty()) {
+    WalkLevel& level = stack.back();
+    errno = 0;
+    const struct dirent* entry = ::readdir(level.dir.get());
+    if (entry == nullptr) {
+      if (errno != 0) {
+        return sys_error("cannot read", root / level.rel);
+      }
+      stack.pop_back();
       continue;
     }
-    if (entry->fts_info == FTS_DNR || entry->fts_info == FTS_ERR || entry->fts_info == FTS_NS) {
-      return sys_error("cannot read", entry->fts_path, entry->fts_errno);
+    std::string_view name = entry->d_name;
+    if (name == "." || name == "..") {
+      continue;
+    }
+    std::string rel = level.rel.empty() ? std::string(name) : level.rel + "/" + std::string(name);
+    struct stat st {};
+    if (::fstatat(::dirfd(level.dir.get()), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return sys_error("cannot read", root / rel);
     }
     if ((entries & 1023) == 0 && stop_signal() != 0) {
       return interrupted();
     }
-    walked_record(record, *entry->fts_statp, entry->fts_path + root_text.size() + 1);
+    walked_record(record, st, rel);
     SNAPKEEP_TRY(by_inode.add(record.view()));
     ++entries;
-    errno = 0;
-  }
-  if (errno != 0) {
-    return sys_error("cannot walk snapshot", root);
+    if (S_ISDIR(st.st_mode) && st.st_dev == root_st.st_dev) {
+      SNAPKEEP_TRY_ASSIGN(auto sub, open_folder(level.dir.get(), entry->d_name, root / rel));
+      stack.push_back(WalkLevel{std::move(sub), std::move(rel)});  // `level` is not used after this
+    }
   }
   return entries;
 }
