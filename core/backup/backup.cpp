@@ -227,7 +227,8 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       return e;
     }
     if (!stats->manifest_written) {
-      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats,
+                            backend.capabilities().content_sharing);
     }
   }
   for (const auto& warning : stats->warnings) {

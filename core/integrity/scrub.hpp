@@ -77,8 +77,11 @@ struct ScrubReport {
   bool damage_remains() const;
 };
 
-// Scrubs one preset under its lock (held: ErrorKind::locked). Fails (exit 1) when the destination
-// is missing or the run cannot be carried out; damage is a successful report with findings.
+// Scrubs one preset under its lock (held: ErrorKind::locked), reading each unique content once,
+// with the content sharing of `backend`'s snapshots. Fails (exit 1) when the run cannot be carried
+// out (the caller has checked that the destination exists); damage is a successful report with
+// findings. Memory does not grow with the files checked (work files go to the preset's .snapkeep/),
+// only with the damage found; docs/scrub.md says what a run costs.
 Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, const ScrubOptions& options);
 
 }  // namespace snapkeep
