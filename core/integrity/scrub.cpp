@@ -621,6 +621,19 @@ void Scrubber::run_fs_scrub(ScrubReport& report) {
     report.fs_scrub_note = "skipped: " + *why;
     return;
   }
+  // Once per filesystem per run: presets sharing a drive point at the report that holds the figures.
+  std::string fs_id;
+  if (FsScrubsDone* done = m_options.fs_scrubs_done; done != nullptr) {
+    if (auto id = m_fs_scrub->filesystem_id(m_preset.preset_dir())) {
+      fs_id = *id;
+      if (auto it = done->by_filesystem.find(fs_id); it != done->by_filesystem.end()) {
+        report.fs_scrub_reported_by = it->second;
+        report.fs_scrub_note = "the filesystem " + fs_id + " was scrubbed once in this run; its figures are in " +
+                               "the report of preset " + it->second;
+        return;
+      }
+    }
+  }
   spdlog::info("{}: running the btrfs filesystem scrub of {}", m_preset.name, m_preset.preset_dir().string());
   auto counters = m_fs_scrub->run(m_preset.preset_dir());
   if (!counters) {
@@ -629,6 +642,9 @@ void Scrubber::run_fs_scrub(ScrubReport& report) {
     return;
   }
   report.fs_scrub = *counters;
+  if (!fs_id.empty()) {
+    m_options.fs_scrubs_done->by_filesystem.emplace(fs_id, m_preset.name);
+  }
   if (counters->uncorrectable_errors > 0 || counters->corrected_errors > 0) {
     spdlog::warn(
         "{}: btrfs scrub: {} data checksum errors, {} metadata errors, {} corrected, {} uncorrectable "
