@@ -16,6 +16,7 @@
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
 #include "core/transfer/rsync.hpp"
+#include "core/transfer/sparse.hpp"
 
 namespace fs = std::filesystem;
 
@@ -293,6 +294,7 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
       transfer.target = job.state_dir / "dry-run";
     } else {
       SNAPKEEP_TRY(btrfs::create_subvolume(current));
+      transfer.fresh_target = true;
     }
   } else {
     SNAPKEEP_TRY_ASSIGN(auto subvolume, btrfs::is_subvolume(current));
@@ -304,6 +306,13 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   auto stats = run_rsync(*job.preset, transfer, *job.progress);
   if (!stats || job.dry_run) {
     return stats;
+  }
+  // rsync --inplace writes the zeros of the source's holes as data: punch them out again.
+  if (auto sparse = punch_holes_like(job.source, current); !sparse) {
+    stats->warnings.push_back("cannot keep sparse files sparse: " + sparse.error().describe());
+  } else if (sparse->files > 0) {
+    spdlog::info("{}: punched {} of zeros out of {} sparse files", job.preset->name, format_bytes(sparse->bytes_punched),
+                 sparse->files);
   }
   SNAPKEEP_TRY(sync_filesystem(current));
   SNAPKEEP_TRY(btrfs::snapshot(current, job.preset_dir / job.id, true));

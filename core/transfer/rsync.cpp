@@ -26,8 +26,9 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
   }
   argv.emplace_back("--stats");
   argv.emplace_back("--no-human-readable");
-  // --sparse with --inplace rewrites whole runs of blocks around a change: only for fresh copies.
-  if (!transfer.in_place) {
+  // --sparse with --inplace punches partial blocks at rsync's chunk edges, rewriting (unsharing)
+  // blocks of unchanged data: only for fresh copies.
+  if (!transfer.in_place || transfer.fresh_target) {
     argv.emplace_back("--sparse");
   }
   if (transfer.exact_mtimes) {

@@ -17,6 +17,9 @@ struct RsyncTransfer {
   std::vector<std::filesystem::path> link_dests;  // --link-dest candidates, best first
   bool dry_run = false;
   bool in_place = false;  // --inplace --no-whole-file: rewrite only changed blocks (btrfs)
+  // The target is new and empty, so every file is a fresh copy: --sparse even with in_place (rsync's
+  // --sparse rewrites blocks of files it updates in place; see docs/btrfs.md "Sparse files").
+  bool fresh_target = false;
   // --modify-window=-1: compare and set mtimes to the nanosecond, so a file rewritten within the
   // second of the last backup is not taken as unchanged. Only where the target keeps nanoseconds.
   bool exact_mtimes = false;
