@@ -1,6 +1,9 @@
 #include <cstdio>
 
+#include <spdlog/spdlog.h>
+
 #include "backends/registry.hpp"
+#include "cli/drives_view.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "core/backup/check.hpp"
@@ -11,6 +14,14 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
   auto step = [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
     entry["source"] = preset.source.string();
     entry["destination"] = preset.preset_dir().string();
+    // Rotating drives: which drives this preset has been backed up to, and when (also when the
+    // drive is absent, which is when it matters).
+    auto drives = preset_drives(preset.preset_dir(), preset.destination);
+    if (drives) {
+      entry["drives"] = drives_json(*drives);
+    } else {
+      spdlog::warn("{}: {}", preset.name, drives.error().describe());
+    }
     auto checked = [&]() -> Result<std::string> {
       SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
       SNAPKEEP_TRY(check_setup(preset, *backend));
@@ -19,6 +30,9 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
     if (!checked) {
       if (!global.json) {
         std::printf("FAILED %s\n", checked.error().describe().c_str());
+        if (drives) {
+          print_drives(*drives);
+        }
       }
       return std::move(checked).error();
     }
@@ -27,6 +41,9 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
     if (!global.json) {
       std::printf("%s: ok (%s backend, %s -> %s)\n", preset.name.c_str(), checked->c_str(), preset.source.c_str(),
                   preset.preset_dir().c_str());
+      if (drives) {
+        print_drives(*drives);
+      }
     }
     return ExitStatus::ok;
   };

@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <string>
 
 #include <spdlog/spdlog.h>
 
 #include "backends/btrfs/fs_scrub.hpp"
+#include "backends/btrfs/parent_pins.hpp"
 #include "backends/btrfs/subvolume.hpp"
 #include "core/base/fsprobe.hpp"
 #include "core/base/fsutil.hpp"
@@ -192,6 +194,14 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   SNAPKEEP_TRY(make_dir(source_root, 0700));
   SNAPKEEP_TRY(reconcile_leftovers(job, source_root));
 
+  std::vector<std::string> warnings;
+  const std::string drive = btrfs_backup_drive(job);
+  // Source snapshots other drives keep as their parents (rotating drives); unknown: delete none.
+  const auto pinned = pinned_source_uuids(preset, drive, std::time(nullptr), warnings);
+  auto is_pinned = [&](const SourceSnapshot& s) {
+    return !pinned || pinned->count(btrfs::uuid_text(s.info.uuid)) > 0;
+  };
+
   // Parent: the newest source snapshot whose verified copy is still at the destination.
   auto sources = list_source_snapshots(source_root);
   const SourceSnapshot* parent = nullptr;
@@ -205,6 +215,13 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   // A source snapshot under the new id has lost its copy (deleted at the destination): stale.
   std::error_code ec;
   if (fs::exists(fs::symlink_status(source_root / job.id, ec))) {
+    auto stale = std::find_if(sources.begin(), sources.end(), [&](const SourceSnapshot& s) { return s.id == job.id; });
+    if (stale != sources.end() && is_pinned(*stale)) {
+      return runtime_error("the source snapshot " + (source_root / job.id).string() +
+                           " has the new snapshot's id and is still the parent another drive needs; run the backup "
+                           "again in a second")
+          .in(preset.name);
+    }
     SNAPKEEP_TRY(btrfs::delete_subvolume(source_root / job.id));
   }
   fs::path new_source = source_root / incoming_name(job.id);
@@ -262,8 +279,10 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   BackupStats stats;
   stats.bytes_transferred = piped->bytes;
   count_tree(job.preset_dir / job.id, stats);
+  record_parent_pair(preset, drive, job.id, btrfs::uuid_text(source_info->uuid), warnings);
 
-  // Keep the source snapshots of the newest verified pairs as future parents; delete the rest.
+  // Keep the source snapshots of the newest verified pairs as future parents, and those other
+  // drives keep as theirs; delete the rest.
   sources = list_source_snapshots(source_root);
   std::size_t kept = 0;
   for (auto it = sources.rbegin(); it != sources.rend(); ++it) {
@@ -271,10 +290,14 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
       ++kept;
       continue;
     }
+    if (is_pinned(*it)) {
+      continue;
+    }
     if (auto removed = btrfs::delete_subvolume(it->path); !removed) {
-      stats.warnings.push_back("cannot delete old source snapshot: " + removed.error().describe());
+      warnings.push_back("cannot delete old source snapshot: " + removed.error().describe());
     }
   }
+  stats.warnings = std::move(warnings);
   return stats;
 }
 

@@ -9,11 +9,13 @@
 #include <spdlog/spdlog.h>
 
 #include "core/base/fsutil.hpp"
+#include "core/base/fsuuid.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
 #include "core/integrity/manifest_build.hpp"
 #include "core/retention/prune.hpp"
 #include "core/retention/space.hpp"
+#include "core/store/drives.hpp"
 #include "core/store/lock.hpp"
 #include "core/store/preset_checks.hpp"
 
@@ -35,6 +37,27 @@ Error explain_full(const Preset& preset, Error e) {
                 e.message;
   }
   return std::move(e).in(preset.name);
+}
+
+// The destination drive of a backup and the moment its snapshot id must not precede.
+struct DriveOfBackup {
+  std::string uuid;           // filesystem UUID; "" when it cannot be told (then nothing is recorded)
+  std::time_t id_floor = 0;   // ids of the preset's other drives lie before this
+};
+
+DriveOfBackup drive_of_backup(const Preset& preset) {
+  DriveOfBackup out;
+  if (auto uuid = filesystem_uuid(preset.preset_dir()); uuid) {
+    out.uuid = *uuid;
+  } else {
+    spdlog::debug("{}: the destination drive is not recorded: {}", preset.name, uuid.error().describe());
+  }
+  if (auto drives = read_drives(preset.preset_dir()); drives) {
+    out.id_floor = snapshot_id_floor(*drives);
+  } else {
+    spdlog::warn("{}: {}", preset.name, drives.error().describe());
+  }
+  return out;
 }
 
 // run_backup without the explanation of a full destination.
@@ -99,7 +122,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   BackupOutcome outcome;
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  auto [new_id, id_time] = new_snapshot_id(preset_dir, now.tv_sec);
+  // Rotating drives: which drive this is, and the ids made on the others, which are never reused.
+  DriveOfBackup drive = drive_of_backup(preset);
+  auto [new_id, id_time] = new_snapshot_id(preset_dir, std::max<std::time_t>(now.tv_sec, drive.id_floor));
   outcome.snapshot_id = new_id;
   if (!options.dry_run) {
     if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now, id_time); !recorded) {
@@ -138,6 +163,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   job.state_dir = state_dir;
   job.id = outcome.snapshot_id;
   job.snapshots = *snapshots;
+  job.drive = drive.uuid;
   job.dry_run = options.dry_run;
   job.progress = &progress;
   spdlog::info("{}: {} {} -> {}/{}", preset.name, options.dry_run ? "would back up" : "backing up",
@@ -177,6 +203,12 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       return e;
     }
     write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    if (!drive.uuid.empty()) {
+      if (auto recorded = record_drive_backup(preset_dir, preset.name, drive.uuid, outcome.snapshot_id, now.tv_sec);
+          !recorded) {
+        stats->warnings.push_back("cannot record the drive in the local state: " + recorded.error().describe());
+      }
+    }
   }
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);

@@ -25,9 +25,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::array<std::string_view, 12> k_known_keys = {
+constexpr std::array<std::string_view, 13> k_known_keys = {
     "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
-    "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial"};
+    "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial",
+    "forget_drive_after"};
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
 
@@ -300,6 +301,20 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
           preset.exclude.push_back(text.substr(pos, end - pos));
         }
         pos = end + 1;
+      }
+    } else if (key == "forget_drive_after") {
+      // "never" (or empty) keeps a rotating drive's btrfs parent for as long as it takes.
+      if (text.empty() || lower(text) == "never") {
+        preset.forget_drive_after.reset();
+      } else {
+        auto seconds = parse_duration(text);
+        if (!seconds) {
+          return bad(key, seconds.error());
+        }
+        if (*seconds == 0) {
+          return error_at(*field.origin, "'" + key + "' in " + owner + " must be longer than 0 (or never)");
+        }
+        preset.forget_drive_after = *seconds;
       }
     } else if (key == "one_file_system" || key == "allow_empty_source" || key == "allow_partial") {
       auto flag = parse_bool(text);

@@ -1,6 +1,7 @@
 #pragma once
 // snapkeep's configuration: presets read from INI files and validated (SPEC §1).
 
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -12,6 +13,9 @@
 namespace snapkeep {
 
 enum class ChecksumKind { xxh128, sha256, none };
+
+// `forget_drive_after` when not configured: 90 days.
+inline constexpr std::uint64_t k_default_forget_drive_after = 90ULL * 24 * 3600;
 
 // One validated preset. Paths are absolute (relative ones were resolved against their file's folder).
 struct Preset {
@@ -28,6 +32,9 @@ struct Preset {
   std::optional<std::filesystem::path> snapshot_dir;
   bool allow_empty_source = false;
   bool allow_partial = false;  // rsync exit 23 counts as success with a warning
+  // Rotating drives: a drive not seen for this long (seconds) loses the btrfs source snapshot kept
+  // as its next parent (its next backup is a full send); nullopt = never ("never").
+  std::optional<std::uint64_t> forget_drive_after = k_default_forget_drive_after;
   std::string origin;          // "FILE:LINE" of the [section] header, for messages
 
   // destination/<name>: where this preset's snapshots live.

@@ -41,6 +41,7 @@ struct BackupJob {
   std::filesystem::path state_dir;      // DEST/<preset>/.snapkeep, exists, locked by us
   std::string id;                       // the new snapshot's id
   std::vector<SnapshotInfo> snapshots;  // complete snapshots, oldest first
+  std::string drive;                    // filesystem UUID of the destination drive ("" when unknown)
   bool dry_run = false;                 // report what would be copied, change nothing
   Progress* progress = nullptr;         // may be disabled, never null
 };
