@@ -3,8 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include "backends/registry.hpp"
-#include "cli/drives_view.hpp"
 #include "cli/commands.hpp"
+#include "cli/drives_view.hpp"
 #include "cli/output.hpp"
 #include "core/backup/check.hpp"
 

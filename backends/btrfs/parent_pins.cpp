@@ -33,7 +33,7 @@ std::string btrfs_backup_drive(const BackupJob& job) {
 }
 
 std::optional<std::set<std::string>> pinned_source_uuids(const Preset& preset, const std::string& drive,
-                                                          std::time_t now, std::vector<std::string>& warnings) {
+                                                         std::time_t now, std::vector<std::string>& warnings) {
   auto drives = read_drives(preset.preset_dir());
   if (!drives) {
     warnings.push_back("keeping every source snapshot, since the parents of other drives are unknown: " +

@@ -22,7 +22,7 @@ std::string btrfs_backup_drive(const BackupJob& job);
 // with a warning in *warnings. nullopt when the local state cannot be read (the reason in
 // *warnings): then no source snapshot may be deleted.
 std::optional<std::set<std::string>> pinned_source_uuids(const Preset& preset, const std::string& drive,
-                                                          std::time_t now, std::vector<std::string>& warnings);
+                                                         std::time_t now, std::vector<std::string>& warnings);
 
 // Records `snapshot`, received from the source snapshot `source_uuid`, as the parent pair of
 // `drive`; a failure is a warning in *warnings (the next backup to it may then be a full send).

@@ -41,8 +41,8 @@ Error explain_full(const Preset& preset, Error e) {
 
 // The destination drive of a backup and the moment its snapshot id must not precede.
 struct DriveOfBackup {
-  std::string uuid;           // filesystem UUID; "" when it cannot be told (then nothing is recorded)
-  std::time_t id_floor = 0;   // ids of the preset's other drives lie before this
+  std::string uuid;          // filesystem UUID; "" when it cannot be told (then nothing is recorded)
+  std::time_t id_floor = 0;  // ids of the preset's other drives lie before this
 };
 
 DriveOfBackup drive_of_backup(const Preset& preset) {

@@ -106,8 +106,8 @@ Result<std::string> filesystem_uuid(const fs::path& path) {
   blkid_probe_enable_superblocks(probe.get(), 1);
   blkid_probe_set_superblocks_flags(probe.get(), BLKID_SUBLKS_UUID);
   const char* value = nullptr;
-  if (blkid_do_safeprobe(probe.get()) != 0 ||
-      blkid_probe_lookup_value(probe.get(), "UUID", &value, nullptr) != 0 || value == nullptr) {
+  if (blkid_do_safeprobe(probe.get()) != 0 || blkid_probe_lookup_value(probe.get(), "UUID", &value, nullptr) != 0 ||
+      value == nullptr) {
     return runtime_error("no filesystem UUID found on " + device + " (holding " + path.string() + ")");
   }
   return std::string(value);

@@ -25,10 +25,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// clang-format off
 constexpr std::array<std::string_view, 13> k_known_keys = {
     "source",       "destination",     "backend",  "keep",         "min_free",           "exclude",
     "exclude_from", "one_file_system", "checksum", "snapshot_dir", "allow_empty_source", "allow_partial",
     "forget_drive_after"};
+// clang-format on
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
 

@@ -35,7 +35,7 @@ struct Preset {
   // Rotating drives: a drive not seen for this long (seconds) loses the btrfs source snapshot kept
   // as its next parent (its next backup is a full send); nullopt = never ("never").
   std::optional<std::uint64_t> forget_drive_after = k_default_forget_drive_after;
-  std::string origin;          // "FILE:LINE" of the [section] header, for messages
+  std::string origin;  // "FILE:LINE" of the [section] header, for messages
 
   // destination/<name>: where this preset's snapshots live.
   std::filesystem::path preset_dir() const { return destination / name; }

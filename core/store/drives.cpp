@@ -25,8 +25,8 @@ std::time_t parse_iso(const std::string& text) {
   char sign = 0;
   int off_h = 0;
   int off_m = 0;
-  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d", &year, &month, &day, &hour, &minute, &second,
-                  &sign, &off_h, &off_m) != 9 ||
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d", &year, &month, &day, &hour, &minute, &second, &sign,
+                  &off_h, &off_m) != 9 ||
       (sign != '+' && sign != '-')) {
     return 0;
   }

@@ -53,8 +53,7 @@ Status record_drive_backup(const std::filesystem::path& preset_dir, const std::s
                            const std::string& snapshot, std::time_t when);
 
 // Sets the parent pair of drive `uuid` (the one before is no longer needed by it).
-Status record_drive_parent(const std::filesystem::path& preset_dir, const std::string& uuid,
-                           const DriveParent& parent);
+Status record_drive_parent(const std::filesystem::path& preset_dir, const std::string& uuid, const DriveParent& parent);
 
 // Releases the parent pair of drive `uuid`, noting when: its next btrfs backup is a full send.
 Status release_drive_parent(const std::filesystem::path& preset_dir, const std::string& uuid, std::time_t when);

@@ -37,7 +37,7 @@ std::uint64_t round_down(std::uint64_t value, std::uint64_t block) {
 // Holes of an open file as [start, end) ranges (SEEK_HOLE/SEEK_DATA); the implicit hole at EOF is
 // not listed. A filesystem without hole reporting gives none.
 Result<std::vector<std::pair<std::uint64_t, std::uint64_t>>> holes_of(int fd, std::uint64_t size,
-                                                                     const fs::path& path) {
+                                                                      const fs::path& path) {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
   std::uint64_t pos = 0;
   while (pos < size) {

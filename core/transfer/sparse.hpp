@@ -13,7 +13,7 @@ namespace snapkeep {
 
 // What punch_holes_like did.
 struct SparseStats {
-  std::uint64_t files = 0;         // target files that got holes punched
+  std::uint64_t files = 0;          // target files that got holes punched
   std::uint64_t bytes_punched = 0;  // bytes of allocated zeros given back
 };
 

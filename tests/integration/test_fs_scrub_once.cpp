@@ -46,8 +46,8 @@ TEST(FsScrubOnce, ThreePresetsOnOneBtrfsDriveScrubItOnce) {
   for (const char* name : {"alpha", "beta", "gamma"}) {
     fs::path src = tmp / "src" / name;
     write_random_file(src / "file.bin", 40000, static_cast<unsigned>(name[0]));
-    text += std::string("[") + name + "]\nsource = " + src.string() + "\ndestination = " +
-            dest.mount_point().string() + "\n";
+    text += std::string("[") + name + "]\nsource = " + src.string() + "\ndestination = " + dest.mount_point().string() +
+            "\n";
   }
   fs::path config = tmp / "snapkeep.ini";
   write_file(config, text);

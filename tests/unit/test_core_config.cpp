@@ -368,8 +368,9 @@ TEST(CoreConfig, ForgetDriveAfter) {
   EXPECT_FALSE(only_preset("[DEFAULT]\nforget_drive_after = 7d\n" + k_minimal + "forget_drive_after =\n")
                    .forget_drive_after.has_value());
   EXPECT_EQ(error_of(k_minimal + "forget_drive_after = soon\n"),
-            k_at + "4: 'forget_drive_after' in preset 'home': bad duration 'soon' (use seconds, or d, h, m, s largest "
-                   "first, e.g. 90, 45s, 1h30m, 2d)");
+            k_at +
+                "4: 'forget_drive_after' in preset 'home': bad duration 'soon' (use seconds, or d, h, m, s largest "
+                "first, e.g. 90, 45s, 1h30m, 2d)");
   EXPECT_EQ(error_of(k_minimal + "forget_drive_after = 0\n"),
             k_at + "4: 'forget_drive_after' in preset 'home' must be longer than 0 (or never)");
   EXPECT_EQ(error_of(k_minimal + "forget_drives_after = 9d\n"),
