@@ -77,6 +77,13 @@ nlohmann::json report_json(const ScrubReport& r) {
   if (!r.fs_scrub_reported_by.empty()) {
     out["fs_scrub_reported_by"] = r.fs_scrub_reported_by;
   }
+  if (!r.snapshot_repairs.empty()) {
+    nlohmann::json repairs = nlohmann::json::array();
+    for (const auto& repair : r.snapshot_repairs) {
+      repairs.push_back({{"snapshot", repair.snapshot}, {"repaired", repair.repaired}, {"note", repair.note}});
+    }
+    out["snapshot_repairs"] = repairs;
+  }
   return out;
 }
 
@@ -102,6 +109,10 @@ void print_human(const Preset& preset, const ScrubReport& r) {
     if (!f.repaired && !f.repair_note.empty()) {
       std::printf("  (%s)\n", f.repair_note.c_str());
     }
+  }
+  for (const auto& repair : r.snapshot_repairs) {
+    std::printf("%s: snapshot %s %s: %s\n", preset.name.c_str(), repair.snapshot.c_str(),
+                repair.repaired ? "repaired" : "stays damaged", repair.note.c_str());
   }
   if (r.fs_scrub) {
     const FsScrubCounters& c = *r.fs_scrub;

@@ -9,7 +9,9 @@
 #include "core/base/fsutil.hpp"
 #include "core/base/progress.hpp"
 #include "core/config/units.hpp"
+#include "core/store/damage.hpp"
 #include "core/store/preset_checks.hpp"
+#include "core/transfer/damaged_links.hpp"
 #include "core/transfer/rsync.hpp"
 
 namespace fs = std::filesystem;
@@ -78,7 +80,15 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
     transfer.target = job.snapshots.empty() ? job.state_dir / "dry-run" : job.snapshots.back().path;
     return run_rsync(preset, transfer, *job.progress);
   }
-  if (!job.snapshots.empty()) {
+  // Known damage never spreads: no link base that scrub recorded damaged as a whole, and links to
+  // damaged files are replaced by fresh copies once rsync is done (core/transfer/damaged_links).
+  SNAPKEEP_TRY_ASSIGN(DamageRecord damage, read_damage_record(job.state_dir));
+  const DamagedContent damaged = damaged_content(damage, job.snapshots);
+  std::vector<std::string> warnings;
+  if (!job.snapshots.empty() && damaged.newest_whole) {
+    warnings.push_back("copied everything afresh: scrub recorded the snapshot " + job.snapshots.back().id +
+                       " damaged as a whole, so it is no link base");
+  } else if (!job.snapshots.empty()) {
     transfer.link_dests.push_back(job.snapshots.back().path);
   }
 
@@ -122,6 +132,14 @@ Result<BackupStats> RsyncBackend::create_snapshot(const BackupJob& job) {
     }
     return e;
   }
+  SNAPKEEP_TRY_ASSIGN(auto recopied,
+                      recopy_damaged_links(preset, job.source, partial, job.state_dir, damaged, *job.progress));
+  if (!recopied.empty()) {
+    warnings.push_back("copied " + std::to_string(recopied.size()) +
+                       " files afresh from the source instead of linking them to content scrub recorded damaged: " +
+                       describe_paths(recopied));
+  }
+  stats->warnings.insert(stats->warnings.end(), warnings.begin(), warnings.end());
   // Data first, then the name: a snapshot id never names data that a power loss could take back.
   SNAPKEEP_TRY(sync_filesystem(partial));
   SNAPKEEP_TRY(rename_path(partial, job.preset_dir / job.id));

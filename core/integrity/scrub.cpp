@@ -21,6 +21,8 @@
 #include "core/integrity/hashing.hpp"
 #include "core/integrity/manifest.hpp"
 #include "core/integrity/manifest_build.hpp"
+#include "core/integrity/scrub_damage.hpp"
+#include "core/integrity/scrub_remake.hpp"
 #include "core/integrity/scrub_repair.hpp"
 #include "core/integrity/scrub_state.hpp"
 #include "core/store/catalog.hpp"
@@ -828,6 +830,14 @@ Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, cons
       e.message = preset.name + ": " + e.message;
     }
     return e;
+  }
+  // Known damage: snapshots remade as a whole where the backend can (scrub_remake.cpp), then the
+  // damage record that backups consult (scrub_damage.cpp).
+  if (options.repair && backend.snapshot_remaker() != nullptr) {
+    remake_damaged_snapshots(preset, *backend.snapshot_remaker(), *snapshots, report);
+  }
+  if (auto recorded = record_scrub_damage(preset_dir, *snapshots, options.snapshot, report); !recorded) {
+    spdlog::warn("{}: the damage record was not updated: {}", preset.name, recorded.error().describe());
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

@@ -63,6 +63,13 @@ struct ScrubOptions {
   FsScrubsDone* fs_scrubs_done = nullptr;
 };
 
+// One attempt of `scrub --repair` to remake a damaged snapshot as a whole (btrfs).
+struct SnapshotRepair {
+  std::string snapshot;   // its id
+  bool repaired = false;  // the id now names a clean, verified copy
+  std::string note;       // where the clean copy came from, or why the snapshot stays damaged
+};
+
 // The result of one scrub of one preset.
 struct ScrubReport {
   std::uint64_t snapshots_checked = 0;        // snapshots whose manifest was read and checked
@@ -79,9 +86,10 @@ struct ScrubReport {
   std::vector<std::string> initialized;       // snapshots given a manifest by --init (first seen, not verified)
   std::vector<std::string> without_manifest;  // snapshots with no manifest (run scrub --init)
   std::vector<ScrubFinding> findings;
-  std::optional<FsScrubCounters> fs_scrub;  // btrfs only
-  std::string fs_scrub_note;                // why the filesystem scrub did not run, or its failure
-  std::string fs_scrub_reported_by;         // the preset of this run whose report holds the figures
+  std::vector<SnapshotRepair> snapshot_repairs;  // whole-snapshot repairs tried by --repair
+  std::optional<FsScrubCounters> fs_scrub;       // btrfs only
+  std::string fs_scrub_note;                     // why the filesystem scrub did not run, or its failure
+  std::string fs_scrub_reported_by;              // the preset of this run whose report holds the figures
   double seconds = 0;
 
   // Damage not repaired: findings not repaired, or uncorrectable filesystem scrub errors.

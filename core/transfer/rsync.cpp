@@ -55,6 +55,10 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
       argv.push_back("--exclude-from=" + preset.exclude_from->string());
     }
   }
+  if (transfer.files_from) {
+    argv.push_back("--files-from=" + transfer.files_from->string());
+    argv.emplace_back("--from0");
+  }
   for (const auto& dir : transfer.link_dests) {
     argv.push_back("--link-dest=" + dir.string());
   }

@@ -2,6 +2,7 @@
 // rsync as a copy engine: the one argv builder and runner shared by both backends and restore.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ struct RsyncTransfer {
   std::string operation = "backup";
   // Every non-zero exit is a failure (restore: a snapshot does not change while it is read).
   bool strict = false;
+  // Only the paths listed in this file (NUL-separated, relative to source): --files-from --from0.
+  std::optional<std::filesystem::path> files_from;
 };
 
 // The argv for a transfer (no shell): `rsync -aHAX --numeric-ids ... -- SOURCE/ TARGET/`.
