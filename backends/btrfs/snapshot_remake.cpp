@@ -67,8 +67,9 @@ Status BtrfsSnapshotRemaker::attempt(const Preset& preset, const SnapshotInfo& s
                                      RemakeResult& out) const {
   SNAPKEEP_TRY_ASSIGN(auto info, btrfs::subvolume_info(snapshot.path));
   if (!info.read_only || btrfs::is_null(info.received_uuid)) {
-    return runtime_error("it was not received from a source snapshot (the source is a plain folder, synced with "
-                         "rsync), so there is no source snapshot to receive a clean copy from");
+    return runtime_error(
+        "it was not received from a source snapshot (the source is a plain folder, synced with "
+        "rsync), so there is no source snapshot to receive a clean copy from");
   }
   const fs::path source_root = source_snapshot_root(preset);
   auto source = find_source_snapshot(source_root, info.received_uuid);
@@ -95,9 +96,9 @@ Status BtrfsSnapshotRemaker::attempt(const Preset& preset, const SnapshotInfo& s
     if (!piped) {
       return std::move(piped).error();
     }
-    return runtime_error("receiving a clean copy failed: " +
-                         (piped->first.succeeded() ? describe_failure("btrfs receive", piped->second)
-                                                   : describe_failure("btrfs send", piped->first)));
+    return runtime_error("receiving a clean copy failed: " + (piped->first.succeeded()
+                                                                  ? describe_failure("btrfs receive", piped->second)
+                                                                  : describe_failure("btrfs send", piped->first)));
   }
   auto copy_info = btrfs::subvolume_info(source_copy);
   if (!copy_info || !btrfs::is_verified_copy(clean, copy_info->uuid)) {

@@ -95,13 +95,21 @@ void remake_damaged_snapshots(const Preset& preset, const SnapshotRemaker& remak
     }
   }
   std::map<std::string, const SnapshotRepair*> outcome;
+  if (damaged.empty()) {
+    return;
+  }
+  // Staged manifests an interrupted repair left (we hold the lock: no repair is running).
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(state_dir, ec)) {
+    if (entry.path().filename().string().rfind("remake-", 0) == 0) {
+      fs::remove(entry.path(), ec);
+    }
+  }
   for (const auto& snapshot : snapshots) {
     if (damaged.count(snapshot.id) == 0) {
       continue;
     }
     const fs::path staged = state_dir / ("remake-" + snapshot.id);  // the copy's manifest until it is in place
-    std::error_code ec;
-    fs::remove(staged, ec);
     RemakeResult made = remaker.remake(preset, snapshot, [&](const fs::path& copy) {
       return verify_copy(copy, manifest_path(state_dir, snapshot.id), staged);
     });
@@ -148,8 +156,8 @@ void remake_damaged_snapshots(const Preset& preset, const SnapshotRemaker& remak
     std::string stays;
     for (const auto& id : left.snapshots) {
       auto it = outcome.find(id);
-      stays += (stays.empty() ? "" : "; ") + id + ": " +
-               (it != outcome.end() ? it->second->note : std::string("not tried"));
+      stays +=
+          (stays.empty() ? "" : "; ") + id + ": " + (it != outcome.end() ? it->second->note : std::string("not tried"));
     }
     if (!left.paths.empty() && !outcome.empty()) {
       left.repair_note += (left.repair_note.empty() ? "" : " ") + std::string("Snapshots that stay damaged: ") + stays;

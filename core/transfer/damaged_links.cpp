@@ -58,8 +58,8 @@ Result<std::vector<std::string>> files_with_inodes(const fs::path& tree,
 DamagedContent damaged_content(const DamageRecord& record, const std::vector<SnapshotInfo>& snapshots) {
   DamagedContent out;
   for (const auto& snapshot : snapshots) {
-    for (auto it = record.entries.lower_bound({snapshot.id, ""}); it != record.entries.end() && it->first == snapshot.id;
-         ++it) {
+    for (auto it = record.entries.lower_bound({snapshot.id, ""});
+         it != record.entries.end() && it->first == snapshot.id; ++it) {
       if (it->second.empty()) {
         out.newest_whole = out.newest_whole || &snapshot == &snapshots.back();
         continue;

@@ -195,8 +195,7 @@ TEST(KnownDamage, BtrfsDamagedParentGivesAFullSendAndRepairSwapsInACleanCopy) {
   std::string note = stays["snapshot_repairs"][0].value("note", "");
   EXPECT_NE(note.find("is no longer in"), std::string::npos) << note;
   ASSERT_EQ(stays["findings"].size(), 1u) << stays.dump(2);
-  EXPECT_NE(stays["findings"][0].value("repair_note", "").find("Snapshots that stay damaged: " + s1),
-            std::string::npos)
+  EXPECT_NE(stays["findings"][0].value("repair_note", "").find("Snapshots that stay damaged: " + s1), std::string::npos)
       << stays.dump(2);
   RunResult human = snapkeep({"-c", config.string(), "scrub", "--repair"});
   EXPECT_EQ(human.exit_code, 4);

@@ -43,8 +43,7 @@ TEST(CoreScrubDamage, ABoundedRunOnlyAddsAndTakesOutWhatItRepaired) {
   report.findings.push_back(finding(FindingStatus::corrupted, {k_dir / k_s1 / "fixed.bin"}, true));
   report.findings.push_back(finding(FindingStatus::missing, {k_dir / k_s1 / "new.bin"}));
   DamageRecord after = updated_damage_record(before, report, k_dir, {k_s1}, {k_s1});
-  EXPECT_EQ(after.entries,
-            (std::set<std::pair<std::string, std::string>>{{k_s1, "not-read.bin"}, {k_s1, "new.bin"}}));
+  EXPECT_EQ(after.entries, (std::set<std::pair<std::string, std::string>>{{k_s1, "not-read.bin"}, {k_s1, "new.bin"}}));
 }
 
 TEST(CoreScrubDamage, ACleanRunEmptiesTheRecord) {
