@@ -11,6 +11,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/btrfs/extents.hpp"
 #include "backends/btrfs/fs_scrub.hpp"
 #include "backends/btrfs/parent_pins.hpp"
 #include "backends/btrfs/snapshot_remake.hpp"
@@ -325,8 +326,8 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
 }
 
 // Known damage never spreads (case 2): `current` shares its blocks with the snapshots made from it,
-// so files scrub recorded damaged are removed from it before rsync, which then copies them afresh
-// instead of keeping their damaged blocks; a newest snapshot damaged as a whole (its manifest) makes
+// so a file that still shares blocks with a file scrub recorded damaged is removed from it before
+// rsync, which then copies it afresh; a newest snapshot damaged as a whole (its manifest) makes
 // `current` start over.
 Status drop_damaged_content(const BackupJob& job, const fs::path& current, RsyncTransfer& transfer,
                             std::vector<std::string>& warnings) {
@@ -342,23 +343,23 @@ Status drop_damaged_content(const BackupJob& job, const fs::path& current, Rsync
     transfer.fresh_target = true;
     return {};
   }
-  std::set<std::string> rels;
-  for (const auto& [id, rel] : damage.entries) {
-    if (!rel.empty()) {
-      rels.insert(rel);
-    }
-  }
-  std::vector<std::string> dropped;
-  for (const auto& rel : rels) {
-    struct stat st {};
-    const fs::path path = current / rel;
-    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+  std::set<std::string> dropped_set;
+  for (const auto& snapshot : job.snapshots) {
+    for (auto it = damage.entries.lower_bound({snapshot.id, ""});
+         it != damage.entries.end() && it->first == snapshot.id; ++it) {
+      struct stat st {};
+      const fs::path path = current / it->second;
+      if (it->second.empty() || dropped_set.count(it->second) > 0 || ::lstat(path.c_str(), &st) != 0 ||
+          !S_ISREG(st.st_mode) || !btrfs::shares_blocks(path, snapshot.path / it->second)) {
+        continue;  // copied afresh by an earlier run, changed since, or gone
+      }
       if (::unlink(path.c_str()) != 0) {
         return sys_error("cannot remove the copy of damaged content", path);
       }
-      dropped.push_back(rel);
+      dropped_set.insert(it->second);
     }
   }
+  std::vector<std::string> dropped(dropped_set.begin(), dropped_set.end());
   if (!dropped.empty()) {
     warnings.push_back(
         "copied " + std::to_string(dropped.size()) +

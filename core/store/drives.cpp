@@ -73,7 +73,7 @@ Result<std::vector<DriveRecord>> read_drives(const fs::path& preset_dir) {
   if (presets == doc.end() || !presets->is_object()) {
     return out;
   }
-  auto entry = presets->find(preset_dir.string());
+  auto entry = presets->find(local_state_key(preset_dir));
   if (entry == presets->end() || !entry->is_object()) {
     return out;
   }

@@ -227,6 +227,12 @@ TEST(KnownDamage, BtrfsPlainSourceCopiesDamagedFilesAfresh) {
   expect_same_tree(src, preset_dir / s2);
   EXPECT_NE(address_of(preset_dir / s2 / "a.bin", 0), address_of(preset_dir / s1 / "a.bin", 0))
       << "the new snapshot shares the damaged extent";
+  // Once copied afresh, the file is shared again by the snapshots that follow.
+  json later = preset_json(config, {"backup"}, 0);
+  std::string s3 = later.value("snapshot", "");
+  ASSERT_FALSE(s3.empty());
+  EXPECT_EQ(later["warnings"].dump().find("a.bin"), std::string::npos) << later.dump(2);
+  EXPECT_EQ(address_of(preset_dir / s3 / "a.bin", 0), address_of(preset_dir / s2 / "a.bin", 0));
 }
 
 // The hard-link backend's rsync engine: a file whose link base is recorded damaged is a fresh copy

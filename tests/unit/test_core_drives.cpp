@@ -111,6 +111,27 @@ TEST(CoreDrives, NewIdsNameAMomentAfterEveryDrivesNewest) {
   EXPECT_EQ(snapshot_id_floor(drives), snapshot_id_time(*id) + 1);
 }
 
+// Keys stay exact for any folder name: bytes that are not UTF-8, and '%', are written %XX.
+TEST(CoreDrives, PresetFoldersThatAreNotUtf8KeepTheirOwnEntries) {
+  TempDir tmp;
+  ScopedStateDir scoped(tmp / "state");
+  const std::filesystem::path odd = std::string("/mnt/\xff\xfe x%41/h\xc3\xa9me");
+  const std::filesystem::path twin = "/mnt/%FF%FE x%2541/h\xc3\xa9me";
+  EXPECT_EQ(local_state_key(odd), "/mnt/%FF%FE x%2541/h\xc3\xa9me");
+  EXPECT_EQ(local_state_key("/mnt/backup/h\xc3\xa9me"), "/mnt/backup/h\xc3\xa9me") << "valid UTF-8 is kept";
+  EXPECT_NE(local_state_key(odd), local_state_key(twin));
+  ASSERT_TRUE(record_drive_backup(odd, std::string("h\xff"), "uuid-a", "2026-09-21_12-00-00", 1790000000).ok());
+  ASSERT_TRUE(record_drive_backup(twin, "twin", "uuid-b", "2026-09-21_12-00-00", 1790000000).ok());
+  auto drives = read_drives(odd);
+  ASSERT_TRUE(drives.ok()) << drives.error().describe();
+  ASSERT_EQ(drives->size(), 1u);
+  EXPECT_EQ((*drives)[0].uuid, "uuid-a");
+  drives = read_drives(twin);
+  ASSERT_TRUE(drives.ok());
+  ASSERT_EQ(drives->size(), 1u);
+  EXPECT_EQ((*drives)[0].uuid, "uuid-b");
+}
+
 TEST(CoreDrives, ADamagedStateIsAnError) {
   TempDir tmp;
   ScopedStateDir scoped(tmp / "state");
