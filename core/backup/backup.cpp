@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/base/fsutil.hpp"
+#include "core/base/mounts.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
 #include "core/integrity/manifest.hpp"
@@ -16,6 +17,7 @@
 #include "core/retention/deletion.hpp"
 #include "core/retention/prune.hpp"
 #include "core/retention/space.hpp"
+#include "core/store/drives.hpp"
 #include "core/store/lock.hpp"
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
@@ -38,6 +40,27 @@ Error explain_full(const Preset& preset, Error e) {
                 e.message;
   }
   return std::move(e).in(preset.name);
+}
+
+// The destination drive of a backup and the ids its other drives still hold.
+struct DriveOfBackup {
+  std::string uuid;                   // filesystem UUID; "" when it cannot be told (then nothing is recorded)
+  std::vector<std::string> held_ids;  // never taken by the new snapshot
+};
+
+DriveOfBackup drive_of_backup(const Preset& preset) {
+  DriveOfBackup out;
+  if (auto uuid = filesystem_uuid(preset.preset_dir()); uuid) {
+    out.uuid = *uuid;
+  } else {
+    spdlog::debug("{}: the destination drive is not recorded: {}", preset.name, uuid.error().describe());
+  }
+  if (auto drives = read_drives(preset.preset_dir()); drives) {
+    out.held_ids = ids_held_by_drives(*drives);
+  } else {
+    spdlog::warn("{}: {}", preset.name, drives.error().describe());
+  }
+  return out;
 }
 
 // run_backup without the explanation of a full destination.
@@ -142,7 +165,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   BackupOutcome outcome;
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec).first;
+  // Rotating drives: which drive this is, and the ids the others still hold, which are never reused.
+  DriveOfBackup drive = drive_of_backup(preset);
+  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec, drive.held_ids).first;
   if (!snapshots->empty() && snapshots->back().time_recorded && snapshots->back().time > now.tv_sec) {
     spdlog::warn(
         "{}: the clock ({}) is behind the newest snapshot {} (made at {}): is the system clock right? "
@@ -187,6 +212,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   job.state_dir = state_dir;
   job.id = outcome.snapshot_id;
   job.snapshots = *snapshots;
+  job.drive = drive.uuid;
   job.dry_run = options.dry_run;
   job.progress = &progress;
   spdlog::info("{}: {} {} -> {}/{}", preset.name, options.dry_run ? "would back up" : "backing up",
@@ -229,6 +255,18 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     if (!stats->manifest_written) {
       write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats,
                             backend.capabilities().content_sharing);
+    }
+    if (!drive.uuid.empty()) {
+      std::vector<std::string> on_drive;
+      for (const auto& s : *snapshots) {
+        on_drive.push_back(s.id);
+      }
+      on_drive.push_back(outcome.snapshot_id);
+      if (auto recorded =
+              record_drive_backup(preset_dir, preset.name, drive.uuid, outcome.snapshot_id, now.tv_sec, on_drive);
+          !recorded) {
+        stats->warnings.push_back("cannot record the drive in the local state: " + recorded.error().describe());
+      }
     }
   }
   for (const auto& warning : stats->warnings) {

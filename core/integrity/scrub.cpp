@@ -14,7 +14,9 @@
 #include "core/integrity/damaged_paths.hpp"
 #include "core/integrity/manifest.hpp"
 #include "core/integrity/manifest_build.hpp"
+#include "core/integrity/scrub_damage.hpp"
 #include "core/integrity/scrub_findings.hpp"
+#include "core/integrity/scrub_remake.hpp"
 #include "core/integrity/scrub_report.hpp"
 #include "core/integrity/scrub_state.hpp"
 #include "core/integrity/snapshot_check.hpp"
@@ -102,6 +104,19 @@ void run_fs_scrub(const ScrubRun& run, const FilesystemScrub* fs_scrub, ScrubRep
     return;
   }
   const std::string& name = run.preset.name;
+  // Once per filesystem per run: presets sharing a drive point at the report that holds the figures.
+  std::string fs_id;
+  if (FsScrubsDone* done = run.options.fs_scrubs_done; done != nullptr) {
+    if (auto id = fs_scrub->filesystem_id(run.preset.preset_dir())) {
+      fs_id = *id;
+      if (auto it = done->by_filesystem.find(fs_id); it != done->by_filesystem.end()) {
+        report.fs_scrub_reported_by = it->second;
+        report.fs_scrub_note = "the filesystem " + fs_id + " was scrubbed once in this run; its figures are in " +
+                               "the report of preset " + it->second;
+        return;
+      }
+    }
+  }
   spdlog::info("{}: running the btrfs filesystem scrub of {}", name, run.preset.preset_dir().string());
   auto counters = fs_scrub->run(run.preset.preset_dir());
   if (!counters) {
@@ -110,6 +125,9 @@ void run_fs_scrub(const ScrubRun& run, const FilesystemScrub* fs_scrub, ScrubRep
     return;
   }
   report.fs_scrub = *counters;
+  if (!fs_id.empty()) {
+    run.options.fs_scrubs_done->by_filesystem.emplace(fs_id, name);
+  }
   if (counters->uncorrectable_errors > 0 || counters->corrected_errors > 0) {
     spdlog::warn(
         "{}: btrfs scrub: {} data checksum errors, {} metadata errors, {} corrected, {} uncorrectable "
@@ -224,6 +242,14 @@ Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, cons
   }();
   if (!scrubbed) {
     return std::move(scrubbed).error().in(preset.name);
+  }
+  // Known damage: snapshots remade as a whole where the backend can (scrub_remake.cpp), then the
+  // damage record that backups consult (scrub_damage.cpp).
+  if (options.repair && backend.snapshot_remaker() != nullptr) {
+    remake_damaged_snapshots(preset, *backend.snapshot_remaker(), snapshots, report);
+  }
+  if (auto recorded = record_scrub_damage(preset_dir, snapshots, options.snapshot, report); !recorded) {
+    spdlog::warn("{}: the damage record was not updated: {}", preset.name, recorded.error().describe());
   }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;

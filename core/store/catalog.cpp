@@ -144,8 +144,10 @@ Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string
                        " (snapkeep list shows the ids)");
 }
 
-std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
+std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now,
+                                                    const std::vector<std::string>& also_taken) {
   std::vector<std::string> held = ids_held_by_work(preset_dir);
+  held.insert(held.end(), also_taken.begin(), also_taken.end());
   for (std::time_t t = now;; ++t) {
     std::string id = format_snapshot_id(t);
     std::error_code ec;

@@ -45,7 +45,9 @@ Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, cons
 // record or dot-named work ("..-<id>") in preset_dir uses yet (a second backup within one second,
 // a DST fall-back hour repeating wall-clock times). Ids name the true time even after a clock jump;
 // their order is the recorded sequence, not their names.
-std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
+// `also_taken`: ids in use elsewhere (rotating drives' snapshots, core/store/drives.hpp).
+std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now,
+                                                    const std::vector<std::string>& also_taken = {});
 
 // Records snapshot `id` in preset_dir/.snapkeep/snapshots/ID: "time=" seconds and "time_ns="
 // nanoseconds since the epoch when it was made, and "seq=" one more than any recorded snapshot's.
