@@ -116,6 +116,18 @@ class BtrfsBackend final : public Backend {
     return out;
   }
   const FilesystemScrub* filesystem_scrub() const override { return &btrfs_filesystem_scrub(); }
+  // The source snapshots (the parents of future incremental sends) move with the preset's name.
+  Status rename_preset_state(const Preset& renamed, const std::string& old_name) const override {
+    Preset old = renamed;
+    old.name = old_name;
+    const fs::path from = source_snapshot_root(old);
+    const fs::path to = source_snapshot_root(renamed);
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(from, ec)) || fs::exists(fs::symlink_status(to, ec))) {
+      return {};
+    }
+    return rename_path(from, to);
+  }
   const SnapshotRemaker* snapshot_remaker() const override { return &btrfs_snapshot_remaker(); }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot, Progress& /*progress*/) override {

@@ -8,6 +8,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/backup/rename.hpp"
+#include "core/base/format.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/base/mounts.hpp"
 #include "core/base/progress.hpp"
@@ -63,11 +65,29 @@ DriveOfBackup drive_of_backup(const Preset& preset) {
   return out;
 }
 
+// Below these the previous snapshot is too small for "the source shrank drastically" to mean much.
+constexpr std::uint64_t k_shrink_minimum_files = 100;
+constexpr std::uint64_t k_shrink_minimum_bytes = 64ULL * 1024 * 1024;
+
 // run_backup without the explanation of a full destination.
 Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
                                   SourceFreezer* freezer) {
   auto started = std::chrono::steady_clock::now();
   SNAPKEEP_TRY(check_preset(preset));
+  if (!options.new_folder) {
+    if (auto orphaned = orphaned_folder_of(preset, options.configured_presets)) {
+      return runtime_error((preset.destination / *orphaned).string() +
+                           " holds snapkeep snapshots of this same source (made as preset '" + *orphaned + "') and " +
+                           preset.preset_dir().string() +
+                           " has none: a backup here would start over with a full copy. If you renamed the preset, "
+                           "run `snapkeep rename " +
+                           *orphaned + " " + preset.name +
+                           "` to move its snapshots along; to start a new folder anyway, run `snapkeep backup "
+                           "--new-folder " +
+                           preset.name + "` once")
+          .in(preset.name);
+    }
+  }
   if (!options.dry_run && destination_read_only(preset)) {
     return runtime_error("destination " + preset.destination.string() +
                          " is mounted read-only: list, du, scrub (without --repair) and restore work, a backup "
@@ -272,12 +292,40 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);
   }
+  // A source that shrank drastically: half or less of the files or bytes of the previous snapshot.
+  if (!options.dry_run) {
+    for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
+      if (!it->files || !it->bytes) {
+        continue;
+      }
+      const bool fewer_files = *it->files >= k_shrink_minimum_files && stats->files * 2 <= *it->files;
+      const bool fewer_bytes = *it->bytes >= k_shrink_minimum_bytes && stats->bytes_total * 2 <= *it->bytes;
+      if (fewer_files || fewer_bytes) {
+        outcome.source_shrank = BackupOutcome::Shrink{it->id, *it->files, *it->bytes};
+        stats->warnings.push_back("the source shrank drastically: " + std::to_string(stats->files) + " entries (" +
+                                  format_bytes(stats->bytes_total) + ") against " + std::to_string(*it->files) + " (" +
+                                  format_bytes(*it->bytes) + ") in the previous snapshot " + it->id +
+                                  ". Is the source's drive mounted, or was something deleted by mistake? Later "
+                                  "backups still link against the older snapshots");
+      }
+      break;
+    }
+    if (auto counted = record_snapshot_counts(preset_dir, outcome.snapshot_id, stats->files, stats->bytes_total);
+        !counted) {
+      stats->warnings.push_back("cannot record the snapshot's counts: " + counted.error().describe());
+    }
+  }
   outcome.stats = std::move(*stats);
   outcome.freed_for_space = std::move(freed_for_space);
   for (const auto& victim : outcome.freed_for_space) {
     if (victim.overrides_keep) {
       outcome.stats.warnings.push_back("snapshot " + victim.snapshot.id +
                                        " was deleted to make room although keep would keep it");
+    }
+  }
+  if (!options.dry_run) {
+    if (auto recorded = record_preset_identity(preset); !recorded) {
+      outcome.stats.warnings.push_back(recorded.error().describe());
     }
   }
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -177,6 +177,14 @@ class Backend {
   // The destination filesystem's own scrub, or null when it has none.
   virtual const FilesystemScrub* filesystem_scrub() const { return nullptr; }
 
+  // Moves what the backend keeps outside the preset folder under the preset's name (btrfs: the
+  // source snapshots) from `old_name` to `renamed.name` (`snapkeep rename`). Nothing by default.
+  virtual Status rename_preset_state(const Preset& renamed, const std::string& old_name) const {
+    (void)renamed;
+    (void)old_name;
+    return {};
+  }
+
   // Remaking damaged snapshots as a whole, or null when this backend cannot.
   virtual const SnapshotRemaker* snapshot_remaker() const { return nullptr; }
 };

@@ -98,7 +98,10 @@ Result<nlohmann::json> read_local_state() {
   return parse_state(state_path());
 }
 
-Status update_local_state(const fs::path& preset_dir, const std::function<void(nlohmann::json& entry)>& change) {
+namespace {
+
+// Runs `change` on the whole document under the state's lock and writes it back atomically.
+Status change_local_state(const std::function<void(nlohmann::json& doc)>& change) {
   const fs::path dir = local_state_dir();
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -115,13 +118,36 @@ Status update_local_state(const fs::path& preset_dir, const std::function<void(n
   }
   SNAPKEEP_TRY_ASSIGN(nlohmann::json doc, parse_state(state_path()));
   doc["format"] = k_state_format;
-  nlohmann::json& entry = doc["presets"][local_state_key(preset_dir)];
-  if (!entry.is_object()) {
-    entry = nlohmann::json::object();
-  }
-  change(entry);
-  // Values that are not UTF-8 (a preset name) are written with U+FFFD; keys are kept exact above.
+  change(doc);
+  // Values that are not UTF-8 (a preset name) are written with U+FFFD; keys are kept exact.
   return write_file_atomic(state_path(), doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
+}
+
+}  // namespace
+
+Status update_local_state(const fs::path& preset_dir, const std::function<void(nlohmann::json& entry)>& change) {
+  return change_local_state([&](nlohmann::json& doc) {
+    nlohmann::json& entry = doc["presets"][local_state_key(preset_dir)];
+    if (!entry.is_object()) {
+      entry = nlohmann::json::object();
+    }
+    change(entry);
+  });
+}
+
+Status rename_local_state(const fs::path& from_dir, const fs::path& to_dir) {
+  return change_local_state([&](nlohmann::json& doc) {
+    nlohmann::json& presets = doc["presets"];
+    if (!presets.is_object()) {
+      return;
+    }
+    auto it = presets.find(local_state_key(from_dir));
+    if (it == presets.end()) {
+      return;
+    }
+    presets[local_state_key(to_dir)] = *it;
+    presets.erase(local_state_key(from_dir));
+  });
 }
 
 }  // namespace snapkeep

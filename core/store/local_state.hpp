@@ -31,4 +31,7 @@ Result<nlohmann::json> read_local_state();
 Status update_local_state(const std::filesystem::path& preset_dir,
                           const std::function<void(nlohmann::json& entry)>& change);
 
+// Moves the entry of a preset folder to another key (a renamed preset); nothing when there is none.
+Status rename_local_state(const std::filesystem::path& from_dir, const std::filesystem::path& to_dir);
+
 }  // namespace snapkeep
