@@ -18,6 +18,10 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         options.dry_run = args.dry_run;
         options.wait_for_lock = args.wait;
         options.switch_backend = args.switch_backend;
+        options.new_folder = args.new_folder;
+        for (const auto& configured : config.presets) {
+          options.configured_presets.push_back(configured.name);
+        }
         auto freezer = make_source_freezer();
         SNAPKEEP_TRY_ASSIGN(BackupRun run, monitored_backup(preset, backend_for, options, freezer.get()));
         const BackupOutcome& outcome = run.outcome;
@@ -44,6 +48,13 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
                                                             : "min_free: deleted for space"}});
         }
         entry["deleted_for_space"] = freed;
+        if (outcome.source_shrank) {
+          entry["source_shrank"] = {{"previous", outcome.source_shrank->previous},
+                                    {"previous_files", outcome.source_shrank->previous_files},
+                                    {"previous_bytes", outcome.source_shrank->previous_bytes},
+                                    {"files", outcome.stats.files},
+                                    {"bytes", outcome.stats.bytes_total}};
+        }
         if (outcome.stats.manifest_error) {
           // The snapshot is there and complete, but scrub cannot vouch for it yet: the run failed.
           status = worse(status, report(*outcome.stats.manifest_error));

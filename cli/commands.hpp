@@ -31,6 +31,26 @@ struct BackupArgs {
   bool dry_run = false;
   bool wait = false;
   bool switch_backend = false;
+  bool new_folder = false;
+};
+
+struct DeleteArgs {
+  std::string preset;
+  std::vector<std::string> ids;
+  bool dry_run = false;
+  bool wait = false;
+};
+
+struct AdoptArgs {
+  std::string preset;
+  bool dry_run = false;
+  bool wait = false;
+};
+
+struct RenameArgs {
+  std::string old_name;
+  std::string new_name;
+  bool wait = false;
 };
 
 struct RestoreArgs {
@@ -77,6 +97,9 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
 int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs& args);
 int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
+int cmd_delete(const GlobalOptions& global, const Config& config, const DeleteArgs& args);
+int cmd_adopt(const GlobalOptions& global, const Config& config, const AdoptArgs& args);
+int cmd_rename(const GlobalOptions& global, const Config& config, const RenameArgs& args);
 int cmd_status(const GlobalOptions& global, const Config& config, const StatusArgs& args);
 // Prints one word per line for bash completion (no config needed; errors print nothing).
 int cmd_complete(const CLI::App& app, const GlobalOptions& global, const CompleteArgs& args);

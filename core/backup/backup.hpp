@@ -21,6 +21,12 @@ struct BackupOptions {
   // Called once the checks passed and the preset's lock is held, before anything is made room for
   // or copied (not in a dry run): the before_backup hook (core/ops). Its failure fails the backup.
   std::function<Status()> before_copy;
+  // Start this preset's folder even though a sibling folder holds snapshots of the same source
+  // under another name (a renamed preset: `snapkeep rename` moves them instead).
+  bool new_folder = false;
+  // Every preset name in the config: a sibling folder of one of them is another preset's, never an
+  // orphaned folder of a renamed preset.
+  std::vector<std::string> configured_presets;
 };
 
 // What a finished backup made.
@@ -29,6 +35,13 @@ struct BackupOutcome {
   BackupStats stats;
   double seconds = 0;
   std::vector<SpaceVictim> freed_for_space;  // deleted first for min_free, oldest first
+  // The source shrank drastically against the previous snapshot (an unmounted source drive?).
+  struct Shrink {
+    std::string previous;  // the previous snapshot's id
+    std::uint64_t previous_files = 0;
+    std::uint64_t previous_bytes = 0;
+  };
+  std::optional<Shrink> source_shrank;
   // The preset's lock, still held (none in a dry run): the caller's follow-up work on the preset
   // (the prune after a backup) runs under it, so no other run slips in between.
   std::optional<PresetLock> lock;
