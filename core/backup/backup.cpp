@@ -320,9 +320,6 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       }
     }
   }
-  for (const auto& warning : stats->warnings) {
-    spdlog::warn("{}: {}", preset.name, warning);
-  }
   // A source that shrank drastically: half or less of the files or bytes of the previous snapshot.
   if (!options.dry_run) {
     for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
@@ -358,6 +355,10 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     if (auto recorded = record_preset_identity(preset); !recorded) {
       outcome.stats.warnings.push_back(recorded.error().describe());
     }
+  }
+  // Every warning on stderr too, also with -q (docs/usage.md: quiet means nothing unless warned).
+  for (const auto& warning : outcome.stats.warnings) {
+    spdlog::warn("{}: {}", preset.name, warning);
   }
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   outcome.lock = std::move(lock);
