@@ -194,9 +194,7 @@ TEST(Policies, MonthsOfBackupsOnAFullDriveKeepGoing) {
   w.write_config(policy);
   int overriding = 0;
   std::string previous;
-  auto backup_at = [&](int hours) {
-    return at_offset(w, "+" + std::to_string(hours) + "h", {"--json", "backup"});
-  };
+  auto backup_at = [&](int hours) { return at_offset(w, "+" + std::to_string(hours) + "h", {"--json", "backup"}); };
   for (int run_no = 0; run_no < 48; ++run_no) {
     SCOPED_TRACE("run " + std::to_string(run_no));
     write_random_file(w.src / "week.bin", k_size, static_cast<unsigned>(run_no));
@@ -368,8 +366,7 @@ TEST(Policies, MessagesAUserCanActOn) {
 
   // Another preset's folder on the same drive (it holds snapkeep's state).
   fs::create_directories(w.dest.mount_point() / "other" / ".snapkeep" / "snapshots");
-  RunResult into_other =
-      w.cli({"restore", "home", id, "--to", (w.dest.mount_point() / "other" / "restored").string()});
+  RunResult into_other = w.cli({"restore", "home", id, "--to", (w.dest.mount_point() / "other" / "restored").string()});
   EXPECT_NE(into_other.exit_code, 0);
   EXPECT_NE(into_other.err.find("inside"), std::string::npos) << into_other.err;
   EXPECT_FALSE(fs::exists(w.dest.mount_point() / "other" / "restored"));
@@ -389,10 +386,9 @@ TEST(Policies, MessagesAUserCanActOn) {
   w.write_config();
   ::chmod(w.tmp.path().c_str(), 0755);
   ::chmod(w.config.c_str(), 0644);
-  RunResult user =
-      run({"setpriv", "--reuid=12345", "--regid=12345", "--clear-groups", "--", snapkeep_binary().string(), "-c",
-           w.config.string(), "backup"},
-          {{"SNAPKEEP_STATE_DIR", (w.tmp / "user-state").string()}});
+  RunResult user = run({"setpriv", "--reuid=12345", "--regid=12345", "--clear-groups", "--", snapkeep_binary().string(),
+                        "-c", w.config.string(), "backup"},
+                       {{"SNAPKEEP_STATE_DIR", (w.tmp / "user-state").string()}});
   EXPECT_NE(user.exit_code, 0);
   EXPECT_NE(user.err.find("sudo snapkeep"), std::string::npos) << user.err;
 }
