@@ -490,5 +490,35 @@ TEST_P(DestinationFilesystems, KeepAclsAndXattrsInEverySnapshotAndRestore) {
 INSTANTIATE_TEST_SUITE_P(Drives, DestinationFilesystems, ::testing::Values("ext4", "xfs", "btrfs"),
                          [](const auto& info) { return info.param; });
 
+// Switching `backend` under existing snapshots (btrfs snapshots, then backend = rsync) would make a
+// full copy that shares nothing and confuse du: refused, naming --switch-backend, until asked.
+TEST(Drives, SwitchingTheBackendUnderExistingSnapshotsIsRefusedUntilAsked) {
+  SNAPKEEP_REQUIRE_ROOT();
+  DriveWorld w;
+  Drive drive(w.tmp.path(), "btrfs", "btrfs", 256);
+  ASSERT_TRUE(drive.ok());
+  ASSERT_TRUE(drive.mount(w.mnt));
+  RunResult first = w.cli({"--json", "backup"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(parse(first)["presets"][0].value("backend", ""), "btrfs") << first.out;
+  const std::vector<std::string> before = snapshot_ids(w.mnt / "home");
+
+  RunResult refused = w.cli({"--json", "backup"}, "backend = rsync\n");
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("were made by another backend"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("snapkeep backup --switch-backend home"), std::string::npos) << refused.err;
+  EXPECT_EQ(parse(refused)["presets"][0].value("status", ""), "failed");
+  EXPECT_EQ(snapshot_ids(w.mnt / "home"), before) << "a snapshot was made";
+
+  RunResult switched = w.cli({"--json", "backup", "--switch-backend"}, "backend = rsync\n");
+  ASSERT_EQ(switched.exit_code, 0) << switched.err;
+  json entry = parse(switched)["presets"][0];
+  EXPECT_EQ(entry.value("backend", ""), "rsync");
+  EXPECT_EQ(entry.value("bytes_transferred", 0), entry.value("bytes_total", -1)) << "the switch is a full copy";
+  // From then on the new backend's snapshots are the newest: no flag needed.
+  RunResult next = w.cli({"--json", "backup"}, "backend = rsync\n");
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+}
+
 }  // namespace
 }  // namespace snapkeep::test
