@@ -176,7 +176,7 @@ int run_cli(int argc, char** argv) {
   status_cmd->add_option("presets", status.presets, "presets to show");
   status_cmd->add_option("--max-age", status.max_age, "exit 1 when a last success is older than this (26h, 2d)");
 
-  CompleteArgs complete;  // hidden: what bash completion asks (scripts/snapkeep.bash-completion)
+  CompleteArgs complete;  // hidden: what bash completion asks (packaging/bash-completion/snapkeep)
   auto* complete_cmd = app.add_subcommand("_complete", "")->group("");
   complete_cmd->add_option("what", complete.what)->required();
   complete_cmd->add_option("command", complete.command);
