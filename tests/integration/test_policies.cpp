@@ -416,6 +416,17 @@ TEST(Policies, MessagesAUserCanActOn) {
   EXPECT_NE(reserved.err.find("lost+found"), std::string::npos) << reserved.err;
   EXPECT_FALSE(fs::exists(w.dest.mount_point() / "lost+found" / "latest"));
 
+  // A source that is not there: said once by check, citing the `source =` line, not the header.
+  write_file(w.config, "[home]\nrequire_mount = no\ndestination = " + w.dest.mount_point().string() +
+                           "\nsource = " + (w.tmp / "nowhere").string() + "\n");
+  RunResult nowhere = w.cli({"check"});
+  EXPECT_EQ(nowhere.exit_code, 1) << nowhere.err;
+  const std::string cited = "(" + w.config.string() + ":4)";
+  const std::size_t at = nowhere.err.find(cited);
+  EXPECT_NE(at, std::string::npos) << nowhere.err;
+  EXPECT_EQ(nowhere.err.find("nowhere", nowhere.err.find('\n') + 1), std::string::npos) << "said twice:\n"
+                                                                                       << nowhere.err;
+
   w.write_config();
   ::chmod(w.tmp.path().c_str(), 0755);
   ::chmod(w.config.c_str(), 0644);
