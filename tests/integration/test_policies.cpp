@@ -3,6 +3,7 @@
 // that shrinks, the old script's snapshots handed over, a renamed preset, deleting by id, and the
 // messages a user acts on. Every destination is a loop-mounted ext4 image made by the test.
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -271,6 +272,38 @@ TEST(Policies, AdoptHandsTheOldScriptsSnapshotsToRetentionAndScrub) {
   EXPECT_EQ(latest_target(w), made);
 }
 
+// Item 5: damage in a file the old script's snapshot shares (one inode) is reported with that
+// snapshot's path too, although the snapshot has no manifest and is not verified.
+TEST(Policies, ScrubNamesTheOldScriptsPathsThatShareADamagedFile) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PresetWorld w(64);
+  ASSERT_TRUE(w.dest.ok());
+  w.write_config();
+  write_random_file(w.src / "photo.jpg", 40000, 21);
+  const std::string made = w.backup_id();
+  ASSERT_FALSE(made.empty());
+  const fs::path file = w.snap(made) / "photo.jpg";
+  const fs::path legacy = w.preset_dir / "2014-01-11" / "photo.jpg";
+  fs::create_directories(legacy.parent_path());
+  ASSERT_EQ(::link(file.c_str(), legacy.c_str()), 0);
+  {
+    const struct stat st = stat_of(file);
+    std::string data = read_file(file);
+    data[100] = static_cast<char>(data[100] ^ 0x10);
+    write_file(file, data);
+    struct timespec times[2] = {st.st_atim, st.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, AT_SYMLINK_NOFOLLOW), 0);
+  }
+  RunResult r = w.cli({"--json", "scrub"});
+  EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
+  json entry = parsed(r)["presets"][0];
+  ASSERT_EQ(entry["findings"].size(), 1u) << entry.dump(2);
+  EXPECT_EQ(entry["findings"][0]["unverified_paths"], json::array({legacy.string()})) << entry.dump(2);
+  RunResult human = w.cli({"scrub"});
+  EXPECT_NE(human.out.find(legacy.string()), std::string::npos) << human.out;
+  EXPECT_NE(human.out.find("snapkeep adopt home"), std::string::npos) << human.out;
+}
+
 // Item 6: a preset renamed in the config would start a new folder with a full copy. The backup
 // refuses and names `snapkeep rename`; after it the next backup is incremental.
 TEST(Policies, RenamedPresetMovesItsSnapshotsAlong) {
@@ -382,6 +415,17 @@ TEST(Policies, MessagesAUserCanActOn) {
   EXPECT_EQ(reserved.exit_code, 2) << reserved.err;
   EXPECT_NE(reserved.err.find("lost+found"), std::string::npos) << reserved.err;
   EXPECT_FALSE(fs::exists(w.dest.mount_point() / "lost+found" / "latest"));
+
+  // A source that is not there: said once by check, citing the `source =` line, not the header.
+  write_file(w.config, "[home]\nrequire_mount = no\ndestination = " + w.dest.mount_point().string() +
+                           "\nsource = " + (w.tmp / "nowhere").string() + "\n");
+  RunResult nowhere = w.cli({"check"});
+  EXPECT_EQ(nowhere.exit_code, 1) << nowhere.err;
+  const std::string cited = "(" + w.config.string() + ":4)";
+  const std::size_t at = nowhere.err.find(cited);
+  EXPECT_NE(at, std::string::npos) << nowhere.err;
+  EXPECT_EQ(nowhere.err.find("nowhere", nowhere.err.find('\n') + 1), std::string::npos) << "said twice:\n"
+                                                                                        << nowhere.err;
 
   w.write_config();
   ::chmod(w.tmp.path().c_str(), 0755);
