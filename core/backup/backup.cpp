@@ -40,6 +40,21 @@ Error explain_full(const Preset& preset, Error e) {
   return std::move(e).in(preset.name);
 }
 
+// What changed since snapshot `previous`, from its manifest and the new one (a cheap streaming
+// merge); left out, with a note in the log, when the previous snapshot has no usable manifest.
+void note_changes(const Preset& preset, const Backend& backend, const fs::path& state_dir, const std::string& previous,
+                  BackupOutcome& outcome) {
+  auto counted =
+      count_manifest_changes(manifest_path(state_dir, previous), manifest_path(state_dir, outcome.snapshot_id),
+                             backend.capabilities().content_sharing);
+  if (!counted) {
+    spdlog::debug("{}: changes since {} not counted: {}", preset.name, previous, counted.error().describe());
+    return;
+  }
+  outcome.changes = *counted;
+  outcome.changes_since = previous;
+}
+
 // run_backup without the explanation of a full destination.
 Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
                                   SourceFreezer* freezer) {
@@ -228,6 +243,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     }
     if (!stats->manifest_written) {
       write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+    }
+    if (stats->manifest_ok && !snapshots->empty()) {
+      note_changes(preset, backend, state_dir, snapshots->back().id, outcome);
     }
   }
   for (const auto& warning : stats->warnings) {

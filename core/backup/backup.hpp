@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/integrity/manifest_diff.hpp"
 #include "core/retention/space.hpp"
 #include "core/store/backend.hpp"
 #include "core/store/lock.hpp"
@@ -25,6 +26,10 @@ struct BackupOutcome {
   BackupStats stats;
   double seconds = 0;
   std::vector<SpaceVictim> freed_for_space;  // deleted first for min_free, oldest first
+  // Entries added, changed and deleted since the previous snapshot (changes_since), from both
+  // manifests; none in a dry run, for a first snapshot, or when either manifest is missing.
+  std::optional<ChangeCounts> changes;
+  std::string changes_since;
   // The preset's lock, still held (none in a dry run): the caller's follow-up work on the preset
   // (the prune after a backup) runs under it, so no other run slips in between.
   std::optional<PresetLock> lock;
