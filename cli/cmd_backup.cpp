@@ -20,6 +20,10 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         options.dry_run = args.dry_run;
         options.wait_for_lock = args.wait;
         options.switch_backend = args.switch_backend;
+        options.new_folder = args.new_folder;
+        for (const auto& configured : config.presets) {
+          options.configured_presets.push_back(configured.name);
+        }
         auto freezer = make_source_freezer();
         SNAPKEEP_TRY_ASSIGN(BackupRun run, backup_preset(preset, *backend, options, freezer.get()));
         const BackupOutcome& outcome = run.outcome;
@@ -61,6 +65,13 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
             spdlog::warn("{}: {}", preset.name, recorded.error().describe());
             entry["warnings"].push_back(recorded.error().describe());
           }
+        }
+        if (outcome.source_shrank) {
+          entry["source_shrank"] = {{"previous", outcome.source_shrank->previous},
+                                    {"previous_files", outcome.source_shrank->previous_files},
+                                    {"previous_bytes", outcome.source_shrank->previous_bytes},
+                                    {"files", outcome.stats.files},
+                                    {"bytes", outcome.stats.bytes_total}};
         }
         if (outcome.stats.manifest_error) {
           // The snapshot is there and complete, but scrub cannot vouch for it yet: the run failed.

@@ -24,6 +24,26 @@ struct BackupArgs {
   bool dry_run = false;
   bool wait = false;
   bool switch_backend = false;
+  bool new_folder = false;
+};
+
+struct DeleteArgs {
+  std::string preset;
+  std::vector<std::string> ids;
+  bool dry_run = false;
+  bool wait = false;
+};
+
+struct AdoptArgs {
+  std::string preset;
+  bool dry_run = false;
+  bool wait = false;
+};
+
+struct RenameArgs {
+  std::string old_name;
+  std::string new_name;
+  bool wait = false;
 };
 
 struct RestoreArgs {
@@ -82,5 +102,8 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
 int cmd_versions(const GlobalOptions& global, const Config& config, const VersionsArgs& args);
 int cmd_diff(const GlobalOptions& global, const Config& config, const DiffArgs& args);
 int cmd_report(const GlobalOptions& global, const Config& config, const ReportArgs& args);
+int cmd_delete(const GlobalOptions& global, const Config& config, const DeleteArgs& args);
+int cmd_adopt(const GlobalOptions& global, const Config& config, const AdoptArgs& args);
+int cmd_rename(const GlobalOptions& global, const Config& config, const RenameArgs& args);
 
 }  // namespace snapkeep::cli

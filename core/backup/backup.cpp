@@ -8,7 +8,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/backup/rename.hpp"
+#include "core/base/format.hpp"
 #include "core/base/fsutil.hpp"
+#include "core/base/mounts.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
 #include "core/integrity/manifest.hpp"
@@ -16,6 +19,7 @@
 #include "core/retention/deletion.hpp"
 #include "core/retention/prune.hpp"
 #include "core/retention/space.hpp"
+#include "core/store/drives.hpp"
 #include "core/store/lock.hpp"
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
@@ -55,11 +59,50 @@ void note_changes(const Preset& preset, const Backend& backend, const fs::path& 
   outcome.changes_since = previous;
 }
 
+// The destination drive of a backup and the ids its other drives still hold.
+struct DriveOfBackup {
+  std::string uuid;                   // filesystem UUID; "" when it cannot be told (then nothing is recorded)
+  std::vector<std::string> held_ids;  // never taken by the new snapshot
+};
+
+DriveOfBackup drive_of_backup(const Preset& preset) {
+  DriveOfBackup out;
+  if (auto uuid = filesystem_uuid(preset.preset_dir()); uuid) {
+    out.uuid = *uuid;
+  } else {
+    spdlog::debug("{}: the destination drive is not recorded: {}", preset.name, uuid.error().describe());
+  }
+  if (auto drives = read_drives(preset.preset_dir()); drives) {
+    out.held_ids = ids_held_by_drives(*drives);
+  } else {
+    spdlog::warn("{}: {}", preset.name, drives.error().describe());
+  }
+  return out;
+}
+
+// Below these the previous snapshot is too small for "the source shrank drastically" to mean much.
+constexpr std::uint64_t k_shrink_minimum_files = 100;
+constexpr std::uint64_t k_shrink_minimum_bytes = 64ULL * 1024 * 1024;
+
 // run_backup without the explanation of a full destination.
 Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
                                   SourceFreezer* freezer) {
   auto started = std::chrono::steady_clock::now();
   SNAPKEEP_TRY(check_preset(preset));
+  if (!options.new_folder) {
+    if (auto orphaned = orphaned_folder_of(preset, options.configured_presets)) {
+      return runtime_error((preset.destination / *orphaned).string() +
+                           " holds snapkeep snapshots of this same source (made as preset '" + *orphaned + "') and " +
+                           preset.preset_dir().string() +
+                           " has none: a backup here would start over with a full copy. If you renamed the preset, "
+                           "run `snapkeep rename " +
+                           *orphaned + " " + preset.name +
+                           "` to move its snapshots along; to start a new folder anyway, run `snapkeep backup "
+                           "--new-folder " +
+                           preset.name + "` once")
+          .in(preset.name);
+    }
+  }
   if (!options.dry_run && destination_read_only(preset)) {
     return runtime_error("destination " + preset.destination.string() +
                          " is mounted read-only: list, du, scrub (without --repair) and restore work, a backup "
@@ -157,7 +200,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   BackupOutcome outcome;
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec).first;
+  // Rotating drives: which drive this is, and the ids the others still hold, which are never reused.
+  DriveOfBackup drive = drive_of_backup(preset);
+  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec, drive.held_ids).first;
   if (!snapshots->empty() && snapshots->back().time_recorded && snapshots->back().time > now.tv_sec) {
     spdlog::warn(
         "{}: the clock ({}) is behind the newest snapshot {} (made at {}): is the system clock right? "
@@ -202,6 +247,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   job.state_dir = state_dir;
   job.id = outcome.snapshot_id;
   job.snapshots = *snapshots;
+  job.drive = drive.uuid;
   job.dry_run = options.dry_run;
   job.progress = &progress;
   spdlog::info("{}: {} {} -> {}/{}", preset.name, options.dry_run ? "would back up" : "backing up",
@@ -242,7 +288,20 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       return e;
     }
     if (!stats->manifest_written) {
-      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats,
+                            backend.capabilities().content_sharing);
+    }
+    if (!drive.uuid.empty()) {
+      std::vector<std::string> on_drive;
+      for (const auto& s : *snapshots) {
+        on_drive.push_back(s.id);
+      }
+      on_drive.push_back(outcome.snapshot_id);
+      if (auto recorded =
+              record_drive_backup(preset_dir, preset.name, drive.uuid, outcome.snapshot_id, now.tv_sec, on_drive);
+          !recorded) {
+        stats->warnings.push_back("cannot record the drive in the local state: " + recorded.error().describe());
+      }
     }
     if (stats->manifest_ok && !snapshots->empty()) {
       note_changes(preset, backend, state_dir, snapshots->back().id, outcome);
@@ -251,12 +310,40 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);
   }
+  // A source that shrank drastically: half or less of the files or bytes of the previous snapshot.
+  if (!options.dry_run) {
+    for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
+      if (!it->files || !it->bytes) {
+        continue;
+      }
+      const bool fewer_files = *it->files >= k_shrink_minimum_files && stats->files * 2 <= *it->files;
+      const bool fewer_bytes = *it->bytes >= k_shrink_minimum_bytes && stats->bytes_total * 2 <= *it->bytes;
+      if (fewer_files || fewer_bytes) {
+        outcome.source_shrank = BackupOutcome::Shrink{it->id, *it->files, *it->bytes};
+        stats->warnings.push_back("the source shrank drastically: " + std::to_string(stats->files) + " entries (" +
+                                  format_bytes(stats->bytes_total) + ") against " + std::to_string(*it->files) + " (" +
+                                  format_bytes(*it->bytes) + ") in the previous snapshot " + it->id +
+                                  ". Is the source's drive mounted, or was something deleted by mistake? Later "
+                                  "backups still link against the older snapshots");
+      }
+      break;
+    }
+    if (auto counted = record_snapshot_counts(preset_dir, outcome.snapshot_id, stats->files, stats->bytes_total);
+        !counted) {
+      stats->warnings.push_back("cannot record the snapshot's counts: " + counted.error().describe());
+    }
+  }
   outcome.stats = std::move(*stats);
   outcome.freed_for_space = std::move(freed_for_space);
   for (const auto& victim : outcome.freed_for_space) {
     if (victim.overrides_keep) {
       outcome.stats.warnings.push_back("snapshot " + victim.snapshot.id +
                                        " was deleted to make room although keep would keep it");
+    }
+  }
+  if (!options.dry_run) {
+    if (auto recorded = record_preset_identity(preset); !recorded) {
+      outcome.stats.warnings.push_back(recorded.error().describe());
     }
   }
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

@@ -31,8 +31,9 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
   }
   argv.emplace_back("--stats");
   argv.emplace_back("--no-human-readable");
-  // --sparse with --inplace rewrites whole runs of blocks around a change: only for fresh copies.
-  if (!transfer.in_place) {
+  // --sparse with --inplace punches partial blocks at rsync's chunk edges, rewriting (unsharing)
+  // blocks of unchanged data: only for fresh copies.
+  if (!transfer.in_place || transfer.fresh_target) {
     argv.emplace_back("--sparse");
   }
   if (transfer.exact_mtimes) {
@@ -70,6 +71,10 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
     if (preset.exclude_from) {
       argv.push_back("--exclude-from=" + preset.exclude_from->string());
     }
+  }
+  if (transfer.files_from) {
+    argv.push_back("--files-from=" + transfer.files_from->string());
+    argv.emplace_back("--from0");
   }
   for (const auto& dir : transfer.link_dests) {
     argv.push_back("--link-dest=" + dir.string());

@@ -2,6 +2,7 @@
 // rsync as a copy engine: the one argv builder and runner shared by both backends and restore.
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct RsyncTransfer {
   std::vector<std::filesystem::path> link_dests;  // --link-dest candidates, best first
   bool dry_run = false;
   bool in_place = false;  // --inplace --no-whole-file: rewrite only changed blocks (btrfs)
+  // The target is new and empty, so every file is a fresh copy: --sparse even with in_place (rsync's
+  // --sparse rewrites blocks of files it updates in place; see docs/btrfs.md "Sparse files").
+  bool fresh_target = false;
   // --modify-window=-1: compare and set mtimes to the nanosecond, so a file rewritten within the
   // second of the last backup is not taken as unchanged. Only where the target keeps nanoseconds.
   bool exact_mtimes = false;
@@ -29,6 +33,8 @@ struct RsyncTransfer {
   std::string operation = "backup";
   // Every non-zero exit is a failure (restore: a snapshot does not change while it is read).
   bool strict = false;
+  // Only the paths listed in this file (NUL-separated, relative to source): --files-from --from0.
+  std::optional<std::filesystem::path> files_from;
 };
 
 // The argv for a transfer (no shell): `rsync -aHAX --numeric-ids ... -- SOURCE/ TARGET/`.

@@ -299,7 +299,7 @@ void FullWorld::check_destination(const std::string& when) {
   std::set<std::string> allowed(present.begin(), present.end());
   allowed.insert({".snapkeep", "latest"});
   expect_only(m_preset_dir, allowed);
-  std::set<std::string> state_allowed{"lock", "snapshots", "manifests", "scrub-state"};
+  std::set<std::string> state_allowed{"lock", "snapshots", "manifests", "scrub-state", "preset"};
   if (m_kind == FullKind::btrfs_plain) {
     state_allowed.insert("current");
   }
