@@ -18,8 +18,8 @@
 namespace snapkeep::cli {
 namespace {
 
-const char* const k_commands[] = {"backup", "list",   "restore", "scrub",    "prune", "du",
-                                  "check",  "delete", "adopt",   "versions", "diff",  "report", "rename"};
+const char* const k_commands[] = {"backup", "list",  "restore",  "scrub", "prune",  "du",    "check",
+                                  "delete", "adopt", "versions", "diff",  "report", "rename"};
 
 bool is_command(const std::string& word) {
   for (const char* c : k_commands) {
