@@ -1,6 +1,7 @@
 #include "core/history/history_log.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -23,18 +24,31 @@ Status append_history(const fs::path& preset_dir, const nlohmann::json& record) 
   // become U+FFFD rather than failing the record.
   std::string line = record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   line.push_back('\n');
-  Fd fd(::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+  Fd fd(::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) {
     return sys_error("cannot open the history log", path);
   }
-  const ssize_t written = ::write(fd.get(), line.data(), line.size());
-  if (written < 0) {
-    return sys_error("cannot write the history log", path);
+  // Where this line starts (runs of one preset rarely finish in the same instant; O_APPEND keeps
+  // whole lines apart even then).
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    return sys_error("cannot read the history log", path);
   }
-  if (static_cast<std::size_t>(written) != line.size()) {
-    return runtime_error(
-        "short write to the history log (" + std::to_string(written) + " of " + std::to_string(line.size()) + " bytes)",
-        path);
+  char last = '\n';
+  if (st.st_size > 0 && ::pread(fd.get(), &last, 1, st.st_size - 1) == 1 && last != '\n') {
+    line.insert(line.begin(), '\n');  // a line torn by a power cut stays alone, skipped by readers
+  }
+  const ssize_t written = ::write(fd.get(), line.data(), line.size());
+  if (written < 0 || static_cast<std::size_t>(written) != line.size()) {
+    const int saved = written < 0 ? errno : ENOSPC;
+    // No torn line left behind (a full drive): the log ends where it did.
+    if (written > 0 && ::ftruncate(fd.get(), st.st_size) != 0) {
+      return sys_error("cannot take a short write back from the history log", path);
+    }
+    return sys_error(written < 0 ? "cannot write the history log"
+                                 : "short write to the history log (" + std::to_string(written) + " of " +
+                                       std::to_string(line.size()) + " bytes)",
+                     path, saved);
   }
   if (fd.close() != 0) {
     return sys_error("cannot write the history log", path);

@@ -57,7 +57,8 @@ th{font-weight:600;color:#57606a}
 col.c-id{width:42%}col.c-size{width:20%}col.c-plan{width:38%}
 .keep{color:#1a7f37}
 .delete{color:#cf222e;font-weight:600}
-code,.path{font-family:monospace}
+code,.path{font-family:monospace;overflow-wrap:anywhere}
+body{overflow-wrap:break-word}
 ul.findings{padding-left:1.1em}
 ul.findings li{margin:.4em 0}
 ul.paths{padding-left:1.1em;margin:.2em 0}
