@@ -33,13 +33,44 @@ Error with_preset(const Preset& preset, Error e) {
   return std::move(e).in(preset.name);
 }
 
-// Says first what a full destination means and what to do; the backend's own words follow.
-Error explain_full(const Preset& preset, Error e) {
+// The size of the source the newest snapshot with recorded counts saw; nullopt before any.
+std::optional<std::uint64_t> last_source_size(const fs::path& preset_dir) {
+  auto snapshots = list_snapshots(preset_dir);
+  if (!snapshots) {
+    return std::nullopt;
+  }
+  for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
+    if (it->bytes) {
+      return *it->bytes;
+    }
+  }
+  return std::nullopt;
+}
+
+// How far a run got when the destination filled, as free space before and after tells it.
+struct FullProgress {
+  std::optional<std::uint64_t> written;      // bytes the run had put on the drive
+  std::uint64_t free_after = 0;              // bytes still free when it failed
+  std::optional<std::uint64_t> source_size;  // the source's size at the last backup, where known
+};
+
+// Says first what a full destination means, how far the copy got and what to do; the backend's own
+// words follow.
+Error explain_full(const Preset& preset, Error e, const FullProgress& progress = {}) {
   if (e.full) {
+    std::string got;
+    if (progress.written) {
+      got = " It had copied about " + format_bytes(*progress.written) + " when it failed";
+      got += progress.source_size ? " (the source held " + format_bytes(*progress.source_size) + " at the last backup)"
+                                  : "";
+      // Bytes left but no room: the filesystem ran out of inodes, or a quota was reached.
+      got += progress.free_after >= 1024 * 1024 ? "; " + format_bytes(progress.free_after) +
+                                                      " are still free, so the drive ran out of inodes or a quota."
+                                                : ".";
+    }
     e.message = "the destination " + preset.destination.string() +
-                " is full; no snapshot was made and every earlier snapshot is intact. Make room (snapkeep "
-                "prune --free SIZE, or min_free in the config) and run again.\n" +
-                e.message;
+                " is full; no snapshot was made and every earlier snapshot is intact." + got +
+                " Make room (snapkeep prune --free SIZE, or min_free in the config) and run again.\n" + e.message;
   }
   return std::move(e).in(preset.name);
 }
@@ -307,9 +338,6 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       note_changes(preset, backend, state_dir, snapshots->back().id, outcome);
     }
   }
-  for (const auto& warning : stats->warnings) {
-    spdlog::warn("{}: {}", preset.name, warning);
-  }
   // A source that shrank drastically: half or less of the files or bytes of the previous snapshot.
   if (!options.dry_run) {
     for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
@@ -346,6 +374,10 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       outcome.stats.warnings.push_back(recorded.error().describe());
     }
   }
+  // Every warning on stderr too, also with -q (docs/usage.md: quiet means nothing unless warned).
+  for (const auto& warning : outcome.stats.warnings) {
+    spdlog::warn("{}: {}", preset.name, warning);
+  }
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   outcome.lock = std::move(lock);
   return outcome;
@@ -355,9 +387,19 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
 
 Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
                                  SourceFreezer* freezer) {
+  // Free space before and after say how much a run that filled the drive had copied.
+  auto space_before = backend.space(preset.destination);
   auto outcome = make_backup(preset, backend, options, freezer);
   if (!outcome) {
-    return explain_full(preset, std::move(outcome).error());
+    Error e = std::move(outcome).error();
+    FullProgress progress;
+    if (auto space_after = backend.space(preset.destination); e.full && space_before && space_after) {
+      progress.written =
+          space_before->free_bytes > space_after->free_bytes ? space_before->free_bytes - space_after->free_bytes : 0;
+      progress.free_after = space_after->free_bytes;
+      progress.source_size = last_source_size(preset.preset_dir());
+    }
+    return explain_full(preset, std::move(e), progress);
   }
   return outcome;
 }

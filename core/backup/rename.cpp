@@ -4,8 +4,8 @@
 #include <fstream>
 #include <iterator>
 
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <nlohmann/json.hpp>
 
 #include "core/base/fsutil.hpp"
 #include "core/store/catalog.hpp"
@@ -41,7 +41,8 @@ Status record_preset_identity(const Preset& preset) {
                            doc.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n");
 }
 
-std::optional<std::string> orphaned_folder_of(const Preset& preset, const std::vector<std::string>& configured_presets) {
+std::optional<std::string> orphaned_folder_of(const Preset& preset,
+                                              const std::vector<std::string>& configured_presets) {
   if (holds_own_snapshots(preset.preset_dir())) {
     return std::nullopt;
   }

@@ -1,7 +1,11 @@
 #include "core/integrity/scrub.hpp"
 
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -23,6 +27,7 @@
 #include "core/integrity/work_file.hpp"
 #include "core/store/catalog.hpp"
 #include "core/store/lock.hpp"
+#include "core/store/preset_checks.hpp"
 
 namespace fs = std::filesystem;
 
@@ -36,6 +41,7 @@ struct ScrubRun {
   ContentSharing sharing;
   fs::path state_dir;
   Progress& progress;
+  fs::path work_dir;  // the state dir, or a temporary folder when the drive is read-only
 };
 
 // Logs how long each phase of a scrub took (debug level, `-v`).
@@ -70,7 +76,7 @@ Status init_manifests(const ScrubRun& run, std::vector<SnapshotInfo>& todo, cons
     options.checksum = run.preset.checksum;
     options.origin = "init";
     options.content_sharing = run.sharing;
-    options.work_dir = run.state_dir;
+    options.work_dir = run.work_dir;
     options.progress = &run.progress;
     auto pos = std::find_if(all.begin(), all.end(), [&](const SnapshotInfo& s) { return s.id == snap.id; });
     if (pos != all.begin() && pos != all.end()) {
@@ -173,7 +179,7 @@ Status scrub_snapshots(const ScrubRun& run, const Backend& backend, std::vector<
   run_fs_scrub(run, backend.filesystem_scrub(), report);
 
   FindingList findings(run.options.repair);
-  ContentIndex index(run.state_dir);
+  ContentIndex index(run.work_dir);
   SnapshotCheck check(run.state_dir, run.sharing, findings, index, report, run.progress);
   PhaseClock clock(run.preset.name);
   SNAPKEEP_TRY(check.run(todo, run.preset.name));
@@ -213,6 +219,102 @@ Result<std::vector<SnapshotInfo>> snapshots_asked(const fs::path& preset_dir, co
   return std::vector<SnapshotInfo>{found};
 }
 
+// Names the damaged inodes of unrepaired findings also have in snapshots scrub could not verify (no
+// manifest: the old script's snapshots before `adopt`), so the user knows those copies are damaged
+// too. Walks those trees only when there is such damage; hard-link trees only.
+void name_unverified_links(const std::vector<SnapshotInfo>& snapshots, ContentSharing sharing, ScrubReport& report) {
+  if (sharing != ContentSharing::hard_links || report.without_manifest.empty()) {
+    return;
+  }
+  std::map<std::pair<dev_t, ino_t>, std::vector<std::size_t>> damaged;  // inode -> findings
+  for (std::size_t i = 0; i < report.findings.size(); ++i) {
+    const ScrubFinding& f = report.findings[i];
+    if (f.repaired || f.status == FindingStatus::manifest_damaged || f.status == FindingStatus::missing) {
+      continue;
+    }
+    for (const auto& path : f.paths) {
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        damaged[{st.st_dev, st.st_ino}].push_back(i);
+        break;  // the paths of one finding are one inode
+      }
+    }
+  }
+  if (damaged.empty()) {
+    return;
+  }
+  for (const auto& snap : snapshots) {
+    if (std::find(report.without_manifest.begin(), report.without_manifest.end(), snap.id) ==
+        report.without_manifest.end()) {
+      continue;
+    }
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(snap.path, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      struct stat st {};
+      if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) {
+        continue;
+      }
+      if (auto found = damaged.find({st.st_dev, st.st_ino}); found != damaged.end()) {
+        for (std::size_t i : found->second) {
+          report.findings[i].unverified_paths.push_back(it->path());
+        }
+      }
+    }
+  }
+}
+
+// A drive mounted read-only (an off-site copy checked where it is kept): everything is verified, and
+// nothing is written to it, which is said once. No lock (nothing can change there), no scrub state
+// (contents are verified as if never verified before), no damage record, no repair; work files go
+// to a temporary folder of this machine.
+Result<ScrubReport> scrub_read_only(const Preset& preset, const Backend& backend, const ScrubOptions& options,
+                                    const fs::path& state_dir, std::chrono::steady_clock::time_point started) {
+  if (options.repair || options.init) {
+    return runtime_error("destination " + preset.destination.string() + " is mounted read-only: scrub " +
+                         (options.repair ? "--repair" : "--init") + " writes to it; mount it read-write first")
+        .in(preset.name);
+  }
+  spdlog::warn(
+      "{}: {} is mounted read-only: scrub verifies every snapshot but records nothing there (no scrub "
+      "state, so every content counts as never verified before; no damage record)",
+      preset.name, preset.destination.string());
+  std::string pattern = (fs::temp_directory_path() / "snapkeep-scrub-XXXXXX").string();
+  std::vector<char> name(pattern.begin(), pattern.end());
+  name.push_back('\0');
+  if (::mkdtemp(name.data()) == nullptr) {
+    return sys_error("cannot make a work folder", pattern).in(preset.name);
+  }
+  const fs::path work_dir(name.data());
+  struct RemoveAfter {
+    fs::path dir;
+    ~RemoveAfter() {
+      std::error_code ec;
+      fs::remove_all(dir, ec);
+    }
+  } remove_after{work_dir};
+  ScrubReport report;
+  const fs::path preset_dir = preset.preset_dir();
+  Progress progress(preset.name);
+  ScrubOptions verify_only = options;
+  verify_only.fs_scrub = false;  // a read-only btrfs cannot be scrubbed with repair either
+  ScrubRun run{preset, verify_only, backend.capabilities().content_sharing, state_dir, progress, work_dir};
+  Status scrubbed = [&]() -> Status {
+    SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
+    SNAPKEEP_TRY_ASSIGN(ScrubState state, ScrubState::open_read_only(state_dir, work_dir));
+    SNAPKEEP_TRY_ASSIGN(auto todo, snapshots_asked(preset_dir, options, snapshots));
+    return scrub_snapshots(run, backend, std::move(todo), snapshots, state, report);
+  }();
+  if (!scrubbed) {
+    return std::move(scrubbed).error().in(preset.name);
+  }
+  if (auto snapshots = list_snapshots(preset_dir)) {
+    name_unverified_links(*snapshots, run.sharing, report);
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
 }  // namespace
 
 Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, const ScrubOptions& options) {
@@ -224,12 +326,15 @@ Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, cons
     return report;  // nothing backed up yet
   }
   fs::path state_dir = preset_dir / k_state_dir_name;
+  if (destination_read_only(preset)) {
+    return scrub_read_only(preset, backend, options, state_dir, started);
+  }
   SNAPKEEP_TRY(make_dir(state_dir, 0700));
   SNAPKEEP_TRY_ASSIGN(auto lock, PresetLock::acquire(state_dir, preset.name, options.wait_for_lock));
   SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
   SNAPKEEP_TRY_ASSIGN(ScrubState state, ScrubState::open(state_dir));
   Progress progress(preset.name);
-  ScrubRun run{preset, options, backend.capabilities().content_sharing, state_dir, progress};
+  ScrubRun run{preset, options, backend.capabilities().content_sharing, state_dir, progress, state_dir};
   Status scrubbed = [&]() -> Status {
     SNAPKEEP_TRY_ASSIGN(auto todo, snapshots_asked(preset_dir, options, snapshots));
     std::vector<std::string> ids;
@@ -243,6 +348,7 @@ Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, cons
   if (!scrubbed) {
     return std::move(scrubbed).error().in(preset.name);
   }
+  name_unverified_links(snapshots, run.sharing, report);
   // Known damage: snapshots remade as a whole where the backend can (scrub_remake.cpp), then the
   // damage record that backups consult (scrub_damage.cpp).
   if (options.repair && backend.snapshot_remaker() != nullptr) {

@@ -147,9 +147,26 @@ Result<bool> ScrubStateRecords::next(std::uint64_t& key, ContentRecord& record) 
   }
 }
 
+Result<ScrubState> ScrubState::open_read_only(const fs::path& state_dir, const fs::path& work_dir) {
+  ScrubState state;
+  state.m_path = state_dir / k_state_file;
+  state.m_work_dir = work_dir;
+  state.m_read_only = true;
+  Fd fd(::open(state.m_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd && errno == ENOENT) {
+    return state;
+  }
+  if (!fd) {
+    return sys_error("cannot open the scrub state", state.m_path);
+  }
+  SNAPKEEP_TRY(read_log(fd.get(), state.m_path, [&](std::uint64_t, const ContentRecord&) { ++state.m_lines; }));
+  return state;
+}
+
 Result<ScrubState> ScrubState::open(const fs::path& state_dir) {
   ScrubState state;
   state.m_path = state_dir / k_state_file;
+  state.m_work_dir = state_dir;
   Fd fd(::open(state.m_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (!fd) {
     return sys_error("cannot open the scrub state", state.m_path);
@@ -182,12 +199,18 @@ ScrubState::ScrubState(ScrubState&& other) noexcept = default;
 ScrubState::~ScrubState() = default;
 
 Result<ScrubStateRecords> ScrubState::records() const {
+  ScrubStateRecords out;
+  out.m_sorter = std::make_unique<ExternalSorter>(m_work_dir);
   Fd fd(::open(m_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd && m_read_only && errno == ENOENT) {
+    SNAPKEEP_TRY(out.m_sorter->finish());
+    SNAPKEEP_TRY_ASSIGN(SortedRecords sorted, out.m_sorter->stream());
+    out.m_records = std::make_unique<SortedRecords>(std::move(sorted));
+    return out;
+  }
   if (!fd) {
     return sys_error("cannot open the scrub state", m_path);
   }
-  ScrubStateRecords out;
-  out.m_sorter = std::make_unique<ExternalSorter>(m_path.parent_path());
   std::uint64_t line = 0;
   Status added;
   RecordBuilder builder;
@@ -211,6 +234,12 @@ Result<ScrubStateRecords> ScrubState::records() const {
 
 Status ScrubState::record(std::uint64_t key, std::int64_t verified_ns, bool damaged) {
   ContentRecord record{verified_ns, damaged};
+  if (m_read_only) {
+    if (m_loaded) {
+      (*m_loaded)[key] = record;
+    }
+    return {};
+  }
   std::string line = format_line(key, record);
   ssize_t n;
   do {
@@ -234,7 +263,7 @@ Status ScrubState::sync() {
 }
 
 Status ScrubState::compact(std::uint64_t live_keys, const NextKey& next_live) {
-  if (m_lines <= 2 * live_keys + 1024) {
+  if (m_read_only || m_lines <= 2 * live_keys + 1024) {
     return {};
   }
   SNAPKEEP_TRY_ASSIGN(ScrubStateRecords records, this->records());

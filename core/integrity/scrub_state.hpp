@@ -55,13 +55,18 @@ class ScrubState {
   // Opens (or starts) the log in state_dir, which must exist and be locked by us; cuts a torn last
   // line. Reads the log once, without keeping it.
   static Result<ScrubState> open(const std::filesystem::path& state_dir);
+  // Opens the log of a read-only drive: nothing is written (a missing log reads as empty, records
+  // are dropped, compact does nothing); records() sorts in work_dir, which must be writable.
+  static Result<ScrubState> open_read_only(const std::filesystem::path& state_dir,
+                                           const std::filesystem::path& work_dir);
   ScrubState(ScrubState&& other) noexcept;
   ScrubState& operator=(ScrubState&&) = delete;
   ScrubState(const ScrubState&) = delete;
   ScrubState& operator=(const ScrubState&) = delete;
   ~ScrubState();
 
-  // Streams the last record of every key as the log is now, sorted in work files in the state dir.
+  // Streams the last record of every key as the log is now, sorted in work files in the state dir
+  // (or the work dir of a read-only log).
   Result<ScrubStateRecords> records() const;
   // Appends a record now (one write; fsync happens in sync()).
   Status record(std::uint64_t key, std::int64_t verified_ns, bool damaged);
@@ -90,6 +95,8 @@ class ScrubState {
   Status open_for_append();
   const std::unordered_map<std::uint64_t, ContentRecord>& loaded() const;
   std::filesystem::path m_path;
+  std::filesystem::path m_work_dir;
+  bool m_read_only = false;
   Fd m_fd;
   std::uint64_t m_lines = 0;
   // The whole log, loaded by the first find() or size().

@@ -133,8 +133,9 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
           runtime_error(transfer.operation + " failed: " + describe_failure("rsync", *result, meaning)).in(preset.name);
       e.full = reports_full_filesystem(result->stderr_tail);
       // A hard link the destination could not make (ext4 allows 65000 per inode): the caller can
-      // copy that content once more (backends/rsync/rsync_backend.cpp).
-      if (!e.full && result->term_signal == 0 && result->exit_code == 23 &&
+      // copy that content once more (backends/rsync/rsync_backend.cpp). rsync reports it as a partial
+      // transfer (23), or, when a link of its own -H group fails, aborts with a protocol error (2).
+      if (!e.full && result->term_signal == 0 && (result->exit_code == 23 || result->exit_code == 2) &&
           result->stderr_tail.find(std::strerror(EMLINK)) != std::string::npos) {
         e.err = EMLINK;
       }
