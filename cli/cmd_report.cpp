@@ -54,6 +54,15 @@ int cmd_report(const GlobalOptions& global, const Config& config, const ReportAr
   int status =
       run_presets(global, config, args.presets, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
         auto backend = backend_for(preset);
+        if (!backend && backend.error().drive_absent) {
+          // An unplugged drive is no failure of the report: the page says so and names the drives.
+          unavailable_report(preset, Error(backend.error()).in(preset.name), options, entry);
+          entries.push_back(entry);
+          if (global.show()) {
+            print_summary(entry);
+          }
+          return ExitStatus::ok;
+        }
         Status gathered = backend ? gather_report(preset, **backend, options, entry) : Status(backend.error());
         if (!gathered) {
           // The page still names the preset and why it has nothing to show.

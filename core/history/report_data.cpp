@@ -281,21 +281,29 @@ void add_scrubs(const History& history, const ReportOptions& options, nlohmann::
 
 }  // namespace
 
+void unavailable_report(const Preset& preset, const Error& reason, const ReportOptions& options,
+                        nlohmann::json& entry) {
+  entry["destination"] = preset.preset_dir().string();
+  entry["generated"] = format_iso_local(options.now);
+  entry["generated_unix"] = options.now;
+  entry["status"] = "unavailable";
+  entry["reason"] = reason.describe();
+  entry["drives"] = known_drives(preset, std::nullopt, {});
+}
+
 Status gather_report(const Preset& preset, Backend& backend, const ReportOptions& options, nlohmann::json& entry) {
   const fs::path preset_dir = preset.preset_dir();
   entry["backend"] = std::string(backend.name());
-  entry["destination"] = preset_dir.string();
-  entry["generated"] = format_iso_local(options.now);
-  entry["generated_unix"] = options.now;
   if (auto checked = check_destination(preset); !checked) {
     if (!checked.error().drive_absent) {
       return std::move(checked).error();
     }
-    entry["status"] = "unavailable";
-    entry["reason"] = checked.error().describe();
-    entry["drives"] = known_drives(preset, std::nullopt, {});
+    unavailable_report(preset, checked.error(), options, entry);
     return {};
   }
+  entry["destination"] = preset_dir.string();
+  entry["generated"] = format_iso_local(options.now);
+  entry["generated_unix"] = options.now;
   SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
   History history;
   SNAPKEEP_TRY_ASSIGN(HistoryReadStats read, read_history(preset_dir, [&](const nlohmann::json& record) {

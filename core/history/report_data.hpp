@@ -29,4 +29,8 @@ struct ReportOptions {
 // this machine knows. Fails when the preset folder or its history log cannot be read.
 Status gather_report(const Preset& preset, Backend& backend, const ReportOptions& options, nlohmann::json& entry);
 
+// The report of a preset whose drive is not there (`reason` has drive_absent: no backend could be
+// made for it either): "status" "unavailable", the reason, and the drives this machine knows.
+void unavailable_report(const Preset& preset, const Error& reason, const ReportOptions& options, nlohmann::json& entry);
+
 }  // namespace snapkeep
