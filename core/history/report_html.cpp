@@ -198,10 +198,14 @@ std::string charts(const nlohmann::json& p) {
   for (const auto& s : p.value("scrubs", nlohmann::json::array())) {
     share.points.push_back({number(s, "time_unix"), number(s, "coverage")});
   }
+  if (!share.points.empty()) {
+    // The line ends at the report's moment, at the figure the card above shows.
+    share.points.push_back({number(p, "generated_unix"), number(coverage, "now")});
+  }
   scrub.series = {share};
   out += figure(fmt::format("Scrub coverage: share of the content verified in the last {:.0f} days",
                             number(coverage, "window_days", 30)),
-                scrub, legend({{"s-cov", "verified within the window, after each scrub"}}));
+                scrub, legend({{"s-cov", "verified within the window, after each scrub, and now"}}));
   return out;
 }
 
