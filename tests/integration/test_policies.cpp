@@ -425,7 +425,7 @@ TEST(Policies, MessagesAUserCanActOn) {
   const std::size_t at = nowhere.err.find(cited);
   EXPECT_NE(at, std::string::npos) << nowhere.err;
   EXPECT_EQ(nowhere.err.find("nowhere", nowhere.err.find('\n') + 1), std::string::npos) << "said twice:\n"
-                                                                                       << nowhere.err;
+                                                                                        << nowhere.err;
 
   w.write_config();
   ::chmod(w.tmp.path().c_str(), 0755);
