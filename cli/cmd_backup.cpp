@@ -2,12 +2,14 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "backends/registry.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "core/backup/backup.hpp"
 #include "core/config/units.hpp"
+#include "core/history/run_records.hpp"
 #include "core/ops/monitored_run.hpp"
 
 namespace snapkeep::cli {
@@ -52,6 +54,25 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
                                                             : "min_free: deleted for space"}});
         }
         entry["deleted_for_space"] = freed;
+        entry["changes"] = nullptr;
+        std::string changes;
+        if (outcome.changes) {
+          const ChangeCounts& c = *outcome.changes;
+          entry["changes"] = {
+              {"since", outcome.changes_since}, {"added", c.added},     {"changed", c.content + c.metadata},
+              {"deleted", c.deleted},           {"content", c.content}, {"metadata", c.metadata}};
+          changes = fmt::format("{} added, {} changed, {} deleted, ", c.added, c.content + c.metadata, c.deleted);
+        }
+        if (!args.dry_run) {
+          // The history log (docs/history.md): a failure to write it is a warning, never a failed backup.
+          // monitored_backup made its own backend; the log needs one too (the drive is there: it just backed up).
+          auto backend = backend_for(preset);
+          auto recorded = backend ? record_backup(preset, **backend, run) : Status(std::move(backend).error());
+          if (!recorded) {
+            spdlog::warn("{}: {}", preset.name, recorded.error().describe());
+            entry["warnings"].push_back(recorded.error().describe());
+          }
+        }
         if (outcome.source_shrank) {
           entry["source_shrank"] = {{"previous", outcome.source_shrank->previous},
                                     {"previous_files", outcome.source_shrank->previous_files},
@@ -76,9 +97,9 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         }
         if (global.show(status != ExitStatus::ok || !outcome.stats.warnings.empty())) {
           std::printf("%s\n",
-                      fmt::format("{}: {} {} ({}, {} files, {} copied in {} files, {:.1f} s)", preset.name,
+                      fmt::format("{}: {} {} ({}, {} files, {}{} copied in {} files, {:.1f} s)", preset.name,
                                   args.dry_run ? "would make snapshot" : "snapshot", outcome.snapshot_id, run.backend,
-                                  outcome.stats.files, format_bytes(outcome.stats.bytes_transferred),
+                                  outcome.stats.files, changes, format_bytes(outcome.stats.bytes_transferred),
                                   outcome.stats.files_transferred, seconds)
                           .c_str());
         }

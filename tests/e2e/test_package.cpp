@@ -150,7 +150,14 @@ TEST(Package, DebBuildsInstallsAndWorksFromAScratchRoot) {
     return std::set<std::string>(got.begin(), got.end());
   };
   EXPECT_EQ(complete({"snapkeep", "st"}), (std::set<std::string>{"status"}));
-  EXPECT_EQ(complete({"snapkeep", "re"}), (std::set<std::string>{"restore", "rename"}));
+  std::set<std::string> re_commands;  // what the program has, so a new command does not break this
+  for (const auto& command : lines_of(snapkeep({"_complete", "commands"}).out)) {
+    if (command.starts_with("re")) {
+      re_commands.insert(command);
+    }
+  }
+  EXPECT_TRUE(re_commands.contains("restore") && re_commands.contains("rename"));
+  EXPECT_EQ(complete({"snapkeep", "re"}), re_commands);
   EXPECT_EQ(complete({"snapkeep", "status", "--max"}), (std::set<std::string>{"--max-age"}));
   EXPECT_EQ(complete({"snapkeep", "--progress-"}), (std::set<std::string>{"--progress-fd", "--progress-interval"}));
   EXPECT_EQ(complete({"snapkeep", "-c", (tmp / "snapkeep.conf").string(), "backup", ""}),
