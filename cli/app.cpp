@@ -18,7 +18,7 @@
 namespace snapkeep::cli {
 namespace {
 
-const char* const k_commands[] = {"backup", "list", "restore", "scrub", "prune", "du", "check"};
+const char* const k_commands[] = {"backup", "list", "restore", "scrub", "prune", "du", "check", "serve", "trust"};
 
 bool is_command(const std::string& word) {
   for (const char* c : k_commands) {
@@ -83,6 +83,10 @@ Rewritten rewrite_legacy_form(std::vector<std::string> args) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // The relay serve's rsync starts: rsync appends its own words, which are no options of ours.
+  if (argc >= 2 && std::string_view(argv[1]) == "__relay") {
+    return cmd_relay(argc, argv);
+  }
   Rewritten rewritten = rewrite_legacy_form(std::vector<std::string>(argv + 1, argv + argc));
   std::vector<std::string> args = std::move(rewritten.args);
 
@@ -145,6 +149,18 @@ int run_cli(int argc, char** argv) {
   scrub_cmd->add_option("--max-bytes", scrub.max_bytes, "read at most this much file data (50G, 512M)");
   scrub_cmd->add_flag("--wait", scrub.wait, "wait for another run's lock instead of exiting with status 3");
 
+  ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand("serve", "the remote end of push backups, run from authorized_keys");
+  serve_cmd->add_option("--restrict-path", serve.restrict_path, "the only folder clients may use")->required();
+  serve_cmd->add_flag("--append-only", serve.append_only,
+                      "clients may back up but never delete or overwrite (retention follows this host's config)");
+
+  TrustArgs trust;
+  auto* trust_cmd = app.add_subcommand("trust", "show a host's key fingerprints and store them in known_hosts");
+  trust_cmd->add_option("host", trust.host, "a preset, [user@]host, host:/path or ssh://host:port/path")->required();
+  trust_cmd->add_option("--known-hosts", trust.known_hosts, "the known_hosts file (default: the preset's)");
+  trust_cmd->add_flag("--yes,-y", trust.yes, "store without asking");
+
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
@@ -164,6 +180,12 @@ int run_cli(int argc, char** argv) {
   }
   global.verbosity = verbose ? 1 : (quiet ? -1 : 0);
   setup_logging(global.verbosity);
+  if (app.got_subcommand(serve_cmd)) {
+    return cmd_serve(global, serve);
+  }
+  if (app.got_subcommand(trust_cmd)) {
+    return cmd_trust(global, trust);
+  }
 
   std::vector<std::filesystem::path> files(global.config_files.begin(), global.config_files.end());
   if (files.empty()) {

@@ -7,19 +7,25 @@
 #include "cli/output.hpp"
 #include "core/backup/backup.hpp"
 #include "core/config/units.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 
 int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args) {
   return run_presets(
       global, config, args.presets, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
-        SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
         BackupOptions options;
         options.dry_run = args.dry_run;
         options.wait_for_lock = args.wait;
         options.switch_backend = args.switch_backend;
-        auto freezer = make_source_freezer();
-        SNAPKEEP_TRY_ASSIGN(BackupRun run, backup_preset(preset, *backend, options, freezer.get()));
+        BackupRun run;
+        if (preset.remote_destination) {
+          SNAPKEEP_TRY_ASSIGN(run, remote_backup(preset, options));  // push: serve makes the snapshot there
+        } else {
+          SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+          auto freezer = make_source_freezer();
+          SNAPKEEP_TRY_ASSIGN(run, backup_preset(preset, *backend, options, freezer.get()));
+        }
         const BackupOutcome& outcome = run.outcome;
         ExitStatus status = ExitStatus::ok;
         entry["status"] = "ok";

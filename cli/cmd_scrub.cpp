@@ -9,6 +9,7 @@
 #include "core/base/signals.hpp"
 #include "core/config/units.hpp"
 #include "core/integrity/scrub.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 namespace {
@@ -154,9 +155,16 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
   return run_presets(global, config, args.presets,
                      [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
                        entry["destination"] = preset.preset_dir().string();
-                       SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
-                       entry["backend"] = std::string(backend->name());
-                       SNAPKEEP_TRY_ASSIGN(ScrubReport scrubbed, run_scrub(preset, *backend, options));
+                       ScrubReport scrubbed;
+                       if (preset.remote_destination) {
+                         SNAPKEEP_TRY_ASSIGN(auto remote, remote_scrub(preset, options));
+                         scrubbed = std::move(remote.first);
+                         entry["backend"] = remote.second;
+                       } else {
+                         SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+                         entry["backend"] = std::string(backend->name());
+                         SNAPKEEP_TRY_ASSIGN(scrubbed, run_scrub(preset, *backend, options));
+                       }
                        bool damage = scrubbed.damage_remains();
                        entry.update(report_json(scrubbed));
                        entry["status"] = damage ? "damaged" : "ok";

@@ -51,6 +51,19 @@ struct ScrubArgs {
   bool wait = false;
 };
 
+// snapkeep serve (docs/remote.md).
+struct ServeArgs {
+  std::string restrict_path;
+  bool append_only = false;
+};
+
+// snapkeep trust HOST.
+struct TrustArgs {
+  std::string host;         // a preset name, [user@]host, host:/path or ssh://host:port/path
+  std::string known_hosts;  // --known-hosts, empty: the preset's or the default
+  bool yes = false;
+};
+
 // Each returns the process exit status (SPEC §2).
 int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args);
 int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
@@ -59,5 +72,10 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
 int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs& args);
 int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
+// serve and trust read no config unless -c names one (a serve host needs none).
+int cmd_serve(const GlobalOptions& global, const ServeArgs& args);
+int cmd_trust(const GlobalOptions& global, const TrustArgs& args);
+// The relay serve's rsync starts (`snapkeep __relay SESSION ...`), before any argument parsing.
+int cmd_relay(int argc, char** argv);
 
 }  // namespace snapkeep::cli
