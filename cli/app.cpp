@@ -18,7 +18,8 @@
 namespace snapkeep::cli {
 namespace {
 
-const char* const k_commands[] = {"backup", "list", "restore", "scrub", "prune", "du", "check", "serve", "trust"};
+const char* const k_commands[] = {"backup", "list",   "restore", "scrub",  "prune", "du",
+                                  "check",  "delete", "adopt",   "rename", "serve", "trust"};
 
 bool is_command(const std::string& word) {
   for (const char* c : k_commands) {
@@ -109,6 +110,29 @@ int run_cli(int argc, char** argv) {
   backup_cmd->add_flag("--wait", backup.wait, "wait for another run's lock instead of exiting with status 3");
   backup_cmd->add_flag("--switch-backend", backup.switch_backend,
                        "back up even though the preset's snapshots were made by another backend (a full copy)");
+  backup_cmd->add_flag("--new-folder", backup.new_folder,
+                       "start the preset's folder even though another holds snapshots of the same source");
+
+  DeleteArgs del;
+  auto* delete_cmd = app.add_subcommand("delete", "delete snapshots of snapkeep's own by id (the newest too)");
+  delete_cmd->add_option("preset", del.preset, "preset")->required();
+  delete_cmd->add_option("ids", del.ids, "snapshot ids (or latest)")->required();
+  delete_cmd->add_flag("--dry-run,-n", del.dry_run, "say what would be deleted; delete nothing");
+  delete_cmd->add_flag("--wait", del.wait, "wait for another run's lock instead of exiting with status 3");
+
+  AdoptArgs adopt;
+  auto* adopt_cmd =
+      app.add_subcommand("adopt", "hand the old script's snapshots over to snapkeep (retention, min_free, scrub)");
+  adopt_cmd->add_option("preset", adopt.preset, "preset")->required();
+  adopt_cmd->add_flag("--dry-run,-n", adopt.dry_run, "list what would be adopted; change nothing");
+  adopt_cmd->add_flag("--wait", adopt.wait, "wait for another run's lock instead of exiting with status 3");
+
+  RenameArgs rename;
+  auto* rename_cmd = app.add_subcommand(
+      "rename", "after renaming a preset in the config: move its snapshots from DEST/OLD to DEST/NEW");
+  rename_cmd->add_option("old", rename.old_name, "the preset's old name")->required();
+  rename_cmd->add_option("new", rename.new_name, "its name in the config now")->required();
+  rename_cmd->add_flag("--wait", rename.wait, "wait for another run's lock instead of exiting with status 3");
 
   std::vector<std::string> list_presets;
   auto* list_cmd = app.add_subcommand("list", "snapshots, newest last, with time, backend and state");
@@ -222,6 +246,15 @@ int run_cli(int argc, char** argv) {
   }
   if (app.got_subcommand(check_cmd)) {
     return cmd_check(global, *config, check_presets);
+  }
+  if (app.got_subcommand(delete_cmd)) {
+    return cmd_delete(global, *config, del);
+  }
+  if (app.got_subcommand(adopt_cmd)) {
+    return cmd_adopt(global, *config, adopt);
+  }
+  if (app.got_subcommand(rename_cmd)) {
+    return cmd_rename(global, *config, rename);
   }
   return 2;
 }

@@ -1,3 +1,4 @@
+#include <chrono>
 #include <cstdio>
 
 #include <fmt/format.h>
@@ -18,6 +19,12 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         options.dry_run = args.dry_run;
         options.wait_for_lock = args.wait;
         options.switch_backend = args.switch_backend;
+        options.new_folder = args.new_folder;
+        for (const auto& configured : config.presets) {
+          options.configured_presets.push_back(configured.name);
+        }
+        // The time reported is the whole run's: checks, copy, manifest and the prune after it.
+        const auto started = std::chrono::steady_clock::now();
         BackupRun run;
         if (preset.remote_destination) {
           SNAPKEEP_TRY_ASSIGN(run, remote_backup(preset, options));  // push: serve makes the snapshot there
@@ -26,6 +33,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
           auto freezer = make_source_freezer();
           SNAPKEEP_TRY_ASSIGN(run, backup_preset(preset, *backend, options, freezer.get()));
         }
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const BackupOutcome& outcome = run.outcome;
         ExitStatus status = ExitStatus::ok;
         entry["status"] = "ok";
@@ -37,7 +45,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         entry["bytes_transferred"] = outcome.stats.bytes_transferred;
         entry["bytes_hashed"] = outcome.stats.bytes_hashed;
         entry["manifest_ok"] = outcome.stats.manifest_ok;
-        entry["seconds"] = outcome.seconds;
+        entry["seconds"] = seconds;
         entry["dry_run"] = args.dry_run;
         entry["warnings"] = outcome.stats.warnings;
         entry["pruned"] = run.pruned;
@@ -50,6 +58,13 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
                                                             : "min_free: deleted for space"}});
         }
         entry["deleted_for_space"] = freed;
+        if (outcome.source_shrank) {
+          entry["source_shrank"] = {{"previous", outcome.source_shrank->previous},
+                                    {"previous_files", outcome.source_shrank->previous_files},
+                                    {"previous_bytes", outcome.source_shrank->previous_bytes},
+                                    {"files", outcome.stats.files},
+                                    {"bytes", outcome.stats.bytes_total}};
+        }
         if (outcome.stats.manifest_error) {
           // The snapshot is there and complete, but scrub cannot vouch for it yet: the run failed.
           status = worse(status, report(*outcome.stats.manifest_error));
@@ -65,7 +80,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
                       fmt::format("{}: {} {} ({}, {} files, {} copied in {} files, {:.1f} s)", preset.name,
                                   args.dry_run ? "would make snapshot" : "snapshot", outcome.snapshot_id, run.backend,
                                   outcome.stats.files, format_bytes(outcome.stats.bytes_transferred),
-                                  outcome.stats.files_transferred, outcome.seconds)
+                                  outcome.stats.files_transferred, seconds)
                           .c_str());
         }
         return status;

@@ -4,6 +4,7 @@
 
 #include "backends/registry.hpp"
 #include "cli/commands.hpp"
+#include "cli/drives_view.hpp"
 #include "cli/output.hpp"
 #include "core/backup/check.hpp"
 #include "core/serve/client.hpp"
@@ -16,6 +17,14 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
     entry["source"] = preset.source.string();
     entry["destination"] = preset.preset_dir().string();
     CheckReport report;
+    // Rotating drives: which drives this preset has been backed up to, and when (also when the
+    // drive is absent, which is when it matters).
+    auto drives = preset_drives(preset.preset_dir(), preset.destination);
+    if (drives) {
+      entry["drives"] = drives_json(*drives);
+    } else {
+      spdlog::warn("{}: {}", preset.name, drives.error().describe());
+    }
     auto checked = [&]() -> Result<std::string> {
       if (preset.remote_destination) {
         // The source here, the destination's drive, folder and tools there.
@@ -30,6 +39,9 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
       return std::string(backend->name());
     }();
     if (!checked) {
+      if (drives && global.show(true)) {
+        print_drives(*drives);
+      }
       return std::move(checked).error();  // logged once, by the preset loop
     }
     entry["status"] = "ok";
@@ -41,6 +53,9 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
     if (global.show(!report.warnings.empty())) {
       std::printf("%s: ok (%s backend, %s -> %s)\n", preset.name.c_str(), checked->c_str(), preset.source.c_str(),
                   preset.preset_dir().c_str());
+      if (drives) {
+        print_drives(*drives);
+      }
     }
     return ExitStatus::ok;
   };

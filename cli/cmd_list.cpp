@@ -1,7 +1,10 @@
 #include <cstdio>
 
+#include <spdlog/spdlog.h>
+
 #include "backends/registry.hpp"
 #include "cli/commands.hpp"
+#include "cli/drives_view.hpp"
 #include "cli/output.hpp"
 #include "core/serve/client.hpp"
 #include "core/store/catalog.hpp"
@@ -52,6 +55,15 @@ int cmd_list(const GlobalOptions& global, const Config& config, const std::vecto
       for (const auto& work : interrupted) {
         std::printf("  (%s: %s)\n", work.path.c_str(), work.what.c_str());
       }
+    }
+    // Rotating drives: which drives this preset has been backed up to, and when.
+    if (auto drives = preset_drives(preset_dir, preset.destination); drives) {
+      entry["drives"] = drives_json(*drives);
+      if (!global.json) {
+        print_drives(*drives);
+      }
+    } else {
+      spdlog::warn("{}: {}", preset.name, drives.error().describe());
     }
     return ExitStatus::ok;
   });

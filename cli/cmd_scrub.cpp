@@ -75,6 +75,16 @@ nlohmann::json report_json(const ScrubReport& r) {
   if (!r.fs_scrub_note.empty()) {
     out["fs_scrub_note"] = r.fs_scrub_note;
   }
+  if (!r.fs_scrub_reported_by.empty()) {
+    out["fs_scrub_reported_by"] = r.fs_scrub_reported_by;
+  }
+  if (!r.snapshot_repairs.empty()) {
+    nlohmann::json repairs = nlohmann::json::array();
+    for (const auto& repair : r.snapshot_repairs) {
+      repairs.push_back({{"snapshot", repair.snapshot}, {"repaired", repair.repaired}, {"note", repair.note}});
+    }
+    out["snapshot_repairs"] = repairs;
+  }
   return out;
 }
 
@@ -107,6 +117,10 @@ void print_human(const Preset& preset, const ScrubReport& r) {
       std::printf("  (%s)\n", f.repair_note.c_str());
     }
   }
+  for (const auto& repair : r.snapshot_repairs) {
+    std::printf("%s: snapshot %s %s: %s\n", preset.name.c_str(), repair.snapshot.c_str(),
+                repair.repaired ? "repaired" : "stays damaged", repair.note.c_str());
+  }
   if (r.fs_scrub) {
     const FsScrubCounters& c = *r.fs_scrub;
     std::printf(
@@ -116,6 +130,8 @@ void print_human(const Preset& preset, const ScrubReport& r) {
         static_cast<unsigned long long>(c.data_csum_errors), static_cast<unsigned long long>(c.tree_errors),
         static_cast<unsigned long long>(c.read_errors), static_cast<unsigned long long>(c.corrected_errors),
         static_cast<unsigned long long>(c.uncorrectable_errors));
+  } else if (!r.fs_scrub_reported_by.empty()) {
+    std::printf("%s: btrfs scrub: %s\n", preset.name.c_str(), r.fs_scrub_note.c_str());
   }
   std::string coverage = r.budget_reached ? fmt::format(", budget reached: {} of {} contents never verified yet",
                                                         r.contents_unverified, r.contents_total)
@@ -138,6 +154,8 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
   options.repair = args.repair;
   options.init = args.init;
   options.wait_for_lock = args.wait;
+  FsScrubsDone fs_scrubs_done;  // each filesystem's own scrub runs once in this run
+  options.fs_scrubs_done = &fs_scrubs_done;
   if (!args.max_time.empty()) {
     auto seconds = parse_duration(args.max_time);
     if (!seconds) {

@@ -24,6 +24,26 @@ struct BackupArgs {
   bool dry_run = false;
   bool wait = false;
   bool switch_backend = false;
+  bool new_folder = false;
+};
+
+struct DeleteArgs {
+  std::string preset;
+  std::vector<std::string> ids;
+  bool dry_run = false;
+  bool wait = false;
+};
+
+struct AdoptArgs {
+  std::string preset;
+  bool dry_run = false;
+  bool wait = false;
+};
+
+struct RenameArgs {
+  std::string old_name;
+  std::string new_name;
+  bool wait = false;
 };
 
 struct RestoreArgs {
@@ -72,6 +92,9 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
 int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs& args);
 int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
+int cmd_delete(const GlobalOptions& global, const Config& config, const DeleteArgs& args);
+int cmd_adopt(const GlobalOptions& global, const Config& config, const AdoptArgs& args);
+int cmd_rename(const GlobalOptions& global, const Config& config, const RenameArgs& args);
 // serve and trust read no config unless -c names one (a serve host needs none).
 int cmd_serve(const GlobalOptions& global, const ServeArgs& args);
 int cmd_trust(const GlobalOptions& global, const TrustArgs& args);

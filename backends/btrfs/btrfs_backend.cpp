@@ -1,21 +1,32 @@
 #include "backends/btrfs/btrfs_backend.hpp"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
+#include <set>
 #include <string>
 
 #include <spdlog/spdlog.h>
 
+#include "backends/btrfs/extents.hpp"
 #include "backends/btrfs/fs_scrub.hpp"
+#include "backends/btrfs/parent_pins.hpp"
+#include "backends/btrfs/snapshot_remake.hpp"
 #include "backends/btrfs/subvolume.hpp"
 #include "core/base/fsprobe.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/base/process.hpp"
 #include "core/base/progress.hpp"
 #include "core/config/units.hpp"
+#include "core/store/damage.hpp"
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
+#include "core/transfer/damaged_links.hpp"
 #include "core/transfer/rsync.hpp"
+#include "core/transfer/sparse.hpp"
 
 namespace fs = std::filesystem;
 
@@ -55,12 +66,6 @@ std::vector<SourceSnapshot> list_source_snapshots(const fs::path& root) {
   }
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.info.ctransid < b.info.ctransid; });
   return out;
-}
-
-// Is dest a read-only subvolume received from the snapshot whose uuid is source_uuid?
-bool is_verified_copy(const fs::path& dest, const btrfs::Uuid& source_uuid) {
-  auto info = btrfs::subvolume_info(dest);
-  return info && info->read_only && !btrfs::is_null(info->received_uuid) && info->received_uuid == source_uuid;
 }
 
 // Counts entries and bytes of a tree, for the backup's report.
@@ -104,11 +109,26 @@ class BtrfsBackend final : public Backend {
     for (const auto& entry : fs::directory_iterator(preset_dir, ec)) {
       if (entry.path().filename().string().rfind(k_incoming_prefix, 0) == 0) {
         out.push_back({entry.path(), "an unfinished receive; the next backup completes or removes it"});
+      } else if (entry.path().filename().string().rfind(k_remake_prefix, 0) == 0) {
+        out.push_back({entry.path(), "an unfinished repair copy (scrub --repair); the next backup removes it"});
       }
     }
     return out;
   }
   const FilesystemScrub* filesystem_scrub() const override { return &btrfs_filesystem_scrub(); }
+  // The source snapshots (the parents of future incremental sends) move with the preset's name.
+  Status rename_preset_state(const Preset& renamed, const std::string& old_name) const override {
+    Preset old = renamed;
+    old.name = old_name;
+    const fs::path from = source_snapshot_root(old);
+    const fs::path to = source_snapshot_root(renamed);
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(from, ec)) || fs::exists(fs::symlink_status(to, ec))) {
+      return {};
+    }
+    return rename_path(from, to);
+  }
+  const SnapshotRemaker* snapshot_remaker() const override { return &btrfs_snapshot_remaker(); }
   Result<BackupStats> create_snapshot(const BackupJob& job) override;
   Status delete_snapshot(const fs::path& snapshot, Progress& /*progress*/) override {
     return btrfs::delete_subvolume(snapshot);  // one ioctl; the filesystem frees the space in the background
@@ -134,7 +154,7 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
     std::string id = dest.filename().string().substr(k_incoming_prefix.size());
     fs::path source = source_root / dest.filename();
     auto source_info = btrfs::subvolume_info(source);
-    if (source_info && is_verified_copy(dest, source_info->uuid) && parse_snapshot_id(id) &&
+    if (source_info && btrfs::is_verified_copy(dest, source_info->uuid) && parse_snapshot_id(id) &&
         !fs::exists(job.preset_dir / id, ec)) {
       spdlog::info("{}: completing the verified receive {} left by an interrupted run", job.preset->name, id);
       SNAPKEEP_TRY(rename_path(dest, job.preset_dir / id));
@@ -145,6 +165,19 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
     SNAPKEEP_TRY(btrfs::delete_subvolume(dest));
   }
   // Source snapshots still under their dot-name: keep the ones whose copy made it, drop the rest.
+  // What an interrupted scrub --repair left (its copies under .remake-) goes at both ends.
+  for (const auto& dir : {job.preset_dir, source_root}) {
+    std::vector<fs::path> remakes;
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      if (entry.path().filename().string().rfind(k_remake_prefix, 0) == 0) {
+        remakes.push_back(entry.path());
+      }
+    }
+    for (const auto& path : remakes) {
+      spdlog::info("{}: removing {}, left by an interrupted scrub --repair", job.preset->name, path.string());
+      SNAPKEEP_TRY(btrfs::delete_subvolume(path));
+    }
+  }
   for (const auto& entry : fs::directory_iterator(source_root, ec)) {
     std::string name = entry.path().filename().string();
     if (name.rfind(k_incoming_prefix, 0) != 0) {
@@ -152,7 +185,7 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
     }
     std::string id = name.substr(k_incoming_prefix.size());
     auto info = btrfs::subvolume_info(entry.path());
-    if (info && parse_snapshot_id(id) && is_verified_copy(job.preset_dir / id, info->uuid)) {
+    if (info && parse_snapshot_id(id) && btrfs::is_verified_copy(job.preset_dir / id, info->uuid)) {
       if (fs::exists(fs::symlink_status(source_root / id, ec))) {
         SNAPKEEP_TRY(btrfs::delete_subvolume(source_root / id));  // stale: its copy is gone
       }
@@ -196,19 +229,40 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   SNAPKEEP_TRY(make_dir(source_root, 0700));
   SNAPKEEP_TRY(reconcile_leftovers(job, source_root));
 
+  std::vector<std::string> warnings;
+  const std::string drive = btrfs_backup_drive(job);
+  // Source snapshots other drives keep as their parents (rotating drives); unknown: delete none.
+  const auto pinned = pinned_source_uuids(preset, drive, std::time(nullptr), warnings);
+  auto is_pinned = [&](const SourceSnapshot& s) { return !pinned || pinned->count(btrfs::uuid_text(s.info.uuid)) > 0; };
+
   // Parent: the newest source snapshot whose verified copy is still at the destination.
   auto sources = list_source_snapshots(source_root);
   const SourceSnapshot* parent = nullptr;
   for (auto it = sources.rbegin(); it != sources.rend(); ++it) {
-    if (is_verified_copy(job.preset_dir / it->id, it->info.uuid)) {
+    if (btrfs::is_verified_copy(job.preset_dir / it->id, it->info.uuid)) {
       parent = &*it;
       break;
     }
+  }
+  // Known damage never spreads: an incremental receive shares every unchanged extent of its parent.
+  SNAPKEEP_TRY_ASSIGN(DamageRecord damage, read_damage_record(job.state_dir));
+  if (parent != nullptr && damage.snapshot_damaged(parent->id)) {
+    warnings.push_back("full send instead of an incremental one: scrub recorded damage in the parent snapshot " +
+                       parent->id + " (" + describe_damage(damage, parent->id) +
+                       "), and the new snapshot would share its damaged data");
+    parent = nullptr;
   }
 
   // A source snapshot under the new id has lost its copy (deleted at the destination): stale.
   std::error_code ec;
   if (fs::exists(fs::symlink_status(source_root / job.id, ec))) {
+    auto stale = std::find_if(sources.begin(), sources.end(), [&](const SourceSnapshot& s) { return s.id == job.id; });
+    if (stale != sources.end() && is_pinned(*stale)) {
+      return runtime_error("the source snapshot " + (source_root / job.id).string() +
+                           " has the new snapshot's id and is still the parent another drive needs; run the backup "
+                           "again in a second")
+          .in(preset.name);
+    }
     SNAPKEEP_TRY(btrfs::delete_subvolume(source_root / job.id));
   }
   fs::path new_source = source_root / incoming_name(job.id);
@@ -252,7 +306,7 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
     return e;
   }
   auto source_info = btrfs::subvolume_info(new_source);
-  if (!source_info || !is_verified_copy(new_dest, source_info->uuid)) {
+  if (!source_info || !btrfs::is_verified_copy(new_dest, source_info->uuid)) {
     cleanup();
     return runtime_error("btrfs receive finished but " + new_dest.string() + " is not a read-only copy of " +
                          new_source.string() + "; nothing was kept")
@@ -266,20 +320,69 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   BackupStats stats;
   stats.bytes_transferred = piped->bytes;
   count_tree(job.preset_dir / job.id, stats);
+  record_parent_pair(preset, drive, job.id, btrfs::uuid_text(source_info->uuid), warnings);
 
-  // Keep the source snapshots of the newest verified pairs as future parents; delete the rest.
+  // Keep the source snapshots of the newest verified pairs as future parents, and those other
+  // drives keep as theirs; delete the rest.
   sources = list_source_snapshots(source_root);
   std::size_t kept = 0;
   for (auto it = sources.rbegin(); it != sources.rend(); ++it) {
-    if (kept < k_kept_source_pairs && is_verified_copy(job.preset_dir / it->id, it->info.uuid)) {
+    if (kept < k_kept_source_pairs && btrfs::is_verified_copy(job.preset_dir / it->id, it->info.uuid)) {
       ++kept;
       continue;
     }
+    if (is_pinned(*it)) {
+      continue;
+    }
     if (auto removed = btrfs::delete_subvolume(it->path); !removed) {
-      stats.warnings.push_back("cannot delete old source snapshot: " + removed.error().describe());
+      warnings.push_back("cannot delete old source snapshot: " + removed.error().describe());
     }
   }
+  stats.warnings = std::move(warnings);
   return stats;
+}
+
+// Known damage never spreads (case 2): `current` shares its blocks with the snapshots made from it,
+// so a file that still shares blocks with a file scrub recorded damaged is removed from it before
+// rsync, which then copies it afresh; a newest snapshot damaged as a whole (its manifest) makes
+// `current` start over.
+Status drop_damaged_content(const BackupJob& job, const fs::path& current, RsyncTransfer& transfer,
+                            std::vector<std::string>& warnings) {
+  SNAPKEEP_TRY_ASSIGN(DamageRecord damage, read_damage_record(job.state_dir));
+  if (damage.empty()) {
+    return {};
+  }
+  if (!job.snapshots.empty() && damage.entries.count({job.snapshots.back().id, ""}) > 0) {
+    warnings.push_back("copied everything afresh: scrub recorded the snapshot " + job.snapshots.back().id +
+                       " damaged as a whole, and the copy it was made from shares its blocks");
+    SNAPKEEP_TRY(btrfs::delete_subvolume(current));
+    SNAPKEEP_TRY(btrfs::create_subvolume(current));
+    transfer.fresh_target = true;
+    return {};
+  }
+  std::set<std::string> dropped_set;
+  for (const auto& snapshot : job.snapshots) {
+    for (auto it = damage.entries.lower_bound({snapshot.id, ""});
+         it != damage.entries.end() && it->first == snapshot.id; ++it) {
+      struct stat st {};
+      const fs::path path = current / it->second;
+      if (it->second.empty() || dropped_set.count(it->second) > 0 || ::lstat(path.c_str(), &st) != 0 ||
+          !S_ISREG(st.st_mode) || !btrfs::shares_blocks(path, snapshot.path / it->second)) {
+        continue;  // copied afresh by an earlier run, changed since, or gone
+      }
+      if (::unlink(path.c_str()) != 0) {
+        return sys_error("cannot remove the copy of damaged content", path);
+      }
+      dropped_set.insert(it->second);
+    }
+  }
+  std::vector<std::string> dropped(dropped_set.begin(), dropped_set.end());
+  if (!dropped.empty()) {
+    warnings.push_back(
+        "copied " + std::to_string(dropped.size()) +
+        " files afresh from the source instead of keeping blocks scrub recorded damaged: " + describe_paths(dropped));
+  }
+  return {};
 }
 
 // Case 2: the source is a plain folder. rsync --inplace into a writable subvolume, then snapshot
@@ -298,6 +401,7 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
       transfer.target = job.state_dir / "dry-run";
     } else {
       SNAPKEEP_TRY(btrfs::create_subvolume(current));
+      transfer.fresh_target = true;
     }
   } else {
     SNAPKEEP_TRY_ASSIGN(auto subvolume, btrfs::is_subvolume(current));
@@ -306,9 +410,21 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
           .in(job.preset->name);
     }
   }
+  std::vector<std::string> warnings;
+  if (!job.dry_run && !transfer.fresh_target) {
+    SNAPKEEP_TRY(drop_damaged_content(job, current, transfer, warnings));
+  }
   auto stats = run_rsync(*job.preset, transfer, *job.progress);
   if (!stats || job.dry_run) {
     return stats;
+  }
+  stats->warnings.insert(stats->warnings.end(), warnings.begin(), warnings.end());
+  // rsync --inplace writes the zeros of the source's holes as data: punch them out again.
+  if (auto sparse = punch_holes_like(job.source, current); !sparse) {
+    stats->warnings.push_back("cannot keep sparse files sparse: " + sparse.error().describe());
+  } else if (sparse->files > 0) {
+    spdlog::info("{}: punched {} of zeros out of {} sparse files", job.preset->name,
+                 format_bytes(sparse->bytes_punched), sparse->files);
   }
   SNAPKEEP_TRY(sync_filesystem(current));
   SNAPKEEP_TRY(btrfs::snapshot(current, job.preset_dir / job.id, true));

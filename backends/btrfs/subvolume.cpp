@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <stdio.h>  // renameat2
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -77,6 +78,26 @@ Status delete_subvolume(const std::filesystem::path& path) {
   btrfs_util_error err = btrfs_util_delete_subvolume(path.c_str(), 0);
   if (err != BTRFS_UTIL_OK) {
     return btrfs_error("cannot delete subvolume", path, err);
+  }
+  return {};
+}
+
+bool is_verified_copy(const std::filesystem::path& dest, const Uuid& source_uuid) {
+  auto info = subvolume_info(dest);
+  return info && info->read_only && !is_null(info->received_uuid) && info->received_uuid == source_uuid;
+}
+
+Status exchange_names(const std::filesystem::path& a, const std::filesystem::path& b) {
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) != 0) {
+    return sys_error("cannot swap " + a.string() + " and", b);
+  }
+  return {};
+}
+
+Status sync_and_clean(const std::filesystem::path& path) {
+  btrfs_util_error err = btrfs_util_sync(path.c_str());
+  if (err != BTRFS_UTIL_OK) {
+    return btrfs_error("cannot sync the btrfs filesystem", path, err);
   }
   return {};
 }

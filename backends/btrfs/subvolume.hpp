@@ -33,6 +33,14 @@ Status create_subvolume(const std::filesystem::path& path);
 Status snapshot(const std::filesystem::path& source, const std::filesystem::path& dest, bool read_only);
 // Deletes the subvolume at path (read-only or not).
 Status delete_subvolume(const std::filesystem::path& path);
+// Is dest a read-only subvolume received from the snapshot whose uuid is source_uuid (a verified
+// copy, see docs/btrfs.md)? False when it cannot be examined.
+bool is_verified_copy(const std::filesystem::path& dest, const Uuid& source_uuid);
+// Swaps the names of two entries of one folder atomically (renameat2 RENAME_EXCHANGE; subvolumes,
+// read-only ones included, can be swapped within their folder).
+Status exchange_names(const std::filesystem::path& a, const std::filesystem::path& b);
+// Commits the btrfs filesystem holding path and wakes its cleaner, which frees deleted subvolumes.
+Status sync_and_clean(const std::filesystem::path& path);
 // Subvolumes below the subvolume at path, as paths relative to it.
 Result<std::vector<std::filesystem::path>> nested_subvolumes(const std::filesystem::path& path);
 

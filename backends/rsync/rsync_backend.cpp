@@ -18,7 +18,9 @@
 #include "core/base/progress.hpp"
 #include "core/config/units.hpp"
 #include "core/integrity/manifest_build.hpp"
+#include "core/store/damage.hpp"
 #include "core/store/preset_checks.hpp"
+#include "core/transfer/damaged_links.hpp"
 #include "core/transfer/native/engine.hpp"
 #include "core/transfer/rsync.hpp"
 
@@ -166,10 +168,19 @@ Result<BackupStats> RsyncBackend::create_with_rsync(const BackupJob& job) {
     transfer.target = job.snapshots.empty() ? job.state_dir / "dry-run" : job.snapshots.back().path;
     return run_rsync(preset, transfer, *job.progress);
   }
+  // Known damage never spreads: no link base that scrub recorded damaged as a whole, and links to
+  // damaged files are replaced by fresh copies once rsync is done (core/transfer/damaged_links).
+  SNAPKEEP_TRY_ASSIGN(DamageRecord damage, read_damage_record(job.state_dir));
+  const DamagedContent damaged = damaged_content(damage, job.snapshots);
+  std::vector<std::string> warnings;
   // Link against several recent snapshots, newest first: a file missing from the newest one (a
   // snapshot of a half-mounted source, a file deleted and restored) is still found in an older one.
   for (auto it = job.snapshots.rbegin(); it != job.snapshots.rend() && transfer.link_dests.size() < k_link_snapshots;
        ++it) {
+    if (damage.entries.count({it->id, ""}) != 0) {
+      warnings.push_back("scrub recorded the snapshot " + it->id + " damaged as a whole, so it is no link base");
+      continue;
+    }
     transfer.link_dests.push_back(it->path);
   }
   // Interrupted work from a killed run is kept as a link base, never as a snapshot.
@@ -202,6 +213,14 @@ Result<BackupStats> RsyncBackend::create_with_rsync(const BackupJob& job) {
     Error e = std::move(stats).error();
     return e.full_filesystem() ? full_destination(preset, std::move(e), partial, resumes) : e;
   }
+  SNAPKEEP_TRY_ASSIGN(auto recopied,
+                      recopy_damaged_links(preset, job.source, partial, job.state_dir, damaged, *job.progress));
+  if (!recopied.empty()) {
+    warnings.push_back("copied " + std::to_string(recopied.size()) +
+                       " files afresh from the source instead of linking them to content scrub recorded damaged: " +
+                       describe_paths(recopied));
+  }
+  stats->warnings.insert(stats->warnings.end(), warnings.begin(), warnings.end());
   SNAPKEEP_TRY(sync_filesystem(partial));
   SNAPKEEP_TRY(put_in_place(job, partial, resumes, *stats));
   return stats;
@@ -255,6 +274,10 @@ Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
     }
   }
 
+  // Known damage never spreads: the engine copies afresh what scrub recorded damaged.
+  SNAPKEEP_TRY_ASSIGN(DamageRecord damage, read_damage_record(job.state_dir));
+  const DamagedContent damaged = damaged_content(damage, job.snapshots);
+  copy.avoid = &damaged.inodes;
   auto copied = run_native_copy(copy);
   if (!copied) {
     Error e = std::move(copied).error();
@@ -277,6 +300,12 @@ Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
   stats.bytes_total = copied->bytes_total;
   stats.bytes_transferred = copied->bytes_transferred;
   stats.warnings = std::move(copied->warnings);
+  if (!copied->avoided_damage.empty()) {
+    stats.warnings.push_back("copied " + std::to_string(copied->avoided_damage.size()) +
+                             " files afresh from the source instead of linking them to content scrub recorded "
+                             "damaged: " +
+                             describe_paths(copied->avoided_damage));
+  }
   spdlog::info("{}: {} files linked ({} found moved), {} copied ({})", preset.name, copied->files_linked,
                copied->files_moved, copied->files_transferred, format_bytes(copied->bytes_transferred));
   if (job.dry_run) {

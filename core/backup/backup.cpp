@@ -8,7 +8,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/backup/rename.hpp"
+#include "core/base/format.hpp"
 #include "core/base/fsutil.hpp"
+#include "core/base/mounts.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
 #include "core/integrity/manifest.hpp"
@@ -16,6 +19,7 @@
 #include "core/retention/deletion.hpp"
 #include "core/retention/prune.hpp"
 #include "core/retention/space.hpp"
+#include "core/store/drives.hpp"
 #include "core/store/lock.hpp"
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
@@ -30,16 +34,72 @@ Error with_preset(const Preset& preset, Error e) {
   return std::move(e).in(preset.name);
 }
 
-// Says first what a full destination means and what to do; the backend's own words follow.
-Error explain_full(const Preset& preset, Error e) {
+// The size of the source the newest snapshot with recorded counts saw; nullopt before any.
+std::optional<std::uint64_t> last_source_size(const fs::path& preset_dir) {
+  auto snapshots = list_snapshots(preset_dir);
+  if (!snapshots) {
+    return std::nullopt;
+  }
+  for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
+    if (it->bytes) {
+      return *it->bytes;
+    }
+  }
+  return std::nullopt;
+}
+
+// How far a run got when the destination filled, as free space before and after tells it.
+struct FullProgress {
+  std::optional<std::uint64_t> written;      // bytes the run had put on the drive
+  std::uint64_t free_after = 0;              // bytes still free when it failed
+  std::optional<std::uint64_t> source_size;  // the source's size at the last backup, where known
+};
+
+// Says first what a full destination means, how far the copy got and what to do; the backend's own
+// words follow.
+Error explain_full(const Preset& preset, Error e, const FullProgress& progress = {}) {
   if (e.full) {
+    std::string got;
+    if (progress.written) {
+      got = " It had copied about " + format_bytes(*progress.written) + " when it failed";
+      got += progress.source_size ? " (the source held " + format_bytes(*progress.source_size) + " at the last backup)"
+                                  : "";
+      // Bytes left but no room: the filesystem ran out of inodes, or a quota was reached.
+      got += progress.free_after >= 1024 * 1024 ? "; " + format_bytes(progress.free_after) +
+                                                      " are still free, so the drive ran out of inodes or a quota."
+                                                : ".";
+    }
     e.message = "the destination " + preset.destination.string() +
-                " is full; no snapshot was made and every earlier snapshot is intact. Make room (snapkeep "
-                "prune --free SIZE, or min_free in the config) and run again.\n" +
-                e.message;
+                " is full; no snapshot was made and every earlier snapshot is intact." + got +
+                " Make room (snapkeep prune --free SIZE, or min_free in the config) and run again.\n" + e.message;
   }
   return std::move(e).in(preset.name);
 }
+
+// The destination drive of a backup and the ids its other drives still hold.
+struct DriveOfBackup {
+  std::string uuid;                   // filesystem UUID; "" when it cannot be told (then nothing is recorded)
+  std::vector<std::string> held_ids;  // never taken by the new snapshot
+};
+
+DriveOfBackup drive_of_backup(const Preset& preset) {
+  DriveOfBackup out;
+  if (auto uuid = filesystem_uuid(preset.preset_dir()); uuid) {
+    out.uuid = *uuid;
+  } else {
+    spdlog::debug("{}: the destination drive is not recorded: {}", preset.name, uuid.error().describe());
+  }
+  if (auto drives = read_drives(preset.preset_dir()); drives) {
+    out.held_ids = ids_held_by_drives(*drives);
+  } else {
+    spdlog::warn("{}: {}", preset.name, drives.error().describe());
+  }
+  return out;
+}
+
+// Below these the previous snapshot is too small for "the source shrank drastically" to mean much.
+constexpr std::uint64_t k_shrink_minimum_files = 100;
+constexpr std::uint64_t k_shrink_minimum_bytes = 64ULL * 1024 * 1024;
 
 // run_backup without the explanation of a full destination.
 Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
@@ -48,6 +108,20 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   SNAPKEEP_TRY(check_preset(preset));
   if (preset.remote_source && !preset.remote.served) {
     SNAPKEEP_TRY(check_remote_source(preset));  // pull; serve's relay source was checked by its client
+  }
+  if (!options.new_folder) {
+    if (auto orphaned = orphaned_folder_of(preset, options.configured_presets)) {
+      return runtime_error((preset.destination / *orphaned).string() +
+                           " holds snapkeep snapshots of this same source (made as preset '" + *orphaned + "') and " +
+                           preset.preset_dir().string() +
+                           " has none: a backup here would start over with a full copy. If you renamed the preset, "
+                           "run `snapkeep rename " +
+                           *orphaned + " " + preset.name +
+                           "` to move its snapshots along; to start a new folder anyway, run `snapkeep backup "
+                           "--new-folder " +
+                           preset.name + "` once")
+          .in(preset.name);
+    }
   }
   if (!options.dry_run && destination_read_only(preset)) {
     return runtime_error("destination " + preset.destination.string() +
@@ -146,7 +220,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   BackupOutcome outcome;
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
-  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec).first;
+  // Rotating drives: which drive this is, and the ids the others still hold, which are never reused.
+  DriveOfBackup drive = drive_of_backup(preset);
+  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec, drive.held_ids).first;
   if (!snapshots->empty() && snapshots->back().time_recorded && snapshots->back().time > now.tv_sec) {
     spdlog::warn(
         "{}: the clock ({}) is behind the newest snapshot {} (made at {}): is the system clock right? "
@@ -191,6 +267,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   job.state_dir = state_dir;
   job.id = outcome.snapshot_id;
   job.snapshots = *snapshots;
+  job.drive = drive.uuid;
   job.dry_run = options.dry_run;
   job.progress = &progress;
   spdlog::info("{}: {} {} -> {}/{}", preset.name, options.dry_run ? "would back up" : "backing up",
@@ -232,11 +309,47 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
       return e;
     }
     if (!stats->manifest_written) {
-      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats);
+      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats,
+                            backend.capabilities().content_sharing);
+    }
+    if (!drive.uuid.empty()) {
+      std::vector<std::string> on_drive;
+      for (const auto& s : *snapshots) {
+        on_drive.push_back(s.id);
+      }
+      on_drive.push_back(outcome.snapshot_id);
+      if (auto recorded =
+              record_drive_backup(preset_dir, preset.name, drive.uuid, outcome.snapshot_id, now.tv_sec, on_drive);
+          !recorded) {
+        stats->warnings.push_back("cannot record the drive in the local state: " + recorded.error().describe());
+      }
     }
   }
   for (const auto& warning : stats->warnings) {
     spdlog::warn("{}: {}", preset.name, warning);
+  }
+  // A source that shrank drastically: half or less of the files or bytes of the previous snapshot.
+  if (!options.dry_run) {
+    for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
+      if (!it->files || !it->bytes) {
+        continue;
+      }
+      const bool fewer_files = *it->files >= k_shrink_minimum_files && stats->files * 2 <= *it->files;
+      const bool fewer_bytes = *it->bytes >= k_shrink_minimum_bytes && stats->bytes_total * 2 <= *it->bytes;
+      if (fewer_files || fewer_bytes) {
+        outcome.source_shrank = BackupOutcome::Shrink{it->id, *it->files, *it->bytes};
+        stats->warnings.push_back("the source shrank drastically: " + std::to_string(stats->files) + " entries (" +
+                                  format_bytes(stats->bytes_total) + ") against " + std::to_string(*it->files) + " (" +
+                                  format_bytes(*it->bytes) + ") in the previous snapshot " + it->id +
+                                  ". Is the source's drive mounted, or was something deleted by mistake? Later "
+                                  "backups still link against the older snapshots");
+      }
+      break;
+    }
+    if (auto counted = record_snapshot_counts(preset_dir, outcome.snapshot_id, stats->files, stats->bytes_total);
+        !counted) {
+      stats->warnings.push_back("cannot record the snapshot's counts: " + counted.error().describe());
+    }
   }
   outcome.stats = std::move(*stats);
   outcome.freed_for_space = std::move(freed_for_space);
@@ -244,6 +357,11 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
     if (victim.overrides_keep) {
       outcome.stats.warnings.push_back("snapshot " + victim.snapshot.id +
                                        " was deleted to make room although keep would keep it");
+    }
+  }
+  if (!options.dry_run) {
+    if (auto recorded = record_preset_identity(preset); !recorded) {
+      outcome.stats.warnings.push_back(recorded.error().describe());
     }
   }
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -255,9 +373,19 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
 
 Result<BackupOutcome> run_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
                                  SourceFreezer* freezer) {
+  // Free space before and after say how much a run that filled the drive had copied.
+  auto space_before = backend.space(preset.destination);
   auto outcome = make_backup(preset, backend, options, freezer);
   if (!outcome) {
-    return explain_full(preset, std::move(outcome).error());
+    Error e = std::move(outcome).error();
+    FullProgress progress;
+    if (auto space_after = backend.space(preset.destination); e.full && space_before && space_after) {
+      progress.written =
+          space_before->free_bytes > space_after->free_bytes ? space_before->free_bytes - space_after->free_bytes : 0;
+      progress.free_after = space_after->free_bytes;
+      progress.source_size = last_source_size(preset.preset_dir());
+    }
+    return explain_full(preset, std::move(e), progress);
   }
   return outcome;
 }

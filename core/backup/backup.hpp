@@ -17,6 +17,12 @@ struct BackupOptions {
   // Make a snapshot even when the preset's snapshots were made by another backend (a full copy that
   // shares nothing with them); refused otherwise.
   bool switch_backend = false;
+  // Start this preset's folder even though a sibling folder holds snapshots of the same source
+  // under another name (a renamed preset: `snapkeep rename` moves them instead).
+  bool new_folder = false;
+  // Every preset name in the config: a sibling folder of one of them is another preset's, never an
+  // orphaned folder of a renamed preset.
+  std::vector<std::string> configured_presets;
 };
 
 // What a finished backup made.
@@ -25,6 +31,13 @@ struct BackupOutcome {
   BackupStats stats;
   double seconds = 0;
   std::vector<SpaceVictim> freed_for_space;  // deleted first for min_free, oldest first
+  // The source shrank drastically against the previous snapshot (an unmounted source drive?).
+  struct Shrink {
+    std::string previous;  // the previous snapshot's id
+    std::uint64_t previous_files = 0;
+    std::uint64_t previous_bytes = 0;
+  };
+  std::optional<Shrink> source_shrank;
   // The preset's lock, still held (none in a dry run): the caller's follow-up work on the preset
   // (the prune after a backup) runs under it, so no other run slips in between.
   std::optional<PresetLock> lock;

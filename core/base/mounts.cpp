@@ -161,6 +161,19 @@ Result<std::optional<std::string>> filesystem_uuid_of_device(const std::string& 
   return found.uuid;
 }
 
+Result<std::string> filesystem_uuid(const fs::path& path) {
+  SNAPKEEP_TRY_ASSIGN(MountEntry mount, mount_of(path));
+  if (mount.source.rfind("/dev/", 0) != 0) {
+    return runtime_error("the filesystem holding " + path.string() + " has no block device (" + mount.source +
+                         "), so no filesystem UUID");
+  }
+  SNAPKEEP_TRY_ASSIGN(DeviceFilesystem found, probe_device(mount.source));
+  if (!found.uuid) {
+    return runtime_error("no filesystem UUID found on " + mount.source + " (holding " + path.string() + ")");
+  }
+  return *found.uuid;
+}
+
 std::string normalize_uuid(std::string_view uuid) {
   std::string out;
   for (char c : uuid) {

@@ -47,6 +47,12 @@ Result<DeviceFilesystem> probe_device(const std::string& device);
 // the device (root); the error says so.
 Result<std::optional<std::string>> filesystem_uuid_of_device(const std::string& device);
 
+// The UUID (lower case) of the filesystem holding `path`: its mount's device probed with libblkid.
+// Fails, naming the path, when the mount has no block device (tmpfs, network filesystems), the
+// device cannot be read (needs root) or shows no UUID. Tells two backup drives at one mount point
+// apart (rotating drives, docs/state.md).
+Result<std::string> filesystem_uuid(const std::filesystem::path& path);
+
 // A UUID as users write it: lower case, for comparing "A1B2-..." with "a1b2-...".
 std::string normalize_uuid(std::string_view uuid);
 

@@ -29,14 +29,30 @@ namespace fs = std::filesystem;
 
 // Every key a preset may have (SPEC §1 and docs/configuration.md), one per line so additions merge.
 constexpr std::array k_known_keys = {
-    std::string_view("source"),        std::string_view("destination"),   std::string_view("backend"),
-    std::string_view("keep"),          std::string_view("min_free"),      std::string_view("min_free_overrides_keep"),
-    std::string_view("exclude"),       std::string_view("exclude_from"),  std::string_view("one_file_system"),
-    std::string_view("checksum"),      std::string_view("snapshot_dir"),  std::string_view("allow_empty_source"),
-    std::string_view("allow_partial"), std::string_view("require_mount"), std::string_view("destination_uuid"),
-    std::string_view("if_unmounted"),  std::string_view("transfer"),      std::string_view("exclude_if_present"),
-    std::string_view("ssh_identity"),  std::string_view("known_hosts"),   std::string_view("remote_command"),
-    std::string_view("bwlimit"),       std::string_view("compress"),
+    std::string_view("source"),
+    std::string_view("destination"),
+    std::string_view("backend"),
+    std::string_view("keep"),
+    std::string_view("min_free"),
+    std::string_view("min_free_overrides_keep"),
+    std::string_view("exclude"),
+    std::string_view("exclude_from"),
+    std::string_view("one_file_system"),
+    std::string_view("checksum"),
+    std::string_view("snapshot_dir"),
+    std::string_view("allow_empty_source"),
+    std::string_view("allow_partial"),
+    std::string_view("require_mount"),
+    std::string_view("destination_uuid"),
+    std::string_view("if_unmounted"),
+    std::string_view("transfer"),
+    std::string_view("exclude_if_present"),
+    std::string_view("forget_drive_after"),
+    std::string_view("ssh_identity"),
+    std::string_view("known_hosts"),
+    std::string_view("remote_command"),
+    std::string_view("bwlimit"),
+    std::string_view("compress"),
 };
 // The values of `transfer` (copy engines, not backends).
 constexpr std::array<std::pair<std::string_view, TransferEngine>, 2> k_transfers = {
@@ -416,6 +432,20 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
           preset.exclude.push_back(std::move(pattern));
         }
         pos = end + 1;
+      }
+    } else if (key == "forget_drive_after") {
+      // "never" (or empty) keeps a rotating drive's btrfs parent for as long as it takes.
+      if (text.empty() || lower(text) == "never") {
+        preset.forget_drive_after.reset();
+      } else {
+        auto seconds = parse_duration(text);
+        if (!seconds) {
+          return bad(key, seconds.error());
+        }
+        if (*seconds == 0) {
+          return error_at(*field.origin, "'" + key + "' in " + owner + " must be longer than 0 (or never)");
+        }
+        preset.forget_drive_after = *seconds;
       }
     } else if (key == "transfer") {
       const auto found =

@@ -1,6 +1,7 @@
 #pragma once
 // snapkeep's configuration: presets read from INI files and validated (SPEC §1).
 
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -18,6 +19,8 @@ enum class ChecksumKind { xxh128, sha256, none };
 
 // How the hard-link backend copies: its own engine, or rsync (docs/engine.md).
 enum class TransferEngine { native, rsync };
+// `forget_drive_after` when not configured: 90 days.
+inline constexpr std::uint64_t k_default_forget_drive_after = 90ULL * 24 * 3600;
 
 // One validated preset. Paths are absolute (relative ones were resolved against their file's folder).
 struct Preset {
@@ -49,6 +52,9 @@ struct Preset {
   RemoteSettings remote;                       // ssh_identity, known_hosts, remote_command, bwlimit, compress
   std::string origin;                          // "FILE:LINE" of the [section] header, for messages
   std::map<std::string, std::string> origins;  // "FILE:LINE" where each key's value was written
+  // Rotating drives: a drive not seen for this long (seconds) loses the btrfs source snapshot kept
+  // as its next parent (its next backup is a full send); nullopt = never ("never").
+  std::optional<std::uint64_t> forget_drive_after = k_default_forget_drive_after;
 
   // destination/<name>: where this preset's snapshots live.
   std::filesystem::path preset_dir() const { return destination / name; }

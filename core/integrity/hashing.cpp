@@ -182,12 +182,12 @@ Result<std::uint64_t> hash_fd(int fd, std::vector<Hasher>& hashers, const HashRe
   return total;
 }
 
-Result<int> open_for_reading(const std::filesystem::path& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
-  if (fd < 0 && errno == EPERM) {
-    fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+Result<Fd> open_for_reading(const std::filesystem::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME));
+  if (!fd && errno == EPERM) {
+    fd.reset(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   }
-  if (fd < 0) {
+  if (!fd) {
     return sys_error("cannot open", path);
   }
   return fd;
@@ -195,19 +195,12 @@ Result<int> open_for_reading(const std::filesystem::path& path) {
 
 Result<std::string> hash_file(const std::filesystem::path& path, ChecksumKind kind, const HashReadOptions& options,
                               std::uint64_t* bytes_read) {
-  auto fd = open_for_reading(path);
-  if (!fd) {
-    return std::move(fd).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(Fd fd, open_for_reading(path));
   std::vector<Hasher> hashers;
   hashers.emplace_back(kind);
-  auto read = hash_fd(*fd, hashers, options, path);
-  ::close(*fd);
-  if (!read) {
-    return std::move(read).error();
-  }
+  SNAPKEEP_TRY_ASSIGN(std::uint64_t read, hash_fd(fd.get(), hashers, options, path));
   if (bytes_read != nullptr) {
-    *bytes_read = *read;
+    *bytes_read = read;
   }
   return hashers.front().hex_digest();
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/base/error.hpp"
+#include "core/base/fd.hpp"
 #include "core/config/config.hpp"
 
 namespace snapkeep {
@@ -68,7 +69,7 @@ Result<std::uint64_t> hash_fd(int fd, std::vector<Hasher>& hashers, const HashRe
                               const std::filesystem::path& path);
 
 // Opens `path` read-only without following a symlink (O_NOATIME when allowed). Errors keep errno.
-Result<int> open_for_reading(const std::filesystem::path& path);
+Result<Fd> open_for_reading(const std::filesystem::path& path);
 
 // Opens and hashes one file with one algorithm; *bytes_read (when given) gets the bytes read.
 Result<std::string> hash_file(const std::filesystem::path& path, ChecksumKind kind, const HashReadOptions& options,

@@ -376,12 +376,12 @@ Result<ManifestWriter> ManifestWriter::create(const fs::path& path, const Manife
   std::string pattern = (path.parent_path() / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
   std::vector<char> name(pattern.begin(), pattern.end());
   name.push_back('\0');
-  int fd = ::mkostemp(name.data(), O_CLOEXEC);
-  if (fd < 0) {
+  Fd fd(::mkostemp(name.data(), O_CLOEXEC));
+  if (!fd) {
     return sys_error("cannot create a manifest", pattern);
   }
-  ::fchmod(fd, 0600);
-  writer.m_fd = fd;
+  ::fchmod(fd.get(), 0600);
+  writer.m_fd = std::move(fd);
   writer.m_temp = name.data();
   writer.start(header);
   return writer;
@@ -391,11 +391,11 @@ Result<ManifestWriter> ManifestWriter::create_journal(const fs::path& path, cons
                                                       const ManifestHeader& header) {
   ManifestWriter writer;
   writer.m_path = path;
-  int fd = ::open(journal.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) {
+  Fd fd(::open(journal.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (!fd) {
     return sys_error("cannot create a manifest", journal);
   }
-  writer.m_fd = fd;
+  writer.m_fd = std::move(fd);
   writer.m_temp = journal;
   writer.m_keep = true;
   writer.start(header);
@@ -417,22 +417,19 @@ void ManifestWriter::start(const ManifestHeader& header) {
 ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
     : m_path(std::move(other.m_path)),
       m_temp(std::move(other.m_temp)),
-      m_fd(other.m_fd),
+      m_fd(std::move(other.m_fd)),
       m_buffer(std::move(other.m_buffer)),
       m_last_path(std::move(other.m_last_path)),
       m_entries(other.m_entries),
       m_hash(other.m_hash),
       m_committed(other.m_committed),
       m_keep(other.m_keep) {
-  other.m_fd = -1;
   other.m_hash = nullptr;
   other.m_committed = true;
 }
 
 ManifestWriter::~ManifestWriter() {
-  if (m_fd >= 0) {
-    ::close(m_fd);
-  }
+  m_fd.reset();
   if (!m_committed && !m_keep && !m_temp.empty()) {
     ::unlink(m_temp.c_str());
   }
@@ -445,7 +442,7 @@ Status ManifestWriter::flush() {
   XXH3_128bits_update(static_cast<XXH3_state_t*>(m_hash), m_buffer.data(), m_buffer.size());
   std::size_t done = 0;
   while (done < m_buffer.size()) {
-    ssize_t n = ::write(m_fd, m_buffer.data() + done, m_buffer.size() - done);
+    ssize_t n = ::write(m_fd.get(), m_buffer.data() + done, m_buffer.size() - done);
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -502,10 +499,7 @@ Status ManifestWriter::checkpoint() {
 }
 
 void ManifestWriter::abandon() {
-  if (m_fd >= 0) {
-    ::close(m_fd);
-    m_fd = -1;
-  }
+  m_fd.reset();
   if (!m_committed && !m_temp.empty()) {
     ::unlink(m_temp.c_str());
   }
@@ -516,11 +510,12 @@ Status ManifestWriter::commit() {
   SNAPKEEP_TRY(flush());
   m_buffer = "end " + std::to_string(m_entries) + " " + hex128(static_cast<XXH3_state_t*>(m_hash)) + "\n";
   SNAPKEEP_TRY(flush());
-  if (::fsync(m_fd) != 0) {
+  if (::fsync(m_fd.get()) != 0) {
     return sys_error("cannot sync manifest", m_temp);
   }
-  ::close(m_fd);
-  m_fd = -1;
+  if (m_fd.close() != 0) {
+    return sys_error("cannot close manifest", m_temp);
+  }
   SNAPKEEP_TRY(rename_path(m_temp, m_path));
   m_committed = true;
   return fsync_dir(m_path.parent_path());
@@ -530,10 +525,7 @@ Status ManifestWriter::commit() {
 // Reader
 
 ManifestReader::~ManifestReader() {
-  m_parser.reset();
-  if (m_fd >= 0) {
-    ::close(m_fd);
-  }
+  m_parser.reset();  // before the descriptor it reads
 }
 
 ManifestOpen open_manifest(const fs::path& path) {
@@ -549,7 +541,7 @@ ManifestOpen open_manifest(const fs::path& path) {
     return out;
   }
   std::unique_ptr<ManifestReader> reader(new ManifestReader());
-  reader->m_fd = fd;
+  reader->m_fd.reset(fd);
   reader->m_path = path;
   reader->m_parser = std::make_unique<ManifestParser>(fd);
   ManifestParser& parser = *reader->m_parser;
@@ -638,7 +630,7 @@ ManifestOpen open_manifest_journal(const fs::path& path) {
     return out;
   }
   std::unique_ptr<ManifestReader> reader(new ManifestReader());
-  reader->m_fd = fd;
+  reader->m_fd.reset(fd);
   reader->m_path = path;
   reader->m_journal = true;
   reader->m_parser = std::make_unique<ManifestParser>(fd);

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "core/base/error.hpp"
+#include "core/base/fd.hpp"
 #include "core/config/config.hpp"
 #include "core/store/manifest_entry.hpp"
 
@@ -72,7 +73,7 @@ class ManifestWriter {
   Status flush();
   std::filesystem::path m_path;
   std::filesystem::path m_temp;
-  int m_fd = -1;
+  Fd m_fd;
   std::string m_buffer;
   std::string m_last_path;
   std::uint64_t m_entries = 0;
@@ -130,7 +131,7 @@ class ManifestReader {
   friend ManifestOpen open_manifest_journal(const std::filesystem::path& path);
   ManifestReader() = default;
   std::filesystem::path m_path;
-  int m_fd = -1;
+  Fd m_fd;
   ManifestHeader m_header;
   std::uint64_t m_count = 0;
   std::uint64_t m_read = 0;

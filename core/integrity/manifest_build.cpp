@@ -1,118 +1,421 @@
 #include "core/integrity/manifest_build.hpp"
 
-#include <fts.h>
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <unordered_map>
+#include <memory>
 
 #include <spdlog/spdlog.h>
 
+#include "core/base/fd.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/base/progress.hpp"
 #include "core/base/signals.hpp"
 #include "core/config/units.hpp"
+#include "core/integrity/content_identity.hpp"
+#include "core/integrity/external_sort.hpp"
 #include "core/integrity/hashing.hpp"
 #include "core/integrity/manifest.hpp"
+#include "core/integrity/record_bytes.hpp"
+#include "core/integrity/work_file.hpp"
 
 namespace fs = std::filesystem;
 
 namespace snapkeep {
 namespace {
 
-// One entry of the tree as walked, before sorting.
-struct WalkEntry {
-  std::string path;
-  EntryType type = EntryType::file;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::int64_t ctime_ns = 0;
-  std::uint64_t ino = 0;
-  bool multiply_linked = false;
-};
+// Every field of ManifestEntry travels through the sorts below (entry_record/parse_entry): a new
+// field must be added there too.
+static_assert(sizeof(ManifestEntry) == 128, "ManifestEntry changed: carry the new field in entry_record/parse_entry");
 
-// Every entry below root (not root itself), without following symlinks or leaving its filesystem.
-Result<std::vector<WalkEntry>> walk_tree(const fs::path& root) {
-  std::vector<WalkEntry> out;
-  std::string root_text = root.string();
-  char* paths[] = {root_text.data(), nullptr};
-  FTS* fts = ::fts_open(paths, FTS_PHYSICAL | FTS_NOCHDIR | FTS_XDEV, nullptr);
-  if (fts == nullptr) {
-    return sys_error("cannot walk snapshot", root);
-  }
-  errno = 0;
-  while (FTSENT* entry = ::fts_read(fts)) {
-    if (entry->fts_info == FTS_DP || entry->fts_level == 0) {
-      continue;
-    }
-    if (entry->fts_info == FTS_DNR || entry->fts_info == FTS_ERR || entry->fts_info == FTS_NS) {
-      Error e = sys_error("cannot read", entry->fts_path, entry->fts_errno);
-      ::fts_close(fts);
-      return e;
-    }
-    const struct stat* st = entry->fts_statp;
-    WalkEntry w;
-    w.path.assign(entry->fts_path + root_text.size() + 1);
-    w.type = entry_type_of(st->st_mode);
-    w.size = static_cast<std::uint64_t>(st->st_size);
-    w.mtime_ns = timespec_ns(st->st_mtim);
-    w.ctime_ns = timespec_ns(st->st_ctim);
-    w.ino = st->st_ino;
-    w.multiply_linked = S_ISREG(st->st_mode) && st->st_nlink > 1;
-    out.push_back(std::move(w));
-    errno = 0;
-  }
-  int err = errno;
-  ::fts_close(fts);
-  if (err != 0) {
-    return sys_error("cannot walk snapshot", root, err);
-  }
-  return out;
+Error interrupted() {
+  return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
 }
 
-// What the previous manifest knew about one inode.
-struct Known {
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;
-  std::int64_t ctime_ns = 0;
-  std::string hash;
+// A walked entry, sorted by inode number (then path): hard links of one inode come together and
+// files are read in the order of their inodes.
+void walked_record(RecordBuilder& out, const struct stat& st, std::string_view path) {
+  out.clear();
+  out.var(st.st_ino);
+  out.ordered_text(path);
+  out.var(static_cast<std::uint64_t>(st.st_dev));
+  out.var(st.st_mode);
+  out.var(static_cast<std::uint64_t>(st.st_size));
+  out.i64(timespec_ns(st.st_mtim));
+  out.i64(timespec_ns(st.st_ctim));
+}
+
+// The stat fields a walked record keeps, and its path.
+struct Walked {
+  struct stat st {};
+  std::string_view path;
 };
 
-// The regular files of the previous manifest by inode number; empty when it cannot be trusted or
-// uses another checksum.
-std::unordered_map<std::uint64_t, Known> load_previous(const ManifestBuildOptions& options) {
-  std::unordered_map<std::uint64_t, Known> known;
+Walked parse_walked(std::string_view record) {
+  RecordParser in(record);
+  Walked w;
+  w.st.st_ino = static_cast<ino_t>(in.var());
+  w.path = in.ordered_text();
+  w.st.st_dev = static_cast<dev_t>(in.var());
+  w.st.st_mode = static_cast<mode_t>(in.var());
+  w.st.st_size = static_cast<off_t>(in.var());
+  std::int64_t mtime = in.i64();
+  std::int64_t ctime = in.i64();
+  w.st.st_mtim = timespec{static_cast<time_t>(mtime / 1000000000), static_cast<long>(mtime % 1000000000)};
+  w.st.st_ctim = timespec{static_cast<time_t>(ctime / 1000000000), static_cast<long>(ctime % 1000000000)};
+  return w;
+}
+
+// Appends a finished manifest entry; on its own it sorts by path bytes (the manifest's order).
+void entry_record(RecordBuilder& out, const ManifestEntry& e) {
+  out.ordered_text(e.path);
+  out.u8(static_cast<std::uint8_t>(e.type));
+  out.var(e.size);
+  out.i64(e.mtime_ns);
+  out.var(e.ino);
+  out.i64(e.ctime_ns);
+  out.u8(e.source ? 1 : 0);
+  if (e.source) {
+    out.var(e.source->ino);
+    out.i64(e.source->ctime_ns);
+  }
+  out.hex(e.hash);
+}
+
+void parse_entry(std::string_view record, ManifestEntry& e) {
+  RecordParser in(record);
+  e.path.assign(in.ordered_text());
+  e.type = static_cast<EntryType>(in.u8());
+  e.size = in.var();
+  e.mtime_ns = in.i64();
+  e.ino = in.var();
+  e.ctime_ns = in.i64();
+  if (in.u8() != 0) {
+    SourceIdentity source;
+    source.ino = in.var();
+    source.ctime_ns = in.i64();
+    e.source = source;
+  } else {
+    e.source.reset();
+  }
+  e.hash = in.hex();
+}
+
+struct DirCloser {
+  void operator()(DIR* dir) const { ::closedir(dir); }
+};
+
+// One open folder of the walk, read entry by entry.
+struct WalkLevel {
+  std::unique_ptr<DIR, DirCloser> dir;
+  std::string rel;  // its path relative to the root ("" for the root)
+};
+
+// Opens folder `name` of `parent` (or `path` itself when parent is null) for reading.
+Result<std::unique_ptr<DIR, DirCloser>> open_folder(DIR* parent, const char* name, const fs::path& path) {
+  int fd = parent == nullptr ? ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                             : ::openat(::dirfd(parent), name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  Fd owned(fd);
+  if (!owned) {
+    return sys_error(parent == nullptr ? "cannot walk snapshot" : "cannot read", path);
+  }
+  std::unique_ptr<DIR, DirCloser> dir(::fdopendir(owned.get()));
+  if (!dir) {
+    return sys_error("cannot read", path);
+  }
+  owned.release();  // the DIR owns it now
+  return dir;
+}
+
+// Adds every entry below root (not root itself) to `by_inode`, without following symlinks or
+// descending into other filesystems. Folders are read as streams: memory is one open folder per
+// level of depth, however many entries a folder has.
+Result<std::uint64_t> walk_tree(const fs::path& root, ExternalSorter& by_inode) {
+  SNAPKEEP_TRY_ASSIGN(auto top, open_folder(nullptr, nullptr, root));
+  struct stat root_st {};
+  if (::fstat(::dirfd(top.get()), &root_st) != 0) {
+    return sys_error("cannot walk snapshot", root);
+  }
+  std::vector<WalkLevel> stack;
+  stack.push_back(WalkLevel{std::move(top), {}});
+  RecordBuilder record;
+  std::uint64_t entries = 0;
+  while (!stack.empty()) {
+    WalkLevel& level = stack.back();
+    errno = 0;
+    const struct dirent* entry = ::readdir(level.dir.get());
+    if (entry == nullptr) {
+      if (errno != 0) {
+        return sys_error("cannot read", root / level.rel);
+      }
+      stack.pop_back();
+      continue;
+    }
+    std::string_view name = entry->d_name;
+    if (name == "." || name == "..") {
+      continue;
+    }
+    std::string rel = level.rel.empty() ? std::string(name) : level.rel + "/" + std::string(name);
+    struct stat st {};
+    if (::fstatat(::dirfd(level.dir.get()), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return sys_error("cannot read", root / rel);
+    }
+    if ((entries & 1023) == 0 && stop_signal() != 0) {
+      return interrupted();
+    }
+    walked_record(record, st, rel);
+    SNAPKEEP_TRY(by_inode.add(record.view()));
+    ++entries;
+    if (S_ISDIR(st.st_mode) && st.st_dev == root_st.st_dev) {
+      SNAPKEEP_TRY_ASSIGN(auto sub, open_folder(level.dir.get(), entry->d_name, root / rel));
+      stack.push_back(WalkLevel{std::move(sub), std::move(rel)});  // `level` is not used after this
+    }
+  }
+  return entries;
+}
+
+// Whether the previous manifest may vouch for files of `snapshot` at all.
+bool may_reuse_from(const ManifestBuildOptions& options, const fs::path& snapshot) {
   if (!options.previous_manifest || options.checksum == ChecksumKind::none) {
-    return known;
+    return false;
+  }
+  if (options.content_sharing == ContentSharing::hard_links && options.previous_snapshot) {
+    // Inode numbers of another filesystem name other files.
+    struct stat a {};
+    struct stat b {};
+    return ::stat(options.previous_snapshot->c_str(), &a) == 0 && ::stat(snapshot.c_str(), &b) == 0 &&
+           a.st_dev == b.st_dev;
+  }
+  return true;
+}
+
+// Adds the regular files of the previous manifest to `known`, by inode number then position (the
+// last record of an inode wins, as in the manifest). False when nothing may be reused from it.
+Result<bool> load_previous(const ManifestBuildOptions& options, const fs::path& snapshot, ExternalSorter& known) {
+  if (!may_reuse_from(options, snapshot)) {
+    return false;
   }
   auto opened = open_manifest(*options.previous_manifest);
   if (opened.state != ManifestState::ok) {
     if (opened.state != ManifestState::missing) {
       spdlog::warn("not reusing hashes of {}: {}", options.previous_manifest->string(), opened.reason);
     }
-    return known;
+    return false;
   }
   if (opened.reader->header().checksum != options.checksum) {
-    return known;
+    return false;
   }
   ManifestEntry entry;
-  for (;;) {
+  RecordBuilder record;
+  for (std::uint64_t position = 0;; ++position) {
     auto more = opened.reader->next(entry);
     if (!more) {
       spdlog::warn("not reusing hashes: {}", more.error().describe());
-      known.clear();
-      return known;
+      return false;
     }
     if (!*more) {
-      break;
+      return true;
     }
     if (entry.type == EntryType::file && !entry.hash.empty()) {
-      known[entry.ino] = Known{entry.size, entry.mtime_ns, entry.ctime_ns, std::move(entry.hash)};
+      record.clear();
+      record.var(entry.ino);
+      record.var(position);
+      entry.path.clear();
+      entry_record(record, entry);
+      SNAPKEEP_TRY(known.add(record.view()));
     }
   }
-  return known;
+}
+
+// Walks the previous manifest's files along ascending inode numbers.
+class KnownFiles {
+ public:
+  explicit KnownFiles(std::optional<SortedRecords> records) : m_records(std::move(records)) {}
+
+  // The previous manifest's last record of inode `ino`, or null. Inode numbers must be asked in
+  // ascending order (the same one again is fine: hard links).
+  Result<const ManifestEntry*> find(std::uint64_t ino) {
+    if (m_found && m_found_ino == ino) {
+      return &m_entry;
+    }
+    m_found = false;
+    if (!m_started) {
+      m_started = true;
+      SNAPKEEP_TRY(advance());
+    }
+    while (m_ahead && m_ahead_ino < ino) {
+      SNAPKEEP_TRY(advance());
+    }
+    while (m_ahead && m_ahead_ino == ino) {  // the last record of an inode wins
+      parse_entry(m_ahead_entry, m_entry);
+      m_found = true;
+      m_found_ino = ino;
+      SNAPKEEP_TRY(advance());
+    }
+    return m_found ? &m_entry : nullptr;
+  }
+
+ private:
+  // Reads the next record ahead.
+  Status advance() {
+    m_ahead = false;
+    if (!m_records) {
+      return {};
+    }
+    std::string_view bytes;
+    SNAPKEEP_TRY_ASSIGN(bool more, m_records->next(bytes));
+    if (!more) {
+      m_records.reset();
+      return {};
+    }
+    RecordParser in(bytes);
+    m_ahead_ino = in.var();
+    in.var();  // the position in the manifest, which only orders records of one inode
+    m_ahead_entry.assign(in.rest());
+    m_ahead = true;
+    return {};
+  }
+
+  std::optional<SortedRecords> m_records;
+  bool m_started = false;
+  bool m_ahead = false;
+  std::uint64_t m_ahead_ino = 0;
+  std::string m_ahead_entry;
+  bool m_found = false;
+  std::uint64_t m_found_ino = 0;
+  ManifestEntry m_entry;
+};
+
+// Hashes or reuses the hash of each regular file and symlink of a snapshot, in inode order.
+class EntryHasher {
+ public:
+  EntryHasher(const ManifestBuildOptions& options, KnownFiles& previous, ManifestBuildStats& stats, std::uint64_t total)
+      : m_options(options), m_previous(previous), m_stats(stats), m_total(total) {
+    if (options.checksum != ChecksumKind::none) {
+      m_hashers.emplace_back(options.checksum);
+    }
+  }
+
+  // Sets record.hash for the entry at `full` (lstat as walked: `st`). A file is reused from the
+  // previous manifest or an earlier hard link when allowed, else read: the record then takes size
+  // and times from the file as read. Fails on a read error.
+  Status fill(const fs::path& full, const struct stat& st, ManifestEntry& record) {
+    record.hash.clear();
+    if (m_options.checksum == ChecksumKind::none) {
+      return {};
+    }
+    if (record.type == EntryType::symlink) {
+      std::string target(record.size + 1, '\0');
+      ssize_t n = ::readlink(full.c_str(), target.data(), target.size());
+      if (n < 0) {
+        return sys_error("cannot read symlink", full);
+      }
+      target.resize(static_cast<std::size_t>(n));
+      record.hash = hash_bytes(m_options.checksum, target);
+      return {};
+    }
+    if (record.type != EntryType::file) {
+      return {};
+    }
+    SNAPKEEP_TRY_ASSIGN(const ManifestEntry* before, m_previous.find(record.ino));
+    if (before != nullptr && may_reuse_hash(*before, st, m_options.content_sharing)) {
+      record.hash = before->hash;
+      ++m_stats.files_reused;
+      return {};
+    }
+    if (m_hashed_any && m_hashed_ino == record.ino) {  // a hard link within this snapshot
+      record.hash = m_hashed;
+      ++m_stats.files_reused;
+      return {};
+    }
+    SNAPKEEP_TRY_ASSIGN(Fd fd, open_for_reading(full));
+    struct stat now {};
+    if (::fstat(fd.get(), &now) != 0) {
+      return sys_error("cannot stat", full);
+    }
+    SNAPKEEP_TRY_ASSIGN(std::uint64_t read, hash_fd(fd.get(), m_hashers, {}, full));
+    record.hash = m_hashers.front().hex_digest();
+    record.size = read;
+    record.mtime_ns = timespec_ns(now.st_mtim);
+    record.ctime_ns = timespec_ns(now.st_ctim);
+    m_stats.bytes_hashed += read;
+    ++m_stats.files_hashed;
+    m_hashed_any = true;
+    m_hashed_ino = record.ino;
+    m_hashed = record.hash;
+    if (m_options.progress != nullptr) {
+      m_options.progress->update("manifest: " + format_bytes(m_stats.bytes_hashed) + " hashed, " +
+                                 std::to_string(m_stats.entries) + " of " + std::to_string(m_total) + " entries");
+    }
+    return {};
+  }
+
+ private:
+  const ManifestBuildOptions& m_options;
+  KnownFiles& m_previous;
+  ManifestBuildStats& m_stats;
+  std::uint64_t m_total;
+  std::vector<Hasher> m_hashers;
+  bool m_hashed_any = false;  // the inode hashed last, and its hash
+  std::uint64_t m_hashed_ino = 0;
+  std::string m_hashed;
+};
+
+// Makes the entry of every walked record (in inode order) and adds it to `by_path`.
+Status make_entries(const fs::path& snapshot, SortedRecords& walk, EntryHasher& hasher, ExternalSorter& by_path,
+                    ManifestBuildStats& stats) {
+  ManifestEntry record;
+  RecordBuilder bytes;
+  std::string_view walked;
+  for (;;) {
+    SNAPKEEP_TRY_ASSIGN(bool more, walk.next(walked));
+    if (!more) {
+      return by_path.finish();
+    }
+    if (stop_signal() != 0) {
+      return interrupted();
+    }
+    Walked w = parse_walked(walked);
+    record.path.assign(w.path);
+    record.type = entry_type_of(w.st.st_mode);
+    record.size = static_cast<std::uint64_t>(w.st.st_size);
+    record.mtime_ns = timespec_ns(w.st.st_mtim);
+    record.ctime_ns = timespec_ns(w.st.st_ctim);
+    record.ino = w.st.st_ino;
+    stats.files += record.type == EntryType::file ? 1 : 0;
+    SNAPKEEP_TRY(hasher.fill(snapshot / w.path, w.st, record));
+    bytes.clear();
+    entry_record(bytes, record);
+    SNAPKEEP_TRY(by_path.add(bytes.view()));
+    ++stats.entries;
+  }
+}
+
+// Writes the entries of `by_path` as the manifest `file` of snapshot `id`.
+Status write_manifest(const ExternalSorter& by_path, const fs::path& file, const std::string& id,
+                      const ManifestBuildOptions& options) {
+  ManifestHeader header;
+  header.checksum = options.checksum;
+  header.snapshot_id = id;
+  header.origin = options.origin;
+  header.created_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(file, header));
+  SNAPKEEP_TRY_ASSIGN(SortedRecords sorted, by_path.stream());
+  ManifestEntry record;
+  std::string_view bytes;
+  for (;;) {
+    SNAPKEEP_TRY_ASSIGN(bool more, sorted.next(bytes));
+    if (!more) {
+      return writer.commit();
+    }
+    parse_entry(bytes, record);
+    SNAPKEEP_TRY(writer.add(record));
+  }
 }
 
 }  // namespace
@@ -120,109 +423,24 @@ std::unordered_map<std::uint64_t, Known> load_previous(const ManifestBuildOption
 Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::string& id,
                                           const fs::path& manifest_file, const ManifestBuildOptions& options) {
   ManifestBuildStats stats;
-  auto known = load_previous(options);
-  bool same_device = false;
-  if (options.previous_snapshot) {
-    struct stat a {};
-    struct stat b {};
-    same_device = ::stat(options.previous_snapshot->c_str(), &a) == 0 && ::stat(snapshot.c_str(), &b) == 0 &&
-                  a.st_dev == b.st_dev;
+  fs::path work_dir = options.work_dir ? *options.work_dir : manifest_file.parent_path();
+  ExternalSorter by_inode(work_dir);
+  SNAPKEEP_TRY_ASSIGN(std::uint64_t walked, walk_tree(snapshot, by_inode));
+  SNAPKEEP_TRY(by_inode.finish());
+  ExternalSorter known(work_dir);
+  SNAPKEEP_TRY_ASSIGN(bool reuse, load_previous(options, snapshot, known));
+  SNAPKEEP_TRY(known.finish());
+  std::optional<SortedRecords> known_records;
+  if (reuse) {
+    SNAPKEEP_TRY_ASSIGN(SortedRecords records, known.stream());
+    known_records.emplace(std::move(records));
   }
-
-  auto walked = walk_tree(snapshot);
-  if (!walked) {
-    return std::move(walked).error();
-  }
-  std::vector<WalkEntry>& entries = *walked;
-  std::sort(entries.begin(), entries.end(), [](const WalkEntry& a, const WalkEntry& b) { return a.path < b.path; });
-
-  ManifestHeader header;
-  header.checksum = options.checksum;
-  header.snapshot_id = id;
-  header.origin = options.origin;
-  header.created_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  auto writer = ManifestWriter::create(manifest_file, header);
-  if (!writer) {
-    return std::move(writer).error();
-  }
-
-  std::unordered_map<std::uint64_t, std::string> linked_here;  // hashes of multiply-linked inodes met so far
-  std::vector<Hasher> hashers;
-  if (options.checksum != ChecksumKind::none) {
-    hashers.emplace_back(options.checksum);
-  }
-  ManifestEntry record;
-  for (WalkEntry& w : entries) {
-    if (stop_signal() != 0) {
-      return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
-    }
-    fs::path full = snapshot / w.path;
-    record.path = std::move(w.path);
-    record.type = w.type;
-    record.size = w.size;
-    record.mtime_ns = w.mtime_ns;
-    record.ctime_ns = w.ctime_ns;
-    record.ino = w.ino;
-    record.hash.clear();
-    if (w.type == EntryType::file) {
-      ++stats.files;
-    }
-    if (w.type == EntryType::file && options.checksum != ChecksumKind::none) {
-      auto it = known.find(w.ino);
-      bool reuse = it != known.end() && it->second.size == w.size && it->second.mtime_ns == w.mtime_ns &&
-                   (same_device || it->second.ctime_ns == w.ctime_ns);
-      auto here = w.multiply_linked ? linked_here.find(w.ino) : linked_here.end();
-      if (reuse) {
-        record.hash = it->second.hash;
-        ++stats.files_reused;
-      } else if (here != linked_here.end()) {
-        record.hash = here->second;
-        ++stats.files_reused;
-      } else {
-        auto fd = open_for_reading(full);
-        if (!fd) {
-          return std::move(fd).error();
-        }
-        struct stat st {};
-        if (::fstat(*fd, &st) != 0) {
-          Error e = sys_error("cannot stat", full);
-          ::close(*fd);
-          return e;
-        }
-        auto read = hash_fd(*fd, hashers, {}, full);
-        ::close(*fd);
-        if (!read) {
-          return std::move(read).error();
-        }
-        record.hash = hashers.front().hex_digest();
-        record.size = *read;
-        record.mtime_ns = timespec_ns(st.st_mtim);
-        record.ctime_ns = timespec_ns(st.st_ctim);
-        stats.bytes_hashed += *read;
-        ++stats.files_hashed;
-        if (w.multiply_linked) {
-          linked_here[w.ino] = record.hash;
-        }
-        if (options.progress != nullptr) {
-          options.progress->update("manifest: " + format_bytes(stats.bytes_hashed) + " hashed, " +
-                                   std::to_string(stats.entries) + " of " + std::to_string(entries.size()) +
-                                   " entries");
-        }
-      }
-    } else if (w.type == EntryType::symlink && options.checksum != ChecksumKind::none) {
-      std::string target(static_cast<std::size_t>(w.size) + 1, '\0');
-      ssize_t n = ::readlink(full.c_str(), target.data(), target.size());
-      if (n < 0) {
-        return sys_error("cannot read symlink", full);
-      }
-      target.resize(static_cast<std::size_t>(n));
-      record.hash = hash_bytes(options.checksum, target);
-    }
-    SNAPKEEP_TRY(writer->add(record));
-    ++stats.entries;
-  }
-  SNAPKEEP_TRY(writer->commit());
+  KnownFiles previous(std::move(known_records));
+  EntryHasher hasher(options, previous, stats, walked);
+  ExternalSorter by_path(work_dir);
+  SNAPKEEP_TRY_ASSIGN(SortedRecords walk, by_inode.stream());
+  SNAPKEEP_TRY(make_entries(snapshot, walk, hasher, by_path, stats));
+  SNAPKEEP_TRY(write_manifest(by_path, manifest_file, id, options));
   return stats;
 }
 
@@ -243,20 +461,20 @@ void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& i
 }
 
 void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, const std::string& id,
-                           const std::vector<SnapshotInfo>& earlier, BackupStats& stats) {
+                           const std::vector<SnapshotInfo>& earlier, BackupStats& stats, ContentSharing sharing) {
   fs::path state_dir = preset_dir / k_state_dir_name;
   stats.manifest_ok = false;
-  auto fail = [&](const Error& error) {
-    bool full = error.full_filesystem();
-    Error e = error;
-    e.message = preset.name + ": snapshot " + id + " is complete and is `latest`, but its manifest was not written" +
-                (full ? " (the destination " + preset.destination.string() + " is full)" : "") +
-                "; `snapkeep scrub --init " + preset.name + "` makes it" + (full ? " once there is room" : "") + ": " +
-                error.message;
-    stats.manifest_error = std::move(e);
+  auto fail = [&](Error error) {
+    bool full = error.full;
+    std::string why = std::move(error.message);
+    error.message = "snapshot " + id + " is complete and is `latest`, but its manifest was not written" +
+                    (full ? " (the destination " + preset.destination.string() + " is full)" : "") +
+                    "; `snapkeep scrub --init " + preset.name + "` makes it" + (full ? " once there is room" : "") +
+                    ": " + why;
+    stats.manifest_error = std::move(error).in(preset.name);
   };
   if (auto made = make_dir(manifest_dir(state_dir), 0700); !made) {
-    fail(made.error());
+    fail(std::move(made).error());
     return;
   }
   std::vector<std::string> ids{id};
@@ -264,9 +482,12 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
     ids.push_back(s.id);
   }
   tidy_manifests(state_dir, ids);
+  remove_stale_work_files(state_dir);
   ManifestBuildOptions options;
   options.checksum = preset.checksum;
   options.origin = "backup";
+  options.content_sharing = sharing;
+  options.work_dir = state_dir;
   if (!earlier.empty()) {
     options.previous_snapshot = earlier.back().path;
     options.previous_manifest = manifest_path(state_dir, earlier.back().id);
@@ -276,7 +497,7 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
   auto built = build_manifest(preset_dir / id, id, manifest_path(state_dir, id), options);
   progress.finish();
   if (!built) {
-    fail(built.error());
+    fail(std::move(built).error());
     return;
   }
   stats.bytes_hashed = built->bytes_hashed;

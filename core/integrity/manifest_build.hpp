@@ -1,6 +1,8 @@
 #pragma once
 // Making the manifest of a snapshot: walk it, hash only what the previous snapshot's manifest cannot
-// vouch for, write the manifest atomically. Used at backup time and by `scrub --init`.
+// vouch for, write the manifest atomically. Used at backup time and by `scrub --init`. Memory does
+// not grow with the tree: the walk, the previous manifest and the new entries are sorted in work
+// files (core/integrity/external_sort.hpp) when they do not fit in a few MiB.
 
 #include <cstdint>
 #include <filesystem>
@@ -30,18 +32,23 @@ struct ManifestBuildStats {
 struct ManifestBuildOptions {
   ChecksumKind checksum = ChecksumKind::xxh128;
   std::string origin = "backup";  // "backup" or "init"
-  // The newest earlier snapshot and its manifest, whose hashes may be reused. A hash is reused when
-  // the entry is the same inode: with both snapshots on one device (hard-link trees), the same
-  // inode number, size and mtime; across devices (btrfs subvolumes of one lineage), the same inode
-  // number, ctime, size and mtime. Nothing is reused from a manifest that is missing or damaged.
+  // How the backend's snapshots share content: decides when a recorded hash still vouches for a
+  // file (may_reuse_hash in core/integrity/content_identity.hpp).
+  ContentSharing content_sharing = ContentSharing::hard_links;
+  // The newest earlier snapshot and its manifest, whose hashes may be reused. Nothing is reused from
+  // a manifest that is missing, damaged or of another checksum, nor, for hard-link trees, from a
+  // snapshot on another device than the new one.
   std::optional<std::filesystem::path> previous_snapshot;
   std::optional<std::filesystem::path> previous_manifest;
+  // Where work files go (on the destination, e.g. the preset's .snapkeep/); default: the folder of
+  // the manifest file.
+  std::optional<std::filesystem::path> work_dir;
   Progress* progress = nullptr;  // may be null
 };
 
 // Writes the manifest of the snapshot tree `snapshot` (id `id`) to `manifest_file`. Entries are
-// sorted by path bytes; memory holds one record per entry for the sort and, when reusing, one
-// small record per file of the previous manifest. Stops with an error on a stop signal.
+// sorted by path bytes; files are read in inode order. Memory: a few sort buffers of
+// k_sort_memory; the rest goes to work files. Stops with an error on a stop signal.
 Result<ManifestBuildStats> build_manifest(const std::filesystem::path& snapshot, const std::string& id,
                                           const std::filesystem::path& manifest_file,
                                           const ManifestBuildOptions& options);
@@ -51,11 +58,12 @@ Result<ManifestBuildStats> build_manifest(const std::filesystem::path& snapshot,
 void tidy_manifests(const std::filesystem::path& state_dir, const std::vector<std::string>& ids);
 
 // The backup-time step: writes the manifest of the new snapshot `id` of `preset`, reusing the
-// manifest of the newest of `earlier` (complete snapshots before it, oldest first). Sets
-// stats.bytes_hashed and stats.manifest_ok; a failure goes to stats.manifest_error (the snapshot
-// stays, complete and `latest`; the run exits 1 and `scrub --init` makes the manifest later). With checksum = none the
-// manifest holds metadata only and costs no reads.
+// manifest of the newest of `earlier` (complete snapshots before it, oldest first) as `sharing`
+// (the backend's content_sharing) allows. Sets stats.bytes_hashed and stats.manifest_ok; a failure
+// goes to stats.manifest_error (the snapshot stays, complete and `latest`; the run exits 1 and
+// `scrub --init` makes the manifest later). With checksum = none the manifest holds metadata only
+// and costs no reads.
 void write_backup_manifest(const Preset& preset, const std::filesystem::path& preset_dir, const std::string& id,
-                           const std::vector<SnapshotInfo>& earlier, BackupStats& stats);
+                           const std::vector<SnapshotInfo>& earlier, BackupStats& stats, ContentSharing sharing);
 
 }  // namespace snapkeep

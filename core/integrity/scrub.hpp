@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +43,13 @@ struct ScrubFinding {
   std::string repair_note;    // why not repaired, or what would be done (read-only snapshots)
 };
 
+// Filesystems whose own scrub already ran in one `snapkeep scrub` run: filesystem id -> the preset
+// whose report holds its figures. Shared by the presets of the run, so each filesystem is scrubbed
+// once however many presets live on it.
+struct FsScrubsDone {
+  std::map<std::string, std::string> by_filesystem;
+};
+
 // What to do.
 struct ScrubOptions {
   std::optional<std::string> snapshot;       // only this snapshot (an id or "latest")
@@ -51,6 +59,15 @@ struct ScrubOptions {
   std::optional<std::uint64_t> max_seconds;  // start no new content after this long (at least one is read)
   bool wait_for_lock = false;
   bool fs_scrub = true;  // on btrfs, run the filesystem's scrub on unbounded runs of all snapshots
+  // The run's record of filesystems scrubbed so far (null: every preset scrubs its filesystem).
+  FsScrubsDone* fs_scrubs_done = nullptr;
+};
+
+// One attempt of `scrub --repair` to remake a damaged snapshot as a whole (btrfs).
+struct SnapshotRepair {
+  std::string snapshot;   // its id
+  bool repaired = false;  // the id now names a clean, verified copy
+  std::string note;       // where the clean copy came from, or why the snapshot stays damaged
 };
 
 // The result of one scrub of one preset.
@@ -69,16 +86,21 @@ struct ScrubReport {
   std::vector<std::string> initialized;       // snapshots given a manifest by --init (first seen, not verified)
   std::vector<std::string> without_manifest;  // snapshots with no manifest (run scrub --init)
   std::vector<ScrubFinding> findings;
-  std::optional<FsScrubCounters> fs_scrub;  // btrfs only
-  std::string fs_scrub_note;                // why the filesystem scrub did not run, or its failure
+  std::vector<SnapshotRepair> snapshot_repairs;  // whole-snapshot repairs tried by --repair
+  std::optional<FsScrubCounters> fs_scrub;       // btrfs only
+  std::string fs_scrub_note;                     // why the filesystem scrub did not run, or its failure
+  std::string fs_scrub_reported_by;              // the preset of this run whose report holds the figures
   double seconds = 0;
 
   // Damage not repaired: findings not repaired, or uncorrectable filesystem scrub errors.
   bool damage_remains() const;
 };
 
-// Scrubs one preset under its lock (held: ErrorKind::locked). Fails (exit 1) when the destination
-// is missing or the run cannot be carried out; damage is a successful report with findings.
+// Scrubs one preset under its lock (held: ErrorKind::locked), reading each unique content once,
+// with the content sharing of `backend`'s snapshots. Fails (exit 1) when the run cannot be carried
+// out (the caller has checked that the destination exists); damage is a successful report with
+// findings. Memory does not grow with the files checked (work files go to the preset's .snapkeep/),
+// only with the damage found; docs/scrub.md says what a run costs.
 Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, const ScrubOptions& options);
 
 }  // namespace snapkeep

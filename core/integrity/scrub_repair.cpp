@@ -13,6 +13,7 @@
 #include <spdlog/spdlog.h>
 
 #include "core/base/error.hpp"
+#include "core/base/fd.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/integrity/hashing.hpp"
 
@@ -20,19 +21,6 @@ namespace fs = std::filesystem;
 
 namespace snapkeep {
 namespace {
-
-// Closes a descriptor at scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
 
 Status write_all(int fd, const char* data, std::size_t size, off_t offset, const fs::path& path) {
   std::size_t done = 0;
@@ -96,16 +84,16 @@ Result<std::string> hash_open(int fd, const fs::path& path, ChecksumKind kind, s
 
 // A staged, verified copy of the good data in work_dir; deleted at destruction.
 struct Staged {
-  fs::path path;
-  int fd = -1;
+  Staged() = default;
+  Staged(const Staged&) = delete;
+  Staged& operator=(const Staged&) = delete;
   ~Staged() {
-    if (fd >= 0) {
-      ::close(fd);
-    }
     if (!path.empty()) {
       ::unlink(path.c_str());
     }
   }
+  fs::path path;
+  Fd fd;
 };
 
 // Copies `candidate` into a new staged file and verifies it twice: while copying, and read back
@@ -116,20 +104,19 @@ std::string stage(const RepairTarget& target, const fs::path& candidate, bool fr
   if (!in) {
     return in.error().describe();
   }
-  Fd in_fd(*in);
   if (auto made = make_dir(target.work_dir, 0700); !made) {
     return made.error().describe();
   }
   std::string pattern = (target.work_dir / "repair-XXXXXX").string();
   std::vector<char> name(pattern.begin(), pattern.end());
   name.push_back('\0');
-  int fd = ::mkostemp(name.data(), O_CLOEXEC);
-  if (fd < 0) {
+  staged.fd.reset(::mkostemp(name.data(), O_CLOEXEC));
+  if (!staged.fd) {
     return sys_error("cannot create a staging file", pattern).describe();
   }
-  staged.fd = fd;
   staged.path = name.data();
-  auto copied = copy_hashing(in_fd.fd, candidate, fd, staged.path, target.kind, from_disk, bytes);
+  int fd = staged.fd.get();
+  auto copied = copy_hashing(in->get(), candidate, fd, staged.path, target.kind, from_disk, bytes);
   if (!copied) {
     return copied.error().describe();
   }
@@ -152,19 +139,18 @@ std::string stage(const RepairTarget& target, const fs::path& candidate, bool fr
 // Rewrites the inode at `path` with the staged data, keeps mode/owner/xattrs, sets the manifest's
 // mtime, and verifies it from the disk.
 Status rewrite_inode(const RepairTarget& target, const Staged& staged, const fs::path& path, std::uint64_t& bytes) {
-  int raw = ::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (raw < 0) {
+  Fd fd(::open(path.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
     return sys_error("cannot open for repair", path);
   }
-  Fd fd(raw);
   struct stat st {};
-  if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) {
     return runtime_error("not a regular file any more", path);
   }
   std::vector<char> buffer(k_hash_block);
   off_t offset = 0;
   for (;;) {
-    ssize_t n = ::pread(staged.fd, buffer.data(), buffer.size(), offset);
+    ssize_t n = ::pread(staged.fd.get(), buffer.data(), buffer.size(), offset);
     if (n < 0 && errno == EINTR) {
       continue;
     }
@@ -174,13 +160,13 @@ Status rewrite_inode(const RepairTarget& target, const Staged& staged, const fs:
     if (n == 0) {
       break;
     }
-    SNAPKEEP_TRY(write_all(fd.fd, buffer.data(), static_cast<std::size_t>(n), offset, path));
+    SNAPKEEP_TRY(write_all(fd.get(), buffer.data(), static_cast<std::size_t>(n), offset, path));
     offset += n;
   }
-  if (::ftruncate(fd.fd, offset) != 0) {
+  if (::ftruncate(fd.get(), offset) != 0) {
     return sys_error("cannot set the size", path);
   }
-  if (::fsync(fd.fd) != 0) {
+  if (::fsync(fd.get()) != 0) {
     return sys_error("cannot sync", path);
   }
   struct timespec times[2];
@@ -192,10 +178,10 @@ Status rewrite_inode(const RepairTarget& target, const Staged& staged, const fs:
     times[1].tv_nsec += 1000000000L;
     times[1].tv_sec -= 1;
   }
-  if (::futimens(fd.fd, times) != 0) {
+  if (::futimens(fd.get(), times) != 0) {
     return sys_error("cannot set the mtime back", path);
   }
-  auto check = hash_open(fd.fd, path, target.kind, bytes);
+  auto check = hash_open(fd.get(), path, target.kind, bytes);
   if (!check) {
     return std::move(check).error();
   }
@@ -205,36 +191,33 @@ Status rewrite_inode(const RepairTarget& target, const Staged& staged, const fs:
   return {};
 }
 
-}  // namespace
-
-RepairResult repair_content(const RepairTarget& target) {
-  RepairResult result;
-  // One path per distinct inode: rewriting it repairs every hard link to it.
+// One path per distinct regular-file inode among `paths`: rewriting it repairs every hard link.
+std::vector<fs::path> distinct_inodes(const std::vector<fs::path>& paths) {
   std::vector<fs::path> inodes;
-  {
-    std::set<std::pair<dev_t, ino_t>> seen;
-    for (const auto& path : target.paths) {
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && seen.insert({st.st_dev, st.st_ino}).second) {
-        inodes.push_back(path);
-      }
+  std::set<std::pair<dev_t, ino_t>> seen;
+  for (const auto& path : paths) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) && seen.insert({st.st_dev, st.st_ino}).second) {
+      inodes.push_back(path);
     }
   }
-  if (inodes.empty()) {
-    result.note = "no file left to repair";
-    return result;
-  }
-  // A read-only snapshot (btrfs) cannot be rewritten: find a good copy, write nothing.
-  bool read_only = false;
-  for (const auto& path : inodes) {
-    int fd = ::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd >= 0) {
-      ::close(fd);
-    } else if (errno == EROFS) {
-      read_only = true;
-    }
-  }
+  return inodes;
+}
 
+// Whether any of `paths` is on a read-only filesystem (a btrfs snapshot).
+bool any_read_only(const std::vector<fs::path>& paths) {
+  bool read_only = false;
+  for (const auto& path : paths) {
+    Fd fd(::open(path.c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC));
+    read_only = read_only || (!fd && errno == EROFS);
+  }
+  return read_only;
+}
+
+// Tries the candidates of a target (sources first) until one is a verified good copy: staged, or
+// only hashed when nothing can be written (`read_only`). Null when none is; result.note then says
+// why, candidate by candidate.
+std::unique_ptr<Staged> find_good_copy(const RepairTarget& target, bool read_only, RepairResult& result) {
   std::vector<std::string> refusals;
   auto try_candidate = [&](const fs::path& candidate, bool is_source) -> std::unique_ptr<Staged> {
     struct stat st {};
@@ -265,27 +248,41 @@ RepairResult repair_content(const RepairTarget& target) {
     }
     return staged;
   };
-
-  std::unique_ptr<Staged> staged;
   for (const auto& candidate : target.source_candidates) {
-    if ((staged = try_candidate(candidate, true))) {
+    if (auto staged = try_candidate(candidate, true)) {
       result.from = candidate.string();
-      break;
+      return staged;
     }
   }
-  for (std::size_t i = 0; !staged && i < target.copy_candidates.size(); ++i) {
-    if ((staged = try_candidate(target.copy_candidates[i], false))) {
-      result.from = target.copy_candidates[i].string();
+  for (const auto& candidate : target.copy_candidates) {
+    if (auto staged = try_candidate(candidate, false)) {
+      result.from = candidate.string();
+      return staged;
     }
   }
+  result.note = "no good copy: ";
+  if (refusals.empty()) {
+    result.note += "no source file or other copy with this content";
+  }
+  for (std::size_t i = 0; i < refusals.size(); ++i) {
+    result.note += (i > 0 ? "; " : "") + refusals[i];
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+RepairResult repair_content(const RepairTarget& target) {
+  RepairResult result;
+  std::vector<fs::path> inodes = distinct_inodes(target.paths);
+  if (inodes.empty()) {
+    result.note = "no file left to repair";
+    return result;
+  }
+  // A read-only snapshot (btrfs) cannot be rewritten: find a good copy, write nothing.
+  bool read_only = any_read_only(inodes);
+  std::unique_ptr<Staged> staged = find_good_copy(target, read_only, result);
   if (!staged) {
-    result.note = "no good copy: ";
-    if (refusals.empty()) {
-      result.note += "no source file or other copy with this content";
-    }
-    for (std::size_t i = 0; i < refusals.size(); ++i) {
-      result.note += (i > 0 ? "; " : "") + refusals[i];
-    }
     return result;
   }
   result.good_copy = true;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +42,7 @@ struct BackupJob {
   std::filesystem::path state_dir;      // DEST/<preset>/.snapkeep, exists, locked by us
   std::string id;                       // the new snapshot's id
   std::vector<SnapshotInfo> snapshots;  // complete snapshots, oldest first
+  std::string drive;                    // filesystem UUID of the destination drive ("" when unknown)
   bool dry_run = false;                 // report what would be copied, change nothing
   Progress* progress = nullptr;         // may be disabled, never null
 };
@@ -109,6 +111,26 @@ struct DestinationSpace {
   std::uint64_t free_bytes = 0;  // room left for snapkeep (statvfs f_bavail)
 };
 
+// What an attempt to remake a damaged snapshot as a whole came to.
+struct RemakeResult {
+  bool remade = false;  // the snapshot's id now names a clean, verified copy; the damaged one is gone
+  std::string note;     // remade: where the clean copy came from; else why it was not remade
+};
+
+// Remakes a damaged snapshot as a whole from a clean copy kept elsewhere, for snapshots that cannot
+// be rewritten in place (btrfs: read-only subvolumes, remade by a full receive of the source
+// snapshot they were received from). Offered by backends that can; `scrub --repair` uses it.
+class SnapshotRemaker {
+ public:
+  virtual ~SnapshotRemaker() = default;
+  // Makes a clean copy of `snapshot` under a dot-name in the preset folder, hands it to `verify`,
+  // and only when that succeeds puts it in the snapshot's place (atomically) and deletes the damaged
+  // one. Otherwise the snapshot stays as it was, the copy is removed, and the note says why
+  // (no source snapshot left, the copy failed or did not verify). Call with the preset's lock held.
+  virtual RemakeResult remake(const Preset& preset, const SnapshotInfo& snapshot,
+                              const std::function<Status(const std::filesystem::path& copy)>& verify) const = 0;
+};
+
 // Work a killed run left under dot-names, for `list` (the next backup resumes or removes it).
 struct InterruptedWork {
   std::filesystem::path path;
@@ -154,6 +176,17 @@ class Backend {
 
   // The destination filesystem's own scrub, or null when it has none.
   virtual const FilesystemScrub* filesystem_scrub() const { return nullptr; }
+
+  // Moves what the backend keeps outside the preset folder under the preset's name (btrfs: the
+  // source snapshots) from `old_name` to `renamed.name` (`snapkeep rename`). Nothing by default.
+  virtual Status rename_preset_state(const Preset& renamed, const std::string& old_name) const {
+    (void)renamed;
+    (void)old_name;
+    return {};
+  }
+
+  // Remaking damaged snapshots as a whole, or null when this backend cannot.
+  virtual const SnapshotRemaker* snapshot_remaker() const { return nullptr; }
 };
 
 // Gives a backup a point-in-time view of its source where the source's filesystem allows it

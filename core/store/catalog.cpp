@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <tuple>
 
 #include "core/base/fsutil.hpp"
@@ -27,6 +28,8 @@ struct Record {
   std::time_t time = 0;
   long long time_ns = 0;
   std::uint64_t seq = 0;
+  std::optional<std::uint64_t> files;
+  std::optional<std::uint64_t> bytes;
 };
 
 std::optional<Record> read_record(const fs::path& preset_dir, const std::string& id) {
@@ -51,6 +54,10 @@ std::optional<Record> read_record(const fs::path& preset_dir, const std::string&
       out->time_ns = v;
     } else if (key == "seq" && out && v > 0) {
       out->seq = static_cast<std::uint64_t>(v);
+    } else if (key == "files" && out && v >= 0) {
+      out->files = static_cast<std::uint64_t>(v);
+    } else if (key == "bytes" && out && v >= 0) {
+      out->bytes = static_cast<std::uint64_t>(v);
     }
   }
   if (out && out->time_ns == 0) {
@@ -103,6 +110,8 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
       info.time = recorded->time;
       info.time_ns = recorded->time_ns;
       info.seq = recorded->seq;
+      info.files = recorded->files;
+      info.bytes = recorded->bytes;
       info.time_recorded = true;
     } else {
       info.time = snapshot_id_time(*id);
@@ -144,8 +153,10 @@ Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string
                        " (snapkeep list shows the ids)");
 }
 
-std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now) {
+std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, std::time_t now,
+                                                    const std::vector<std::string>& also_taken) {
   std::vector<std::string> held = ids_held_by_work(preset_dir);
+  held.insert(held.end(), also_taken.begin(), also_taken.end());
   for (std::time_t t = now;; ++t) {
     std::string id = format_snapshot_id(t);
     std::error_code ec;
@@ -180,6 +191,28 @@ Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, c
   }
   return write_file_atomic(dir / id, "time=" + std::to_string(static_cast<long long>(when.tv_sec)) +
                                          "\ntime_ns=" + std::to_string(ns) + "\nseq=" + std::to_string(seq + 1) + "\n");
+}
+
+Status record_snapshot_counts(const fs::path& preset_dir, const std::string& id, std::uint64_t files,
+                              std::uint64_t bytes) {
+  std::ifstream in(record_path(preset_dir, id));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.empty()) {
+    return runtime_error("no record to add counts to", record_path(preset_dir, id));
+  }
+  if (text.back() != '\n') {
+    text += '\n';
+  }
+  text += "files=" + std::to_string(files) + "\nbytes=" + std::to_string(bytes) + "\n";
+  return write_file_atomic(record_path(preset_dir, id), text);
+}
+
+Status record_adopted_snapshot(const fs::path& preset_dir, const std::string& id, std::time_t when) {
+  fs::path dir = preset_dir / k_state_dir_name / "snapshots";
+  SNAPKEEP_TRY(make_dir(dir));
+  const long long seconds = static_cast<long long>(when);
+  return write_file_atomic(dir / id, "time=" + std::to_string(seconds) +
+                                         "\ntime_ns=" + std::to_string(seconds * 1000000000LL) + "\nadopted=1\n");
 }
 
 void forget_snapshot_state(const fs::path& preset_dir, const std::string& id) {

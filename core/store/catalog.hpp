@@ -28,6 +28,10 @@ struct SnapshotInfo {
   bool legacy = false;         // date-only id of the old script
   bool time_recorded = false;  // time comes from snapkeep's record, not from the id
   std::uint64_t seq = 0;       // completion order recorded by snapkeep (1, 2, ...); 0 for none
+  // What the backup that made it counted (entries, file bytes); nullopt for snapshots made before
+  // snapkeep recorded it.
+  std::optional<std::uint64_t> files;
+  std::optional<std::uint64_t> bytes;
 };
 
 // Complete snapshots under preset_dir, in the order they were completed, last completed last (the
@@ -45,7 +49,9 @@ Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, cons
 // record or dot-named work ("..-<id>") in preset_dir uses yet (a second backup within one second,
 // a DST fall-back hour repeating wall-clock times). Ids name the true time even after a clock jump;
 // their order is the recorded sequence, not their names.
-std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now);
+// `also_taken`: ids in use elsewhere (rotating drives' snapshots, core/store/drives.hpp).
+std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now,
+                                                    const std::vector<std::string>& also_taken = {});
 
 // Records snapshot `id` in preset_dir/.snapkeep/snapshots/ID: "time=" seconds and "time_ns="
 // nanoseconds since the epoch when it was made, and "seq=" one more than any recorded snapshot's.
@@ -54,6 +60,15 @@ Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::
 // The same with the exact moment.
 Status record_snapshot_time(const std::filesystem::path& preset_dir, const std::string& id,
                             const struct timespec& when);
+
+// Adds what the backup counted (entries, file bytes) to the record of a complete snapshot `id`, so
+// the next backup can tell a source that shrank drastically (an unmounted source, docs/usage.md).
+Status record_snapshot_counts(const std::filesystem::path& preset_dir, const std::string& id, std::uint64_t files,
+                              std::uint64_t bytes);
+
+// Records a snapshot snapkeep did not make (`snapkeep adopt`): "time=" the moment its id names and
+// "adopted=1", no sequence number, so it keeps its place before every snapshot snapkeep made.
+Status record_adopted_snapshot(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
 
 // Forgets snapshot `id`'s state under preset_dir/.snapkeep (its record, its manifest), as its
 // folder is deleted; an id that comes back later starts clean.

@@ -28,6 +28,27 @@ bool DamageRecord::path_damaged(const std::string& id, const std::string& rel) c
   return entries.count({id, rel}) > 0 || entries.count({id, ""}) > 0;
 }
 
+std::string describe_damage(const DamageRecord& record, const std::string& id, std::size_t max_paths) {
+  if (record.entries.count({id, ""}) > 0) {
+    return "the whole snapshot";
+  }
+  std::string out;
+  std::size_t named = 0;
+  std::size_t more = 0;
+  for (auto it = record.entries.lower_bound({id, ""}); it != record.entries.end() && it->first == id; ++it) {
+    if (named < max_paths) {
+      out += (named == 0 ? "" : ", ") + it->second;
+      ++named;
+    } else {
+      ++more;
+    }
+  }
+  if (more > 0) {
+    out += " and " + std::to_string(more) + " more";
+  }
+  return out;
+}
+
 Result<DamageRecord> read_damage_record(const fs::path& state_dir) {
   DamageRecord record;
   const fs::path path = record_path(state_dir);

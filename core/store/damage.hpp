@@ -25,6 +25,10 @@ struct DamageRecord {
   bool path_damaged(const std::string& id, const std::string& rel) const;
 };
 
+// Names the damage recorded in snapshot `id` for messages: "a.bin, dir/b.bin and 3 more", or "the
+// whole snapshot".
+std::string describe_damage(const DamageRecord& record, const std::string& id, std::size_t max_paths = 5);
+
 // The record in state_dir (empty when there is none). A damaged record file is an error naming it.
 Result<DamageRecord> read_damage_record(const std::filesystem::path& state_dir);
 

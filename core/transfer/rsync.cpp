@@ -202,8 +202,9 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
   }
   argv.emplace_back("--stats");
   argv.emplace_back("--no-human-readable");
-  // --sparse with --inplace rewrites whole runs of blocks around a change: only for fresh copies.
-  if (!transfer.in_place) {
+  // --sparse with --inplace punches partial blocks at rsync's chunk edges, rewriting (unsharing)
+  // blocks of unchanged data: only for fresh copies.
+  if (!transfer.in_place || transfer.fresh_target) {
     argv.emplace_back("--sparse");
   }
   if (transfer.exact_mtimes) {
@@ -241,6 +242,10 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
     if (preset.exclude_from) {
       argv.push_back("--exclude-from=" + preset.exclude_from->string());
     }
+  }
+  if (transfer.files_from) {
+    argv.push_back("--files-from=" + transfer.files_from->string());
+    argv.emplace_back("--from0");
   }
   for (const auto& dir : transfer.link_dests) {
     argv.push_back("--link-dest=" + dir.string());
@@ -330,8 +335,9 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
           runtime_error(transfer.operation + " failed: " + describe_failure("rsync", *result, meaning)).in(preset.name);
       e.full = reports_full_filesystem(result->stderr_tail);
       // A hard link the destination could not make (ext4 allows 65000 per inode): the caller can
-      // copy that content once more (backends/rsync/rsync_backend.cpp).
-      if (!e.full && result->term_signal == 0 && result->exit_code == 23 &&
+      // copy that content once more (backends/rsync/rsync_backend.cpp). rsync reports it as a partial
+      // transfer (23), or, when a link of its own -H group fails, aborts with a protocol error (2).
+      if (!e.full && result->term_signal == 0 && (result->exit_code == 23 || result->exit_code == 2) &&
           result->stderr_tail.find(std::strerror(EMLINK)) != std::string::npos) {
         e.err = EMLINK;
       }

@@ -30,6 +30,9 @@ struct RsyncTransfer {
   std::vector<std::filesystem::path> link_dests;  // --link-dest candidates, best first
   bool dry_run = false;
   bool in_place = false;  // --inplace --no-whole-file: rewrite only changed blocks (btrfs)
+  // The target is new and empty, so every file is a fresh copy: --sparse even with in_place (rsync's
+  // --sparse rewrites blocks of files it updates in place; see docs/btrfs.md "Sparse files").
+  bool fresh_target = false;
   // --modify-window=-1: compare and set mtimes to the nanosecond, so a file rewritten within the
   // second of the last backup is not taken as unchanged. Only where the target keeps nanoseconds.
   bool exact_mtimes = false;
@@ -46,6 +49,8 @@ struct RsyncTransfer {
   // take the preset's bwlimit and compress.
   std::optional<RsyncRemoteEnd> remote_source;
   std::optional<RsyncRemoteEnd> remote_target;
+  // Only the paths listed in this file (NUL-separated, relative to source): --files-from --from0.
+  std::optional<std::filesystem::path> files_from;
 };
 
 // How rsync reaches `where` for `preset`: ssh with snapkeep's options (core/remote/ssh_command.hpp),

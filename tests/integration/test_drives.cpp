@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -327,9 +328,17 @@ TEST(Drives, ReadOnlyDriveCanBeListedMeasuredAndRestoredFrom) {
   Drive drive(w.tmp.path(), "offsite", "ext4", 64);
   ASSERT_TRUE(drive.ok());
   ASSERT_TRUE(drive.mount(w.mnt));
+  write_file(w.src / "rots.txt", "this content will rot\n");
   ASSERT_EQ(w.cli({"backup"}).exit_code, 0);
   write_file(w.src / "a.txt", "alpha 2\n");
   ASSERT_EQ(w.cli({"backup"}).exit_code, 0);
+  // Bit-rot in a file both snapshots share (one inode), after the manifests recorded it.
+  const fs::path rotten = w.mnt / "home" / snapshot_ids(w.mnt / "home").front() / "rots.txt";
+  {
+    std::fstream f(rotten, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5);
+    f.put('X');
+  }
   drive.unmount();
   ASSERT_TRUE(drive.mount(w.mnt, "ro"));
 
@@ -347,6 +356,25 @@ TEST(Drives, ReadOnlyDriveCanBeListedMeasuredAndRestoredFrom) {
   RunResult backup = w.cli({"backup"});
   EXPECT_EQ(backup.exit_code, 1);
   EXPECT_NE(backup.err.find("is mounted read-only"), std::string::npos) << backup.err;
+
+  // Scrub verifies everything, finds the rot, and says once that it records nothing; --repair is
+  // refused. Nothing on the drive changes.
+  const std::string image_before = run_ok({"sha256sum", "--", (w.tmp / "offsite.img").string()}).out;
+  RunResult scrub = w.cli({"--json", "scrub"});
+  EXPECT_NE(scrub.exit_code, 0) << scrub.out << scrub.err;
+  json scrubbed = parse(scrub);
+  EXPECT_EQ(scrubbed["presets"][0].value("snapshots_checked", -1), 2) << scrub.out;
+  EXPECT_EQ(scrubbed["presets"][0].value("damage", false), true) << scrub.out;
+  EXPECT_NE(scrub.out.find("rots.txt"), std::string::npos) << scrub.out;
+  const std::string said = "read-only";
+  std::size_t first = scrub.err.find(said);
+  EXPECT_NE(first, std::string::npos) << scrub.err;
+  EXPECT_EQ(scrub.err.find(said, first + 1), std::string::npos) << "said more than once:\n" << scrub.err;
+  RunResult repair = w.cli({"scrub", "--repair"});
+  EXPECT_EQ(repair.exit_code, 1) << repair.err;
+  EXPECT_NE(repair.err.find("read-only"), std::string::npos) << repair.err;
+  EXPECT_EQ(run_ok({"sha256sum", "--", (w.tmp / "offsite.img").string()}).out, image_before)
+      << "the read-only drive changed";
 }
 
 // No ordinary user can change a snapshot, not even their own files in it (one inode shared by every

@@ -302,6 +302,7 @@ void expect_consistent(const LockWorld& w, const std::string& preset) {
   SCOPED_TRACE("consistency of " + preset);
   fs::path dir = w.preset_dir(preset);
   auto ids = snapshot_ids(dir);
+  std::sort(ids.begin(), ids.end());  // compared by name below
   ASSERT_FALSE(ids.empty());
   RunResult list = snapkeep({"-c", w.plain.string(), "--json", "list", preset});
   ASSERT_EQ(list.exit_code, 0) << list.err;

@@ -99,11 +99,17 @@ TEST(NativeEngine, LinksAgainstSeveralRecentSnapshots) {
   EXPECT_EQ(third.value("bytes_transferred", 1), 0) << third.dump();
 }
 
-TEST(NativeEngine, TooManyLinksCopiesOnceMoreAndLinksTheRestToTheCopy) {
+// Rules of the backup both engines keep (transfer = native and transfer = rsync).
+class BothEngines : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string transfer_line() const { return "transfer = " + GetParam() + "\n"; }
+};
+
+TEST_P(BothEngines, TooManyLinksCopiesOnceMoreAndCheckWarnsNearTheLimit) {
   SNAPKEEP_REQUIRE_ROOT();
   NativeWorld w(256);
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
+  w.write_config(transfer_line());
   // One inode with 40 000 names: the second snapshot's link count would pass ext4's 65 000.
   write_file(w.src / "many" / "n0", "one content, many names\n");
   for (int i = 1; i < 40000; ++i) {
@@ -112,18 +118,62 @@ TEST(NativeEngine, TooManyLinksCopiesOnceMoreAndLinksTheRestToTheCopy) {
   std::string first = w.backup().value("snapshot", "");
   ASSERT_FALSE(first.empty());
   EXPECT_EQ(stat_of(w.snap(first) / "many" / "n0").st_nlink, 40000u);
+  // 40 000 links and 40 000 more in the next snapshot pass 65 000: check warns before.
+  RunResult check = w.cli({"--json", "check"});
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  EXPECT_NE(check.err.find("will pass the destination's limit of 65000 hard links"), std::string::npos) << check.err;
+  EXPECT_EQ(nlohmann::json::parse(check.out)["presets"][0]["warnings"].size(), 1u) << check.out;
+
   std::string id = w.backup().value("snapshot", "");
   ASSERT_FALSE(id.empty());
   std::set<ino_t> inodes;
   for (int i = 0; i < 40000; i += 1) {
-    inodes.insert(inode_of(w.snap(id) / "many" / ("n" + std::to_string(i))));
+    fs::path name = w.snap(id) / "many" / ("n" + std::to_string(i));
+    inodes.insert(inode_of(name));
+    if (i % 997 == 0 || i == 39999) {
+      EXPECT_EQ(read_file(name), "one content, many names\n") << name;
+    }
   }
-  EXPECT_EQ(inodes.size(), 2u) << "one more copy, the rest linked to it";
-  EXPECT_EQ(read_file(w.snap(id) / "many" / "n39999"), "one content, many names\n");
-  EXPECT_EQ(stat_of(w.snap(first) / "many" / "n0").st_nlink, 65000u);
+  if (GetParam() == "native") {
+    // The native engine links up to the limit, then copies once and links the rest to the copy.
+    EXPECT_EQ(inodes.size(), 2u) << "one more copy, the rest linked to it";
+    EXPECT_EQ(stat_of(w.snap(first) / "many" / "n0").st_nlink, 65000u);
+  } else {
+    // rsync's second pass copies the whole group once more and links it within the snapshot.
+    EXPECT_EQ(inodes.size(), 1u) << "the group copied once, its names linked to the copy";
+    EXPECT_LE(stat_of(w.snap(first) / "many" / "n0").st_nlink, 65000u);
+  }
+  // A third backup (rsync hits the limit inside its own -H group here, and aborts) succeeds too.
+  std::string third = w.backup().value("snapshot", "");
+  ASSERT_FALSE(third.empty());
+  inodes.clear();
+  for (int i = 0; i < 40000; i += 1) {
+    fs::path name = w.snap(third) / "many" / ("n" + std::to_string(i));
+    inodes.insert(inode_of(name));
+    EXPECT_LE(stat_of(name).st_nlink, 65000u);
+  }
+  EXPECT_LE(inodes.size(), 3u);
+  EXPECT_EQ(read_file(w.snap(third) / "many" / "n39999"), "one content, many names\n");
 }
 
-TEST(NativeEngine, ExcludeIfPresentKeepsTheTagAndTopLevelLostFoundIsNeverCopied) {
+TEST_P(BothEngines, TopLevelLostFoundIsNeverCopied) {
+  SNAPKEEP_REQUIRE_ROOT();
+  NativeWorld w;
+  ASSERT_TRUE(w.dest.ok());
+  w.write_config(transfer_line());
+  write_file(w.src / "work" / "file", "kept\n");
+  write_file(w.src / "lost+found" / "#123", "fsck's\n");
+  write_file(w.src / "work" / "lost+found" / "x", "not the top level\n");
+  std::string id = w.backup().value("snapshot", "");
+  ASSERT_FALSE(id.empty());
+  EXPECT_EQ(tree_entries(w.snap(id)),
+            (std::vector<fs::path>{"work", "work/file", "work/lost+found", "work/lost+found/x"}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Transfer, BothEngines, ::testing::Values("native", "rsync"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+
+TEST(NativeEngine, ExcludeIfPresentKeepsTheTag) {
   SNAPKEEP_REQUIRE_ROOT();
   NativeWorld w;
   ASSERT_TRUE(w.dest.ok());
@@ -132,12 +182,9 @@ TEST(NativeEngine, ExcludeIfPresentKeepsTheTagAndTopLevelLostFoundIsNeverCopied)
   write_file(w.src / "cache" / "blob", "cached\n");
   write_file(w.src / "cache" / "sub" / "more", "cached\n");
   write_file(w.src / "work" / "file", "kept\n");
-  write_file(w.src / "lost+found" / "#123", "fsck's\n");
-  write_file(w.src / "work" / "lost+found" / "x", "not the top level\n");
   std::string id = w.backup().value("snapshot", "");
   ASSERT_FALSE(id.empty());
-  EXPECT_EQ(tree_entries(w.snap(id)), (std::vector<fs::path>{"cache", "cache/CACHEDIR.TAG", "work", "work/file",
-                                                             "work/lost+found", "work/lost+found/x"}));
+  EXPECT_EQ(tree_entries(w.snap(id)), (std::vector<fs::path>{"cache", "cache/CACHEDIR.TAG", "work", "work/file"}));
 }
 
 TEST(NativeEngine, DryRunReportsAndChangesNothing) {

@@ -249,6 +249,7 @@ FullRun FullWorld::backup_fails_full(const std::string& what) {
   EXPECT_EQ(b.exit_code, 1) << what << "\nstdout:\n" << b.out << "\nstderr:\n" << b.err;
   EXPECT_NE(b.err.find(full), std::string::npos) << "stderr does not say '" << full << "':\n" << b.err;
   EXPECT_NE(b.err.find("No space left on device"), std::string::npos) << "the errno is lost:\n" << b.err;
+  EXPECT_NE(b.err.find("It had copied about "), std::string::npos) << "how far the copy got is not said:\n" << b.err;
   EXPECT_EQ(b.status, "failed") << b.out;
   EXPECT_NE(b.preset.value("error", "").find(full), std::string::npos) << b.out;
   EXPECT_TRUE(b.id.empty()) << "a failed run reports a snapshot: " << b.out;
@@ -299,7 +300,7 @@ void FullWorld::check_destination(const std::string& when) {
   std::set<std::string> allowed(present.begin(), present.end());
   allowed.insert({".snapkeep", "latest"});
   expect_only(m_preset_dir, allowed);
-  std::set<std::string> state_allowed{"lock", "snapshots", "manifests", "scrub-state"};
+  std::set<std::string> state_allowed{"lock", "snapshots", "manifests", "scrub-state", "preset"};
   if (m_kind == FullKind::btrfs_plain) {
     state_allowed.insert("current");
   }

@@ -1,6 +1,7 @@
 #include "tests/support/testutil.hpp"
 
 #include "core/base/mounts.hpp"
+#include "core/store/catalog.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -187,16 +188,14 @@ fs::path write_preset_config(const fs::path& config_path, const std::string& pre
 }
 
 std::vector<std::string> snapshot_ids(const fs::path& preset_dir) {
-  static const std::regex id_re(R"(\d{4}-\d{2}-\d{2}(_\d{2}-\d{2}-\d{2})?)");
+  // In the order snapkeep lists them (completion order, latest last): ids name the true time, so a
+  // freed id may come back and name order is not the order snapshots were made in.
   std::vector<std::string> ids;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(preset_dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (std::regex_match(name, id_re) && !entry.is_symlink()) {
-      ids.push_back(name);
+  if (auto listed = list_snapshots(preset_dir)) {
+    for (const auto& s : *listed) {
+      ids.push_back(s.id);
     }
   }
-  std::sort(ids.begin(), ids.end());
   return ids;
 }
 

@@ -99,7 +99,7 @@ void write_random_file(const fs::path& path, std::size_t size, unsigned seed);
 // gets `require_mount = no`, as a user's must, unless extra_lines set require_mount.
 fs::path write_preset_config(const fs::path& config_path, const std::string& preset, const fs::path& source,
                              const fs::path& destination, const std::string& extra_lines = "");
-// Snapshot folders (id-named) under dest/preset, sorted by name.
+// Snapshot folders (id-named) under dest/preset, in the order snapkeep lists them (latest last).
 std::vector<std::string> snapshot_ids(const fs::path& preset_dir);
 
 }  // namespace snapkeep::test

@@ -406,5 +406,27 @@ TEST(CoreConfig, KnownBackendValues) {
   EXPECT_FALSE(build("[p]\nsource = /s\ndestination = /d\nbackend =  \n").ok());
 }
 
+// forget_drive_after: a duration (default 90 days), or never; errors at the value's line.
+TEST(CoreConfig, ForgetDriveAfter) {
+  EXPECT_EQ(only_preset(k_minimal).forget_drive_after, std::optional<std::uint64_t>(90ULL * 86400));
+  EXPECT_EQ(only_preset(k_minimal + "forget_drive_after = 30d\n").forget_drive_after,
+            std::optional<std::uint64_t>(30ULL * 86400));
+  EXPECT_EQ(only_preset(k_minimal + "forget_drive_after = 2s\n").forget_drive_after, std::optional<std::uint64_t>(2));
+  EXPECT_EQ(only_preset("[DEFAULT]\nforget_drive_after = 1d12h\n" + k_minimal).forget_drive_after,
+            std::optional<std::uint64_t>(36ULL * 3600));
+  EXPECT_FALSE(only_preset(k_minimal + "forget_drive_after = never\n").forget_drive_after.has_value());
+  EXPECT_FALSE(only_preset(k_minimal + "forget_drive_after = Never\n").forget_drive_after.has_value());
+  EXPECT_FALSE(only_preset("[DEFAULT]\nforget_drive_after = 7d\n" + k_minimal + "forget_drive_after =\n")
+                   .forget_drive_after.has_value());
+  EXPECT_EQ(error_of(k_minimal + "forget_drive_after = soon\n"),
+            k_at +
+                "4: 'forget_drive_after' in preset 'home': bad duration 'soon' (use seconds, or d, h, m, s largest "
+                "first, e.g. 90, 45s, 1h30m, 2d)");
+  EXPECT_EQ(error_of(k_minimal + "forget_drive_after = 0\n"),
+            k_at + "4: 'forget_drive_after' in preset 'home' must be longer than 0 (or never)");
+  EXPECT_EQ(error_of(k_minimal + "forget_drives_after = 9d\n"),
+            k_at + "4: unknown key 'forget_drives_after' in preset 'home' (did you mean 'forget_drive_after'?)");
+}
+
 }  // namespace
 }  // namespace snapkeep

@@ -49,6 +49,7 @@ struct DevInoHash {
 struct LinkGroup {
   std::string path;  // relative to the target
   ManifestEntry record;
+  bool avoided_damage = false;  // its first name was copied afresh instead of linked to damaged content
 };
 
 // One entry of a source folder as listed.
@@ -163,6 +164,17 @@ class Engine {
   Status contents(Level& level, Child& child);
   Status regular(Level& level, Child& child, ManifestEntry& record);
   Result<bool> link_unchanged(Level& level, Child& child, ManifestEntry& record);
+  // Is this base file content that scrub recorded damaged (NativeCopyJob::avoid)? Notes `path`.
+  bool damaged(const struct stat& st, const std::string& path) {
+    if (m_job.avoid == nullptr || m_job.avoid->count({static_cast<std::uint64_t>(st.st_dev), st.st_ino}) == 0) {
+      return false;
+    }
+    auto& avoided = m_stats.avoided_damage;
+    if (avoided.size() < 1000 && (avoided.empty() || avoided.back() != path)) {
+      avoided.push_back(path);
+    }
+    return true;
+  }
   Result<bool> link_moved(Level& level, Child& child, ManifestEntry& record);
   Status copy_regular(Level& level, Child& child, ManifestEntry& record, bool& skipped);
   Status copy_from_copy(Level& level, Child& child, int from_dirfd, const std::string& from_name,
@@ -585,6 +597,9 @@ Result<bool> Engine::link_group_member(Level& level, Child& child, ManifestEntry
   }
   LinkGroup& group = it->second;
   std::string rel = record.path;
+  if (group.avoided_damage && m_stats.avoided_damage.size() < 1000) {
+    m_stats.avoided_damage.push_back(rel);  // another name of content copied afresh
+  }
   if (!m_job.dry_run && ::linkat(m_dst_root.get(), group.path.c_str(), level.dst, child.name.c_str(), 0) != 0) {
     if (errno != EMLINK && errno != ENAMETOOLONG) {
       return sys_error("cannot link " + dst_path(group.path).string() + " to", dst_path(rel));
@@ -664,7 +679,9 @@ Status Engine::regular(Level& level, Child& child, ManifestEntry& record) {
     }
   }
   if (grouped) {
-    m_groups[DevIno{child.st.st_dev, child.st.st_ino}] = LinkGroup{record.path, record};
+    const auto& avoided = m_stats.avoided_damage;
+    m_groups[DevIno{child.st.st_dev, child.st.st_ino}] =
+        LinkGroup{record.path, record, !avoided.empty() && avoided.back() == record.path};
   }
   return {};
 }
@@ -698,8 +715,8 @@ Result<bool> Engine::link_unchanged(Level& level, Child& child, ManifestEntry& r
     }
     struct stat old {};
     if (::fstatat(dir, child.name.c_str(), &old, AT_SYMLINK_NOFOLLOW) != 0 || !same_attributes(st, old) ||
-        (known != nullptr && old.st_ino != known->ino)) {
-      continue;  // gone, or changed on the backup: never linked
+        (known != nullptr && old.st_ino != known->ino) || damaged(old, record.path)) {
+      continue;  // gone, changed on the backup, or known damaged: never linked
     }
     if (!trusted) {
       auto a = read_xattrs(level.src, child.name, src_path(record.path));
@@ -772,7 +789,7 @@ Result<bool> Engine::link_moved(Level& level, Child& child, ManifestEntry& recor
     int root = m_base_roots[m_move_base].get();
     struct stat old {};
     if (::fstatat(root, known->path.c_str(), &old, AT_SYMLINK_NOFOLLOW) != 0 || old.st_ino != known->ino ||
-        !same_attributes(st, old)) {
+        !same_attributes(st, old) || damaged(old, record.path)) {
       continue;
     }
     std::size_t slash = known->path.rfind('/');

@@ -9,7 +9,9 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/base/error.hpp"
@@ -38,6 +40,9 @@ struct NativeCopyJob {
   ManifestSink* manifest = nullptr;  // the new manifest, or null
   bool dry_run = false;              // decide and count, change nothing
   Progress* progress = nullptr;      // may be null
+  // (device, inode) of base files scrub recorded damaged: never linked to, copied afresh instead
+  // (known damage never spreads, docs/scrub.md). May be null.
+  const std::set<std::pair<std::uint64_t, std::uint64_t>>* avoid = nullptr;
 };
 
 // What a run did.
@@ -52,6 +57,8 @@ struct NativeCopyStats {
   // The manifest could not be written (the sink failed); the copy went on without it.
   std::optional<Error> manifest_error;
   std::vector<std::string> warnings;
+  // Paths copied afresh because their link base was content scrub recorded damaged (the first 1000).
+  std::vector<std::string> avoided_damage;
 };
 
 // Fills job.target with a copy of job.source. Fails on a stop signal, on any destination error
