@@ -39,9 +39,10 @@ std::vector<std::string> ssh_options_argv(const RemoteLocation& where, const Rem
   argv.emplace_back("-o");
   argv.push_back("UserKnownHostsFile=" + ssh_quoted_path(settings.known_hosts));
   if (settings.identity) {
-    // -i takes the name itself (no option-value splitting), but still expands %-tokens.
-    argv.emplace_back("-i");
-    argv.push_back(percent_escaped(settings.identity->string()));
+    // As an option value, not -i: ssh expands %-tokens in every identity file name, but -i's name
+    // must also exist as written, so a '%' in it could be given neither escaped nor raw.
+    argv.emplace_back("-o");
+    argv.push_back("IdentityFile=" + ssh_quoted_path(*settings.identity));
     argv.emplace_back("-o");
     argv.emplace_back("IdentitiesOnly=yes");
   }

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -136,6 +137,35 @@ TEST(RemotePull, SnapshotsAreCompleteIncrementalAndKeptByRetention) {
   ASSERT_EQ(third["status"], "ok");
   auto ids = snapshot_ids(w.preset_dir);
   EXPECT_EQ(ids, (std::vector<std::string>{id2, third["snapshot"].get<std::string>()})) << "keep = 2";
+}
+
+TEST(RemotePull, KeyAndKnownHostsPathsWithBlanksQuotesAndPercentReachSsh) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PullWorld w;
+  ASSERT_TRUE(ok(w));
+  // rsync splits its --rsh value at blanks and ssh expands %-tokens: both must see these names whole.
+  const fs::path keys = w.dir / "my keys 100%";
+  fs::create_directories(keys);
+  const fs::path key = keys / "it's a key";
+  const fs::path known = keys / "known hosts";
+  fs::copy_file(w.sshd.client_key(), key);
+  fs::permissions(key, fs::perms::owner_read | fs::perms::owner_write);
+  std::string text = read_file(w.config);
+  for (const auto& [from, to] : {std::pair{w.sshd.client_key().string(), key.string()},
+                                 std::pair{w.sshd.known_hosts().string(), known.string()}}) {
+    std::string escaped;  // the config language writes a literal '%' as "%%"
+    for (char c : to) {
+      escaped += c == '%' ? std::string("%%") : std::string(1, c);
+    }
+    text.replace(text.find(from), from.size(), escaped);
+  }
+  write_file(w.config, text);
+  RunResult trusted = w.cli({"trust", "laptop", "--yes"});
+  ASSERT_EQ(trusted.exit_code, 0) << trusted.err;
+  EXPECT_NE(read_file(known).find("ssh-ed25519"), std::string::npos);
+  auto done = w.backup_json();
+  EXPECT_EQ(done["status"], "ok");
+  EXPECT_EQ(snapshot_ids(w.preset_dir).size(), 1u);
 }
 
 TEST(RemotePull, TheNativeEngineGivesWayToRsyncWithANote) {
@@ -283,6 +313,7 @@ TEST(RemotePull, AKilledConnectionLeavesNoHalfSnapshotAndTheNextRunResumes) {
   ASSERT_EQ(resumed["status"], "ok");
   const std::string id2 = resumed["snapshot"];
   EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id1, id2}));
+  RecordProperty("bytes_transferred_after_resume", std::to_string(resumed["bytes_transferred"].get<std::uint64_t>()));
   EXPECT_LT(resumed["bytes_transferred"].get<std::uint64_t>(), 11u << 20)
       << "what the killed run copied is not copied again";
   for (int i = 0; i < 12; ++i) {

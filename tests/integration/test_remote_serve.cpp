@@ -4,9 +4,11 @@
 // option-like names and unknown requests are each refused and change nothing.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -19,6 +21,7 @@
 #include "core/base/process.hpp"
 #include "core/config/config.hpp"
 #include "core/serve/client.hpp"
+#include "tests/support/processes.hpp"
 #include "tests/support/sshd.hpp"
 #include "tests/support/testutil.hpp"
 
@@ -256,6 +259,70 @@ TEST(RemoteServe, PathsOutsideTheAllowedFolderAndHostileRequestsAreRefused) {
   }
   EXPECT_EQ(snapshot_ids(w.preset_dir), before) << "nothing changed";
   EXPECT_TRUE(fs::is_empty(w.dir / "outside"));
+}
+
+// Processes whose command line holds `needle` (NUL-separated words joined by spaces).
+std::vector<pid_t> processes_with(const std::string& needle) {
+  return processes_where([&](const fs::path& proc) {
+    std::string cmdline = fault::read_proc_file((proc / "cmdline").string());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    return cmdline.find(needle) != std::string::npos;
+  });
+}
+
+TEST(RemoteServe, AKilledPushLeavesNoHalfSnapshotOnTheServerAndTheNextRunResumes) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w("", "bwlimit = 2M\n");
+  ASSERT_TRUE(ok(w));
+  auto first = w.json_of({"backup"});
+  ASSERT_EQ(first["status"], "ok");
+  const std::string id1 = first["snapshot"];
+  for (int i = 0; i < 12; ++i) {
+    write_random_file(w.source / "big" / ("f" + std::to_string(i)), 1 << 20, 200 + i);
+  }
+  std::this_thread::sleep_for(1100ms);
+  BackgroundRun run({"-c", w.config.string(), "backup"}, w.dir.path(), {}, {.name = "killed"});
+  auto arrived = [&] {
+    std::uint64_t bytes = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(w.preset_dir / ".snapkeep", ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->path().parent_path().filename() == "big" && it->is_regular_file(ec)) {
+        bytes += it->file_size(ec);
+      }
+    }
+    return bytes >= (3u << 20);
+  };
+  ASSERT_TRUE(wait_until(arrived, 60s, 20ms)) << run.stderr_text();
+  // The client's ssh connections (control and data) drop.
+  const std::string port = "-p " + std::to_string(w.sshd.port()) + " ";
+  auto ssh = processes_with(port);
+  ASSERT_FALSE(ssh.empty());
+  for (pid_t pid : ssh) {
+    if (fault::read_proc(pid) && fault::read_proc(pid)->comm == "ssh") {
+      ::kill(pid, SIGKILL);
+    }
+  }
+  EXPECT_EQ(run.exit_code(), 1) << run.stderr_text();
+  // serve and its rsync notice and stop; nothing half-made is in place.
+  const std::string serve_marker = "serve --restrict-path " + w.drive.mount_point().string();
+  EXPECT_TRUE(wait_until([&] { return processes_with(serve_marker).empty(); }, 30s, 50ms));
+  EXPECT_EQ(snapshot_ids(w.preset_dir), std::vector<std::string>{id1}) << "no half snapshot";
+  EXPECT_EQ(fs::read_symlink(w.preset_dir / "latest"), id1);
+
+  std::this_thread::sleep_for(1100ms);
+  auto resumed = w.json_of({"backup"});
+  ASSERT_EQ(resumed["status"], "ok");
+  const std::string id2 = resumed["snapshot"];
+  EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id1, id2}));
+  RecordProperty("bytes_transferred_after_resume", std::to_string(resumed["bytes_transferred"].get<std::uint64_t>()));
+  EXPECT_LT(resumed["bytes_transferred"].get<std::uint64_t>(), 11u << 20)
+      << "what the killed run copied is not copied again";
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = "big/f" + std::to_string(i);
+    EXPECT_EQ(read_file(w.preset_dir / id2 / name), read_file(w.source / name)) << name;
+  }
+  EXPECT_EQ(inode_of(w.preset_dir / id1 / "docs/a.txt"), inode_of(w.preset_dir / id2 / "docs/a.txt"));
 }
 
 }  // namespace

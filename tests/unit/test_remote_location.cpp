@@ -138,7 +138,7 @@ TEST(SshCommand, HostKeyCheckingIsAlwaysStrictAgainstSnapkeepsFile) {
   EXPECT_EQ(option_value(argv, "BatchMode"), "yes");
   EXPECT_EQ(option_value(argv, "ForwardAgent"), "no");
   EXPECT_EQ(option_value(argv, "IdentitiesOnly"), "yes");
-  // -p, -l, -i as separate words; then "--", the host, the remote words last.
+  // -p and -l as separate words; then "--", the host, the remote words last.
   const std::vector<std::string> tail(argv.end() - 4, argv.end());
   EXPECT_EQ(tail, (std::vector<std::string>{"--", "nas", "snapkeep", "serve"}));
   auto find = [&](const std::string& flag) {
@@ -151,7 +151,8 @@ TEST(SshCommand, HostKeyCheckingIsAlwaysStrictAgainstSnapkeepsFile) {
   };
   EXPECT_EQ(find("-p"), "2222");
   EXPECT_EQ(find("-l"), "backup");
-  EXPECT_EQ(find("-i"), "/etc/snapkeep/id_ed25519");
+  EXPECT_EQ(option_value(argv, "IdentityFile"), "\"/etc/snapkeep/id_ed25519\"");
+  EXPECT_EQ(find("-i"), "") << "IdentityFile, not -i: see ssh_options_argv";
   // Nothing in the argv ever turns checking off.
   for (const auto& arg : argv) {
     EXPECT_EQ(arg.find("StrictHostKeyChecking=no"), std::string::npos);
@@ -172,7 +173,7 @@ TEST(SshCommand, PathsAreQuotedAndPercentEscaped) {
   RemoteSettings s = settings_with("/k");
   s.identity = "/keys/100%/id";
   const auto argv = ssh_options_argv(parsed("nas:/srv"), s);
-  EXPECT_NE(std::find(argv.begin(), argv.end(), "/keys/100%%/id"), argv.end());
+  EXPECT_NE(std::find(argv.begin(), argv.end(), "IdentityFile=\"/keys/100%%/id\""), argv.end());
   EXPECT_FALSE(ssh_path_problem("/ok/path with space"));
   EXPECT_FALSE(ssh_path_problem("/fine/id_ed25519"));
   EXPECT_TRUE(ssh_path_problem("/a\"b"));
