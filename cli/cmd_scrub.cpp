@@ -37,6 +37,13 @@ nlohmann::json finding_json(const ScrubFinding& f) {
   if (!f.repair_note.empty()) {
     out["repair_note"] = f.repair_note;
   }
+  if (!f.unverified_paths.empty()) {
+    nlohmann::json unverified = nlohmann::json::array();
+    for (const auto& p : f.unverified_paths) {
+      unverified.push_back(p.string());
+    }
+    out["unverified_paths"] = unverified;
+  }
   return out;
 }
 
@@ -115,6 +122,14 @@ void print_human(const Preset& preset, const ScrubReport& r) {
     }
     if (!f.repaired && !f.repair_note.empty()) {
       std::printf("  (%s)\n", f.repair_note.c_str());
+    }
+    if (!f.unverified_paths.empty()) {
+      std::printf(
+          "  the same damaged file in snapshots without a manifest (`snapkeep adopt %s` lets scrub check them):\n",
+          preset.name.c_str());
+      for (const auto& p : f.unverified_paths) {
+        std::printf("  %s\n", p.c_str());
+      }
     }
   }
   for (const auto& repair : r.snapshot_repairs) {

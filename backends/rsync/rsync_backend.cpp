@@ -66,6 +66,15 @@ Result<std::uint64_t> unlink_overlinked(const fs::path& source, const fs::path& 
   return unlinked;
 }
 
+// Whether `snapshot` lies on the device of the preset's state folder, so its files can be linked
+// into a new snapshot: not a btrfs subvolume left by a backend switch (hard links across it fail
+// with EXDEV).
+bool linkable(const fs::path& snapshot, const fs::path& state_dir) {
+  struct stat a {};
+  struct stat b {};
+  return ::stat(snapshot.c_str(), &a) == 0 && ::stat(state_dir.c_str(), &b) == 0 && a.st_dev == b.st_dev;
+}
+
 // A full destination: the interrupted work would only hold the space the next run needs.
 Error full_destination(const Preset& /*preset*/, Error e, const fs::path& partial,
                        const std::vector<fs::path>& resumes) {
@@ -181,6 +190,9 @@ Result<BackupStats> RsyncBackend::create_with_rsync(const BackupJob& job) {
       warnings.push_back("scrub recorded the snapshot " + it->id + " damaged as a whole, so it is no link base");
       continue;
     }
+    if (!linkable(it->path, job.state_dir)) {
+      continue;
+    }
     transfer.link_dests.push_back(it->path);
   }
   // Interrupted work from a killed run is kept as a link base, never as a snapshot.
@@ -245,7 +257,7 @@ Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
   for (std::size_t i = 0; i < job.snapshots.size(); ++i) {
     const SnapshotInfo& snap = job.snapshots[job.snapshots.size() - 1 - i];
     ids.push_back(snap.id);
-    if (i < k_native_snapshot_bases) {
+    if (i < k_native_snapshot_bases && linkable(snap.path, job.state_dir)) {
       copy.bases.push_back(
           LinkBase{snap.path, open_previous_manifest(manifest_path(job.state_dir, snap.id), false, preset.checksum)});
     }

@@ -102,9 +102,10 @@ constexpr std::uint64_t k_shrink_minimum_files = 100;
 constexpr std::uint64_t k_shrink_minimum_bytes = 64ULL * 1024 * 1024;
 
 // run_backup without the explanation of a full destination.
-Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
-                                  SourceFreezer* freezer) {
-  auto started = std::chrono::steady_clock::now();
+// What must hold before the preset folder is touched: not beside a renamed preset's orphaned
+// folder, a writable drive, and a filesystem that can hold a snapshot (FAT and exFAT cannot). A
+// preset folder that holds a snapshot of snapkeep's already shows that it can.
+Status check_before_writing(const Preset& preset, const BackupOptions& options) {
   SNAPKEEP_TRY(check_preset(preset));
   if (preset.remote_source && !preset.remote.served) {
     SNAPKEEP_TRY(check_remote_source(preset));  // pull; serve's relay source was checked by its client
@@ -129,37 +130,171 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
                          "needs it mounted read-write")
         .in(preset.name);
   }
-  // Before anything is written: a filesystem that cannot hold a snapshot (FAT, exFAT) or a read-only
-  // one. A preset folder that holds a snapshot of snapkeep's already shows that it can.
   if (auto existing = list_snapshots(preset.preset_dir());
       !existing || std::none_of(existing->begin(), existing->end(), [](const auto& s) { return s.time_recorded; })) {
     SNAPKEEP_TRY(check_destination_filesystem(preset));
   }
+  return {};
+}
 
-  fs::path preset_dir = preset.preset_dir();
-  fs::path state_dir = preset_dir / k_state_dir_name;
-  std::optional<PresetLock> lock;
-  std::error_code ec;
+// Makes the preset folder (0700) and its state folder, and takes the lock; a dry run makes nothing
+// and locks only a state folder that exists.
+Result<std::optional<PresetLock>> lock_preset_folder(const Preset& preset, const BackupOptions& options) {
+  const fs::path preset_dir = preset.preset_dir();
+  const fs::path state_dir = preset_dir / k_state_dir_name;
   if (!options.dry_run) {
     // 0700: unchanged files are one inode shared by every snapshot, so a writable path for a user
     // to an old snapshot would let them rewrite history (users browse a read-only view, docs/drives.md).
-    if (auto made = make_private_dir(preset_dir); !made) {
-      return with_preset(preset, std::move(made).error());
-    } else if (*made) {
+    SNAPKEEP_TRY_ASSIGN(bool tightened, make_private_dir(preset_dir));
+    if (tightened) {
       spdlog::info(
           "{}: {} was open to other users; it is 0700 now, so nobody but root can change a snapshot "
           "(users browse a read-only view: docs/drives.md)",
           preset.name, preset_dir.string());
     }
-    if (auto made = make_dir(state_dir, 0700); !made) {
-      return with_preset(preset, std::move(made).error());
+    SNAPKEEP_TRY(make_dir(state_dir, 0700));
+  }
+  std::error_code ec;
+  if (!fs::is_directory(state_dir, ec)) {
+    return std::optional<PresetLock>();
+  }
+  SNAPKEEP_TRY_ASSIGN(auto acquired, PresetLock::acquire(state_dir, preset.name, options.wait_for_lock));
+  return std::optional<PresetLock>(std::move(acquired));
+}
+
+// With the lock held, before anything is copied: the newest of snapkeep's own snapshots must be of
+// this backend's kind (a switch would silently make a full copy sharing nothing, and du would be
+// wrong); `latest` must be ours to move; records without a snapshot go, and a `latest` a killed run
+// left behind is moved to the newest snapshot.
+Status check_snapshots_before_copy(const Preset& preset, const Backend& backend, const BackupOptions& options,
+                                   const std::vector<SnapshotInfo>& snapshots) {
+  const fs::path preset_dir = preset.preset_dir();
+  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
+    if (!it->time_recorded) {
+      continue;
+    }
+    if (!options.switch_backend && !backend.made_snapshot(it->path)) {
+      return runtime_error("the snapshots in " + preset_dir.string() + " were made by another backend (the newest, " +
+                           it->id + ", is not what the " + std::string(backend.name()) +
+                           " backend makes). Backing up with backend = " + std::string(backend.name()) +
+                           " would start over with a full copy that shares nothing with them. Set backend back "
+                           "(auto picks by the destination's filesystem), or start a new preset folder by giving "
+                           "the preset a new name; to switch here anyway, run `snapkeep backup --switch-backend " +
+                           preset.name + "` once")
+          .in(preset.name);
+    }
+    break;
+  }
+  if (struct stat st{}; ::lstat((preset_dir / k_latest_name).c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
+    return runtime_error((preset_dir / k_latest_name).string() +
+                         " exists and is not a symlink; snapkeep does not replace what it did not make "
+                         "(move it away and run again)")
+        .in(preset.name);
+  }
+  if (options.dry_run) {
+    return {};
+  }
+  remove_orphan_records(preset_dir, snapshots);
+  if (!snapshots.empty() && read_latest(preset_dir) != snapshots.back().id) {
+    SNAPKEEP_TRY(update_latest(preset_dir, snapshots.back().id));
+  }
+  return {};
+}
+
+// Makes the new, complete snapshot `latest`. When even that fails (no room for the link on a full
+// drive), a snapshot that is not `latest` must not stay as the newest (SPEC §4.2): the run takes it
+// back and fails like any other.
+Status make_latest(const Preset& preset, Backend& backend, const std::string& id) {
+  const fs::path preset_dir = preset.preset_dir();
+  auto updated = update_latest(preset_dir, id);
+  if (updated) {
+    return {};
+  }
+  Error e = with_preset(preset, std::move(updated).error());
+  if (read_latest(preset_dir) != id) {
+    SnapshotInfo made;
+    made.id = id;
+    made.path = preset_dir / id;
+    std::error_code ec;
+    fs::remove(manifest_path(preset_dir / k_state_dir_name, id), ec);  // written with it (native engine)
+    if (auto removed = delete_snapshot(preset, backend, made); !removed) {
+      e.message += "\n(removing the snapshot " + id +
+                   " that could not become latest failed too: " + removed.error().describe() + ")";
     }
   }
-  if (fs::is_directory(state_dir, ec)) {
-    SNAPKEEP_TRY_ASSIGN(auto acquired, PresetLock::acquire(state_dir, preset.name, options.wait_for_lock));
-    lock.emplace(std::move(acquired));
-  }
+  return e;
+}
 
+// The previous snapshot with recorded counts, when the source now holds half or less of its entries
+// (of at least 100) or bytes (of at least 64 MiB): an unmounted source drive, or a deletion by mistake.
+std::optional<BackupOutcome::Shrink> shrink_against(const std::vector<SnapshotInfo>& snapshots,
+                                                    const BackupStats& stats) {
+  for (auto it = snapshots.rbegin(); it != snapshots.rend(); ++it) {
+    if (!it->files || !it->bytes) {
+      continue;
+    }
+    const bool fewer_files = *it->files >= k_shrink_minimum_files && stats.files * 2 <= *it->files;
+    const bool fewer_bytes = *it->bytes >= k_shrink_minimum_bytes && stats.bytes_total * 2 <= *it->bytes;
+    if (fewer_files || fewer_bytes) {
+      return BackupOutcome::Shrink{it->id, *it->files, *it->bytes};
+    }
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// What a finished snapshot leaves behind besides itself: its manifest (unless the engine wrote it),
+// the drive in the local state, its counts and the shrink warning, the preset's identity file.
+// Failures here are warnings: the snapshot is complete and `latest`.
+void record_finished_snapshot(const Preset& preset, const Backend& backend, const std::vector<SnapshotInfo>& snapshots,
+                              const DriveOfBackup& drive, std::time_t now, BackupOutcome& outcome) {
+  const fs::path preset_dir = preset.preset_dir();
+  BackupStats& stats = outcome.stats;
+  if (!stats.manifest_written) {
+    write_backup_manifest(preset, preset_dir, outcome.snapshot_id, snapshots, stats,
+                          backend.capabilities().content_sharing);
+  }
+  if (!drive.uuid.empty()) {
+    std::vector<std::string> on_drive;
+    for (const auto& s : snapshots) {
+      on_drive.push_back(s.id);
+    }
+    on_drive.push_back(outcome.snapshot_id);
+    if (auto recorded = record_drive_backup(preset_dir, preset.name, drive.uuid, outcome.snapshot_id, now, on_drive);
+        !recorded) {
+      stats.warnings.push_back("cannot record the drive in the local state: " + recorded.error().describe());
+    }
+  }
+  outcome.source_shrank = shrink_against(snapshots, stats);
+  if (const auto& shrank = outcome.source_shrank) {
+    stats.warnings.push_back("the source shrank drastically: " + std::to_string(stats.files) + " entries (" +
+                             format_bytes(stats.bytes_total) + ") against " + std::to_string(shrank->previous_files) +
+                             " (" + format_bytes(shrank->previous_bytes) + ") in the previous snapshot " +
+                             shrank->previous +
+                             ". Is the source's drive mounted, or was something deleted by mistake? Later "
+                             "backups still link against the older snapshots");
+  }
+  if (auto counted = record_snapshot_counts(preset_dir, outcome.snapshot_id, stats.files, stats.bytes_total);
+      !counted) {
+    stats.warnings.push_back("cannot record the snapshot's counts: " + counted.error().describe());
+  }
+  if (auto recorded = record_preset_identity(preset); !recorded) {
+    stats.warnings.push_back(recorded.error().describe());
+  }
+}
+
+Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const BackupOptions& options,
+                                  SourceFreezer* freezer) {
+  auto started = std::chrono::steady_clock::now();
+  SNAPKEEP_TRY(check_before_writing(preset, options));
+  const fs::path preset_dir = preset.preset_dir();
+  const fs::path state_dir = preset_dir / k_state_dir_name;
+  auto locked = lock_preset_folder(preset, options);
+  if (!locked) {
+    return with_preset(preset, std::move(locked).error());
+  }
+  std::optional<PresetLock> lock = std::move(*locked);
+  std::error_code ec;
   if (!options.dry_run && lock) {
     if (auto finished = finish_interrupted_deletions(preset, backend); !finished) {
       return with_preset(preset, std::move(finished).error());
@@ -179,63 +314,30 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   if (!snapshots) {
     return with_preset(preset, std::move(snapshots).error());
   }
-  // The newest of snapkeep's own snapshots must be of this backend's kind: a switch (backend = rsync
-  // under btrfs snapshots, say) would silently make a full copy sharing nothing, and du would be wrong.
-  for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
-    if (!it->time_recorded) {
-      continue;
-    }
-    if (!options.switch_backend && !backend.made_snapshot(it->path)) {
-      return runtime_error("the snapshots in " + preset_dir.string() + " were made by another backend (the newest, " +
-                           it->id + ", is not what the " + std::string(backend.name()) +
-                           " backend makes). Backing up with backend = " + std::string(backend.name()) +
-                           " would start over with a full copy that shares nothing with them. Set backend back "
-                           "(auto picks by the destination's filesystem), or start a new preset folder by giving "
-                           "the preset a new name; to switch here anyway, run `snapkeep backup --switch-backend " +
-                           preset.name + "` once")
-          .in(preset.name);
-    }
-    break;
-  }
-  // `latest` must be ours to move before anything is copied, or a snapshot could never become latest.
-  if (struct stat st{}; ::lstat((preset_dir / k_latest_name).c_str(), &st) == 0 && !S_ISLNK(st.st_mode)) {
-    return runtime_error((preset_dir / k_latest_name).string() +
-                         " exists and is not a symlink; snapkeep does not replace what it did not make "
-                         "(move it away and run again)")
-        .in(preset.name);
-  }
-  if (!options.dry_run) {
-    remove_orphan_records(preset_dir, *snapshots);
-  }
-  // A run killed between renaming a snapshot into place and moving `latest` left it behind.
-  if (!options.dry_run && !snapshots->empty() && read_latest(preset_dir) != snapshots->back().id) {
-    if (auto updated = update_latest(preset_dir, snapshots->back().id); !updated) {
-      return with_preset(preset, std::move(updated).error());
-    }
+  if (auto checked = check_snapshots_before_copy(preset, backend, options, *snapshots); !checked) {
+    return with_preset(preset, std::move(checked).error());
   }
 
-  // Snapshots are ordered by the recorded clock time (nanoseconds), not by id: ids are local time
-  // and can repeat or run backwards (DST, a time zone change, several backups a second).
+  // Snapshots are ordered by the recorded sequence, not by id: ids are local time and can repeat or
+  // run backwards (DST, a time zone change, a clock that jumped, several backups a second).
   // One clock reading for both the id and the record (time(2) can lag the precise clock by a tick).
   BackupOutcome outcome;
   struct timespec now {};
   ::clock_gettime(CLOCK_REALTIME, &now);
   // Rotating drives: which drive this is, and the ids the others still hold, which are never reused.
   DriveOfBackup drive = drive_of_backup(preset);
-  const std::string new_id = new_snapshot_id(preset_dir, now.tv_sec, drive.held_ids).first;
+  outcome.snapshot_id = new_snapshot_id(preset_dir, now.tv_sec, drive.held_ids).first;
   if (!snapshots->empty() && snapshots->back().time_recorded && snapshots->back().time > now.tv_sec) {
     spdlog::warn(
         "{}: the clock ({}) is behind the newest snapshot {} (made at {}): is the system clock right? "
         "The new snapshot still counts as the newest (latest)",
         preset.name, format_iso_local(now.tv_sec), snapshots->back().id, format_iso_local(snapshots->back().time));
   }
-  outcome.snapshot_id = new_id;
   if (!options.dry_run) {
     if (auto recorded = record_snapshot_time(preset_dir, outcome.snapshot_id, now); !recorded) {
       return with_preset(preset, std::move(recorded).error());
     }
   }
-
   // A frozen source view lives until this function returns, whatever happens.
   std::optional<fs::path> frozen;
   if (freezer != nullptr && !options.dry_run && !backend.capabilities().snapshots_source && !preset.remote_source) {
@@ -292,66 +394,12 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
           .in(preset.name);
     }
     // `latest` first: the snapshot is complete; a kill while hashing must not leave latest behind.
-    if (auto updated = update_latest(preset_dir, outcome.snapshot_id); !updated) {
-      // No room for the new link (a full destination): a snapshot that is not `latest` must not stay
-      // as the newest (SPEC §4.2), so the run takes it back and fails like any other.
-      Error e = with_preset(preset, std::move(updated).error());
-      if (read_latest(preset_dir) != outcome.snapshot_id) {
-        SnapshotInfo made;
-        made.id = outcome.snapshot_id;
-        made.path = preset_dir / outcome.snapshot_id;
-        fs::remove(manifest_path(state_dir, outcome.snapshot_id), ec);  // written with it (native engine)
-        if (auto removed = delete_snapshot(preset, backend, made); !removed) {
-          e.message += "\n(removing the snapshot " + outcome.snapshot_id +
-                       " that could not become latest failed too: " + removed.error().describe() + ")";
-        }
-      }
-      return e;
-    }
-    if (!stats->manifest_written) {
-      write_backup_manifest(preset, preset_dir, outcome.snapshot_id, *snapshots, *stats,
-                            backend.capabilities().content_sharing);
-    }
-    if (!drive.uuid.empty()) {
-      std::vector<std::string> on_drive;
-      for (const auto& s : *snapshots) {
-        on_drive.push_back(s.id);
-      }
-      on_drive.push_back(outcome.snapshot_id);
-      if (auto recorded =
-              record_drive_backup(preset_dir, preset.name, drive.uuid, outcome.snapshot_id, now.tv_sec, on_drive);
-          !recorded) {
-        stats->warnings.push_back("cannot record the drive in the local state: " + recorded.error().describe());
-      }
-    }
-  }
-  for (const auto& warning : stats->warnings) {
-    spdlog::warn("{}: {}", preset.name, warning);
-  }
-  // A source that shrank drastically: half or less of the files or bytes of the previous snapshot.
-  if (!options.dry_run) {
-    for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
-      if (!it->files || !it->bytes) {
-        continue;
-      }
-      const bool fewer_files = *it->files >= k_shrink_minimum_files && stats->files * 2 <= *it->files;
-      const bool fewer_bytes = *it->bytes >= k_shrink_minimum_bytes && stats->bytes_total * 2 <= *it->bytes;
-      if (fewer_files || fewer_bytes) {
-        outcome.source_shrank = BackupOutcome::Shrink{it->id, *it->files, *it->bytes};
-        stats->warnings.push_back("the source shrank drastically: " + std::to_string(stats->files) + " entries (" +
-                                  format_bytes(stats->bytes_total) + ") against " + std::to_string(*it->files) + " (" +
-                                  format_bytes(*it->bytes) + ") in the previous snapshot " + it->id +
-                                  ". Is the source's drive mounted, or was something deleted by mistake? Later "
-                                  "backups still link against the older snapshots");
-      }
-      break;
-    }
-    if (auto counted = record_snapshot_counts(preset_dir, outcome.snapshot_id, stats->files, stats->bytes_total);
-        !counted) {
-      stats->warnings.push_back("cannot record the snapshot's counts: " + counted.error().describe());
-    }
+    SNAPKEEP_TRY(make_latest(preset, backend, outcome.snapshot_id));
   }
   outcome.stats = std::move(*stats);
+  if (!options.dry_run) {
+    record_finished_snapshot(preset, backend, *snapshots, drive, now.tv_sec, outcome);
+  }
   outcome.freed_for_space = std::move(freed_for_space);
   for (const auto& victim : outcome.freed_for_space) {
     if (victim.overrides_keep) {
@@ -359,10 +407,9 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
                                        " was deleted to make room although keep would keep it");
     }
   }
-  if (!options.dry_run) {
-    if (auto recorded = record_preset_identity(preset); !recorded) {
-      outcome.stats.warnings.push_back(recorded.error().describe());
-    }
+  // Every warning on stderr too, also with -q (docs/usage.md: quiet means nothing unless warned).
+  for (const auto& warning : outcome.stats.warnings) {
+    spdlog::warn("{}: {}", preset.name, warning);
   }
   outcome.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   outcome.lock = std::move(lock);

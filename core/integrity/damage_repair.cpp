@@ -234,10 +234,19 @@ Status relink_missing(const RepairScope& scope, const std::vector<MissingFile>& 
     damaged_keys.insert(d.content.key);
   }
   std::map<std::size_t, std::pair<std::size_t, std::string>> done;  // finding -> (paths relinked, from)
+  auto relinked = [&](const MissingFile& m, const fs::path& from) {
+    auto& d = done[m.finding];
+    ++d.first;
+    if (d.second.empty()) {
+      d.second = from.string();  // where the good data came from first (the source, for a restore)
+    }
+  };
+  std::vector<std::size_t> unrepaired;
   for (std::size_t i = 0; i < missing.size(); ++i) {
     const MissingFile& m = missing[i];
     if (!was[i] || !found.at(*was[i]) || damaged_keys.count(*was[i]) != 0 ||
         !good_for(scope, *found.at(*was[i]), m.entry, verified, report)) {
+      unrepaired.push_back(i);
       continue;
     }
     fs::path from = read_path(scope, found.at(*was[i])->content);
@@ -246,9 +255,35 @@ Status relink_missing(const RepairScope& scope, const std::vector<MissingFile>& 
       continue;
     }
     spdlog::info("{}: linked {} back to {}", scope.preset.name, m.path.string(), from.string());
-    auto& d = done[m.finding];
-    ++d.first;
-    d.second = from.string();
+    relinked(m, from);
+  }
+  // No copy left on the drive: the source file, when it is still what the manifest recorded. The
+  // first path of a lost inode is restored from it, its other paths are linked to that.
+  std::map<std::pair<std::uint64_t, std::string>, fs::path> restored;  // (ino, hash) -> restored path
+  for (std::size_t i : unrepaired) {
+    const MissingFile& m = missing[i];
+    const auto key = std::make_pair(m.entry.ino, m.entry.hash);
+    if (auto it = restored.find(key); it != restored.end()) {
+      if (::link(it->second.c_str(), m.path.c_str()) == 0) {
+        relinked(m, it->second);
+      }
+      continue;
+    }
+    RepairTarget target;
+    target.kind = m.kind;
+    target.expected_hash = m.entry.hash;
+    target.size = m.entry.size;
+    target.mtime_ns = m.entry.mtime_ns;
+    target.work_dir = scope.state_dir / "repair";
+    target.source_candidates = {scope.preset.source / m.entry.path};
+    RepairResult r = restore_missing(target, m.path);
+    report.repair_bytes_read += r.bytes_read;
+    if (!r.repaired) {
+      spdlog::info("{}: {} not restored: {}", scope.preset.name, m.path.string(), r.note);
+      continue;
+    }
+    restored.emplace(key, m.path);
+    relinked(m, r.from);
   }
   for (const auto& [index, d] : done) {
     ScrubFinding& f = findings.at(index);

@@ -1,9 +1,11 @@
 #include "core/integrity/scrub.hpp"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include <spdlog/spdlog.h>
 
@@ -217,6 +219,51 @@ Result<std::vector<SnapshotInfo>> snapshots_asked(const fs::path& preset_dir, co
   return std::vector<SnapshotInfo>{found};
 }
 
+// Names the damaged inodes of unrepaired findings also have in snapshots scrub could not verify (no
+// manifest: the old script's snapshots before `adopt`), so the user knows those copies are damaged
+// too. Walks those trees only when there is such damage; hard-link trees only.
+void name_unverified_links(const std::vector<SnapshotInfo>& snapshots, ContentSharing sharing, ScrubReport& report) {
+  if (sharing != ContentSharing::hard_links || report.without_manifest.empty()) {
+    return;
+  }
+  std::map<std::pair<dev_t, ino_t>, std::vector<std::size_t>> damaged;  // inode -> findings
+  for (std::size_t i = 0; i < report.findings.size(); ++i) {
+    const ScrubFinding& f = report.findings[i];
+    if (f.repaired || f.status == FindingStatus::manifest_damaged || f.status == FindingStatus::missing) {
+      continue;
+    }
+    for (const auto& path : f.paths) {
+      struct stat st {};
+      if (::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+        damaged[{st.st_dev, st.st_ino}].push_back(i);
+        break;  // the paths of one finding are one inode
+      }
+    }
+  }
+  if (damaged.empty()) {
+    return;
+  }
+  for (const auto& snap : snapshots) {
+    if (std::find(report.without_manifest.begin(), report.without_manifest.end(), snap.id) ==
+        report.without_manifest.end()) {
+      continue;
+    }
+    std::error_code ec;
+    for (fs::recursive_directory_iterator it(snap.path, fs::directory_options::skip_permission_denied, ec), end;
+         !ec && it != end; it.increment(ec)) {
+      struct stat st {};
+      if (::lstat(it->path().c_str(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink < 2) {
+        continue;
+      }
+      if (auto found = damaged.find({st.st_dev, st.st_ino}); found != damaged.end()) {
+        for (std::size_t i : found->second) {
+          report.findings[i].unverified_paths.push_back(it->path());
+        }
+      }
+    }
+  }
+}
+
 // A drive mounted read-only (an off-site copy checked where it is kept): everything is verified, and
 // nothing is written to it, which is said once. No lock (nothing can change there), no scrub state
 // (contents are verified as if never verified before), no damage record, no repair; work files go
@@ -261,6 +308,9 @@ Result<ScrubReport> scrub_read_only(const Preset& preset, const Backend& backend
   if (!scrubbed) {
     return std::move(scrubbed).error().in(preset.name);
   }
+  if (auto snapshots = list_snapshots(preset_dir)) {
+    name_unverified_links(*snapshots, run.sharing, report);
+  }
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   return report;
 }
@@ -298,6 +348,7 @@ Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, cons
   if (!scrubbed) {
     return std::move(scrubbed).error().in(preset.name);
   }
+  name_unverified_links(snapshots, run.sharing, report);
   // Known damage: snapshots remade as a whole where the backend can (scrub_remake.cpp), then the
   // damage record that backups consult (scrub_damage.cpp).
   if (options.repair && backend.snapshot_remaker() != nullptr) {

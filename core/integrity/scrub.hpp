@@ -41,6 +41,9 @@ struct ScrubFinding {
   bool repaired = false;
   std::string repaired_from;  // the verified good copy used
   std::string repair_note;    // why not repaired, or what would be done (read-only snapshots)
+  // Other names of the damaged inode in snapshots without a manifest (the old script's, before
+  // `adopt`): never verified, but they hold the same damaged data (hard-link trees only).
+  std::vector<std::filesystem::path> unverified_paths;
 };
 
 // Filesystems whose own scrub already ran in one `snapkeep scrub` run: filesystem id -> the preset

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -299,6 +300,86 @@ RepairResult repair_content(const RepairTarget& target) {
     }
     spdlog::info("repaired {} from {}", path.string(), result.from);
   }
+  result.repaired = true;
+  return result;
+}
+
+namespace {
+
+// Copies every extended attribute of `from` (a path, not followed) to the open file `to`.
+Status copy_xattrs(const fs::path& from, int to, const fs::path& to_path) {
+  ssize_t size = ::llistxattr(from.c_str(), nullptr, 0);
+  if (size < 0) {
+    return errno == ENOTSUP ? Status{} : sys_error("cannot list the xattrs of", from);
+  }
+  std::vector<char> names(static_cast<std::size_t>(size));
+  size = ::llistxattr(from.c_str(), names.data(), names.size());
+  if (size < 0) {
+    return sys_error("cannot list the xattrs of", from);
+  }
+  for (const char* name = names.data(); name < names.data() + size; name += std::strlen(name) + 1) {
+    ssize_t length = ::lgetxattr(from.c_str(), name, nullptr, 0);
+    if (length < 0) {
+      return sys_error(std::string("cannot read the xattr ") + name + " of", from);
+    }
+    std::vector<char> value(static_cast<std::size_t>(length));
+    length = ::lgetxattr(from.c_str(), name, value.data(), value.size());
+    if (length < 0) {
+      return sys_error(std::string("cannot read the xattr ") + name + " of", from);
+    }
+    if (::fsetxattr(to, name, value.data(), static_cast<std::size_t>(length), 0) != 0) {
+      return sys_error(std::string("cannot set the xattr ") + name + " on", to_path);
+    }
+  }
+  return {};
+}
+
+// Owner, mode and xattrs of `source` on the restored file (the mode last: chown clears set-id bits).
+Status copy_metadata(const fs::path& source, const fs::path& path) {
+  struct stat st {};
+  if (::lstat(source.c_str(), &st) != 0) {
+    return sys_error("cannot stat", source);
+  }
+  Fd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    return sys_error("cannot open", path);
+  }
+  SNAPKEEP_TRY(copy_xattrs(source, fd.get(), path));
+  if (::fchown(fd.get(), st.st_uid, st.st_gid) != 0) {
+    return sys_error("cannot set the owner of", path);
+  }
+  if (::fchmod(fd.get(), st.st_mode & 07777) != 0) {
+    return sys_error("cannot set the mode of", path);
+  }
+  return {};
+}
+
+}  // namespace
+
+RepairResult restore_missing(const RepairTarget& target, const fs::path& path) {
+  RepairResult result;
+  std::unique_ptr<Staged> staged = find_good_copy(target, false, result);
+  if (!staged) {
+    return result;
+  }
+  result.good_copy = true;
+  {
+    Fd made(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!made) {
+      result.note = sys_error("cannot create", path).describe();
+      return result;
+    }
+  }
+  Status restored = rewrite_inode(target, *staged, path, result.bytes_read);
+  if (restored) {
+    restored = copy_metadata(result.from, path);
+  }
+  if (!restored) {
+    ::unlink(path.c_str());
+    result.note = restored.error().describe();
+    return result;
+  }
+  spdlog::info("restored the missing {} from {}", path.string(), result.from);
   result.repaired = true;
   return result;
 }

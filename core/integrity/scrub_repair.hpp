@@ -43,4 +43,10 @@ struct RepairResult {
 // manifest's. On a read-only snapshot (btrfs) nothing is written; the note says what would be done.
 RepairResult repair_content(const RepairTarget& target);
 
+// Brings back a file missing from a snapshot at `path` from target.source_candidates, when one is
+// still what the manifest recorded (size, mtime, and the hash, verified twice as above): created
+// (never over an existing name) with the source file's mode, owner and xattrs (ACLs among them) and
+// the manifest's mtime. target.paths is not used.
+RepairResult restore_missing(const RepairTarget& target, const std::filesystem::path& path);
+
 }  // namespace snapkeep

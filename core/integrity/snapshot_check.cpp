@@ -156,7 +156,7 @@ void SnapshotCheck::entry_finding(FindingStatus status, const Walker& walker, co
                            walker.verified->info.id, e, std::move(actual), std::move(detail));
   if (status == FindingStatus::missing && e.type == EntryType::file && !e.hash.empty() &&
       m_sharing == ContentSharing::hard_links) {
-    m_missing.push_back(MissingFile{index, walker.snapshot, full, e});
+    m_missing.push_back(MissingFile{index, walker.snapshot, full, e, walker.kind});
   }
 }
 

@@ -36,6 +36,7 @@ struct MissingFile {
   std::uint32_t snapshot = 0;  // place in the verified snapshots
   std::filesystem::path path;
   ManifestEntry entry;
+  ChecksumKind kind = ChecksumKind::xxh128;  // of its manifest's hashes
 };
 
 class SnapshotCheck {

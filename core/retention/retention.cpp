@@ -9,6 +9,7 @@
 #include <ctime>
 #include <numeric>
 #include <string>
+#include <tuple>
 #include <unordered_set>
 
 namespace snapkeep {
@@ -131,8 +132,18 @@ std::vector<RetentionDecision> apply_retention(const KeepPolicy& policy, const s
       candidates.push_back(i);
     }
   }
-  if (!candidates.empty()) {
-    decisions[candidates.front()].reasons.emplace_back("newest snapshot");
+  // "newest N" counts in the order snapshots were completed (the recorded sequence, as the catalog
+  // orders them), not by their times, which a clock that jumped may have put out of order; calendar
+  // buckets use the times.
+  std::vector<std::size_t> completed = candidates;  // indexes into decisions, completed last first
+  auto completion = [&](std::size_t i) {
+    const SnapshotInfo& s = snapshots[order[i]];
+    return std::make_tuple(s.seq != 0, s.seq, s.time, s.time_ns, s.id);
+  };
+  std::stable_sort(completed.begin(), completed.end(),
+                   [&](std::size_t a, std::size_t b) { return completion(b) < completion(a); });
+  if (!completed.empty()) {
+    decisions[completed.front()].reasons.emplace_back("newest snapshot");
   }
   if (policy.rules.empty()) {
     for (std::size_t i : candidates) {
@@ -155,9 +166,9 @@ std::vector<RetentionDecision> apply_retention(const KeepPolicy& policy, const s
   for (const KeepRule& rule : policy.rules) {
     const std::string reason = reason_of(rule);
     if (rule.unit == Unit::newest) {
-      const std::uint64_t n = rule.count ? std::min<std::uint64_t>(*rule.count, candidates.size()) : candidates.size();
+      const std::uint64_t n = rule.count ? std::min<std::uint64_t>(*rule.count, completed.size()) : completed.size();
       for (std::size_t k = 0; k < n; ++k) {
-        decisions[candidates[k]].reasons.push_back(reason);
+        decisions[completed[k]].reasons.push_back(reason);
       }
       continue;
     }

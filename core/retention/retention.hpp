@@ -21,7 +21,9 @@ struct RetentionDecision {
 };
 
 // Decides every snapshot against `policy` at `now`, with calendar buckets in the local time zone
-// (TZ, re-read here). Snapshots in any order; the result is oldest first by (time, id). Never fails.
+// (TZ, re-read here). Snapshots in any order: "newest N" and "newest snapshot" follow the order they
+// were completed (recorded sequence, as the catalog orders), calendar rules the recorded times. The
+// result is oldest first by (time, id). Never fails.
 std::vector<RetentionDecision> apply_retention(const KeepPolicy& policy, const std::vector<SnapshotInfo>& snapshots,
                                                std::time_t now);
 

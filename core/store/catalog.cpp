@@ -149,7 +149,7 @@ Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string
       return s;
     }
   }
-  return runtime_error("no snapshot '" + id_or_latest + "' in " + preset_dir.string() +
+  return runtime_error("no snapshot '" + id_or_latest_text + "' in " + preset_dir.string() +
                        " (snapkeep list shows the ids)");
 }
 

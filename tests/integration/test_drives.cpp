@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -439,12 +440,17 @@ std::string acl_of(const fs::path& path) {
 // ACLs and xattrs come out of every snapshot as they went in, whatever the destination's filesystem
 // (rsync on XFS as root used to see XFS's own trusted.SGI_ACL_* attributes, lose access and default
 // ACLs in every other snapshot and restore files with more group access than the original).
-class DestinationFilesystems : public ::testing::TestWithParam<std::string> {};
+// The parameter is the filesystem, and "-rsync" for the rsync engine of the hard-link backend.
+class DestinationFilesystems : public ::testing::TestWithParam<std::string> {
+ protected:
+  std::string type() const { return GetParam().substr(0, GetParam().find('-')); }
+  std::string extra() const { return GetParam().find("-rsync") != std::string::npos ? "transfer = rsync\n" : ""; }
+};
 
 TEST_P(DestinationFilesystems, KeepAclsAndXattrsInEverySnapshotAndRestore) {
   SNAPKEEP_REQUIRE_ROOT();
   DriveWorld w;
-  Drive drive(w.tmp.path(), "dest", GetParam(), GetParam() == "xfs" ? 320 : 128);
+  Drive drive(w.tmp.path(), "dest", type(), type() == "xfs" ? 320 : 128);
   ASSERT_TRUE(drive.ok());
   ASSERT_TRUE(drive.mount(w.mnt));
   fs::create_directories(w.src / "shared");
@@ -463,7 +469,7 @@ TEST_P(DestinationFilesystems, KeepAclsAndXattrsInEverySnapshotAndRestore) {
   const std::string dir_acl = acl_of(w.src / "shared");
   for (int round = 0; round < 3; ++round) {
     write_file(w.src / ("new-" + std::to_string(round) + ".txt"), "round\n");
-    RunResult r = w.cli({"backup"});
+    RunResult r = w.cli({"backup"}, extra());
     ASSERT_EQ(r.exit_code, 0) << r.err;
   }
   const auto ids = snapshot_ids(w.mnt / "home");
@@ -487,8 +493,42 @@ TEST_P(DestinationFilesystems, KeepAclsAndXattrsInEverySnapshotAndRestore) {
   EXPECT_EQ(acl_of(w.tmp / "out" / "shared"), dir_acl);
 }
 
-INSTANTIATE_TEST_SUITE_P(Drives, DestinationFilesystems, ::testing::Values("ext4", "xfs", "btrfs"),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Drives, DestinationFilesystems,
+                         ::testing::Values("ext4", "xfs", "btrfs", "ext4-rsync", "xfs-rsync"), [](const auto& info) {
+                           std::string name = info.param;
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+// Switching `backend` under existing snapshots (btrfs snapshots, then backend = rsync) would make a
+// full copy that shares nothing and confuse du: refused, naming --switch-backend, until asked.
+TEST(Drives, SwitchingTheBackendUnderExistingSnapshotsIsRefusedUntilAsked) {
+  SNAPKEEP_REQUIRE_ROOT();
+  DriveWorld w;
+  Drive drive(w.tmp.path(), "btrfs", "btrfs", 256);
+  ASSERT_TRUE(drive.ok());
+  ASSERT_TRUE(drive.mount(w.mnt));
+  RunResult first = w.cli({"--json", "backup"});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  EXPECT_EQ(parse(first)["presets"][0].value("backend", ""), "btrfs") << first.out;
+  const std::vector<std::string> before = snapshot_ids(w.mnt / "home");
+
+  RunResult refused = w.cli({"--json", "backup"}, "backend = rsync\n");
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_NE(refused.err.find("were made by another backend"), std::string::npos) << refused.err;
+  EXPECT_NE(refused.err.find("snapkeep backup --switch-backend home"), std::string::npos) << refused.err;
+  EXPECT_EQ(parse(refused)["presets"][0].value("status", ""), "failed");
+  EXPECT_EQ(snapshot_ids(w.mnt / "home"), before) << "a snapshot was made";
+
+  RunResult switched = w.cli({"--json", "backup", "--switch-backend"}, "backend = rsync\n");
+  ASSERT_EQ(switched.exit_code, 0) << switched.err;
+  json entry = parse(switched)["presets"][0];
+  EXPECT_EQ(entry.value("backend", ""), "rsync");
+  EXPECT_EQ(entry.value("bytes_transferred", 0), entry.value("bytes_total", -1)) << "the switch is a full copy";
+  // From then on the new backend's snapshots are the newest: no flag needed.
+  RunResult next = w.cli({"--json", "backup"}, "backend = rsync\n");
+  EXPECT_EQ(next.exit_code, 0) << next.err;
+}
 
 }  // namespace
 }  // namespace snapkeep::test

@@ -235,16 +235,18 @@ TEST(KnownDamage, BtrfsPlainSourceCopiesDamagedFilesAfresh) {
   EXPECT_EQ(address_of(preset_dir / s3 / "a.bin", 0), address_of(preset_dir / s2 / "a.bin", 0));
 }
 
-// The hard-link backend's rsync engine: a file whose link base is recorded damaged is a fresh copy
-// (a new inode with the source's content and metadata), never another link to the damaged inode.
-TEST(KnownDamage, HardLinkBackupCopiesDamagedFilesInsteadOfLinkingThem) {
+// The hard-link backend, with either engine: a file whose link base is recorded damaged is a fresh
+// copy (a new inode with the source's content and metadata), never another link to the damaged inode.
+class KnownDamageEngines : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KnownDamageEngines, HardLinkBackupCopiesDamagedFilesInsteadOfLinkingThem) {
   SNAPKEEP_REQUIRE_ROOT();
   PresetWorld w(64);
   ASSERT_TRUE(w.dest.ok());
   write_random_file(w.src / "dir" / "a.bin", 64 * k_kib, 4);
   fs::create_hard_link(w.src / "dir" / "a.bin", w.src / "a-link.bin");
   write_file(w.src / "b.txt", "unchanged\n");
-  w.write_config();
+  w.write_config("transfer = " + GetParam() + "\n");
   std::string s1 = w.backup_id();
   std::string s2 = w.backup_id();
   ASSERT_FALSE(s1.empty() || s2.empty());
@@ -268,6 +270,9 @@ TEST(KnownDamage, HardLinkBackupCopiesDamagedFilesInsteadOfLinkingThem) {
   expect_same_tree(w.src, w.snap(s3), whole_second_mtimes());
   EXPECT_EQ(read_file(w.snap(s3) / "dir" / "a.bin"), read_file(w.src / "dir" / "a.bin"));
 }
+
+INSTANTIATE_TEST_SUITE_P(Transfer, KnownDamageEngines, ::testing::Values("native", "rsync"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 }  // namespace
 }  // namespace snapkeep::test

@@ -297,11 +297,14 @@ TEST(RsyncBackup, MetadataIsKept) {
   EXPECT_EQ(inode_of(w.snap(second) / "xattr.txt"), inode_of(snap / "xattr.txt"));
 }
 
-TEST(RsyncBackup, SparseFileStaysSparse) {
+// Sparse files stay sparse with either engine of the hard-link backend, and through restore.
+class SparseEngines : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SparseEngines, SparseFileStaysSparse) {
   SNAPKEEP_REQUIRE_ROOT();
   World w;
   ASSERT_TRUE(w.dest.ok());
-  w.write_config();
+  w.write_config("transfer = " + GetParam() + "\n");
   const off_t size = 32 * 1024 * 1024;
   {
     int fd = ::open((w.src / "sparse.img").c_str(), O_CREAT | O_WRONLY | O_TRUNC, 0644);
@@ -328,6 +331,9 @@ TEST(RsyncBackup, SparseFileStaysSparse) {
   EXPECT_EQ(rs.st_size, size);
   EXPECT_LT(rs.st_blocks * 512, 1024 * 1024) << "restore made the sparse file take " << rs.st_blocks * 512 << " bytes";
 }
+
+INSTANTIATE_TEST_SUITE_P(Transfer, SparseEngines, ::testing::Values("native", "rsync"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
 // ---------------------------------------------------------------------------------------------
 // Hostile names

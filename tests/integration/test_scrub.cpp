@@ -264,6 +264,65 @@ TEST(Scrub, Ext4TruncatedMissingModifiedAndDamagedManifest) {
   EXPECT_EQ(r["snapshots_checked"], 2u) << "the snapshot with a damaged manifest is not verified against it";
 }
 
+// A file deleted from every snapshot (no copy left on the drive): scrub --repair brings it back from
+// the source while the source file is still what the manifests recorded (size, mtime, hash), with
+// its mode, owner, xattrs and mtime, one inode for every snapshot again. A source file that changed
+// since is never used.
+TEST(Scrub, RepairRestoresAFileMissingEverywhereFromAnUnchangedSource) {
+  SNAPKEEP_REQUIRE_ROOT();
+  ScrubWorld w;
+  ASSERT_TRUE(w.dest.ok());
+  write_random_file(w.src / "docs" / "thesis.pdf", 30000, 11);
+  write_file(w.src / "docs" / "changed.txt", "original\n");
+  ASSERT_EQ(::chown((w.src / "docs" / "thesis.pdf").c_str(), 1234, 5678), 0);
+  ASSERT_EQ(::chmod((w.src / "docs" / "thesis.pdf").c_str(), 0640), 0);
+  const std::string tag = "kept through the repair";
+  ASSERT_EQ(::setxattr((w.src / "docs" / "thesis.pdf").c_str(), "user.tag", tag.data(), tag.size(), 0), 0);
+  w.backup_ok();
+  w.backup_ok();
+  const auto ids = w.ids();
+  ASSERT_EQ(ids.size(), 2u);
+  const struct stat before = stat_of(w.snap(ids[0]) / "docs" / "thesis.pdf");
+  for (const auto& id : ids) {
+    fs::remove(w.snap(id) / "docs" / "thesis.pdf");
+    fs::remove(w.snap(id) / "docs" / "changed.txt");
+  }
+  write_file(w.src / "docs" / "changed.txt", "ORIGINAL\n");  // same size, new content and mtime
+
+  int code = -1;
+  json r = w.scrub({"--repair"}, &code);
+  EXPECT_EQ(code, 4) << r.dump(2);  // changed.txt stays missing
+  auto found = by_status(r);
+  ASSERT_EQ(found["missing"].size(), 2u) << r.dump(2);
+  for (const auto& f : found["missing"]) {
+    const bool thesis = f.dump().find("thesis.pdf") != std::string::npos;
+    EXPECT_EQ(f.value("repaired", !thesis), thesis) << f.dump();
+    if (thesis) {
+      EXPECT_EQ(f.value("repaired_from", ""), (w.src / "docs" / "thesis.pdf").string()) << f.dump();
+    }
+  }
+  const fs::path a = w.snap(ids[0]) / "docs" / "thesis.pdf";
+  const fs::path b = w.snap(ids[1]) / "docs" / "thesis.pdf";
+  EXPECT_EQ(read_file(a), read_file(w.src / "docs" / "thesis.pdf"));
+  EXPECT_EQ(inode_of(a), inode_of(b));
+  const struct stat after = stat_of(a);
+  EXPECT_EQ(after.st_mode, before.st_mode);
+  EXPECT_EQ(after.st_uid, 1234u);
+  EXPECT_EQ(after.st_gid, 5678u);
+  EXPECT_EQ(after.st_mtim.tv_sec, before.st_mtim.tv_sec);
+  EXPECT_EQ(after.st_mtim.tv_nsec, before.st_mtim.tv_nsec);
+  char value[64] = {};
+  ASSERT_EQ(::getxattr(a.c_str(), "user.tag", value, sizeof value), static_cast<ssize_t>(tag.size()));
+  EXPECT_EQ(std::string(value, tag.size()), tag);
+  EXPECT_FALSE(fs::exists(w.snap(ids[0]) / "docs" / "changed.txt")) << "a changed source file was used";
+
+  // What is left is only the file whose source changed.
+  json again = w.scrub({}, &code);
+  auto left = by_status(again);
+  ASSERT_EQ(left["missing"].size(), 1u) << again.dump(2);
+  EXPECT_EQ(left["missing"][0].dump().find("thesis.pdf"), std::string::npos) << again.dump(2);
+}
+
 TEST(Scrub, NoFalseAlarmsAfterThreeBackupsWithChanges) {
   SNAPKEEP_REQUIRE_ROOT();
   ScrubWorld w;

@@ -1,6 +1,7 @@
-// Memory ceiling of scrub and manifest building (issue 13): a tree of 200 000 small files in 3
-// hard-link snapshots is given manifests (scrub --init, the backup-time manifest), scrubbed, and
-// one damaged file repaired, each step in a child process inside a memory cgroup of 64 MiB. A step
+// Memory ceiling of scrub, manifest building and the read commands (issue 13): a tree of 200 000
+// small files in 3 hard-link snapshots is given manifests (scrub --init, the backup-time manifest),
+// scrubbed, one damaged file repaired, then listed, measured (du), checked and planned for a prune,
+// each step in a child process inside a memory cgroup of 64 MiB. A step
 // that needed more memory would be OOM-killed: the test checks each exit status and that the
 // cgroup counted no OOM kill. Nothing here depends on timing.
 //
@@ -376,6 +377,20 @@ TEST(ScrubMemory, TwoHundredThousandFilesScrubRepairInitAndBackupManifestIn64MiB
   EXPECT_EQ(findings[0]["status"], "corrupted");
   EXPECT_EQ(findings[0]["repaired"], true);
   EXPECT_EQ(read_file(damaged), read_file(source / rel_of(victim)));
+  EXPECT_EQ(cgroup.oom_kills(), 0u);
+
+  // The read commands over 3 x 200 000 paths under the same ceiling: list, du, check, and the plan
+  // of a prune with a policy that deletes the oldest snapshot (dry run: nothing changes).
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"--json", "list"}, {"--json", "du"}, {"--json", "check"}}) {
+    Ended ended = snapkeep_in(cgroup, tmp.path(), with(command));
+    EXPECT_TRUE(ended.exited_ok()) << command[1] << ": " << ended.describe();
+    EXPECT_EQ(cgroup.oom_kills(), 0u) << command[1];
+  }
+  write_preset_config(config, "home", source, dest.mount_point(), "keep = 2\n");
+  Ended plan = snapkeep_in(cgroup, tmp.path(), with({"--json", "prune", "--dry-run"}));
+  ASSERT_TRUE(plan.exited_ok()) << plan.describe();
+  EXPECT_NE(plan.out.find(ids[0]), std::string::npos) << plan.out;
   EXPECT_EQ(cgroup.oom_kills(), 0u);
 }
 

@@ -328,6 +328,20 @@ TEST_F(Retention, BareNumberKeepsTheNNewest) {
   EXPECT_EQ(reasons_of(decisions, "2025-03-02_09-00-00"), Reasons{});
 }
 
+// After a clock that jumped ahead: the snapshot completed last (recorded sequence) is the newest for
+// a bare count, even though a snapshot made earlier carries a later time.
+TEST_F(Retention, BareNumberCountsInTheOrderSnapshotsWereCompleted) {
+  const std::time_t t = local(2025, 3, 10, 9);
+  std::vector<SnapshotInfo> snaps = {snap(t - 7200), snap(t + 86400), snap(t)};  // made in this order
+  for (std::size_t i = 0; i < snaps.size(); ++i) {
+    snaps[i].seq = i + 1;
+  }
+  const auto decisions = apply_retention(keep("1"), snaps, t + 2 * 86400);
+  EXPECT_EQ(kept_ids(decisions), Ids{format_snapshot_id(t)});
+  EXPECT_EQ(reasons_of(decisions, format_snapshot_id(t)), (Reasons{"newest snapshot", "newest 1"}));
+  EXPECT_EQ(reasons_of(decisions, format_snapshot_id(t + 86400)), Reasons{});
+}
+
 TEST_F(Retention, ResultIsOldestFirstWhateverTheInputOrderAndTiesGoById) {
   const std::time_t t = local(2025, 3, 1, 9);
   const std::vector<SnapshotInfo> snaps = {snap("c", t + 60), snap("b", t), snap("z", t - 60), snap("a", t)};
