@@ -18,8 +18,8 @@
 namespace snapkeep::cli {
 namespace {
 
-const char* const k_commands[] = {"backup", "list",   "restore", "scrub",  "prune", "du",
-                                  "check",  "delete", "adopt",   "rename", "serve", "trust"};
+const char* const k_commands[] = {"backup", "list",     "restore", "scrub",  "prune",  "du",    "check", "delete",
+                                  "adopt",  "versions", "diff",    "report", "rename", "serve", "trust"};
 
 bool is_command(const std::string& word) {
   for (const char* c : k_commands) {
@@ -185,6 +185,26 @@ int run_cli(int argc, char** argv) {
   trust_cmd->add_option("--known-hosts", trust.known_hosts, "the known_hosts file (default: the preset's)");
   trust_cmd->add_flag("--yes,-y", trust.yes, "store without asking");
 
+  VersionsArgs versions;
+  auto* versions_cmd = app.add_subcommand("versions", "every distinct version of one file or folder across snapshots");
+  versions_cmd->add_option("preset", versions.preset, "preset")->required();
+  versions_cmd->add_option("path", versions.path, "path inside the snapshots (or under the source)")->required();
+  versions_cmd->add_option("--restore", versions.restore, "restore version N (1 = newest); needs --to");
+  versions_cmd->add_option("--to", versions.target, "folder to restore into");
+  versions_cmd->add_flag("--force", versions.force, "restore into a folder that is not empty");
+
+  DiffArgs diff;
+  auto* diff_cmd = app.add_subcommand("diff", "what changed between two snapshots (default: the two newest)");
+  diff_cmd->add_option("preset", diff.preset, "preset")->required();
+  diff_cmd->add_option("from", diff.from, "the older snapshot (an id, or latest)");
+  diff_cmd->add_option("to", diff.to, "the newer snapshot (default: latest)");
+
+  ReportArgs report_args;
+  auto* report_cmd = app.add_subcommand("report", "snapshot sizes, free space, durations, scrub coverage, findings");
+  report_cmd->add_option("presets", report_args.presets, "presets to report on");
+  report_cmd->add_option("--html", report_args.html, "write one self-contained HTML page to FILE");
+  report_cmd->add_option("--coverage-window", report_args.window, "scrub coverage counts this long back (30d)");
+
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
@@ -246,6 +266,15 @@ int run_cli(int argc, char** argv) {
   }
   if (app.got_subcommand(check_cmd)) {
     return cmd_check(global, *config, check_presets);
+  }
+  if (app.got_subcommand(versions_cmd)) {
+    return cmd_versions(global, *config, versions);
+  }
+  if (app.got_subcommand(diff_cmd)) {
+    return cmd_diff(global, *config, diff);
+  }
+  if (app.got_subcommand(report_cmd)) {
+    return cmd_report(global, *config, report_args);
   }
   if (app.got_subcommand(delete_cmd)) {
     return cmd_delete(global, *config, del);

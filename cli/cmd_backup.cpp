@@ -2,12 +2,14 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "backends/registry.hpp"
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "core/backup/backup.hpp"
 #include "core/config/units.hpp"
+#include "core/history/run_records.hpp"
 #include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
@@ -26,10 +28,11 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         // The time reported is the whole run's: checks, copy, manifest and the prune after it.
         const auto started = std::chrono::steady_clock::now();
         BackupRun run;
+        std::unique_ptr<Backend> backend;  // none for a push: the server's backend made the snapshot
         if (preset.remote_destination) {
           SNAPKEEP_TRY_ASSIGN(run, remote_backup(preset, options));  // push: serve makes the snapshot there
         } else {
-          SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+          SNAPKEEP_TRY_ASSIGN(backend, backend_for(preset));
           auto freezer = make_source_freezer();
           SNAPKEEP_TRY_ASSIGN(run, backup_preset(preset, *backend, options, freezer.get()));
         }
@@ -58,6 +61,23 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
                                                             : "min_free: deleted for space"}});
         }
         entry["deleted_for_space"] = freed;
+        entry["changes"] = nullptr;
+        std::string changes;
+        if (outcome.changes) {
+          const ChangeCounts& c = *outcome.changes;
+          entry["changes"] = {
+              {"since", outcome.changes_since}, {"added", c.added},     {"changed", c.content + c.metadata},
+              {"deleted", c.deleted},           {"content", c.content}, {"metadata", c.metadata}};
+          changes = fmt::format("{} added, {} changed, {} deleted, ", c.added, c.content + c.metadata, c.deleted);
+        }
+        if (!args.dry_run && backend) {
+          // The history log (docs/history.md): a failure to write it is a warning, never a failed backup.
+          // A push's history is not recorded yet (docs/remote.md).
+          if (auto recorded = record_backup(preset, *backend, run); !recorded) {
+            spdlog::warn("{}: {}", preset.name, recorded.error().describe());
+            entry["warnings"].push_back(recorded.error().describe());
+          }
+        }
         if (outcome.source_shrank) {
           entry["source_shrank"] = {{"previous", outcome.source_shrank->previous},
                                     {"previous_files", outcome.source_shrank->previous_files},
@@ -77,9 +97,9 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         }
         if (global.show(status != ExitStatus::ok || !outcome.stats.warnings.empty())) {
           std::printf("%s\n",
-                      fmt::format("{}: {} {} ({}, {} files, {} copied in {} files, {:.1f} s)", preset.name,
+                      fmt::format("{}: {} {} ({}, {} files, {}{} copied in {} files, {:.1f} s)", preset.name,
                                   args.dry_run ? "would make snapshot" : "snapshot", outcome.snapshot_id, run.backend,
-                                  outcome.stats.files, format_bytes(outcome.stats.bytes_transferred),
+                                  outcome.stats.files, changes, format_bytes(outcome.stats.bytes_transferred),
                                   outcome.stats.files_transferred, seconds)
                           .c_str());
         }

@@ -8,6 +8,7 @@
 #include "cli/output.hpp"
 #include "core/base/signals.hpp"
 #include "core/config/units.hpp"
+#include "core/history/run_records.hpp"
 #include "core/integrity/scrub.hpp"
 #include "core/serve/client.hpp"
 
@@ -197,6 +198,10 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
                          SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
                          entry["backend"] = std::string(backend->name());
                          SNAPKEEP_TRY_ASSIGN(scrubbed, run_scrub(preset, *backend, options));
+                         // The history log (docs/history.md): a failure to write it is only a warning.
+                         if (auto recorded = record_scrub(preset, *backend, options, scrubbed); !recorded) {
+                           spdlog::warn("{}: {}", preset.name, recorded.error().describe());
+                         }
                        }
                        bool damage = scrubbed.damage_remains();
                        entry.update(report_json(scrubbed));

@@ -11,21 +11,6 @@
 #include "core/store/snapshot_id.hpp"
 
 namespace snapkeep::cli {
-namespace {
-
-// delete, adopt and rename act on the destination's folders themselves; serve offers none of them
-// (docs/remote.md), so a remote destination is refused before anything happens.
-Status local_destination_only(const Preset& preset, const char* command) {
-  if (preset.remote_destination) {
-    return config_error(std::string(command) + " works on a destination of this machine only; run it on " +
-                        preset.remote_destination->host + " itself")
-        .in(preset.name);
-  }
-  return {};
-}
-
-}  // namespace
-
 int cmd_delete(const GlobalOptions& global, const Config& config, const DeleteArgs& args) {
   return run_presets(
       global, config, {args.preset}, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {

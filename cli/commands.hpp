@@ -84,6 +84,26 @@ struct TrustArgs {
   bool yes = false;
 };
 
+struct VersionsArgs {
+  std::string preset;
+  std::string path;
+  std::size_t restore = 0;  // --restore N (1 = newest); 0 when not given
+  std::string target;       // --to DIR
+  bool force = false;
+};
+
+struct DiffArgs {
+  std::string preset;
+  std::string from;  // "" = the second newest
+  std::string to;    // "" = the newest
+};
+
+struct ReportArgs {
+  std::vector<std::string> presets;
+  std::string html;    // --html FILE, empty when not given
+  std::string window;  // --coverage-window DURATION, empty for the default
+};
+
 // Each returns the process exit status (SPEC §2).
 int cmd_backup(const GlobalOptions& global, const Config& config, const BackupArgs& args);
 int cmd_list(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
@@ -92,6 +112,9 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
 int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs& args);
 int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
 int cmd_check(const GlobalOptions& global, const Config& config, const std::vector<std::string>& presets);
+int cmd_versions(const GlobalOptions& global, const Config& config, const VersionsArgs& args);
+int cmd_diff(const GlobalOptions& global, const Config& config, const DiffArgs& args);
+int cmd_report(const GlobalOptions& global, const Config& config, const ReportArgs& args);
 int cmd_delete(const GlobalOptions& global, const Config& config, const DeleteArgs& args);
 int cmd_adopt(const GlobalOptions& global, const Config& config, const AdoptArgs& args);
 int cmd_rename(const GlobalOptions& global, const Config& config, const RenameArgs& args);

@@ -243,8 +243,24 @@ std::optional<BackupOutcome::Shrink> shrink_against(const std::vector<SnapshotIn
   return std::nullopt;
 }
 
+// What changed since snapshot `previous`, from its manifest and the new one (a cheap streaming
+// merge); left out, with a note in the log, when the previous snapshot has no usable manifest.
+void note_changes(const Preset& preset, const Backend& backend, const fs::path& state_dir, const std::string& previous,
+                  BackupOutcome& outcome) {
+  auto counted =
+      count_manifest_changes(manifest_path(state_dir, previous), manifest_path(state_dir, outcome.snapshot_id),
+                             backend.capabilities().content_sharing);
+  if (!counted) {
+    spdlog::debug("{}: changes since {} not counted: {}", preset.name, previous, counted.error().describe());
+    return;
+  }
+  outcome.changes = *counted;
+  outcome.changes_since = previous;
+}
+
 // What a finished snapshot leaves behind besides itself: its manifest (unless the engine wrote it),
-// the drive in the local state, its counts and the shrink warning, the preset's identity file.
+// the changes since the previous snapshot, the drive in the local state, its counts and the shrink
+// warning, the preset's identity file.
 // Failures here are warnings: the snapshot is complete and `latest`.
 void record_finished_snapshot(const Preset& preset, const Backend& backend, const std::vector<SnapshotInfo>& snapshots,
                               const DriveOfBackup& drive, std::time_t now, BackupOutcome& outcome) {
@@ -253,6 +269,9 @@ void record_finished_snapshot(const Preset& preset, const Backend& backend, cons
   if (!stats.manifest_written) {
     write_backup_manifest(preset, preset_dir, outcome.snapshot_id, snapshots, stats,
                           backend.capabilities().content_sharing);
+  }
+  if (stats.manifest_ok && !snapshots.empty()) {
+    note_changes(preset, backend, preset_dir / k_state_dir_name, snapshots.back().id, outcome);
   }
   if (!drive.uuid.empty()) {
     std::vector<std::string> on_drive;

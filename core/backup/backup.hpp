@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/integrity/manifest_diff.hpp"
 #include "core/retention/space.hpp"
 #include "core/store/backend.hpp"
 #include "core/store/lock.hpp"
@@ -31,6 +32,10 @@ struct BackupOutcome {
   BackupStats stats;
   double seconds = 0;
   std::vector<SpaceVictim> freed_for_space;  // deleted first for min_free, oldest first
+  // Entries added, changed and deleted since the previous snapshot (changes_since), from both
+  // manifests; none in a dry run, for a first snapshot, or when either manifest is missing.
+  std::optional<ChangeCounts> changes;
+  std::string changes_since;
   // The source shrank drastically against the previous snapshot (an unmounted source drive?).
   struct Shrink {
     std::string previous;  // the previous snapshot's id

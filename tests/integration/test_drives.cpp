@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -528,6 +529,56 @@ TEST(Drives, SwitchingTheBackendUnderExistingSnapshotsIsRefusedUntilAsked) {
   // From then on the new backend's snapshots are the newest: no flag needed.
   RunResult next = w.cli({"--json", "backup"}, "backend = rsync\n");
   EXPECT_EQ(next.exit_code, 0) << next.err;
+}
+
+// Rotating drives and the report: each drive carries its own history log, so the report shows the
+// plugged-in drive's snapshots and runs, and names the other drive this machine has seen (not
+// connected); with no drive plugged in, the preset is "unavailable" and both drives are named.
+TEST(Drives, ReportShowsEachDriveItCanSee) {
+  SNAPKEEP_REQUIRE_ROOT();
+  DriveWorld w;
+  Drive a(w.tmp.path(), "a", "ext4", 64);
+  Drive b(w.tmp.path(), "b", "ext4", 64);
+  ASSERT_TRUE(a.ok() && b.ok());
+  const std::string ua = trimmed(a.uuid());
+  const std::string ub = trimmed(b.uuid());
+  ASSERT_NE(ua, ub);
+  const std::string both = "destination_uuid = " + ua + " " + ub + "\n";
+  ASSERT_TRUE(a.mount(w.mnt));
+  ASSERT_EQ(w.cli({"backup"}, both).exit_code, 0);
+  a.unmount();
+  ASSERT_TRUE(b.mount(w.mnt));
+  for (int i = 0; i < 2; ++i) {
+    write_file(w.src / ("b-" + std::to_string(i) + ".txt"), "on drive b\n");
+    ASSERT_EQ(w.cli({"backup"}, both).exit_code, 0);
+  }
+  RunResult plugged = w.cli({"--json", "report"}, both);
+  ASSERT_EQ(plugged.exit_code, 0) << plugged.err;
+  json entry = parse(plugged)["presets"][0];
+  ASSERT_EQ(entry.value("status", ""), "ok") << entry.dump(2);
+  EXPECT_EQ(entry["snapshots"].size(), 2u) << "drive b's snapshots";
+  EXPECT_EQ(entry["backups"].size(), 2u) << "drive b's history log";
+  EXPECT_EQ(entry["history"]["records"], 2);
+  std::map<std::string, json> drives;
+  for (const auto& d : entry["drives"]) {
+    drives[d.value("uuid", "")] = d;
+  }
+  ASSERT_EQ(drives.size(), 2u) << entry["drives"].dump(2);
+  EXPECT_EQ(drives[ub]["connected"], true);
+  EXPECT_EQ(drives[ua]["connected"], false);
+  EXPECT_EQ(drives[ua]["configured"], true);
+  EXPECT_TRUE(drives[ua].contains("last_seen")) << "drive a, seen by this machine's local state: " << drives[ua];
+  b.unmount();
+
+  RunResult absent = w.cli({"--json", "report"}, both);
+  EXPECT_EQ(absent.exit_code, 0) << absent.err;
+  entry = parse(absent)["presets"][0];
+  EXPECT_EQ(entry.value("status", ""), "unavailable") << entry.dump(2);
+  EXPECT_EQ(entry["drives"].size(), 2u) << entry.dump(2);
+  EXPECT_TRUE(entries(w.mnt).empty()) << "the report wrote under the mount point of an unplugged drive";
+  fs::path page = w.tmp / "report.html";
+  EXPECT_EQ(w.cli({"report", "--html", page.string()}, both).exit_code, 0);
+  EXPECT_NE(read_file(page).find(ua), std::string::npos) << "the page names the drives";
 }
 
 }  // namespace

@@ -7,8 +7,11 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <string>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "core/base/fd.hpp"
 #include "tests/support/source_tree.hpp"
@@ -300,11 +303,16 @@ void FullWorld::check_destination(const std::string& when) {
   std::set<std::string> allowed(present.begin(), present.end());
   allowed.insert({".snapkeep", "latest"});
   expect_only(m_preset_dir, allowed);
-  std::set<std::string> state_allowed{"lock", "snapshots", "manifests", "scrub-state", "preset"};
+  std::set<std::string> state_allowed{"lock", "snapshots", "manifests", "scrub-state", "preset", "history.jsonl"};
   if (m_kind == FullKind::btrfs_plain) {
     state_allowed.insert("current");
   }
   expect_only(m_preset_dir / ".snapkeep", state_allowed);
+  // The history log a full drive could not take stays whole: every line one record, none torn.
+  std::ifstream history(m_preset_dir / ".snapkeep" / "history.jsonl");
+  for (std::string line; std::getline(history, line);) {
+    EXPECT_TRUE(nlohmann::json::parse(line, nullptr, false).is_object()) << "a torn history line: " << line;
+  }
   EXPECT_EQ(names_in(m_preset_dir / ".snapkeep" / "snapshots"), std::set<std::string>(made.begin(), made.end()))
       << "records of unfinished snapshots are left, or records are missing";
   expect_only(m_preset_dir / ".snapkeep" / "manifests", std::set<std::string>(made.begin(), made.end()));
