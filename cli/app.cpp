@@ -18,8 +18,9 @@
 namespace snapkeep::cli {
 namespace {
 
-const char* const k_commands[] = {"backup", "list",     "restore", "scrub",  "prune",  "du",     "check",    "delete",
-                                  "adopt",  "versions", "diff",    "report", "rename", "status", "_complete"};
+const char* const k_commands[] = {"backup", "list",   "restore",   "scrub",    "prune", "du",
+                                  "check",  "delete", "adopt",     "versions", "diff",  "report",
+                                  "rename", "status", "_complete", "serve",    "trust"};
 
 bool is_command(const std::string& word) {
   for (const char* c : k_commands) {
@@ -84,6 +85,10 @@ Rewritten rewrite_legacy_form(std::vector<std::string> args) {
 }  // namespace
 
 int run_cli(int argc, char** argv) {
+  // The relay serve's rsync starts: rsync appends its own words, which are no options of ours.
+  if (argc >= 2 && std::string_view(argv[1]) == "__relay") {
+    return cmd_relay(argc, argv);
+  }
   Rewritten rewritten = rewrite_legacy_form(std::vector<std::string>(argv + 1, argv + argc));
   std::vector<std::string> args = std::move(rewritten.args);
 
@@ -180,6 +185,17 @@ int run_cli(int argc, char** argv) {
   auto* complete_cmd = app.add_subcommand("_complete", "")->group("");
   complete_cmd->add_option("what", complete.what)->required();
   complete_cmd->add_option("command", complete.command);
+  ServeArgs serve;
+  auto* serve_cmd = app.add_subcommand("serve", "the remote end of push backups, run from authorized_keys");
+  serve_cmd->add_option("--restrict-path", serve.restrict_path, "the only folder clients may use")->required();
+  serve_cmd->add_flag("--append-only", serve.append_only,
+                      "clients may back up but never delete or overwrite (retention follows this host's config)");
+
+  TrustArgs trust;
+  auto* trust_cmd = app.add_subcommand("trust", "show a host's key fingerprints and store them in known_hosts");
+  trust_cmd->add_option("host", trust.host, "a preset, [user@]host, host:/path or ssh://host:port/path")->required();
+  trust_cmd->add_option("--known-hosts", trust.known_hosts, "the known_hosts file (default: the preset's)");
+  trust_cmd->add_flag("--yes,-y", trust.yes, "store without asking");
 
   VersionsArgs versions;
   auto* versions_cmd = app.add_subcommand("versions", "every distinct version of one file or folder across snapshots");
@@ -222,6 +238,12 @@ int run_cli(int argc, char** argv) {
   setup_logging(global.verbosity);
   if (app.got_subcommand(complete_cmd)) {
     return cmd_complete(app, global, complete);
+  }
+  if (app.got_subcommand(serve_cmd)) {
+    return cmd_serve(global, serve);
+  }
+  if (app.got_subcommand(trust_cmd)) {
+    return cmd_trust(global, trust);
   }
   global.command = app.get_subcommands().front()->get_name();
   if (auto opened = open_progress_stream(global); !opened) {

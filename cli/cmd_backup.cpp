@@ -11,6 +11,7 @@
 #include "core/config/units.hpp"
 #include "core/history/run_records.hpp"
 #include "core/ops/monitored_run.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 
@@ -25,10 +26,15 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         for (const auto& configured : config.presets) {
           options.configured_presets.push_back(configured.name);
         }
-        auto freezer = make_source_freezer();
         // The time reported is the whole run's: checks, hooks, copy, manifest and the prune after it.
         const auto started = std::chrono::steady_clock::now();
-        SNAPKEEP_TRY_ASSIGN(BackupRun run, monitored_backup(preset, backend_for, options, freezer.get()));
+        BackupRun run;
+        if (preset.remote_destination) {
+          SNAPKEEP_TRY_ASSIGN(run, remote_backup(preset, options));  // push: serve makes the snapshot there
+        } else {
+          auto freezer = make_source_freezer();
+          SNAPKEEP_TRY_ASSIGN(run, monitored_backup(preset, backend_for, options, freezer.get()));
+        }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         const BackupOutcome& outcome = run.outcome;
         ExitStatus status = ExitStatus::ok;
@@ -63,7 +69,7 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
               {"deleted", c.deleted},           {"content", c.content}, {"metadata", c.metadata}};
           changes = fmt::format("{} added, {} changed, {} deleted, ", c.added, c.content + c.metadata, c.deleted);
         }
-        if (!args.dry_run) {
+        if (!args.dry_run && !preset.remote_destination) {  // a push's history is not recorded yet (docs/remote.md)
           // The history log (docs/history.md): a failure to write it is a warning, never a failed backup.
           // monitored_backup made its own backend; the log needs one too (the drive is there: it just backed up).
           auto backend = backend_for(preset);

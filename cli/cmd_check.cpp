@@ -7,6 +7,8 @@
 #include "cli/drives_view.hpp"
 #include "cli/output.hpp"
 #include "core/backup/check.hpp"
+#include "core/serve/client.hpp"
+#include "core/store/preset_checks.hpp"
 
 namespace snapkeep::cli {
 
@@ -24,6 +26,14 @@ int cmd_check(const GlobalOptions& global, const Config& config, const std::vect
       spdlog::warn("{}: {}", preset.name, drives.error().describe());
     }
     auto checked = [&]() -> Result<std::string> {
+      if (preset.remote_destination) {
+        // The source here, the destination's drive, folder and tools there.
+        SNAPKEEP_TRY(check_source(preset));
+        SNAPKEEP_TRY(check_tool(preset, "rsync"));
+        SNAPKEEP_TRY_ASSIGN(RemoteCheck remote, remote_check(preset));
+        report = std::move(remote.report);
+        return remote.backend;
+      }
       SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
       SNAPKEEP_TRY_ASSIGN(report, check_setup(preset, *backend));
       return std::string(backend->name());

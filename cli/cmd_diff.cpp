@@ -154,6 +154,7 @@ int cmd_diff(const GlobalOptions& global, const Config& config, const DiffArgs& 
   request.from = args.from;
   request.to = args.to;
   auto run = [&](DiffSink& sink) -> Result<DiffSummary> {
+    SNAPKEEP_TRY(local_destination_only(preset, "diff"));
     SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
     request.sharing = backend->capabilities().content_sharing;
     return run_diff(preset, request, sink);

@@ -4,15 +4,21 @@
 #include "cli/commands.hpp"
 #include "cli/output.hpp"
 #include "core/config/units.hpp"
+#include "core/serve/client.hpp"
 #include "core/store/catalog.hpp"
 
 namespace snapkeep::cli {
 
 int cmd_du(const GlobalOptions& global, const Config& config, const std::vector<std::string>& names) {
   return run_presets(global, config, names, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
-    SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
-    SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset.preset_dir()));
-    SNAPKEEP_TRY_ASSIGN(UsageReport usage, backend->usage(snapshots, {}));
+    UsageReport usage;
+    if (preset.remote_destination) {
+      SNAPKEEP_TRY_ASSIGN(usage, remote_usage(preset));  // measured where the snapshots are
+    } else {
+      SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+      SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset.preset_dir()));
+      SNAPKEEP_TRY_ASSIGN(usage, backend->usage(snapshots, {}));
+    }
     nlohmann::json list = nlohmann::json::array();
     for (const auto& s : usage.snapshots) {
       list.push_back({{"id", s.id}, {"exclusive_bytes", s.exclusive_bytes}, {"cumulative_bytes", s.cumulative_bytes}});

@@ -6,6 +6,7 @@
 #include "cli/commands.hpp"
 #include "cli/drives_view.hpp"
 #include "cli/output.hpp"
+#include "core/serve/client.hpp"
 #include "core/store/catalog.hpp"
 #include "core/store/snapshot_id.hpp"
 
@@ -16,11 +17,20 @@ int cmd_list(const GlobalOptions& global, const Config& config, const std::vecto
     const std::filesystem::path preset_dir = preset.preset_dir();
     entry["destination"] = preset_dir.string();
     entry["snapshots"] = nlohmann::json::array();
-    SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
-    SNAPKEEP_TRY_ASSIGN(auto snapshots, list_snapshots(preset_dir));
-    const std::vector<InterruptedWork> interrupted = backend->interrupted_work(preset_dir);
+    RemoteListing listing;
+    if (preset.remote_destination) {
+      SNAPKEEP_TRY_ASSIGN(listing, remote_list(preset));  // serve lists its own folder
+      entry["host"] = preset.remote_destination->host;
+    } else {
+      SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+      SNAPKEEP_TRY_ASSIGN(listing.snapshots, list_snapshots(preset_dir));
+      listing.interrupted = backend->interrupted_work(preset_dir);
+      listing.backend = std::string(backend->name());
+    }
+    const std::vector<SnapshotInfo>& snapshots = listing.snapshots;
+    const std::vector<InterruptedWork>& interrupted = listing.interrupted;
     entry["status"] = "ok";
-    entry["backend"] = std::string(backend->name());
+    entry["backend"] = listing.backend;
     entry["interrupted_work"] = !interrupted.empty();
     nlohmann::json list = nlohmann::json::array();
     for (std::size_t i = 0; i < snapshots.size(); ++i) {
@@ -34,7 +44,8 @@ int cmd_list(const GlobalOptions& global, const Config& config, const std::vecto
     }
     entry["snapshots"] = list;
     if (global.show()) {
-      std::printf("%s (%s backend, %s): %zu snapshot%s\n", preset.name.c_str(), std::string(backend->name()).c_str(),
+      std::printf("%s (%s backend, %s%s): %zu snapshot%s\n", preset.name.c_str(), listing.backend.c_str(),
+                  preset.remote_destination ? (preset.remote_destination->bracketed_host() + ":").c_str() : "",
                   preset_dir.c_str(), snapshots.size(), snapshots.size() == 1 ? "" : "s");
       for (std::size_t i = 0; i < snapshots.size(); ++i) {
         const SnapshotInfo& s = snapshots[i];

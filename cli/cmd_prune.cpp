@@ -5,6 +5,7 @@
 #include "cli/output.hpp"
 #include "core/config/units.hpp"
 #include "core/retention/prune.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 
@@ -34,12 +35,17 @@ int cmd_prune(const GlobalOptions& global, const Config& config, const PruneArgs
   }
   return run_presets(global, config, args.presets,
                      [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
-                       SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
                        PruneOptions options;
                        options.dry_run = args.dry_run;
                        options.wait_for_lock = args.wait;
                        options.free = free;
-                       SNAPKEEP_TRY_ASSIGN(auto entries, run_prune(preset, *backend, options));
+                       std::vector<PruneEntry> entries;
+                       if (preset.remote_destination) {
+                         SNAPKEEP_TRY_ASSIGN(entries, remote_prune(preset, options));
+                       } else {
+                         SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+                         SNAPKEEP_TRY_ASSIGN(entries, run_prune(preset, *backend, options));
+                       }
                        entry["status"] = "ok";
                        entry["dry_run"] = args.dry_run;
                        entry["snapshots"] = prune_entries_json(entries);

@@ -53,6 +53,7 @@ int cmd_report(const GlobalOptions& global, const Config& config, const ReportAr
   nlohmann::json entries = nlohmann::json::array();
   int status =
       run_presets(global, config, args.presets, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
+        SNAPKEEP_TRY(local_destination_only(preset, "report"));
         auto backend = backend_for(preset);
         if (!backend && backend.error().drive_absent) {
           // An unplugged drive is no failure of the report: the page says so and names the drives.

@@ -4,6 +4,7 @@
 #include "cli/output.hpp"
 #include "core/backup/restore.hpp"
 #include "core/config/units.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 
@@ -15,7 +16,12 @@ int cmd_restore(const GlobalOptions& global, const Config& config, const Restore
         request.inside = args.inside;
         request.target = args.target;
         request.force = args.force;
-        SNAPKEEP_TRY_ASSIGN(RestoreOutcome outcome, restore_snapshot(preset, request));
+        RestoreOutcome outcome;
+        if (preset.remote_destination) {
+          SNAPKEEP_TRY_ASSIGN(outcome, remote_restore(preset, request));  // serve sends, this host receives
+        } else {
+          SNAPKEEP_TRY_ASSIGN(outcome, restore_snapshot(preset, request));
+        }
         entry["status"] = "ok";
         entry["snapshot"] = outcome.snapshot_id;
         entry["from"] = outcome.copied_from.string();

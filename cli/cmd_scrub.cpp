@@ -11,6 +11,7 @@
 #include "core/history/run_records.hpp"
 #include "core/integrity/scrub.hpp"
 #include "core/ops/monitored_run.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 namespace {
@@ -189,12 +190,19 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
   return run_presets(global, config, args.presets,
                      [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
                        entry["destination"] = preset.preset_dir().string();
-                       SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
-                       entry["backend"] = std::string(backend->name());
-                       SNAPKEEP_TRY_ASSIGN(ScrubReport scrubbed, monitored_scrub(preset, *backend, options));
-                       // The history log (docs/history.md): a failure to write it is only a warning.
-                       if (auto recorded = record_scrub(preset, *backend, options, scrubbed); !recorded) {
-                         spdlog::warn("{}: {}", preset.name, recorded.error().describe());
+                       ScrubReport scrubbed;
+                       if (preset.remote_destination) {
+                         SNAPKEEP_TRY_ASSIGN(auto remote, remote_scrub(preset, options));
+                         scrubbed = std::move(remote.first);
+                         entry["backend"] = remote.second;
+                       } else {
+                         SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
+                         entry["backend"] = std::string(backend->name());
+                         SNAPKEEP_TRY_ASSIGN(scrubbed, monitored_scrub(preset, *backend, options));
+                         // The history log (docs/history.md): a failure to write it is only a warning.
+                         if (auto recorded = record_scrub(preset, *backend, options, scrubbed); !recorded) {
+                           spdlog::warn("{}: {}", preset.name, recorded.error().describe());
+                         }
                        }
                        bool damage = scrubbed.damage_remains();
                        entry.update(report_json(scrubbed));

@@ -11,10 +11,10 @@
 #include "core/store/snapshot_id.hpp"
 
 namespace snapkeep::cli {
-
 int cmd_delete(const GlobalOptions& global, const Config& config, const DeleteArgs& args) {
   return run_presets(
       global, config, {args.preset}, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
+        SNAPKEEP_TRY(local_destination_only(preset, "delete"));
         SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
         SNAPKEEP_TRY_ASSIGN(auto deleted, delete_snapshots(preset, *backend, args.ids, args.dry_run, args.wait));
         entry["status"] = "ok";
@@ -32,6 +32,7 @@ int cmd_delete(const GlobalOptions& global, const Config& config, const DeleteAr
 int cmd_adopt(const GlobalOptions& global, const Config& config, const AdoptArgs& args) {
   return run_presets(
       global, config, {args.preset}, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
+        SNAPKEEP_TRY(local_destination_only(preset, "adopt"));
         SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
         SNAPKEEP_TRY_ASSIGN(auto adopted, adopt_snapshots(preset, *backend, args.dry_run, args.wait));
         nlohmann::json list = nlohmann::json::array();
@@ -55,6 +56,7 @@ int cmd_adopt(const GlobalOptions& global, const Config& config, const AdoptArgs
 int cmd_rename(const GlobalOptions& global, const Config& config, const RenameArgs& args) {
   return run_presets(global, config, {args.new_name},
                      [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
+                       SNAPKEEP_TRY(local_destination_only(preset, "rename"));
                        SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
                        SNAPKEEP_TRY(rename_preset(preset, args.old_name, *backend, args.wait));
                        entry["status"] = "ok";

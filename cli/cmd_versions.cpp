@@ -69,6 +69,7 @@ int cmd_versions(const GlobalOptions& global, const Config& config, const Versio
   }
   return run_presets(
       global, config, {args.preset}, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
+        SNAPKEEP_TRY(local_destination_only(preset, "versions"));
         SNAPKEEP_TRY_ASSIGN(std::string rel, path_in_snapshots(preset, args.path));
         SNAPKEEP_TRY_ASSIGN(VersionsReport found, find_versions(preset, rel));
         entry["status"] = "ok";

@@ -89,6 +89,19 @@ struct CompleteArgs {
   std::string command;  // for options: the command whose options (empty: the global ones)
 };
 
+// snapkeep serve (docs/remote.md).
+struct ServeArgs {
+  std::string restrict_path;
+  bool append_only = false;
+};
+
+// snapkeep trust HOST.
+struct TrustArgs {
+  std::string host;         // a preset name, [user@]host, host:/path or ssh://host:port/path
+  std::string known_hosts;  // --known-hosts, empty: the preset's or the default
+  bool yes = false;
+};
+
 struct VersionsArgs {
   std::string preset;
   std::string path;
@@ -129,5 +142,10 @@ int cmd_complete(const CLI::App& app, const GlobalOptions& global, const Complet
 
 // Opens the --progress-fd stream when one was given; a descriptor not open for writing is a usage error.
 Status open_progress_stream(const GlobalOptions& global);
+// serve and trust read no config unless -c names one (a serve host needs none).
+int cmd_serve(const GlobalOptions& global, const ServeArgs& args);
+int cmd_trust(const GlobalOptions& global, const TrustArgs& args);
+// The relay serve's rsync starts (`snapkeep __relay SESSION ...`), before any argument parsing.
+int cmd_relay(int argc, char** argv);
 
 }  // namespace snapkeep::cli

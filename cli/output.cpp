@@ -83,4 +83,13 @@ int run_presets(const GlobalOptions& global, const Config& config, const std::ve
   return exit_code(status);
 }
 
+Status local_destination_only(const Preset& preset, std::string_view command) {
+  if (preset.remote_destination) {
+    return config_error(std::string(command) + " works on a destination of this machine only; run it on " +
+                        preset.remote_destination->host + " itself")
+        .in(preset.name);
+  }
+  return {};
+}
+
 }  // namespace snapkeep::cli

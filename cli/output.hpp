@@ -4,6 +4,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -15,6 +16,10 @@ namespace snapkeep::cli {
 
 // Prints one JSON document (and a newline) on stdout.
 void print_json(const nlohmann::json& doc);
+
+// For commands serve does not offer (delete, adopt, rename, versions, diff, report): a config
+// error naming the host to run them on when the preset's destination is remote (docs/remote.md).
+Status local_destination_only(const Preset& preset, std::string_view command);
 
 // Logs an error on stderr and returns its exit status.
 ExitStatus report(const Error& error);

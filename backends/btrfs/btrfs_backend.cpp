@@ -82,6 +82,18 @@ void count_tree(const fs::path& root, BackupStats& stats) {
   }
 }
 
+// A source on another machine (a pull, or a client's source behind snapkeep serve) is not sent or
+// synced by this backend yet (docs/remote.md): refused before anything is read.
+Status refuse_remote_source(const Preset& preset) {
+  if (preset.remote_source) {
+    return config_error(
+               "the btrfs backend cannot back up a source on another machine yet (docs/remote.md); set "
+               "backend = rsync for this preset to keep hard-link snapshots on this btrfs drive")
+        .in(preset.name);
+  }
+  return {};
+}
+
 class BtrfsBackend final : public Backend {
  public:
   std::string_view name() const override { return "btrfs"; }
@@ -89,6 +101,7 @@ class BtrfsBackend final : public Backend {
     return {.snapshots_source = true, .content_sharing = ContentSharing::extent_lineage};
   }
   Status check_preset(const Preset& preset) const override {
+    SNAPKEEP_TRY(refuse_remote_source(preset));
     auto type = filesystem_type(preset.destination);
     if (type && *type != "btrfs") {
       return runtime_error("backend = btrfs but the destination " + preset.destination.string() + " is on " + *type +
@@ -198,6 +211,7 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
 }
 
 Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
+  SNAPKEEP_TRY(refuse_remote_source(*job.preset));
   auto type = filesystem_type(job.preset_dir.empty() ? job.preset->destination : job.preset_dir);
   if (type && *type != "btrfs") {
     return runtime_error("backend = btrfs but the destination " + job.preset->destination.string() + " is on " + *type +

@@ -133,7 +133,20 @@ class RsyncBackend final : public Backend {
     return out;
   }
   Result<BackupStats> create_snapshot(const BackupJob& job) override {
-    return job.preset->transfer == TransferEngine::native ? create_native(job) : create_with_rsync(job);
+    if (job.preset->transfer != TransferEngine::native) {
+      return create_with_rsync(job);
+    }
+    if (job.preset->remote_source && job.preset->remote.served) {
+      return create_with_rsync(job);  // serve: the client's source arrives through rsync
+    }
+    if (job.preset->remote_source) {
+      // The native engine walks local trees only; a source on another machine is pulled with rsync
+      // (docs/remote.md).
+      spdlog::info("{}: the source is on {}: this backup copies with rsync (the native engine is for local sources)",
+                   job.preset->name, job.preset->remote_source->host);
+      return create_with_rsync(job);
+    }
+    return create_native(job);
   }
   Status delete_snapshot(const fs::path& snapshot, Progress& progress) override {
     return remove_tree(snapshot, [&](std::uint64_t removed) {
@@ -156,6 +169,9 @@ Result<BackupStats> RsyncBackend::create_with_rsync(const BackupJob& job) {
   RsyncTransfer transfer;
   transfer.source = job.source;
   transfer.exact_mtimes = keeps_nanosecond_mtimes(job.state_dir);
+  if (preset.remote_source) {
+    transfer.remote_source = rsync_remote_end(preset, *preset.remote_source);
+  }
   if (job.dry_run) {
     // rsync -n against the newest snapshot itself lists exactly what a backup would copy.
     transfer.dry_run = true;

@@ -23,6 +23,7 @@
 #include "core/store/lock.hpp"
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
+#include "core/transfer/rsync.hpp"
 
 namespace fs = std::filesystem;
 
@@ -106,6 +107,9 @@ constexpr std::uint64_t k_shrink_minimum_bytes = 64ULL * 1024 * 1024;
 // preset folder that holds a snapshot of snapkeep's already shows that it can.
 Status check_before_writing(const Preset& preset, const BackupOptions& options) {
   SNAPKEEP_TRY(check_preset(preset));
+  if (preset.remote_source && !preset.remote.served) {
+    SNAPKEEP_TRY(check_remote_source(preset));  // pull; serve's relay source was checked by its client
+  }
   if (!options.new_folder) {
     if (auto orphaned = orphaned_folder_of(preset, options.configured_presets)) {
       return runtime_error((preset.destination / *orphaned).string() +
@@ -360,7 +364,7 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   }
   // A frozen source view lives until this function returns, whatever happens.
   std::optional<fs::path> frozen;
-  if (freezer != nullptr && !options.dry_run && !backend.capabilities().snapshots_source) {
+  if (freezer != nullptr && !options.dry_run && !backend.capabilities().snapshots_source && !preset.remote_source) {
     auto made = freezer->freeze(preset, outcome.snapshot_id);
     if (!made) {
       fs::remove(state_dir / "snapshots" / outcome.snapshot_id, ec);
@@ -393,7 +397,8 @@ Result<BackupOutcome> make_backup(const Preset& preset, Backend& backend, const 
   job.dry_run = options.dry_run;
   job.progress = &progress;
   spdlog::info("{}: {} {} -> {}/{}", preset.name, options.dry_run ? "would back up" : "backing up",
-               preset.source.string(), preset_dir.string(), outcome.snapshot_id);
+               preset.remote_source && !preset.remote.served ? preset.remote_source->display() : preset.source.string(),
+               preset_dir.string(), outcome.snapshot_id);
   auto stats = backend.create_snapshot(job);
   progress.finish();
   bool in_place = fs::is_directory(fs::symlink_status(preset_dir / outcome.snapshot_id, ec));

@@ -8,6 +8,7 @@
 
 #include "core/store/catalog.hpp"
 #include "core/store/preset_checks.hpp"
+#include "core/transfer/rsync.hpp"
 
 namespace fs = std::filesystem;
 
@@ -74,6 +75,9 @@ void warn_near_link_limit(const Backend& backend, const std::vector<SnapshotInfo
 Result<CheckReport> check_setup(const Preset& preset, const Backend& backend) {
   CheckReport report;
   SNAPKEEP_TRY(check_preset(preset));
+  if (preset.remote_source && !preset.remote.served) {
+    SNAPKEEP_TRY(check_remote_source(preset));
+  }
   if (destination_read_only(preset)) {
     report.warnings.push_back("destination " + preset.destination.string() +
                               " is mounted read-only: list, du, scrub (without --repair) and restore work; a backup "

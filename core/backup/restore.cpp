@@ -47,17 +47,9 @@ Result<fs::path> checked_inside(const Preset& preset, const fs::path& snapshot, 
 
 }  // namespace
 
-Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreRequest& request) {
-  SNAPKEEP_TRY(check_destination(preset));
-  auto snapshot = find_snapshot(preset.preset_dir(), request.snapshot);
-  if (!snapshot) {
-    Error e = std::move(snapshot).error();
-    e.preset = preset.name;
-    return e;
-  }
-  SNAPKEEP_TRY_ASSIGN(auto rel, checked_inside(preset, snapshot->path, request.inside));
-  fs::path target = fs::absolute(request.target).lexically_normal();
-  if (path_is_within(target, preset.preset_dir()) || path_is_within(target, snapshot->path)) {
+Result<fs::path> prepare_restore_target(const Preset& preset, const fs::path& requested, bool force) {
+  fs::path target = fs::absolute(requested).lexically_normal();
+  if (!preset.remote_destination && path_is_within(target, preset.preset_dir())) {
     return config_error("restore target " + target.string() +
                         " is inside the backups; choose a "
                         "folder outside " +
@@ -83,7 +75,7 @@ Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreReque
       return config_error("restore target " + target.string() + " is not a directory").in(preset.name);
     }
     SNAPKEEP_TRY_ASSIGN(auto empty, dir_is_empty(target));
-    if (!empty && !request.force) {
+    if (!empty && !force) {
       return config_error("restore target " + target.string() +
                           " is not empty; use --force to restore into it (files of the same name are replaced)")
           .in(preset.name);
@@ -95,6 +87,22 @@ Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreReque
       return sys_error("cannot create restore target", target, ec.value()).in(preset.name);
     }
   }
+  return target;
+}
+
+Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreRequest& request) {
+  SNAPKEEP_TRY(check_destination(preset));
+  auto snapshot = find_snapshot(preset.preset_dir(), request.snapshot);
+  if (!snapshot) {
+    Error e = std::move(snapshot).error();
+    e.preset = preset.name;
+    return e;
+  }
+  SNAPKEEP_TRY_ASSIGN(auto rel, checked_inside(preset, snapshot->path, request.inside));
+  fs::path target = "/";
+  if (!request.remote_target) {
+    SNAPKEEP_TRY_ASSIGN(target, prepare_restore_target(preset, request.target, request.force));
+  }
 
   RestoreOutcome outcome;
   outcome.snapshot_id = snapshot->id;
@@ -105,11 +113,13 @@ Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreReque
   transfer.source = rel.empty() ? snapshot->path : snapshot->path / rel;
   transfer.contents = rel.empty();
   transfer.target = target;
-  transfer.exact_mtimes = keeps_nanosecond_mtimes(target);
+  transfer.exact_mtimes = request.remote_target ? request.exact_mtimes : keeps_nanosecond_mtimes(target);
   transfer.mirror = false;
   transfer.operation = "restore";
   transfer.strict = true;
-  spdlog::info("{}: restoring {} to {}", preset.name, from, target.string());
+  transfer.remote_target = request.remote_target;
+  spdlog::info("{}: restoring {} to {}", preset.name, from,
+               request.remote_target ? std::string("the client") : target.string());
   SNAPKEEP_TRY_ASSIGN(auto stats, run_rsync(preset, transfer, progress));
   outcome.files = stats.files;
   outcome.bytes = stats.bytes_total;

@@ -3,10 +3,12 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "core/base/error.hpp"
 #include "core/config/config.hpp"
+#include "core/transfer/rsync.hpp"
 
 namespace snapkeep {
 
@@ -15,6 +17,10 @@ struct RestoreRequest {
   std::filesystem::path inside;  // a path inside the snapshot; empty for all of it
   std::filesystem::path target;  // --to DIR
   bool force = false;            // allow a non-empty target
+  // The target is a folder on another machine, reached through this rsync end (serve's relay to a
+  // client): that machine checks and prepares its target (prepare_restore_target).
+  std::optional<RsyncRemoteEnd> remote_target;
+  bool exact_mtimes = false;  // with remote_target: the target keeps nanosecond mtimes
 };
 
 struct RestoreOutcome {
@@ -29,5 +35,11 @@ struct RestoreOutcome {
 // or passes through a symlink in it, a non-empty target without force, and a target inside the
 // backups. Never writes outside the target.
 Result<RestoreOutcome> restore_snapshot(const Preset& preset, const RestoreRequest& request);
+
+// The checks restore makes of its target folder, and the folder made when missing: not inside the
+// preset's backups (when they are on this machine) nor any other preset folder, a directory, empty
+// unless `force`. Returns the absolute target.
+Result<std::filesystem::path> prepare_restore_target(const Preset& preset, const std::filesystem::path& target,
+                                                     bool force);
 
 }  // namespace snapkeep

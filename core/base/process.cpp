@@ -187,6 +187,101 @@ void wait_child(bp::child& child, const std::string& name, ProcessResult& result
 
 }  // namespace
 
+namespace {
+
+// Gives the child the caller's descriptors as its stdin and stdout.
+struct UseDescriptors : bp::extend::handler {
+  int in = -1;
+  int out = -1;
+  template <class Executor>
+  void on_exec_setup(Executor& /*exec*/) const {
+    if (::dup2(in, STDIN_FILENO) < 0 || ::dup2(out, STDOUT_FILENO) < 0) {
+      ::_exit(127);
+    }
+  }
+};
+
+}  // namespace
+
+struct RunningProcess::State {
+  std::string name;
+  bp::child child;
+  bp::ipstream err_stream;
+  std::unique_ptr<StderrCollector> errors;
+  bool waited = false;
+  ProcessResult result;
+};
+
+RunningProcess::RunningProcess() = default;
+RunningProcess::RunningProcess(std::unique_ptr<State> state) : m_state(std::move(state)) {}
+RunningProcess::RunningProcess(RunningProcess&&) noexcept = default;
+RunningProcess& RunningProcess::operator=(RunningProcess&& other) noexcept {
+  if (this != &other) {
+    if (m_state && !m_state->waited) {
+      kill(SIGKILL);
+      wait();
+    }
+    m_state = std::move(other.m_state);
+  }
+  return *this;
+}
+RunningProcess::~RunningProcess() {
+  if (m_state && !m_state->waited) {
+    kill(SIGKILL);
+    wait();
+  }
+}
+
+pid_t RunningProcess::pid() const {
+  return m_state && !m_state->waited ? m_state->child.id() : -1;
+}
+
+void RunningProcess::kill(int sig) {
+  if (m_state && !m_state->waited) {
+    ::kill(m_state->child.id(), sig);
+  }
+}
+
+ProcessResult RunningProcess::wait() {
+  if (!m_state) {
+    return {};
+  }
+  if (!m_state->waited) {
+    wait_child(m_state->child, m_state->name, m_state->result);
+    m_state->result.stderr_tail = m_state->errors->finish();
+    m_state->waited = true;
+  }
+  return m_state->result;
+}
+
+Result<RunningProcess> start_process(const std::vector<std::string>& argv, int stdin_fd, int stdout_fd,
+                                     const ProcessOptions& options) {
+  if (argv.empty()) {
+    return runtime_error("internal error: empty argv");
+  }
+  SNAPKEEP_TRY_ASSIGN(auto exe, resolve_program(argv[0]));
+  spdlog::debug("starting: {}", quote_argv(argv));
+  std::vector<std::string> args(argv.begin() + 1, argv.end());
+  auto state = std::make_unique<RunningProcess::State>();
+  state->name = argv[0];
+  std::error_code launch_error;
+  UseDescriptors fds;
+  fds.in = stdin_fd;
+  fds.out = stdout_fd;
+  try {
+    state->child = bp::child(bp::exe = exe, bp::args = args, bp::env = child_environment(options.env),
+                             bp::std_err > state->err_stream, fds, DieWithParent{}, launch_error);
+  } catch (const std::exception& e) {
+    return runtime_error("cannot start " + argv[0] + ": " + e.what());
+  }
+  if (launch_error) {
+    return make_error(ErrorKind::runtime, "cannot start " + argv[0], launch_error.value(), exe.string());
+  }
+  register_child(state->child.id());
+  state->errors = std::make_unique<StderrCollector>(state->err_stream, argv[0], options.stderr_tail_bytes);
+  return RunningProcess(std::move(state));
+}
+
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const ProcessOptions& options) {
   if (argv.empty()) {
     return runtime_error("internal error: empty argv");

@@ -1,9 +1,12 @@
 #pragma once
 // The one way snapkeep runs other programs: argv vectors only, never a shell.
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +58,37 @@ struct PipelineResult {
 // through a shell; both exit statuses are kept. `on_bytes(total)` is called as data passes.
 Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const std::vector<std::string>& second,
                                     const std::function<void(std::uint64_t)>& on_bytes = {});
+
+// A child started on descriptors of the caller's choosing (rsync's server end on ssh's pipes, ssh on
+// a protocol channel), running while the caller talks to it. Killed and reaped when dropped unwaited.
+class RunningProcess {
+ public:
+  RunningProcess();
+  RunningProcess(RunningProcess&&) noexcept;
+  RunningProcess& operator=(RunningProcess&&) noexcept;
+  ~RunningProcess();
+
+  // Its pid, -1 once waited for (or when none was started).
+  pid_t pid() const;
+  // Sends `sig` to it while it has not been waited for.
+  void kill(int sig);
+  // Waits for it: how it ended and the tail of its stderr. Only once; later calls return the same.
+  ProcessResult wait();
+
+  struct State;
+
+ private:
+  explicit RunningProcess(std::unique_ptr<State> state);
+  std::unique_ptr<State> m_state;
+  friend Result<RunningProcess> start_process(const std::vector<std::string>&, int, int, const ProcessOptions&);
+};
+
+// Starts argv (no shell) reading stdin_fd and writing stdout_fd, which the child gets as its 0 and 1
+// (the caller closes its own copies when it is done with them); stderr is read on a thread for the
+// tail. options.env applies; capture_stdout and on_stdout_line do not. The child dies with us and
+// on SIGINT/SIGTERM/SIGHUP, like run_process' children. Fails only when it cannot start.
+Result<RunningProcess> start_process(const std::vector<std::string>& argv, int stdin_fd, int stdout_fd,
+                                     const ProcessOptions& options = {});
 
 // "argv0 'arg 1' arg2": for log lines only, never executed.
 std::string quote_argv(const std::vector<std::string>& argv);

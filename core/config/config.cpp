@@ -55,6 +55,11 @@ constexpr std::array k_known_keys = {
     std::string_view("on_failure"),
     std::string_view("before_backup"),
     std::string_view("after_backup"),
+    std::string_view("ssh_identity"),
+    std::string_view("known_hosts"),
+    std::string_view("remote_command"),
+    std::string_view("bwlimit"),
+    std::string_view("compress"),
 };
 // The values of `transfer` (copy engines, not backends).
 constexpr std::array<std::pair<std::string_view, TransferEngine>, 2> k_transfers = {
@@ -265,6 +270,9 @@ bool* flag_of(Preset& preset, std::string_view key) {
   if (key == "min_free_overrides_keep") {
     return &preset.min_free_overrides_keep;
   }
+  if (key == "compress") {
+    return &preset.remote.compress;
+  }
   return nullptr;
 }
 
@@ -353,8 +361,42 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
   };
   for (auto& [key, field] : fields) {
     const std::string& text = field.text;
-    if (key == "source" || key == "destination" ||
-        ((key == "exclude_from" || key == "snapshot_dir" || key == "metrics_file") && !text.empty())) {
+    if ((key == "source" || key == "destination") && looks_remote(text)) {
+      // Parsed before any path resolution: "host:/path" is never a folder next to the config file.
+      auto where = parse_remote_location(text);
+      if (!where) {
+        return error_at(*field.origin, "'" + key + "' in " + owner + ": " + where.error().message);
+      }
+      (key == "source" ? preset.source : preset.destination) = where->path;
+      (key == "source" ? preset.remote_source : preset.remote_destination) = std::move(*where);
+    } else if ((key == "ssh_identity" || key == "known_hosts") && !text.empty()) {
+      auto path = resolve_path(text, *field.origin, key);
+      SNAPKEEP_TRY(path);
+      if (auto problem = ssh_path_problem(*path)) {
+        return error_at(*field.origin,
+                        "'" + key + "' in " + owner + ": " + path->string() + " cannot be given to ssh: " + *problem);
+      }
+      if (key == "ssh_identity") {
+        preset.remote.identity = *path;
+      } else {
+        preset.remote.known_hosts = *path;
+      }
+    } else if (key == "remote_command") {
+      auto words = parse_remote_command(text);
+      if (!words) {
+        return bad(key, words.error());
+      }
+      preset.remote.remote_command = std::move(*words);
+    } else if (key == "bwlimit" && !text.empty()) {
+      // A rate in bytes per second, as rsync's --bwlimit takes it (in KiB, at least 1).
+      auto rate = parse_bytes(text.ends_with("/s") ? std::string_view(text).substr(0, text.size() - 2) : text);
+      if (!rate || *rate < 1024) {
+        return error_at(*field.origin, "'bwlimit' in " + owner + ": '" + text +
+                                           "' is not a rate of at least 1K per second (e.g. 5M or 500K)");
+      }
+      preset.remote.bwlimit_kib = *rate / 1024;
+    } else if (key == "source" || key == "destination" ||
+               ((key == "exclude_from" || key == "snapshot_dir" || key == "metrics_file") && !text.empty())) {
       auto path = resolve_path(text, *field.origin, key);
       SNAPKEEP_TRY(path);
       if (key == "source") {
@@ -487,6 +529,23 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
                     "'exclude_if_present' in " + owner + " needs transfer = native (rsync has no such option)");
   }
   const IniValue& dest_origin = *fields["destination"].origin;
+  if (preset.remote_source && preset.remote_destination) {
+    return error_at(dest_origin, owner +
+                                     ": source and destination are both remote; one of them must be a folder "
+                                     "of this machine (run snapkeep on one of the two hosts)");
+  }
+  if (preset.remote_source || preset.remote_destination) {
+    // Remote transfers copy with rsync, which has no exclude_if_present.
+    if (!preset.exclude_if_present.empty()) {
+      return error_at(*fields["exclude_if_present"].origin,
+                      "'exclude_if_present' in " + owner +
+                          " needs the native engine, but remote backups copy with rsync (use exclude patterns)");
+    }
+    if (preset.remote.known_hosts.empty()) {
+      preset.remote.known_hosts = default_known_hosts();
+    }
+    return preset;  // the two live on different machines: they cannot overlap
+  }
   if (preset.destination == preset.source) {
     return error_at(dest_origin, "destination " + preset.destination.string() + " is the same as source in " + owner);
   }

@@ -10,6 +10,8 @@
 
 #include "core/base/error.hpp"
 #include "core/config/units.hpp"
+#include "core/remote/location.hpp"
+#include "core/remote/settings.hpp"
 
 namespace snapkeep {
 
@@ -55,6 +57,11 @@ struct Preset {
   std::vector<std::string> destination_uuids;  // filesystems the destination may be on (lower case); empty: any
   bool skip_if_unmounted = false;              // if_unmounted = skip: an absent drive is "skipped", exit 0
   PresetHooks hooks;                           // healthcheck_url, metrics_file and commands
+  // source = [user@]host:/path: pulled over ssh with rsync (`source` then holds the remote path).
+  std::optional<RemoteLocation> remote_source;
+  // destination = [user@]host:/path: pushed to `snapkeep serve` there (`destination` holds the remote path).
+  std::optional<RemoteLocation> remote_destination;
+  RemoteSettings remote;                       // ssh_identity, known_hosts, remote_command, bwlimit, compress
   std::string origin;                          // "FILE:LINE" of the [section] header, for messages
   std::map<std::string, std::string> origins;  // "FILE:LINE" where each key's value was written
   // Rotating drives: a drive not seen for this long (seconds) loses the btrfs source snapshot kept

@@ -24,6 +24,9 @@ std::string where(const Preset& preset, const std::string& key);
 }  // namespace
 
 Status check_source(const Preset& preset) {
+  if (preset.remote_source) {
+    return {};  // on another machine: core/transfer's check_remote_source looks at it
+  }
   struct stat st {};
   if (::stat(preset.source.c_str(), &st) != 0) {
     return sys_error("source " + preset.source.string() + " is not reachable (" + where(preset, "source") + ")", {})
@@ -101,7 +104,7 @@ Status check_destination_drive(const Preset& preset) {
       std::string shared_with;
       if (dest.device_id == root.device_id) {
         shared_with = "the system disk (/)";
-      } else if (struct stat st{}; ::stat(preset.source.c_str(), &st) == 0) {
+      } else if (struct stat st{}; !preset.remote_source && ::stat(preset.source.c_str(), &st) == 0) {
         SNAPKEEP_TRY_ASSIGN(MountEntry source, mount_of(preset.source));
         if (source.device_id == dest.device_id) {
           shared_with = "the source " + preset.source.string();
@@ -212,6 +215,9 @@ Status check_destination_filesystem(const Preset& preset) {
 }
 
 Status check_overlap(const Preset& preset) {
+  if (preset.remote_source || preset.remote_destination) {
+    return {};  // on two machines
+  }
   std::filesystem::path preset_dir = preset.preset_dir();
   if (path_is_within(preset_dir, preset.source)) {
     return runtime_error("destination " + preset_dir.string() + " is inside source " + preset.source.string() +

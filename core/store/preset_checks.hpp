@@ -8,7 +8,8 @@
 
 namespace snapkeep {
 
-// The source exists, is a directory, and is not empty unless allow_empty_source.
+// The source exists, is a directory, and is not empty unless allow_empty_source. A remote source
+// passes here (core/transfer's check_remote_source looks at it).
 Status check_source(const Preset& preset);
 
 // The destination root exists and is a directory, and is the drive the preset wants

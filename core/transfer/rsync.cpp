@@ -2,10 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
 #include "core/config/units.hpp"
+#include "core/remote/ssh_command.hpp"
+#include "core/remote/ssh_errors.hpp"
 #include "core/transfer/rsync_stats.hpp"
 #include "core/transfer/rsync_status.hpp"
 
@@ -22,7 +26,174 @@ std::string with_slash(const fs::path& p) {
   return s;
 }
 
+// The far path as rsync reads it: "host:/path".
+std::string far_path(const RsyncRemoteEnd& end, const std::string& path) {
+  return end.host + ":" + path;
+}
+
+// The host placeholder serve's relay is given: rsync needs one, the relay ignores it.
+constexpr std::string_view k_relay_host = "snapkeep-client";
+
 }  // namespace
+
+RsyncRemoteEnd rsync_remote_end(const Preset& preset, const RemoteLocation& where) {
+  RsyncRemoteEnd end;
+  if (!preset.remote.relay.argv.empty()) {
+    end.rsh = preset.remote.relay.argv;
+    end.env = preset.remote.relay.env;
+    end.host = std::string(k_relay_host);
+    return end;
+  }
+  end.rsh = ssh_options_argv(where, preset.remote);
+  end.host = where.bracketed_host();
+  end.where = where;
+  end.settings = preset.remote;
+  return end;
+}
+
+Status check_remote_source(const Preset& preset) {
+  const RemoteLocation& where = *preset.remote_source;
+  const RsyncRemoteEnd end = rsync_remote_end(preset, where);
+  std::vector<std::string> argv{"rsync",
+                                "--list-only",
+                                "--dirs",
+                                "--no-human-readable",
+                                "--rsh=" + rsync_rsh_value(end.rsh),
+                                "--",
+                                far_path(end, with_slash(where.path))};
+  ProcessOptions options;
+  options.capture_stdout = true;
+  options.env = end.env;
+  auto listed = run_process(argv, options);
+  if (!listed) {
+    return std::move(listed).error().in(preset.name);
+  }
+  if (!listed->succeeded()) {
+    if (listed->term_signal == 0 && classify_ssh_failure(255, listed->stderr_tail) != SshProblem::none) {
+      ProcessResult through_ssh = *listed;
+      through_ssh.exit_code = 255;
+      return ssh_failure_error(where, preset.remote, through_ssh, "rsync").in(preset.name);
+    }
+    return runtime_error("source " + where.display() + " cannot be listed: " +
+                         describe_failure("rsync", *listed, rsync_exit_meaning(listed->exit_code)))
+        .in(preset.name);
+  }
+  // One line per entry, the name last; "." is the folder itself.
+  bool empty = true;
+  bool folder = false;
+  std::size_t pos = 0;
+  const std::string& text = listed->stdout_text;
+  while (pos < text.size()) {
+    const auto eol = std::min(text.find('\n', pos), text.size());
+    const std::string line = text.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.size() < 2) {
+      continue;
+    }
+    if (line.ends_with(" .")) {
+      folder = line.front() == 'd';
+    } else {
+      empty = false;
+    }
+  }
+  if (!folder) {
+    return runtime_error("source " + where.display() + " is not a directory").in(preset.name);
+  }
+  if (empty && !preset.allow_empty_source) {
+    return runtime_error("source " + where.display() +
+                         " is empty; refusing to back it up (is its drive mounted there?). Set allow_empty_source = "
+                         "yes if an empty source is expected")
+        .in(preset.name);
+  }
+  return {};
+}
+
+std::string rsync_rsh_value(const std::vector<std::string>& words) {
+  std::string out;
+  for (const auto& word : words) {
+    if (!out.empty()) {
+      out += ' ';
+    }
+    if (!word.empty() && word.find_first_of(" '\"") == std::string::npos) {
+      out += word;
+      continue;
+    }
+    out += '\'';
+    for (char c : word) {
+      out += c;
+      if (c == '\'') {
+        out += c;  // a doubled quote inside quotes is a literal quote to rsync
+      }
+    }
+    out += '\'';
+  }
+  return out;
+}
+
+std::vector<std::string> rsync_server_argv(const RsyncServerRole& role) {
+  std::vector<std::string> argv{"rsync", "--server"};
+  if (role.sender) {
+    argv.emplace_back("--sender");
+  }
+  // What rsync -aHAX --numeric-ids --sparse (rsync_argv) tells its server end.
+  std::string cluster = "-";
+  if (role.dry_run) {
+    cluster += 'n';
+  }
+  cluster += "lHogDtpAXr";
+  if (role.one_file_system) {
+    cluster += 'x';
+  }
+  cluster += 'S';
+  if (role.compress) {
+    cluster += 'z';
+  }
+  cluster += "e." + role.capabilities;
+  argv.push_back(cluster);
+  if (!role.sender) {
+    argv.emplace_back("--stats");
+    if (role.exact_mtimes) {
+      argv.emplace_back("--modify-window=-1");
+    }
+  }
+  if (role.bwlimit_kib) {
+    argv.push_back("--bwlimit=" + std::to_string(*role.bwlimit_kib));
+  }
+  argv.emplace_back("--numeric-ids");
+  argv.emplace_back(".");
+  argv.push_back(with_slash(role.path));
+  return argv;
+}
+
+std::set<std::string> rsync_server_options(const std::vector<std::string>& server_args) {
+  std::set<std::string> out;
+  for (const auto& arg : server_args) {
+    if (arg == "--server" || arg == "--stats" || arg == "." || arg.empty() || arg.front() != '-') {
+      continue;
+    }
+    if (arg.starts_with("--")) {
+      out.insert(arg);
+    } else if (arg.starts_with("-@")) {
+      out.insert("--modify-window=" + arg.substr(2));
+    } else {
+      for (std::size_t i = 1; i < arg.size() && arg[i] != 'e'; ++i) {
+        out.insert(std::string("-") + arg[i]);
+      }
+    }
+  }
+  return out;
+}
+
+std::string rsync_server_capabilities(const std::vector<std::string>& server_args) {
+  for (const auto& arg : server_args) {
+    if (arg.size() > 1 && arg[0] == '-' && arg[1] != '-' && arg[1] != '@') {
+      if (const auto e = arg.find("e."); e != std::string::npos) {
+        return arg.substr(e + 2);
+      }
+    }
+  }
+  return {};
+}
 
 std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& transfer, bool show_progress) {
   std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids"};
@@ -79,9 +250,23 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
   for (const auto& dir : transfer.link_dests) {
     argv.push_back("--link-dest=" + dir.string());
   }
+  const RsyncRemoteEnd* remote = transfer.remote_source   ? &*transfer.remote_source
+                                 : transfer.remote_target ? &*transfer.remote_target
+                                                          : nullptr;
+  if (remote != nullptr) {
+    argv.push_back("--rsh=" + rsync_rsh_value(remote->rsh));
+    if (preset.remote.compress) {
+      argv.emplace_back("--compress");
+    }
+    if (preset.remote.bwlimit_kib) {
+      argv.push_back("--bwlimit=" + std::to_string(*preset.remote.bwlimit_kib));
+    }
+  }
   argv.emplace_back("--");
-  argv.push_back(transfer.contents ? with_slash(transfer.source) : transfer.source.string());
-  argv.push_back(with_slash(transfer.target));
+  std::string source = transfer.contents ? with_slash(transfer.source) : transfer.source.string();
+  std::string target = with_slash(transfer.target);
+  argv.push_back(transfer.remote_source ? far_path(*transfer.remote_source, source) : source);
+  argv.push_back(transfer.remote_target ? far_path(*transfer.remote_target, target) : target);
   return argv;
 }
 
@@ -103,6 +288,11 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
     }
     parse_rsync_stats_line(line, stats);
   };
+  if (transfer.remote_source) {
+    options.env = transfer.remote_source->env;
+  } else if (transfer.remote_target) {
+    options.env = transfer.remote_target->env;
+  }
   auto result = run_process(rsync_argv(preset, transfer, progress.enabled()), options);
   progress.finish();
   if (!result) {
@@ -130,6 +320,18 @@ Result<BackupStats> run_rsync(const Preset& preset, const RsyncTransfer& transfe
                              describe_failure("rsync", *result, meaning));
       break;
     case RsyncOutcome::failed: {
+      const RsyncRemoteEnd* remote = transfer.remote_source   ? &*transfer.remote_source
+                                     : transfer.remote_target ? &*transfer.remote_target
+                                                              : nullptr;
+      // ssh's own failure (its stderr reaches rsync's): say which, not only rsync's status.
+      if (remote != nullptr && remote->where && result->term_signal == 0 &&
+          classify_ssh_failure(255, result->stderr_tail) != SshProblem::none) {
+        ProcessResult through_ssh = *result;
+        through_ssh.exit_code = 255;  // rsync's status hides ssh's; its stderr names the problem
+        Error e = ssh_failure_error(*remote->where, remote->settings, through_ssh, "rsync");
+        e.message = transfer.operation + " failed: " + e.message;
+        return std::move(e).in(preset.name);
+      }
       Error e =
           runtime_error(transfer.operation + " failed: " + describe_failure("rsync", *result, meaning)).in(preset.name);
       e.full = reports_full_filesystem(result->stderr_tail);

@@ -1,0 +1,329 @@
+// Push backups through `snapkeep serve` as a forced command of a real sshd (tests/support/sshd.hpp)
+// onto a loop-mounted ext4, the read commands and restore through it, --append-only, and attempts to
+// get out of the forced command: other commands, paths outside its folder, '..', line breaks,
+// option-like names and unknown requests are each refused and change nothing.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "core/base/fd.hpp"
+#include "core/base/process.hpp"
+#include "core/config/config.hpp"
+#include "core/serve/client.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/sshd.hpp"
+#include "tests/support/testutil.hpp"
+
+namespace snapkeep::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A local source, and a serve host (the test's sshd forcing `snapkeep serve`) whose allowed folder
+// is a loop-mounted ext4.
+struct PushWorld {
+  SshServer sshd;
+  TempDir dir;
+  LoopFs drive{"ext4", 128};
+  fs::path source = dir / "src";
+  fs::path config = dir / "snapkeep.conf";
+  fs::path preset_dir = drive.mount_point() / "laptop";
+
+  explicit PushWorld(const std::string& serve_flags = "", const std::string& extra = "") {
+    fs::create_directories(source / "docs");
+    write_file(source / "docs/a.txt", "alpha\n");
+    write_file(source / "b.txt", "bravo\n");
+    sshd.force_command(snapkeep_binary().string() + " serve --restrict-path " + drive.mount_point().string() +
+                       serve_flags);
+    write_file(config, "[laptop]\nsource = " + source.string() + "\ndestination = " + sshd.url(drive.mount_point()) +
+                           "\n" + sshd.preset_lines() + extra);
+    if (sshd.ok()) {
+      RunResult trusted = cli({"trust", "laptop", "--yes"});
+      EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+    }
+  }
+  RunResult cli(const std::vector<std::string>& args) const {
+    std::vector<std::string> all{"-c", config.string()};
+    all.insert(all.end(), args.begin(), args.end());
+    return snapkeep(all);
+  }
+  nlohmann::json json_of(const std::vector<std::string>& args, int expected = 0) const {
+    std::vector<std::string> all{"--json"};
+    all.insert(all.end(), args.begin(), args.end());
+    RunResult r = cli(all);
+    EXPECT_EQ(r.exit_code, expected) << r.out << r.err;
+    return r.out.empty() ? nlohmann::json{} : nlohmann::json::parse(r.out)["presets"][0];
+  }
+  // The preset as the client reads it, for hand-made requests.
+  Preset preset() const {
+    auto loaded = load_config({config}, ConfigSchema{{"auto", "rsync", "btrfs"}});
+    EXPECT_TRUE(loaded) << (loaded ? "" : loaded.error().describe());
+    return loaded ? loaded->presets.at(0) : Preset{};
+  }
+};
+
+bool ok(const PushWorld& w) {
+  return w.sshd.ok() && w.drive.ok();
+}
+
+TEST(RemoteServe, PushMakesIncrementalSnapshotsThereAndReadCommandsWorkThroughServe) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w("", "keep = 2\n");
+  ASSERT_TRUE(ok(w));
+  auto first = w.json_of({"backup"});
+  ASSERT_EQ(first["status"], "ok");
+  const std::string id1 = first["snapshot"];
+  EXPECT_EQ(read_file(w.preset_dir / id1 / "docs/a.txt"), "alpha\n");
+  EXPECT_EQ(fs::read_symlink(w.preset_dir / "latest"), id1);
+
+  std::this_thread::sleep_for(1100ms);
+  write_file(w.source / "b.txt", "bravo, changed\n");
+  auto second = w.json_of({"backup"});
+  ASSERT_EQ(second["status"], "ok");
+  const std::string id2 = second["snapshot"];
+  EXPECT_EQ(inode_of(w.preset_dir / id1 / "docs/a.txt"), inode_of(w.preset_dir / id2 / "docs/a.txt"));
+  EXPECT_NE(inode_of(w.preset_dir / id1 / "b.txt"), inode_of(w.preset_dir / id2 / "b.txt"));
+  EXPECT_EQ(read_file(w.preset_dir / id2 / "b.txt"), "bravo, changed\n");
+
+  auto listed = w.json_of({"list"});
+  ASSERT_EQ(listed["snapshots"].size(), 2u);
+  EXPECT_EQ(listed["snapshots"][1]["id"], id2);
+  EXPECT_TRUE(listed["snapshots"][1]["latest"].get<bool>());
+  EXPECT_EQ(w.json_of({"du"})["snapshots"].size(), 2u);
+  auto scrubbed = w.json_of({"scrub"});
+  EXPECT_EQ(scrubbed["snapshots_checked"], 2);
+  EXPECT_TRUE(scrubbed["findings"].empty());
+
+  const fs::path restored = w.dir / "restored";
+  auto back = w.json_of({"restore", "laptop", id1, "--to", restored.string()});
+  EXPECT_EQ(back["status"], "ok");
+  EXPECT_EQ(read_file(restored / "b.txt"), "bravo\n");
+  EXPECT_EQ(read_file(restored / "docs/a.txt"), "alpha\n");
+
+  std::this_thread::sleep_for(1100ms);
+  write_file(w.source / "c.txt", "charlie\n");
+  auto third = w.json_of({"backup"});
+  ASSERT_EQ(third["status"], "ok");
+  EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id2, third["snapshot"].get<std::string>()}))
+      << "the client's keep = 2, run on the server";
+}
+
+TEST(RemoteServe, AnAppendOnlyKeyCanBackUpButNeverDelete) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w(" --append-only", "keep = 1\n");
+  ASSERT_TRUE(ok(w));
+  ASSERT_EQ(w.json_of({"backup"})["status"], "ok");
+  std::this_thread::sleep_for(1100ms);
+  write_file(w.source / "b.txt", "bravo, changed\n");
+  ASSERT_EQ(w.json_of({"backup"})["status"], "ok");
+  EXPECT_EQ(snapshot_ids(w.preset_dir).size(), 2u) << "the client's keep = 1 is not the server's policy";
+
+  RunResult prune = w.cli({"prune"});
+  EXPECT_NE(prune.exit_code, 0);
+  EXPECT_NE(prune.err.find("append-only"), std::string::npos) << prune.err;
+  RunResult repair = w.cli({"scrub", "--repair"});
+  EXPECT_NE(repair.exit_code, 0);
+  EXPECT_NE(repair.err.find("append-only"), std::string::npos) << repair.err;
+  EXPECT_EQ(snapshot_ids(w.preset_dir).size(), 2u);
+}
+
+// Runs ssh to the world's server asking for `command`, with `input` on its stdin; returns its
+// exit status and stderr tail.
+ProcessResult ssh_with_input(const PushWorld& w, const std::vector<std::string>& command, const std::string& input) {
+  int in[2];
+  int out[2];
+  EXPECT_EQ(::pipe2(in, O_CLOEXEC), 0);
+  EXPECT_EQ(::pipe2(out, O_CLOEXEC), 0);
+  Fd in_read(in[0]), in_write(in[1]), out_read(out[0]), out_write(out[1]);
+  std::vector<std::string> argv{"ssh", "-T",
+                                "-o",  "BatchMode=yes",
+                                "-o",  "StrictHostKeyChecking=yes",
+                                "-o",  "UserKnownHostsFile=" + w.sshd.known_hosts().string(),
+                                "-i",  w.sshd.client_key().string(),
+                                "-o",  "IdentitiesOnly=yes",
+                                "-p",  std::to_string(w.sshd.port()),
+                                "--",  "127.0.0.1"};
+  argv.insert(argv.end(), command.begin(), command.end());
+  auto ssh = start_process(argv, in_read.get(), out_write.get());
+  EXPECT_TRUE(ssh) << (ssh ? "" : ssh.error().describe());
+  if (!ssh) {
+    return {};
+  }
+  in_read.reset();
+  out_write.reset();
+  EXPECT_EQ(::write(in_write.get(), input.data(), input.size()), static_cast<ssize_t>(input.size()));
+  in_write.reset();
+  char buffer[4096];
+  while (::read(out_read.get(), buffer, sizeof buffer) > 0) {
+  }
+  return ssh->wait();
+}
+
+TEST(RemoteServe, AnotherCommandThanServeIsNeverRun) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w;
+  ASSERT_TRUE(ok(w));
+  const fs::path marker = w.dir / "marker";
+  // What a client asks ssh to run is ignored: the forced command runs, and it speaks only its protocol.
+  ProcessResult asked = ssh_with_input(w, {"touch", marker.string()}, "");
+  EXPECT_NE(asked.exit_code, 0);
+  EXPECT_FALSE(fs::exists(marker));
+  // Shell words on its stdin are bytes that are not a frame: refused, quoted, never run.
+  ProcessResult typed = ssh_with_input(w, {}, "touch " + marker.string() + "\n");
+  EXPECT_NE(typed.exit_code, 0);
+  EXPECT_FALSE(fs::exists(marker));
+  EXPECT_NE(typed.stderr_tail.find("did not answer in snapkeep's protocol"), std::string::npos) << typed.stderr_tail;
+  EXPECT_NE(typed.stderr_tail.find("touch "), std::string::npos) << typed.stderr_tail;
+  // A remote_command of the client's choosing is ignored too: serve answers, the command never runs.
+  write_file(w.config, read_file(w.config) + "remote_command = touch " + marker.string() + "\n");
+  RunResult listed = w.cli({"list"});
+  EXPECT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_FALSE(fs::exists(marker));
+}
+
+// Sends `request` (a list request of the world's preset, changed by `change`) and returns the error
+// serve answered with ("" when it answered with a result).
+std::string refusal(const PushWorld& w, const std::string& type, const std::function<void(nlohmann::json&)>& change) {
+  const Preset preset = w.preset();
+  auto connection = ServeConnection::open(preset);
+  EXPECT_TRUE(connection) << (connection ? "" : connection.error().describe());
+  if (!connection) {
+    return "no connection";
+  }
+  nlohmann::json request = remote_request(preset, type);
+  change(request);
+  auto answer = connection->call(request);
+  return answer ? std::string() : answer.error().message;
+}
+
+TEST(RemoteServe, PathsOutsideTheAllowedFolderAndHostileRequestsAreRefused) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w;
+  ASSERT_TRUE(ok(w));
+  ASSERT_EQ(w.json_of({"backup"})["status"], "ok");
+  const std::string root = w.drive.mount_point().string();
+  fs::create_directories(w.dir / "outside");
+  fs::create_symlink(w.dir / "outside", w.drive.mount_point() / "escape");
+
+  // The same request as sent is answered: the refusals below are the changes' doing.
+  EXPECT_EQ(refusal(w, "list", [](nlohmann::json&) {}), "");
+
+  struct Case {
+    std::string what;
+    std::string type;
+    std::function<void(nlohmann::json&)> change;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"a folder outside", "list", [&](auto& r) { r["preset"]["destination"] = w.dir.path().string(); }, "outside"},
+      {"the root itself", "list", [&](auto& r) { r["preset"]["destination"] = "/"; }, "outside"},
+      {"'..' up and out", "list", [&](auto& r) { r["preset"]["destination"] = root + "/../"; }, "'..'"},
+      {"a symlink out", "list", [&](auto& r) { r["preset"]["destination"] = root + "/escape"; }, "outside"},
+      {"a relative path", "list", [&](auto& r) { r["preset"]["destination"] = "etc"; }, "not an absolute path"},
+      {"a line break in the destination", "list", [&](auto& r) { r["preset"]["destination"] = root + "\n/etc"; },
+       "line break"},
+      {"a line break in the name", "list", [&](auto& r) { r["preset"]["name"] = "laptop\nrm -rf /"; }, "not allowed"},
+      {"a name with a slash", "list", [&](auto& r) { r["preset"]["name"] = "../../etc"; }, "not allowed"},
+      {"an option as a folder", "list", [&](auto& r) { r["preset"]["destination"] = root + "/--delete"; }, "refused"},
+      {"a line break in the source", "backup", [&](auto& r) { r["preset"]["source"] = "/src\n--rsh=sh"; }, "one line"},
+      {"an unknown backend", "list", [&](auto& r) { r["preset"]["backend"] = "sh -c id"; }, "unknown backend"},
+      {"an unknown request", "shell", [](auto&) {}, "unknown request"},
+      {"restore of '..'", "restore",
+       [](auto& r) {
+         r["snapshot"] = "latest";
+         r["inside"] = "../../../etc/passwd";
+       },
+       "refused"},
+      {"restore of an absolute path", "restore",
+       [](auto& r) {
+         r["snapshot"] = "latest";
+         r["inside"] = "/etc/passwd";
+       },
+       "refused"},
+  };
+  const auto before = snapshot_ids(w.preset_dir);
+  for (const auto& c : cases) {
+    const std::string message = refusal(w, c.type, c.change);
+    EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << ": " << message;
+  }
+  EXPECT_EQ(snapshot_ids(w.preset_dir), before) << "nothing changed";
+  EXPECT_TRUE(fs::is_empty(w.dir / "outside"));
+}
+
+// Processes whose command line holds `needle` (NUL-separated words joined by spaces).
+std::vector<pid_t> processes_with(const std::string& needle) {
+  return processes_where([&](const fs::path& proc) {
+    std::string cmdline = fault::read_proc_file((proc / "cmdline").string());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    return cmdline.find(needle) != std::string::npos;
+  });
+}
+
+TEST(RemoteServe, AKilledPushLeavesNoHalfSnapshotOnTheServerAndTheNextRunResumes) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w("", "bwlimit = 2M\n");
+  ASSERT_TRUE(ok(w));
+  auto first = w.json_of({"backup"});
+  ASSERT_EQ(first["status"], "ok");
+  const std::string id1 = first["snapshot"];
+  for (int i = 0; i < 12; ++i) {
+    write_random_file(w.source / "big" / ("f" + std::to_string(i)), 1 << 20, 200 + i);
+  }
+  std::this_thread::sleep_for(1100ms);
+  BackgroundRun run({"-c", w.config.string(), "backup"}, w.dir.path(), {}, {.name = "killed"});
+  auto arrived = [&] {
+    std::uint64_t bytes = 0;
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(w.preset_dir / ".snapkeep", ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->path().parent_path().filename() == "big" && it->is_regular_file(ec)) {
+        bytes += it->file_size(ec);
+      }
+    }
+    return bytes >= (3u << 20);
+  };
+  ASSERT_TRUE(wait_until(arrived, 60s, 20ms)) << run.stderr_text();
+  // The client's ssh connections (control and data) drop.
+  const std::string port = "-p " + std::to_string(w.sshd.port()) + " ";
+  auto ssh = processes_with(port);
+  ASSERT_FALSE(ssh.empty());
+  for (pid_t pid : ssh) {
+    if (fault::read_proc(pid) && fault::read_proc(pid)->comm == "ssh") {
+      ::kill(pid, SIGKILL);
+    }
+  }
+  EXPECT_EQ(run.exit_code(), 1) << run.stderr_text();
+  // serve and its rsync notice and stop; nothing half-made is in place.
+  const std::string serve_marker = "serve --restrict-path " + w.drive.mount_point().string();
+  EXPECT_TRUE(wait_until([&] { return processes_with(serve_marker).empty(); }, 30s, 50ms));
+  EXPECT_EQ(snapshot_ids(w.preset_dir), std::vector<std::string>{id1}) << "no half snapshot";
+  EXPECT_EQ(fs::read_symlink(w.preset_dir / "latest"), id1);
+
+  std::this_thread::sleep_for(1100ms);
+  auto resumed = w.json_of({"backup"});
+  ASSERT_EQ(resumed["status"], "ok");
+  const std::string id2 = resumed["snapshot"];
+  EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id1, id2}));
+  RecordProperty("bytes_transferred_after_resume", std::to_string(resumed["bytes_transferred"].get<std::uint64_t>()));
+  EXPECT_LT(resumed["bytes_transferred"].get<std::uint64_t>(), 11u << 20)
+      << "what the killed run copied is not copied again";
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = "big/f" + std::to_string(i);
+    EXPECT_EQ(read_file(w.preset_dir / id2 / name), read_file(w.source / name)) << name;
+  }
+  EXPECT_EQ(inode_of(w.preset_dir / id1 / "docs/a.txt"), inode_of(w.preset_dir / id2 / "docs/a.txt"));
+}
+
+}  // namespace
+}  // namespace snapkeep::test
