@@ -3,6 +3,9 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cstdlib>
+#include <string_view>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -20,17 +23,31 @@ constexpr std::string_view k_client = "the client";
 // The host name a client's source gets on the server: rsync there reaches it only through the relay.
 constexpr std::string_view k_client_host = "snapkeep-client";
 
+// Set once serve is exiting (an atexit handler, registered after the logger was made, so it runs
+// before the logger is destroyed): the client closing its end then is the normal end of a request.
+std::atomic<bool> g_exiting{false};
+
 // Ends the request being served when the client goes away (its ssh closed, killed, a dropped link):
 // a stop signal to ourselves kills our children (rsync) and unwinds the use case, which leaves only
-// dot-named work behind for the next run. A client sends nothing after its request.
+// dot-named work behind for the next run. A client sends nothing after its request. The watcher is a
+// detached thread that may still run while the process exits, so it touches no global object (no
+// logger: that was a use after free found by ASan, which hung serve in its exit); it writes its one
+// line with write(2).
 void watch_for_hangup(int in_fd) {
+  static const bool registered = std::atexit([] { g_exiting = true; }) == 0;
+  (void)registered;
   std::thread([in_fd] {
     char byte = 0;
     ssize_t n = 0;
     do {
       n = ::read(in_fd, &byte, 1);
     } while (n < 0 && errno == EINTR);
-    spdlog::warn("serve: the client {}; stopping what it asked for", n == 0 ? "went away" : "sent more than a request");
+    if (g_exiting) {
+      return;
+    }
+    const std::string_view line = n == 0 ? "snapkeep: warning: serve: the client went away; stopping what it asked for\n"
+                                         : "snapkeep: warning: serve: the client sent more than a request; stopping\n";
+    (void)!::write(STDERR_FILENO, line.data(), line.size());
     ::kill(::getpid(), SIGTERM);
   }).detach();
 }
