@@ -181,7 +181,7 @@ Result<BackupStats> RsyncBackend::create_with_rsync(const BackupJob& job) {
   // Known damage never spreads: no link base that scrub recorded damaged as a whole, and links to
   // damaged files are replaced by fresh copies once rsync is done (core/transfer/damaged_links).
   SNAPKEEP_TRY_ASSIGN(DamageRecord damage, read_damage_record(job.state_dir));
-  const DamagedContent damaged = damaged_content(damage, job.snapshots);
+  const LinkBaseDamage damaged = damaged_content(damage, job.snapshots);
   std::vector<std::string> warnings;
   // Link against several recent snapshots, newest first: a file missing from the newest one (a
   // snapshot of a half-mounted source, a file deleted and restored) is still found in an older one.
@@ -289,7 +289,7 @@ Result<BackupStats> RsyncBackend::create_native(const BackupJob& job) {
 
   // Known damage never spreads: the engine copies afresh what scrub recorded damaged.
   SNAPKEEP_TRY_ASSIGN(DamageRecord damage, read_damage_record(job.state_dir));
-  const DamagedContent damaged = damaged_content(damage, job.snapshots);
+  const LinkBaseDamage damaged = damaged_content(damage, job.snapshots);
   copy.avoid = &damaged.inodes;
   auto copied = run_native_copy(copy);
   if (!copied) {

@@ -45,8 +45,9 @@ void watch_for_hangup(int in_fd) {
     if (g_exiting) {
       return;
     }
-    const std::string_view line = n == 0 ? "snapkeep: warning: serve: the client went away; stopping what it asked for\n"
-                                         : "snapkeep: warning: serve: the client sent more than a request; stopping\n";
+    const std::string_view line = n == 0
+                                      ? "snapkeep: warning: serve: the client went away; stopping what it asked for\n"
+                                      : "snapkeep: warning: serve: the client sent more than a request; stopping\n";
     (void)!::write(STDERR_FILENO, line.data(), line.size());
     ::kill(::getpid(), SIGTERM);
   }).detach();

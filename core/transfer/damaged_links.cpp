@@ -55,8 +55,8 @@ Result<std::vector<std::string>> files_with_inodes(const fs::path& tree,
 
 }  // namespace
 
-DamagedContent damaged_content(const DamageRecord& record, const std::vector<SnapshotInfo>& snapshots) {
-  DamagedContent out;
+LinkBaseDamage damaged_content(const DamageRecord& record, const std::vector<SnapshotInfo>& snapshots) {
+  LinkBaseDamage out;
   for (const auto& snapshot : snapshots) {
     for (auto it = record.entries.lower_bound({snapshot.id, ""});
          it != record.entries.end() && it->first == snapshot.id; ++it) {
@@ -75,7 +75,7 @@ DamagedContent damaged_content(const DamageRecord& record, const std::vector<Sna
 
 Result<std::vector<std::string>> recopy_damaged_links(const Preset& preset, const fs::path& source,
                                                       const fs::path& target, const fs::path& work_dir,
-                                                      const DamagedContent& damaged, Progress& progress) {
+                                                      const LinkBaseDamage& damaged, Progress& progress) {
   if (damaged.inodes.empty()) {
     return std::vector<std::string>{};
   }

@@ -16,8 +16,10 @@
 
 namespace snapkeep {
 
-// What a new hard-link snapshot must not be built on.
-struct DamagedContent {
+// What a new hard-link snapshot must not be built on. (Not DamagedContent: that name is
+// core/integrity's, and two classes of one name break the one-definition rule: their inline
+// destructors were merged, which leaked and overflowed under ASan.)
+struct LinkBaseDamage {
   // (device, inode number) of every file the record names in an existing snapshot.
   std::set<std::pair<std::uint64_t, std::uint64_t>> inodes;
   // The newest snapshot is recorded damaged as a whole (its manifest was): no link base at all.
@@ -26,7 +28,7 @@ struct DamagedContent {
 };
 
 // The damaged content of a preset's complete snapshots (oldest first) per its damage record.
-DamagedContent damaged_content(const DamageRecord& record, const std::vector<SnapshotInfo>& snapshots);
+LinkBaseDamage damaged_content(const DamageRecord& record, const std::vector<SnapshotInfo>& snapshots);
 
 // Replaces every regular file below `target` that is one of damaged.inodes by a fresh copy from the
 // same path below `source` (rsync -aHAX --numeric-ids --files-from, no link base, so hard links
@@ -35,7 +37,7 @@ DamagedContent damaged_content(const DamageRecord& record, const std::vector<Sna
 Result<std::vector<std::string>> recopy_damaged_links(const Preset& preset, const std::filesystem::path& source,
                                                       const std::filesystem::path& target,
                                                       const std::filesystem::path& work_dir,
-                                                      const DamagedContent& damaged, Progress& progress);
+                                                      const LinkBaseDamage& damaged, Progress& progress);
 
 // "a.bin, dir/b.bin and 3 more": paths for a message.
 std::string describe_paths(const std::vector<std::string>& paths, std::size_t max_paths = 5);
