@@ -7,6 +7,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
@@ -26,6 +27,18 @@
 #include "tests/support/processes.hpp"
 #include "tests/support/testutil.hpp"
 #include "tests/support/tree_compare.hpp"
+
+// Whether this test binary (and so the snapkeep binary of the same tree) runs under ASan.
+#if defined(__SANITIZE_ADDRESS__)
+#define SNAPKEEP_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SNAPKEEP_UNDER_ASAN 1
+#endif
+#endif
+#ifndef SNAPKEEP_UNDER_ASAN
+#define SNAPKEEP_UNDER_ASAN 0
+#endif
 
 namespace snapkeep::test {
 namespace {
@@ -331,6 +344,19 @@ TEST(HostilePaths, Tree4000DeepFailsCleanlyWithRsync) {
 
 TEST(HostilePaths, Tree4000DeepIsCopiedByTheNativeEngine) {
   SNAPKEEP_REQUIRE_ROOT();
+#if SNAPKEEP_UNDER_ASAN
+  // Under AddressSanitizer every frame carries redzones (several times the stack of the real
+  // build), so the children get a larger stack; the real build runs it with the default 8 MiB.
+  struct rlimit stack {};
+  ::getrlimit(RLIMIT_STACK, &stack);
+  const struct rlimit saved = stack;
+  stack.rlim_cur = stack.rlim_max == RLIM_INFINITY ? 256UL << 20 : std::min<rlim_t>(stack.rlim_max, 256UL << 20);
+  ::setrlimit(RLIMIT_STACK, &stack);
+  struct Restore {
+    struct rlimit limit;
+    ~Restore() { ::setrlimit(RLIMIT_STACK, &limit); }
+  } restore{saved};
+#endif
   Rig rig;
   ASSERT_TRUE(rig.ready());
   const fs::path src = rig.loop.mount_point() / "deep-src";
