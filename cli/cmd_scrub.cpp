@@ -10,92 +10,12 @@
 #include "core/config/units.hpp"
 #include "core/history/run_records.hpp"
 #include "core/integrity/scrub.hpp"
+#include "core/integrity/scrub_json.hpp"
 #include "core/ops/monitored_run.hpp"
 #include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 namespace {
-
-nlohmann::json finding_json(const ScrubFinding& f) {
-  nlohmann::json paths = nlohmann::json::array();
-  for (const auto& p : f.paths) {
-    paths.push_back(p.string());
-  }
-  nlohmann::json out{{"status", std::string(finding_status_name(f.status))},
-                     {"paths", paths},
-                     {"snapshots", f.snapshots},
-                     {"repaired", f.repaired}};
-  if (f.status != FindingStatus::manifest_damaged) {
-    out["size"] = f.size;
-    out["expected_hash"] = f.expected_hash;
-    out["actual_hash"] = f.actual_hash;
-  }
-  if (!f.detail.empty()) {
-    out["detail"] = f.detail;
-  }
-  if (!f.repaired_from.empty()) {
-    out["repaired_from"] = f.repaired_from;
-  }
-  if (!f.repair_note.empty()) {
-    out["repair_note"] = f.repair_note;
-  }
-  if (!f.unverified_paths.empty()) {
-    nlohmann::json unverified = nlohmann::json::array();
-    for (const auto& p : f.unverified_paths) {
-      unverified.push_back(p.string());
-    }
-    out["unverified_paths"] = unverified;
-  }
-  return out;
-}
-
-nlohmann::json report_json(const ScrubReport& r) {
-  nlohmann::json findings = nlohmann::json::array();
-  for (const auto& f : r.findings) {
-    findings.push_back(finding_json(f));
-  }
-  nlohmann::json out{{"snapshots_checked", r.snapshots_checked},
-                     {"files_checked", r.files_checked},
-                     {"entries_checked", r.entries_checked},
-                     {"bytes_read", r.bytes_read},
-                     {"bytes_total", r.bytes_total},
-                     {"contents_total", r.contents_total},
-                     {"contents_verified", r.contents_verified},
-                     {"contents_unverified", r.contents_unverified},
-                     {"mismatches", r.mismatches},
-                     {"repair_bytes_read", r.repair_bytes_read},
-                     {"budget_reached", r.budget_reached},
-                     {"initialized", r.initialized},
-                     {"without_manifest", r.without_manifest},
-                     {"findings", findings},
-                     {"damage", r.damage_remains()},
-                     {"seconds", r.seconds}};
-  if (r.fs_scrub) {
-    const FsScrubCounters& c = *r.fs_scrub;
-    out["fs_scrub"] = {{"data_bytes_scrubbed", c.data_bytes_scrubbed},
-                       {"tree_bytes_scrubbed", c.tree_bytes_scrubbed},
-                       {"read_errors", c.read_errors},
-                       {"data_csum_errors", c.data_csum_errors},
-                       {"tree_errors", c.tree_errors},
-                       {"super_errors", c.super_errors},
-                       {"corrected_errors", c.corrected_errors},
-                       {"uncorrectable_errors", c.uncorrectable_errors}};
-  }
-  if (!r.fs_scrub_note.empty()) {
-    out["fs_scrub_note"] = r.fs_scrub_note;
-  }
-  if (!r.fs_scrub_reported_by.empty()) {
-    out["fs_scrub_reported_by"] = r.fs_scrub_reported_by;
-  }
-  if (!r.snapshot_repairs.empty()) {
-    nlohmann::json repairs = nlohmann::json::array();
-    for (const auto& repair : r.snapshot_repairs) {
-      repairs.push_back({{"snapshot", repair.snapshot}, {"repaired", repair.repaired}, {"note", repair.note}});
-    }
-    out["snapshot_repairs"] = repairs;
-  }
-  return out;
-}
 
 void print_human(const Preset& preset, const ScrubReport& r) {
   for (const auto& id : r.initialized) {
@@ -205,7 +125,7 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
                          }
                        }
                        bool damage = scrubbed.damage_remains();
-                       entry.update(report_json(scrubbed));
+                       entry.update(scrub_report_to_json(scrubbed));
                        entry["status"] = damage ? "damaged" : "ok";
                        if (global.show(damage || !scrubbed.findings.empty())) {
                          print_human(preset, scrubbed);

@@ -20,22 +20,6 @@ Result<T> decoded(std::string_view what, const std::function<Result<T>()>& decod
   }
 }
 
-std::vector<std::string> paths_to_strings(const std::vector<std::filesystem::path>& paths) {
-  std::vector<std::string> out;
-  for (const auto& p : paths) {
-    out.push_back(p.string());
-  }
-  return out;
-}
-
-std::vector<std::filesystem::path> strings_to_paths(const json& list) {
-  std::vector<std::filesystem::path> out;
-  for (const auto& s : list) {
-    out.emplace_back(s.get<std::string>());
-  }
-  return out;
-}
-
 json snapshot_to_json(const SnapshotInfo& s) {
   return {{"id", s.id},         {"path", s.path.string()},          {"time", s.time}, {"time_ns", s.time_ns},
           {"legacy", s.legacy}, {"time_recorded", s.time_recorded}, {"seq", s.seq}};
@@ -311,104 +295,6 @@ Result<ScrubOptions> scrub_options_from_json(const json& j) {
       o.max_seconds = j["max_seconds"].get<std::uint64_t>();
     }
     return o;
-  });
-}
-
-json scrub_report_to_json(const ScrubReport& r) {
-  json findings = json::array();
-  for (const auto& f : r.findings) {
-    findings.push_back({{"status", static_cast<int>(f.status)},
-                        {"paths", paths_to_strings(f.paths)},
-                        {"snapshots", f.snapshots},
-                        {"size", f.size},
-                        {"expected_hash", f.expected_hash},
-                        {"actual_hash", f.actual_hash},
-                        {"detail", f.detail},
-                        {"repaired", f.repaired},
-                        {"repaired_from", f.repaired_from},
-                        {"repair_note", f.repair_note}});
-  }
-  json out{{"snapshots_checked", r.snapshots_checked},
-           {"entries_checked", r.entries_checked},
-           {"files_checked", r.files_checked},
-           {"contents_total", r.contents_total},
-           {"contents_verified", r.contents_verified},
-           {"contents_unverified", r.contents_unverified},
-           {"bytes_total", r.bytes_total},
-           {"bytes_read", r.bytes_read},
-           {"mismatches", r.mismatches},
-           {"repair_bytes_read", r.repair_bytes_read},
-           {"budget_reached", r.budget_reached},
-           {"initialized", r.initialized},
-           {"without_manifest", r.without_manifest},
-           {"findings", findings},
-           {"fs_scrub_note", r.fs_scrub_note},
-           {"seconds", r.seconds}};
-  if (r.fs_scrub) {
-    const FsScrubCounters& c = *r.fs_scrub;
-    out["fs_scrub"] = {{"data_bytes_scrubbed", c.data_bytes_scrubbed},
-                       {"tree_bytes_scrubbed", c.tree_bytes_scrubbed},
-                       {"read_errors", c.read_errors},
-                       {"data_csum_errors", c.data_csum_errors},
-                       {"tree_errors", c.tree_errors},
-                       {"super_errors", c.super_errors},
-                       {"corrected_errors", c.corrected_errors},
-                       {"uncorrectable_errors", c.uncorrectable_errors}};
-  }
-  return out;
-}
-
-Result<ScrubReport> scrub_report_from_json(const json& j) {
-  return decoded<ScrubReport>("scrub report", [&]() -> Result<ScrubReport> {
-    ScrubReport r;
-    r.snapshots_checked = j.at("snapshots_checked").get<std::uint64_t>();
-    r.entries_checked = j.at("entries_checked").get<std::uint64_t>();
-    r.files_checked = j.at("files_checked").get<std::uint64_t>();
-    r.contents_total = j.at("contents_total").get<std::uint64_t>();
-    r.contents_verified = j.at("contents_verified").get<std::uint64_t>();
-    r.contents_unverified = j.at("contents_unverified").get<std::uint64_t>();
-    r.bytes_total = j.at("bytes_total").get<std::uint64_t>();
-    r.bytes_read = j.at("bytes_read").get<std::uint64_t>();
-    r.mismatches = j.at("mismatches").get<std::uint64_t>();
-    r.repair_bytes_read = j.at("repair_bytes_read").get<std::uint64_t>();
-    r.budget_reached = j.at("budget_reached").get<bool>();
-    r.initialized = j.at("initialized").get<std::vector<std::string>>();
-    r.without_manifest = j.at("without_manifest").get<std::vector<std::string>>();
-    for (const auto& f : j.at("findings")) {
-      ScrubFinding finding;
-      const int status = f.at("status").get<int>();
-      if (status < static_cast<int>(FindingStatus::corrupted) ||
-          status > static_cast<int>(FindingStatus::manifest_damaged)) {
-        return runtime_error("malformed scrub report: unknown finding status");
-      }
-      finding.status = static_cast<FindingStatus>(status);
-      finding.paths = strings_to_paths(f.at("paths"));
-      finding.snapshots = f.at("snapshots").get<std::vector<std::string>>();
-      finding.size = f.at("size").get<std::uint64_t>();
-      finding.expected_hash = f.at("expected_hash").get<std::string>();
-      finding.actual_hash = f.at("actual_hash").get<std::string>();
-      finding.detail = f.at("detail").get<std::string>();
-      finding.repaired = f.at("repaired").get<bool>();
-      finding.repaired_from = f.at("repaired_from").get<std::string>();
-      finding.repair_note = f.at("repair_note").get<std::string>();
-      r.findings.push_back(std::move(finding));
-    }
-    r.fs_scrub_note = j.at("fs_scrub_note").get<std::string>();
-    r.seconds = j.at("seconds").get<double>();
-    if (j.contains("fs_scrub")) {
-      const json& c = j["fs_scrub"];
-      FsScrubCounters counters;
-      counters.data_bytes_scrubbed = c.at("data_bytes_scrubbed").get<std::uint64_t>();
-      counters.tree_bytes_scrubbed = c.at("tree_bytes_scrubbed").get<std::uint64_t>();
-      counters.read_errors = c.at("read_errors").get<std::uint64_t>();
-      counters.data_csum_errors = c.at("data_csum_errors").get<std::uint64_t>();
-      counters.tree_errors = c.at("tree_errors").get<std::uint64_t>();
-      counters.super_errors = c.at("super_errors").get<std::uint64_t>();
-      counters.corrected_errors = c.at("corrected_errors").get<std::uint64_t>();
-      counters.uncorrectable_errors = c.at("uncorrectable_errors").get<std::uint64_t>();
-      r.fs_scrub = counters;
-    }
-    return r;
   });
 }
 

@@ -11,7 +11,7 @@
 #include "core/backup/backup.hpp"
 #include "core/backup/check.hpp"
 #include "core/backup/restore.hpp"
-#include "core/integrity/scrub.hpp"
+#include "core/integrity/scrub_json.hpp"  // the scrub report travels in its --json form
 #include "core/retention/prune.hpp"
 #include "core/store/backend.hpp"
 
@@ -51,8 +51,6 @@ Result<std::vector<PruneEntry>> prune_entries_from_json(const nlohmann::json& js
 
 nlohmann::json scrub_options_to_json(const ScrubOptions& options);
 Result<ScrubOptions> scrub_options_from_json(const nlohmann::json& json);
-nlohmann::json scrub_report_to_json(const ScrubReport& report);
-Result<ScrubReport> scrub_report_from_json(const nlohmann::json& json);
 
 nlohmann::json check_to_json(const RemoteCheck& check);
 Result<RemoteCheck> check_from_json(const nlohmann::json& json);
