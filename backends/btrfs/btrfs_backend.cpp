@@ -82,18 +82,6 @@ void count_tree(const fs::path& root, BackupStats& stats) {
   }
 }
 
-// A source on another machine (a pull, or a client's source behind snapkeep serve) is not sent or
-// synced by this backend yet (docs/remote.md): refused before anything is read.
-Status refuse_remote_source(const Preset& preset) {
-  if (preset.remote_source) {
-    return config_error(
-               "the btrfs backend cannot back up a source on another machine yet (docs/remote.md); set "
-               "backend = rsync for this preset to keep hard-link snapshots on this btrfs drive")
-        .in(preset.name);
-  }
-  return {};
-}
-
 class BtrfsBackend final : public Backend {
  public:
   std::string_view name() const override { return "btrfs"; }
@@ -101,7 +89,6 @@ class BtrfsBackend final : public Backend {
     return {.snapshots_source = true, .content_sharing = ContentSharing::extent_lineage};
   }
   Status check_preset(const Preset& preset) const override {
-    SNAPKEEP_TRY(refuse_remote_source(preset));
     auto type = filesystem_type(preset.destination);
     if (type && *type != "btrfs") {
       return runtime_error("backend = btrfs but the destination " + preset.destination.string() + " is on " + *type +
@@ -211,12 +198,20 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
 }
 
 Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
-  SNAPKEEP_TRY(refuse_remote_source(*job.preset));
   auto type = filesystem_type(job.preset_dir.empty() ? job.preset->destination : job.preset_dir);
   if (type && *type != "btrfs") {
     return runtime_error("backend = btrfs but the destination " + job.preset->destination.string() + " is on " + *type +
                          " (use backend = rsync or auto)")
         .in(job.preset->name);
+  }
+  if (job.preset->remote_source) {
+    // A source on another machine (a pull, or a push's source behind snapkeep serve) is synced
+    // with rsync over ssh into the working subvolume, like a plain local folder (docs/remote.md).
+    if (!job.preset->remote.served) {
+      spdlog::info("{}: the source is on {}: rsync copies the changes into the btrfs working copy", job.preset->name,
+                   job.preset->remote_source->host);
+    }
+    return sync_and_snapshot(job);
   }
   SNAPKEEP_TRY_ASSIGN(auto subvolume, btrfs::is_subvolume(job.source));
   return subvolume ? send_receive(job) : sync_and_snapshot(job);
@@ -400,12 +395,15 @@ Status drop_damaged_content(const BackupJob& job, const fs::path& current, Rsync
   return {};
 }
 
-// Case 2: the source is a plain folder. rsync --inplace into a writable subvolume, then snapshot
-// it read-only: unchanged data shares extents with every earlier snapshot.
+// Case 2: the source is a plain folder, here or on another machine. rsync --inplace into a writable
+// subvolume, then snapshot it read-only: unchanged data shares extents with every earlier snapshot.
 Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   fs::path current = job.state_dir / "current";
   RsyncTransfer transfer;
   transfer.source = job.source;
+  if (job.preset->remote_source) {
+    transfer.remote_source = rsync_remote_end(*job.preset, *job.preset->remote_source);
+  }
   transfer.target = current;
   transfer.in_place = true;
   transfer.exact_mtimes = keeps_nanosecond_mtimes(job.state_dir);
@@ -434,12 +432,15 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
     return stats;
   }
   stats->warnings.insert(stats->warnings.end(), warnings.begin(), warnings.end());
-  // rsync --inplace writes the zeros of the source's holes as data: punch them out again.
-  if (auto sparse = punch_holes_like(job.source, current); !sparse) {
-    stats->warnings.push_back("cannot keep sparse files sparse: " + sparse.error().describe());
-  } else if (sparse->files > 0) {
-    spdlog::info("{}: punched {} of zeros out of {} sparse files", job.preset->name,
-                 format_bytes(sparse->bytes_punched), sparse->files);
+  // rsync --inplace writes the zeros of the source's holes as data: punch them out again. A remote
+  // source cannot be compared with; its files are sparse when first copied (docs/remote.md).
+  if (!job.preset->remote_source) {
+    if (auto sparse = punch_holes_like(job.source, current); !sparse) {
+      stats->warnings.push_back("cannot keep sparse files sparse: " + sparse.error().describe());
+    } else if (sparse->files > 0) {
+      spdlog::info("{}: punched {} of zeros out of {} sparse files", job.preset->name,
+                   format_bytes(sparse->bytes_punched), sparse->files);
+    }
   }
   SNAPKEEP_TRY(sync_filesystem(current));
   SNAPKEEP_TRY(btrfs::snapshot(current, job.preset_dir / job.id, true));

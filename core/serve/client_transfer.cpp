@@ -143,9 +143,15 @@ class TransferWorker {
         role.capabilities += c;  // only letters: what the other rsync offers, never an option
       }
     }
+    const auto asked = rsync_server_options(theirs);
+    if (role.sender) {
+      // How the server's backend writes (a btrfs working copy: in place, holes only in new copies)
+      // is its choice; either way this end only reads the source.
+      role.in_place = asked.count("--inplace") > 0;
+      role.sparse = asked.count("-S") > 0;
+    }
     const std::vector<std::string> ours = rsync_server_argv(role);
     const auto wanted = rsync_server_options(std::vector<std::string>(ours.begin() + 1, ours.end()));
-    const auto asked = rsync_server_options(theirs);
     if (wanted != asked) {
       return runtime_error("rsync on " + data.peer() + " asks for other options than this snapkeep sends (" +
                            joined(asked) + " instead of " + joined(wanted) +

@@ -144,7 +144,9 @@ std::vector<std::string> rsync_server_argv(const RsyncServerRole& role) {
   if (role.one_file_system) {
     cluster += 'x';
   }
-  cluster += 'S';
+  if (role.sparse) {
+    cluster += 'S';
+  }
   if (role.compress) {
     cluster += 'z';
   }
@@ -160,6 +162,9 @@ std::vector<std::string> rsync_server_argv(const RsyncServerRole& role) {
     argv.push_back("--bwlimit=" + std::to_string(*role.bwlimit_kib));
   }
   argv.emplace_back("--numeric-ids");
+  if (role.in_place) {
+    argv.emplace_back("--inplace");
+  }
   argv.emplace_back(".");
   argv.push_back(with_slash(role.path));
   return argv;

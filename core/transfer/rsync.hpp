@@ -74,6 +74,8 @@ struct RsyncServerRole {
   bool one_file_system = false;
   bool compress = false;
   bool exact_mtimes = false;  // receiver only: --modify-window=-1
+  bool in_place = false;      // --inplace: the receiver rewrites files in place (a btrfs working copy)
+  bool sparse = true;         // -S: the receiver makes holes (not for files rewritten in place)
   std::optional<std::uint64_t> bwlimit_kib;
   std::string capabilities;  // the letters after "-e." the other rsync offered ("iLsfxCIvu")
   std::filesystem::path path;

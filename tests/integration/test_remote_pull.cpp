@@ -1,6 +1,7 @@
 // Pull backups over a real ssh (tests/support/sshd.hpp): snapkeep's own known_hosts and `trust`,
-// the three ssh error classes, hard-link snapshots of a remote source on a loop-mounted ext4, and a
-// connection killed mid-transfer leaving no half snapshot, the next run resuming.
+// the three ssh error classes, hard-link snapshots of a remote source on a loop-mounted ext4 (and
+// subvolume snapshots on btrfs), and a connection killed mid-transfer leaving no half snapshot, the
+// next run resuming.
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tests/support/processes.hpp"
+#include "tests/support/remote_btrfs.hpp"
 #include "tests/support/sshd.hpp"
 #include "tests/support/testutil.hpp"
 
@@ -234,20 +236,32 @@ TEST(RemotePull, PermissionDeniedAndCannotConnectAreToldApart) {
   EXPECT_TRUE(snapshot_ids(w.preset_dir).empty());
 }
 
-TEST(RemotePull, TheBtrfsBackendRefusesARemoteSourceBeforeCopying) {
+TEST(RemotePull, ABtrfsDriveKeepsReadOnlySubvolumesOfARemoteFolderSharingUnchangedData) {
   SNAPKEEP_REQUIRE_ROOT();
   PullWorld w("", "btrfs");
   ASSERT_TRUE(ok(w));
+  write_random_file(w.source / "docs/big.bin", 256 * 1024, 7);  // larger than btrfs's inline limit
+  const std::string big = read_file(w.source / "docs/big.bin");
   w.trust();
-  RunResult r = w.cli({"backup"});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("the btrfs backend cannot back up a source on another machine yet"), std::string::npos) << r.err;
-  EXPECT_TRUE(snapshot_ids(w.preset_dir).empty());
-  // backend = rsync keeps hard-link snapshots on the same btrfs drive.
-  write_file(w.config, read_file(w.config) + "backend = rsync\n");
-  RunResult rsync = w.cli({"backup"});
-  EXPECT_EQ(rsync.exit_code, 0) << rsync.err;
-  EXPECT_EQ(snapshot_ids(w.preset_dir).size(), 1u);
+  auto first = w.backup_json();
+  ASSERT_EQ(first["status"], "ok");
+  EXPECT_EQ(first["backend"], "btrfs");
+  const std::string id1 = first["snapshot"];
+
+  std::this_thread::sleep_for(1100ms);
+  write_file(w.source / "b.txt", "bravo, changed\n");
+  auto second = w.backup_json();
+  ASSERT_EQ(second["status"], "ok");
+  const std::string id2 = second["snapshot"];
+  expect_btrfs_snapshots_share_unchanged_data(w.preset_dir, id1, id2, big);
+  EXPECT_LT(second["bytes_transferred"].get<std::uint64_t>(), big.size()) << "only the change crossed the link";
+
+  // Manifests were written at backup time: scrub verifies both snapshots and finds nothing.
+  RunResult scrub = w.cli({"--json", "scrub"});
+  ASSERT_EQ(scrub.exit_code, 0) << scrub.err;
+  auto scrubbed = nlohmann::json::parse(scrub.out)["presets"][0];
+  EXPECT_EQ(scrubbed["snapshots_checked"], 2);
+  EXPECT_TRUE(scrubbed["findings"].empty());
 }
 
 // The ssh processes rsync started for a run (their command line names the test's port).

@@ -166,10 +166,12 @@ TEST(RemoteRsync, ServerArgvMatchesWhatRsyncSendsForEachRole) {
   test::TempDir dir;
   fs::create_directories(dir / "src");
   fs::create_directories(dir / "dst");
-  for (int variant = 0; variant < 8; ++variant) {
+  for (int variant = 0; variant < 32; ++variant) {
     const bool fs_once = (variant & 1) != 0;
     const bool compress = (variant & 2) != 0;
     const bool dry = (variant & 4) != 0;
+    const bool in_place = (variant & 8) != 0;  // a btrfs server's working copy
+    const bool fresh = (variant & 16) != 0;    // ... made new: --sparse too
     Preset p = only_preset(std::string("[a]\nsource = h:/s\ndestination = /d\nbwlimit = 2M\n") +
                            (fs_once ? "one_file_system = yes\n" : "") + (compress ? "compress = yes\n" : ""));
     // Push: serve's rsync pulls from the client's rsync --server --sender.
@@ -178,10 +180,14 @@ TEST(RemoteRsync, ServerArgvMatchesWhatRsyncSendsForEachRole) {
     pull.target = dir / "dst";
     pull.dry_run = dry;
     pull.exact_mtimes = true;
+    pull.in_place = in_place;
+    pull.fresh_target = fresh;
     pull.remote_source = RsyncRemoteEnd{};
     const auto sent = what_rsync_sends(p, pull, dir.path());
     RsyncServerRole sender;
     sender.sender = true;
+    sender.in_place = in_place;
+    sender.sparse = !in_place || fresh;
     sender.dry_run = dry;
     sender.one_file_system = fs_once;
     sender.compress = compress;
