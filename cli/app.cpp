@@ -87,6 +87,8 @@ Rewritten rewrite_legacy_form(std::vector<std::string> args) {
 int run_cli(int argc, char** argv) {
   // The relay serve's rsync starts: rsync appends its own words, which are no options of ours.
   if (argc >= 2 && std::string_view(argv[1]) == "__relay") {
+    // Its stdout is rsync's protocol stream: messages go to stderr, which rsync passes on.
+    setup_logging(0);
     return cmd_relay(argc, argv);
   }
   Rewritten rewritten = rewrite_legacy_form(std::vector<std::string>(argv + 1, argv + argc));

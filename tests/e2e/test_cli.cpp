@@ -195,6 +195,15 @@ TEST(CliJson, ListTimeHasNegativeOffset) {
   check_time_offset("America/St_Johns", R"(-0[23]:30)");
 }
 
+// The relay's stdout is rsync's protocol stream: its messages must go to stderr, or the far rsync
+// reads them as protocol bytes ("is your shell clean?") and the cause is lost.
+TEST(Cli, TheRelayKeepsItsMessagesOffStdout) {
+  RunResult r = snapkeep({"__relay", "not-a-session", "snapkeep-client", "rsync", "--server", "."});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.out, "");
+  EXPECT_NE(r.err.find("relay: started without a valid session"), std::string::npos) << r.err;
+}
+
 TEST(Cli, LegacyIniFormMeansBackup) {
   CliWorld s;
   RunResult r = snapkeep({s.config.string()});

@@ -115,7 +115,7 @@ void SshServer::start() {
                                         // The serve end's local state and sockets stay in the fixture too.
                                         "SetEnv SNAPKEEP_STATE_DIR=" +
                                         (m_dir / "remote-state").string() +
-                                        " SNAPKEEP_RUN_DIR=" + (m_dir / "remote-run").string() + "\n");
+                                        " SNAPKEEP_RUN_DIR=" + remote_run_dir().string() + "\n");
   const std::string config = (m_dir / "sshd_config").string();
   const std::string log_path = (m_dir / "sshd.log").string();
   const pid_t parent = ::getpid();

@@ -27,6 +27,8 @@ class SshServer {
   fs::path client_key() const { return m_dir / "client_key"; }
   // A known_hosts file in the fixture's folder (empty until `snapkeep trust` fills it).
   fs::path known_hosts() const { return m_dir / "known_hosts"; }
+  // The socket folder snapkeep serve and its relay use on the server side (SNAPKEEP_RUN_DIR).
+  fs::path remote_run_dir() const { return m_dir / "remote-run"; }
   // The host's public key file, to compare fingerprints with.
   fs::path host_public_key() const { return m_dir / "host_key.pub"; }
   // "ssh://root@127.0.0.1:PORT" + path.
