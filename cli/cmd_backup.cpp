@@ -69,7 +69,8 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
               {"deleted", c.deleted},           {"content", c.content}, {"metadata", c.metadata}};
           changes = fmt::format("{} added, {} changed, {} deleted, ", c.added, c.content + c.metadata, c.deleted);
         }
-        if (!args.dry_run && !preset.remote_destination) {  // a push's history is not recorded yet (docs/remote.md)
+        // A push's record is written by serve, on the drive that holds its snapshots (docs/remote.md).
+        if (!args.dry_run && !preset.remote_destination) {
           // The history log (docs/history.md): a failure to write it is a warning, never a failed backup.
           // monitored_backup made its own backend; the log needs one too (the drive is there: it just backed up).
           auto backend = backend_for(preset);

@@ -9,6 +9,7 @@
 #include "core/base/signals.hpp"
 #include "core/config/units.hpp"
 #include "core/history/diff.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 namespace {
@@ -154,7 +155,9 @@ int cmd_diff(const GlobalOptions& global, const Config& config, const DiffArgs& 
   request.from = args.from;
   request.to = args.to;
   auto run = [&](DiffSink& sink) -> Result<DiffSummary> {
-    SNAPKEEP_TRY(local_destination_only(preset, "diff"));
+    if (preset.remote_destination) {
+      return remote_diff(preset, request, sink);  // serve reads the manifests there and streams the changes
+    }
     SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
     request.sharing = backend->capabilities().content_sharing;
     return run_diff(preset, request, sink);

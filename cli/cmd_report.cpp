@@ -10,6 +10,7 @@
 #include "core/config/units.hpp"
 #include "core/history/report_data.hpp"
 #include "core/history/report_html.hpp"
+#include "core/serve/client.hpp"
 
 namespace snapkeep::cli {
 namespace {
@@ -51,33 +52,36 @@ int cmd_report(const GlobalOptions& global, const Config& config, const ReportAr
     options.coverage_window_seconds = *seconds;
   }
   nlohmann::json entries = nlohmann::json::array();
+  // A preset's entry goes on the page whether it was gathered or not: a failed one names the preset
+  // and why it has nothing to show.
+  auto add_entry = [&](const Preset& preset, const nlohmann::json& entry, Status gathered) -> Result<ExitStatus> {
+    if (!gathered) {
+      nlohmann::json failed = entry;
+      failed["status"] = "failed";
+      failed["error"] = Error(gathered.error()).in(preset.name).describe();
+      entries.push_back(std::move(failed));
+      return std::move(gathered).error();
+    }
+    entries.push_back(entry);
+    if (global.show()) {
+      print_summary(entry);
+    }
+    return ExitStatus::ok;
+  };
   int status =
       run_presets(global, config, args.presets, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
-        SNAPKEEP_TRY(local_destination_only(preset, "report"));
+        if (preset.remote_destination) {
+          // The server reads its drive and history log; the page here shows it like a local preset.
+          return add_entry(preset, entry, remote_report(preset, options, entry));
+        }
         auto backend = backend_for(preset);
         if (!backend && backend.error().drive_absent) {
           // An unplugged drive is no failure of the report: the page says so and names the drives.
           unavailable_report(preset, Error(backend.error()).in(preset.name), options, entry);
-          entries.push_back(entry);
-          if (global.show()) {
-            print_summary(entry);
-          }
-          return ExitStatus::ok;
+          return add_entry(preset, entry, {});
         }
         Status gathered = backend ? gather_report(preset, **backend, options, entry) : Status(backend.error());
-        if (!gathered) {
-          // The page still names the preset and why it has nothing to show.
-          nlohmann::json failed = entry;
-          failed["status"] = "failed";
-          failed["error"] = Error(gathered.error()).in(preset.name).describe();
-          entries.push_back(std::move(failed));
-          return std::move(gathered).error();
-        }
-        entries.push_back(entry);
-        if (global.show()) {
-          print_summary(entry);
-        }
-        return ExitStatus::ok;
+        return add_entry(preset, entry, std::move(gathered));
       });
   if (args.html.empty() || status == exit_code(ExitStatus::usage)) {
     return status;

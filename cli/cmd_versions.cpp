@@ -7,6 +7,7 @@
 #include "core/config/units.hpp"
 #include "core/history/versions.hpp"
 #include "core/integrity/manifest_diff.hpp"
+#include "core/serve/client.hpp"
 #include "core/store/snapshot_id.hpp"
 
 namespace snapkeep::cli {
@@ -14,25 +15,6 @@ namespace {
 
 std::string mtime_text(std::int64_t ns) {
   return format_iso_local(static_cast<std::time_t>(ns / 1000000000));
-}
-
-nlohmann::json versions_json(const VersionsReport& r) {
-  nlohmann::json list = nlohmann::json::array();
-  for (std::size_t i = 0; i < r.versions.size(); ++i) {
-    const PathVersion& v = r.versions[i];
-    nlohmann::json item{{"version", i + 1},        {"type", entry_type_name(v.type)}, {"hash", v.hash},
-                        {"size", v.size},          {"mtime", mtime_text(v.mtime_ns)}, {"mtime_ns", v.mtime_ns},
-                        {"snapshots", v.snapshots}};
-    if (v.type == EntryType::directory) {
-      item["entries"] = v.entries;
-    }
-    list.push_back(std::move(item));
-  }
-  nlohmann::json tree = nlohmann::json::array();
-  for (const auto& t : r.read_from_tree) {
-    tree.push_back({{"id", t.id}, {"reason", t.reason}});
-  }
-  return {{"path", r.path}, {"versions", list}, {"absent", r.absent}, {"read_from_tree", tree}};
 }
 
 void print_versions(const Preset& preset, const VersionsReport& r) {
@@ -69,17 +51,20 @@ int cmd_versions(const GlobalOptions& global, const Config& config, const Versio
   }
   return run_presets(
       global, config, {args.preset}, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
-        SNAPKEEP_TRY(local_destination_only(preset, "versions"));
         SNAPKEEP_TRY_ASSIGN(std::string rel, path_in_snapshots(preset, args.path));
-        SNAPKEEP_TRY_ASSIGN(VersionsReport found, find_versions(preset, rel));
+        // A remote destination's manifests are read by serve there; the restore comes back over ssh.
+        SNAPKEEP_TRY_ASSIGN(VersionsReport found,
+                            preset.remote_destination ? remote_versions(preset, rel) : find_versions(preset, rel));
         entry["status"] = "ok";
-        entry.update(versions_json(found));
+        entry.update(versions_to_json(found));
         if (global.show()) {
           print_versions(preset, found);
         }
         if (args.restore != 0) {
-          SNAPKEEP_TRY_ASSIGN(RestoreOutcome restored,
-                              restore_version(preset, found, args.restore, args.target, args.force));
+          SNAPKEEP_TRY_ASSIGN(RestoreRequest request,
+                              version_restore_request(found, args.restore, args.target, args.force));
+          SNAPKEEP_TRY_ASSIGN(RestoreOutcome restored, preset.remote_destination ? remote_restore(preset, request)
+                                                                                 : restore_snapshot(preset, request));
           entry["restored"] = {
               {"version", args.restore}, {"snapshot", restored.snapshot_id}, {"from", restored.copied_from.string()},
               {"to", args.target},       {"files", restored.files},          {"bytes", restored.bytes}};

@@ -15,6 +15,7 @@
 #include "core/history/tree_walk.hpp"
 #include "core/integrity/hashing.hpp"
 #include "core/integrity/manifest.hpp"
+#include "core/integrity/manifest_diff.hpp"
 #include "core/store/catalog.hpp"
 #include "core/store/snapshot_id.hpp"
 
@@ -261,8 +262,8 @@ Result<VersionsReport> find_versions(const Preset& preset, const std::string& re
   return report;
 }
 
-Result<RestoreOutcome> restore_version(const Preset& preset, const VersionsReport& report, std::size_t number,
-                                       const fs::path& target, bool force) {
+Result<RestoreRequest> version_restore_request(const VersionsReport& report, std::size_t number, const fs::path& target,
+                                               bool force) {
   if (number == 0 || number > report.versions.size()) {
     return config_error("--restore " + std::to_string(number) + ": " + report.path + " has " +
                         std::to_string(report.versions.size()) + " version(s), numbered from 1 (newest)");
@@ -272,7 +273,74 @@ Result<RestoreOutcome> restore_version(const Preset& preset, const VersionsRepor
   request.inside = report.path;
   request.target = target;
   request.force = force;
+  return request;
+}
+
+Result<RestoreOutcome> restore_version(const Preset& preset, const VersionsReport& report, std::size_t number,
+                                       const fs::path& target, bool force) {
+  SNAPKEEP_TRY_ASSIGN(RestoreRequest request, version_restore_request(report, number, target, force));
   return restore_snapshot(preset, request);
+}
+
+nlohmann::json versions_to_json(const VersionsReport& r) {
+  nlohmann::json list = nlohmann::json::array();
+  for (std::size_t i = 0; i < r.versions.size(); ++i) {
+    const PathVersion& v = r.versions[i];
+    nlohmann::json item{{"version", i + 1},
+                        {"type", entry_type_name(v.type)},
+                        {"hash", v.hash},
+                        {"size", v.size},
+                        {"mtime", format_iso_local(static_cast<std::time_t>(v.mtime_ns / 1000000000))},
+                        {"mtime_ns", v.mtime_ns},
+                        {"snapshots", v.snapshots}};
+    if (v.type == EntryType::directory) {
+      item["entries"] = v.entries;
+    }
+    list.push_back(std::move(item));
+  }
+  nlohmann::json tree = nlohmann::json::array();
+  for (const auto& t : r.read_from_tree) {
+    tree.push_back({{"id", t.id}, {"reason", t.reason}});
+  }
+  return {
+      {"path", r.path}, {"versions", list}, {"absent", r.absent}, {"read_from_tree", tree}, {"snapshots", r.snapshots}};
+}
+
+Result<VersionsReport> versions_from_json(const nlohmann::json& j) {
+  try {
+    VersionsReport r;
+    r.path = j.at("path").get<std::string>();
+    r.absent = j.at("absent").get<std::vector<std::string>>();
+    r.snapshots = j.at("snapshots").get<std::uint64_t>();
+    for (const auto& item : j.at("versions")) {
+      PathVersion v;
+      const auto type = item.at("type").get<std::string>();
+      bool known = false;
+      for (auto t : {EntryType::file, EntryType::directory, EntryType::symlink, EntryType::other}) {
+        if (entry_type_name(t) == type) {
+          v.type = t;
+          known = true;
+        }
+      }
+      if (!known) {
+        return runtime_error("malformed versions report: unknown entry type \"" + type + "\"");
+      }
+      v.hash = item.at("hash").get<std::string>();
+      v.size = item.at("size").get<std::uint64_t>();
+      v.mtime_ns = item.at("mtime_ns").get<std::int64_t>();
+      v.snapshots = item.at("snapshots").get<std::vector<std::string>>();
+      if (item.contains("entries")) {
+        v.entries = item.at("entries").get<std::uint64_t>();
+      }
+      r.versions.push_back(std::move(v));
+    }
+    for (const auto& t : j.at("read_from_tree")) {
+      r.read_from_tree.push_back({t.at("id").get<std::string>(), t.at("reason").get<std::string>()});
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return runtime_error(std::string("malformed versions report: ") + e.what());
+  }
 }
 
 }  // namespace snapkeep

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/backup/restore.hpp"
 #include "core/base/error.hpp"
 #include "core/config/config.hpp"
@@ -51,9 +53,17 @@ Result<std::string> path_in_snapshots(const Preset& preset, const std::string& p
 // the files. Fails when the preset folder cannot be read.
 Result<VersionsReport> find_versions(const Preset& preset, const std::string& rel);
 
-// Restores version `number` (1 = newest) of report.path from the newest snapshot holding it into
-// `target` (restore_snapshot's rules). A number out of range is a usage error.
+// The restore of version `number` (1 = newest) of report.path from the newest snapshot holding it
+// into `target`. A number out of range is a usage error.
+Result<RestoreRequest> version_restore_request(const VersionsReport& report, std::size_t number,
+                                               const std::filesystem::path& target, bool force);
+
+// Carries out version_restore_request with restore_snapshot's rules.
 Result<RestoreOutcome> restore_version(const Preset& preset, const VersionsReport& report, std::size_t number,
                                        const std::filesystem::path& target, bool force);
+
+// The report as `versions --json` prints it (docs/json.md), which is also what serve sends; and back.
+nlohmann::json versions_to_json(const VersionsReport& report);
+Result<VersionsReport> versions_from_json(const nlohmann::json& json);
 
 }  // namespace snapkeep

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "core/history/diff_wire.hpp"
 #include "core/remote/frame.hpp"
 #include "core/remote/ssh_command.hpp"
 #include "core/remote/ssh_errors.hpp"
@@ -172,6 +173,39 @@ Result<std::pair<ScrubReport, std::string>> remote_scrub(const Preset& preset, c
   const auto backend = answer.find("backend");
   return std::make_pair(std::move(report),
                         backend != answer.end() && backend->is_string() ? backend->get<std::string>() : "");
+}
+
+Status remote_report(const Preset& preset, const ReportOptions& options, json& entry) {
+  SNAPKEEP_TRY_ASSIGN(ServeConnection connection, ServeConnection::open(preset));
+  SNAPKEEP_TRY_ASSIGN(json answer,
+                      connection.call(remote_request(preset, "report",
+                                                     {{"coverage_window_seconds", options.coverage_window_seconds}})));
+  answer.erase("type");
+  entry.update(answer);
+  entry["host"] = preset.remote_destination->host;
+  return {};
+}
+
+Result<VersionsReport> remote_versions(const Preset& preset, const std::string& rel) {
+  SNAPKEEP_TRY_ASSIGN(ServeConnection connection, ServeConnection::open(preset));
+  SNAPKEEP_TRY_ASSIGN(json answer, connection.call(remote_request(preset, "versions", {{"path", rel}})));
+  return versions_from_json(answer);
+}
+
+Result<DiffSummary> remote_diff(const Preset& preset, const DiffRequest& request, DiffSink& sink) {
+  SNAPKEEP_TRY_ASSIGN(ServeConnection connection, ServeConnection::open(preset));
+  SNAPKEEP_TRY(connection.send(remote_request(preset, "diff", {{"from", request.from}, {"to", request.to}})));
+  for (;;) {
+    SNAPKEEP_TRY_ASSIGN(json message, connection.receive());
+    const std::string type = message_type(message);
+    if (type == "result") {
+      return diff_summary_from_json(message);
+    }
+    if (type != "diff") {
+      return runtime_error("snapkeep serve on " + connection.peer() + " answered a diff with '" + type + "'");
+    }
+    SNAPKEEP_TRY(replay_diff_events(message.value("events", nlohmann::json::array()), sink));
+  }
 }
 
 }  // namespace snapkeep

@@ -12,6 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/base/process.hpp"
+#include "core/history/diff.hpp"
+#include "core/history/report_data.hpp"
+#include "core/history/versions.hpp"
 #include "core/serve/codec.hpp"
 
 namespace snapkeep {
@@ -71,6 +74,15 @@ Result<RemoteCheck> remote_check(const Preset& preset);
 Result<std::vector<PruneEntry>> remote_prune(const Preset& preset, const PruneOptions& options);
 // The report and the backend the server used.
 Result<std::pair<ScrubReport, std::string>> remote_scrub(const Preset& preset, const ScrubOptions& options);
+// `report` made on the server from its drive and history log, written into `entry` as
+// gather_report writes a local one (options.now is the server's clock).
+Status remote_report(const Preset& preset, const ReportOptions& options, nlohmann::json& entry);
+
+// `versions` of `rel` (a path inside the snapshots), read by the server from its manifests.
+Result<VersionsReport> remote_versions(const Preset& preset, const std::string& rel);
+
+// `diff` run by the server on its manifests: the changes are handed to `sink` as they arrive.
+Result<DiffSummary> remote_diff(const Preset& preset, const DiffRequest& request, DiffSink& sink);
 
 // Restores from a remote destination into a local folder (prepare_restore_target's checks here):
 // serve's rsync sends, this machine's rsync --server receives.

@@ -1,7 +1,8 @@
 #pragma once
 // `snapkeep serve`: the remote end of push backups (docs/remote.md). One ssh connection carries one
-// typed request (list, du, prune, scrub, check, restore, backup, attach) and its answer; serve runs
-// the same use cases a local run would, on its own destination, and builds every argv itself.
+// typed request (list, du, prune, scrub, check, restore, versions, diff, report, backup, attach) and
+// its answer; serve runs the same use cases a local run would, on its own destination, and builds
+// every argv itself.
 
 #include <filesystem>
 #include <functional>

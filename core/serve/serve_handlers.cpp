@@ -3,15 +3,22 @@
 
 #include <unistd.h>
 
+#include <ctime>
+
 #include <spdlog/spdlog.h>
 
 #include "core/backup/check.hpp"
 #include "core/base/fsutil.hpp"
+#include "core/history/diff_wire.hpp"
+#include "core/history/report_data.hpp"
+#include "core/history/run_records.hpp"
+#include "core/history/versions.hpp"
 #include "core/remote/frame.hpp"
 #include "core/remote/local_socket.hpp"
 #include "core/serve/codec.hpp"
 #include "core/serve/serve_session.hpp"
 #include "core/store/catalog.hpp"
+#include "core/store/snapshot_id.hpp"
 
 namespace fs = std::filesystem;
 
@@ -56,8 +63,10 @@ Result<std::unique_ptr<TransferSession>> start_transfer(const ServeSession& sess
   auto transfer = std::make_unique<TransferSession>();
   SNAPKEEP_TRY_ASSIGN(transfer->id, random_hex(k_session_bytes));
   SNAPKEEP_TRY_ASSIGN(transfer->token, random_hex(k_token_bytes));
+  // The relay listens in the socket folder: a folder it cannot use fails the request here, with its
+  // own message, before rsync starts.
+  SNAPKEEP_TRY_ASSIGN(fs::path dir, run_dir());
   if (!exclude_lines.empty()) {
-    SNAPKEEP_TRY_ASSIGN(fs::path dir, run_dir());
     transfer->exclude_file = dir / ("exclude-" + transfer->id);
     std::string text;
     for (const auto& line : exclude_lines) {
@@ -97,6 +106,57 @@ Result<json> handle_check(const Preset& preset, const ServeEnvironment& env) {
   return check_to_json(check);
 }
 
+// `report` of the preset on this drive (core/history/report_data), at this host's clock.
+Result<json> handle_report(const Preset& preset, const ServeEnvironment& env, const json& request) {
+  ReportOptions options;
+  options.now = std::time(nullptr);
+  if (const auto it = request.find("coverage_window_seconds"); it != request.end()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() == 0) {
+      return config_error("refused: a malformed coverage window");
+    }
+    options.coverage_window_seconds = it->get<std::uint64_t>();
+  }
+  SNAPKEEP_TRY_ASSIGN(auto backend, env.backend_for(preset));
+  json entry{{"name", preset.name}};
+  SNAPKEEP_TRY(gather_report(preset, *backend, options, entry));
+  return entry;
+}
+
+// `versions` of one path inside the snapshots (relative, no `..`), from the manifests on this drive.
+Result<json> handle_versions(const Preset& preset, const json& request) {
+  const auto it = request.find("path");
+  if (it == request.end() || !it->is_string()) {
+    return config_error("refused: a versions request without a path");
+  }
+  SNAPKEEP_TRY_ASSIGN(fs::path rel, relative_client_path(it->get<std::string>()));
+  SNAPKEEP_TRY_ASSIGN(VersionsReport found, find_versions(preset, rel.string()));
+  return versions_to_json(found);
+}
+
+// `diff` of two snapshots on this drive: the changes go out in "diff" messages as run_diff finds
+// them (core/history/diff_wire), the counts in the result.
+Result<json> handle_diff(const ServeSession& session, const Preset& preset, const json& request) {
+  DiffRequest diff;
+  for (auto [key, into] : {std::pair{"from", &diff.from}, std::pair{"to", &diff.to}}) {
+    const auto it = request.find(key);
+    if (it == request.end() || !it->is_string()) {
+      return config_error(std::string("refused: a diff request without '") + key + "'");
+    }
+    *into = it->get<std::string>();
+    if (!into->empty() && *into != "latest" && !parse_snapshot_id(*into)) {
+      return config_error("refused: '" + *into + "' is not a snapshot id");
+    }
+  }
+  SNAPKEEP_TRY_ASSIGN(auto backend, session.environment->backend_for(preset));
+  diff.sharing = backend->capabilities().content_sharing;
+  DiffEventBatcher batcher([&](json events) {
+    return write_message(session.out_fd, {{"type", "diff"}, {"events", std::move(events)}});
+  });
+  SNAPKEEP_TRY_ASSIGN(DiffSummary summary, run_diff(preset, diff, batcher));
+  SNAPKEEP_TRY(batcher.finish());
+  return diff_summary_to_json(summary);
+}
+
 Result<json> handle_prune(const ServeSession& session, const Preset& preset, const json& request) {
   PruneOptions options;
   options.dry_run = flag(request, "dry_run");
@@ -120,6 +180,19 @@ Result<json> handle_prune(const ServeSession& session, const Preset& preset, con
   return prune_entries_to_json(entries);
 }
 
+// The history log on this drive (docs/history.md) records a client's runs as a local run records its
+// own. It is a record, not the backup: a failure to write it is a warning (logged here, and passed
+// to the client in `warnings` when there is a place for it).
+void warn_unrecorded(const Preset& preset, const Status& recorded, std::vector<std::string>* warnings) {
+  if (recorded) {
+    return;
+  }
+  spdlog::warn("{}: {}", preset.name, recorded.error().describe());
+  if (warnings != nullptr) {
+    warnings->push_back(recorded.error().describe());
+  }
+}
+
 Result<json> handle_scrub(const ServeSession& session, const Preset& preset, const json& request) {
   if (!request.contains("options")) {
     return config_error("refused: a scrub request without options");
@@ -130,6 +203,7 @@ Result<json> handle_scrub(const ServeSession& session, const Preset& preset, con
   }
   SNAPKEEP_TRY_ASSIGN(auto backend, session.environment->backend_for(preset));
   SNAPKEEP_TRY_ASSIGN(ScrubReport report, run_scrub(preset, *backend, options));
+  warn_unrecorded(preset, record_scrub(preset, *backend, options, report), nullptr);
   json out = scrub_report_to_json(report);
   out["backend"] = std::string(backend->name());
   return out;
@@ -162,6 +236,9 @@ Result<json> handle_backup(const ServeSession& session, Preset& preset, const js
   SNAPKEEP_TRY_ASSIGN(auto backend, session.environment->backend_for(preset));
   SNAPKEEP_TRY_ASSIGN(auto transfer, start_transfer(session, preset, exclude_lines));
   SNAPKEEP_TRY_ASSIGN(BackupRun run, backup_preset(preset, *backend, options, nullptr));
+  if (!options.dry_run) {
+    warn_unrecorded(preset, record_backup(preset, *backend, run), &run.outcome.stats.warnings);
+  }
   return backup_run_to_json(run);
 }
 
@@ -182,6 +259,12 @@ json handle_request(const ServeSession& session, const json& request) {
     answer = handle_du(*preset, *session.environment);
   } else if (type == "check") {
     answer = handle_check(*preset, *session.environment);
+  } else if (type == "report") {
+    answer = handle_report(*preset, *session.environment, request);
+  } else if (type == "versions") {
+    answer = handle_versions(*preset, request);
+  } else if (type == "diff") {
+    answer = handle_diff(session, *preset, request);
   } else if (type == "prune") {
     answer = handle_prune(session, *preset, request);
   } else if (type == "scrub") {

@@ -1,5 +1,5 @@
 // Push backups through `snapkeep serve` as a forced command of a real sshd (tests/support/sshd.hpp)
-// onto a loop-mounted ext4, the read commands and restore through it, --append-only, and attempts to
+// onto a loop-mounted ext4 (and btrfs), the read commands and restore through it, --append-only, and attempts to
 // get out of the forced command: other commands, paths outside its folder, '..', line breaks,
 // option-like names and unknown requests are each refused and change nothing.
 
@@ -20,8 +20,10 @@
 #include "core/base/fd.hpp"
 #include "core/base/process.hpp"
 #include "core/config/config.hpp"
+#include "core/history/history_log.hpp"
 #include "core/serve/client.hpp"
 #include "tests/support/processes.hpp"
+#include "tests/support/remote_btrfs.hpp"
 #include "tests/support/sshd.hpp"
 #include "tests/support/testutil.hpp"
 
@@ -35,12 +37,14 @@ using namespace std::chrono_literals;
 struct PushWorld {
   SshServer sshd;
   TempDir dir;
-  LoopFs drive{"ext4", 128};
+  LoopFs drive;
   fs::path source = dir / "src";
   fs::path config = dir / "snapkeep.conf";
   fs::path preset_dir = drive.mount_point() / "laptop";
 
-  explicit PushWorld(const std::string& serve_flags = "", const std::string& extra = "") {
+  explicit PushWorld(const std::string& serve_flags = "", const std::string& extra = "",
+                     const std::string& fs_type = "ext4")
+      : drive(fs_type, 128) {
     fs::create_directories(source / "docs");
     write_file(source / "docs/a.txt", "alpha\n");
     write_file(source / "b.txt", "bravo\n");
@@ -105,6 +109,34 @@ TEST(RemoteServe, PushMakesIncrementalSnapshotsThereAndReadCommandsWorkThroughSe
   EXPECT_EQ(scrubbed["snapshots_checked"], 2);
   EXPECT_TRUE(scrubbed["findings"].empty());
 
+  // versions, diff and report run on the server and read its manifests and history log.
+  auto versions = w.json_of({"versions", "laptop", "b.txt"});
+  ASSERT_EQ(versions["versions"].size(), 2u) << versions.dump();
+  EXPECT_EQ(versions["versions"][0]["snapshots"], nlohmann::json::array({id2}));
+  EXPECT_EQ(versions["versions"][1]["snapshots"], nlohmann::json::array({id1}));
+  EXPECT_EQ(versions["versions"][1]["size"], 6);
+  const fs::path old_version = w.dir / "old-version";
+  auto brought =
+      w.json_of({"versions", "laptop", (w.source / "b.txt").string(), "--restore", "2", "--to", old_version.string()});
+  EXPECT_EQ(brought["restored"]["snapshot"], id1);
+  EXPECT_EQ(read_file(old_version / "b.txt"), "bravo\n");
+  RunResult diff = w.cli({"--json", "diff", "laptop", id1, id2});
+  ASSERT_EQ(diff.exit_code, 0) << diff.err;
+  auto diffed = nlohmann::json::parse(diff.out)["presets"][0];
+  EXPECT_EQ(diffed["from"], id1);
+  EXPECT_EQ(diffed["to"], id2);
+  ASSERT_EQ(diffed["modified"].size(), 1u) << diff.out;
+  EXPECT_EQ(diffed["modified"][0]["path"], "b.txt");
+  EXPECT_EQ(diffed["counts"]["modified"], 1);
+  EXPECT_EQ(diffed["counts"]["added"], 0);
+  RunResult human_diff = w.cli({"diff", "laptop"});
+  EXPECT_EQ(human_diff.exit_code, 0) << human_diff.err;
+  EXPECT_NE(human_diff.out.find("M b.txt"), std::string::npos) << human_diff.out;
+  auto reported = w.json_of({"report"});
+  EXPECT_EQ(reported["status"], "ok") << reported.dump();
+  EXPECT_EQ(reported["snapshots"].size(), 2u);
+  EXPECT_EQ(reported["host"], "127.0.0.1");
+
   const fs::path restored = w.dir / "restored";
   auto back = w.json_of({"restore", "laptop", id1, "--to", restored.string()});
   EXPECT_EQ(back["status"], "ok");
@@ -117,6 +149,68 @@ TEST(RemoteServe, PushMakesIncrementalSnapshotsThereAndReadCommandsWorkThroughSe
   ASSERT_EQ(third["status"], "ok");
   EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id2, third["snapshot"].get<std::string>()}))
       << "the client's keep = 2, run on the server";
+
+  // serve wrote the history log on its drive (docs/history.md): three backups and the scrub, in order.
+  std::vector<std::string> events;
+  std::vector<std::string> recorded_ids;
+  auto read = read_history(w.preset_dir, [&](const nlohmann::json& record) {
+    events.push_back(record.value("event", ""));
+    if (record.value("event", "") == "backup") {
+      recorded_ids.push_back(record.value("snapshot", ""));
+    }
+  });
+  ASSERT_TRUE(read) << read.error().describe();
+  EXPECT_EQ(events, (std::vector<std::string>{"backup", "backup", "scrub", "backup"}));
+  EXPECT_EQ(recorded_ids, (std::vector<std::string>{id1, id2, third["snapshot"].get<std::string>()}));
+}
+
+TEST(RemoteServe, APushToABtrfsServerMakesReadOnlySubvolumesThereSharingUnchangedData) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w("", "", "btrfs");
+  ASSERT_TRUE(ok(w));
+  write_random_file(w.source / "docs/big.bin", 256 * 1024, 9);  // larger than btrfs's inline limit
+  const std::string big = read_file(w.source / "docs/big.bin");
+  auto first = w.json_of({"backup"});
+  ASSERT_EQ(first["status"], "ok");
+  EXPECT_EQ(first["backend"], "btrfs") << "the server picks the backend of its drive";
+  const std::string id1 = first["snapshot"];
+
+  std::this_thread::sleep_for(1100ms);
+  write_file(w.source / "b.txt", "bravo, changed\n");
+  auto second = w.json_of({"backup"});
+  ASSERT_EQ(second["status"], "ok");
+  const std::string id2 = second["snapshot"];
+  expect_btrfs_snapshots_share_unchanged_data(w.preset_dir, id1, id2, big);
+  EXPECT_LT(second["bytes_transferred"].get<std::uint64_t>(), big.size()) << "only the change crossed the link";
+
+  auto scrubbed = w.json_of({"scrub"});
+  EXPECT_EQ(scrubbed["snapshots_checked"], 2);
+  EXPECT_TRUE(scrubbed["findings"].empty());
+  const fs::path restored = w.dir / "restored";
+  EXPECT_EQ(w.json_of({"restore", "laptop", id1, "--to", restored.string()})["status"], "ok");
+  EXPECT_EQ(read_file(restored / "b.txt"), "bravo\n");
+  EXPECT_EQ(read_file(restored / "docs/big.bin"), big);
+}
+
+// The relay listens in the server's socket folder. One that others may enter was refused by the
+// relay only, whose message went to its stdout, the rsync stream: the client read "protocol version
+// mismatch -- is your shell clean?" and nothing about the folder.
+TEST(RemoteServe, AnUnusableSocketFolderOnTheServerIsNamedAndNothingIsMade) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w;
+  ASSERT_TRUE(ok(w));
+  fs::create_directories(w.sshd.remote_run_dir());
+  fs::permissions(w.sshd.remote_run_dir(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
+                                               fs::perms::others_read | fs::perms::others_exec);
+  RunResult r = w.cli({"backup"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("socket folder " + w.sshd.remote_run_dir().string()), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("mode 0700"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("protocol version mismatch"), std::string::npos) << r.err;
+  EXPECT_TRUE(snapshot_ids(w.preset_dir).empty());
+
+  fs::permissions(w.sshd.remote_run_dir(), fs::perms::owner_all);
+  EXPECT_EQ(w.json_of({"backup"})["status"], "ok");
 }
 
 TEST(RemoteServe, AnAppendOnlyKeyCanBackUpButNeverDelete) {
@@ -251,6 +345,15 @@ TEST(RemoteServe, PathsOutsideTheAllowedFolderAndHostileRequestsAreRefused) {
          r["inside"] = "/etc/passwd";
        },
        "refused"},
+      {"versions of '..'", "versions", [](auto& r) { r["path"] = "../../etc/passwd"; }, "refused"},
+      {"versions without a path", "versions", [](auto&) {}, "without a path"},
+      {"diff from a path", "diff",
+       [](auto& r) {
+         r["from"] = "../../etc";
+         r["to"] = "";
+       },
+       "not a snapshot id"},
+      {"a report with a text window", "report", [](auto& r) { r["coverage_window_seconds"] = "30d"; }, "malformed"},
   };
   const auto before = snapshot_ids(w.preset_dir);
   for (const auto& c : cases) {
