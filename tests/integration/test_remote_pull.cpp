@@ -15,6 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "tests/support/kill_trials.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/remote_btrfs.hpp"
 #include "tests/support/sshd.hpp"
@@ -301,17 +302,7 @@ TEST(RemotePull, AKilledConnectionLeavesNoHalfSnapshotAndTheNextRunResumes) {
   BackgroundRun run({"-c", w.config.string(), "backup"}, w.dir.path(), {}, {.name = "killed"});
   std::vector<pid_t> ssh;
   // Wait until part of the new data has arrived in the work space.
-  auto arrived = [&] {
-    std::uint64_t bytes = 0;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(w.preset_dir / ".snapkeep", ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->path().parent_path().filename() == "big" && it->is_regular_file(ec)) {
-        bytes += it->file_size(ec);
-      }
-    }
-    return bytes >= (3u << 20);
-  };
+  auto arrived = [&] { return bytes_arrived(w.preset_dir) >= (3u << 20); };
   ASSERT_TRUE(wait_until(arrived, 60s, 20ms)) << run.stderr_text();
   ssh = ssh_children_of(run.pid(), w.sshd.port());
   ASSERT_FALSE(ssh.empty()) << "rsync's ssh not found";
@@ -330,14 +321,56 @@ TEST(RemotePull, AKilledConnectionLeavesNoHalfSnapshotAndTheNextRunResumes) {
   RecordProperty("bytes_transferred_after_resume", std::to_string(resumed["bytes_transferred"].get<std::uint64_t>()));
   EXPECT_LT(resumed["bytes_transferred"].get<std::uint64_t>(), 11u << 20)
       << "what the killed run copied is not copied again";
-  for (int i = 0; i < 12; ++i) {
-    const std::string name = "big/f" + std::to_string(i);
-    EXPECT_EQ(read_file(w.preset_dir / id2 / name), read_file(w.source / name)) << name;
-  }
-  EXPECT_EQ(inode_of(w.preset_dir / id1 / "docs/a.txt"), inode_of(w.preset_dir / id2 / "docs/a.txt"))
-      << "still incremental after the resume";
+  expect_whole_and_linked(w.source, w.preset_dir, id1, id2);
   RunResult scrub = w.cli({"scrub"});
   EXPECT_EQ(scrub.exit_code, 0) << scrub.err;
+}
+
+// Seeded kills at random moments of a pull (tests/support/kill_trials.hpp): rsync's ssh, the source
+// host's rsync --server --sender, or this machine's rsync.
+TEST(RemotePull, SeededKillsAtRandomMomentsNeverLeaveAHalfSnapshot) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PullWorld w("bwlimit = 4M\n");
+  ASSERT_TRUE(ok(w));
+  w.trust();
+  auto first = w.backup_json();
+  ASSERT_EQ(first["status"], "ok");
+  const std::string id1 = first["snapshot"];
+  KillTrials trials;
+  trials.label = "remote-pull-kill";
+  trials.source = w.source;
+  trials.preset_dir = w.preset_dir;
+  trials.victim_names = {"rsync's ssh", "the source host's rsync", "this machine's rsync"};
+  trials.victims = [&](int victim) {
+    const std::string port = std::to_string(w.sshd.port());
+    return processes_where([&](const fs::path& proc) {
+      const std::string cmdline = fault::read_proc_file((proc / "cmdline").string());
+      auto info = fault::read_proc(std::stoi(proc.filename().string()));
+      if (!info) {
+        return false;
+      }
+      const bool server = cmdline.find(std::string("--server") + '\0') != std::string::npos;
+      switch (victim) {
+        case 0: return info->comm == "ssh" && cmdline.find(std::string("-p") + '\0' + port + '\0') != std::string::npos;
+        case 1: return info->comm == "rsync" && server && cmdline.find(w.source.string()) != std::string::npos;
+        default:
+          return info->comm == "rsync" && !server &&
+                 cmdline.find((w.preset_dir / ".snapkeep").string()) != std::string::npos;
+      }
+    });
+  };
+  trials.start = [&](int trial) {
+    return std::make_unique<BackgroundRun>(std::vector<std::string>{"-c", w.config.string(), "backup"}, w.dir.path(),
+                                           std::vector<std::string>{},
+                                           BackgroundOptions{.name = "trial" + std::to_string(trial)});
+  };
+  run_kill_trials(trials, {id1});
+
+  std::this_thread::sleep_for(1100ms);
+  auto last = w.backup_json();
+  ASSERT_EQ(last["status"], "ok");
+  const std::string newest = last["snapshot"];
+  expect_whole_and_linked(w.source, w.preset_dir, id1, newest);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "core/config/config.hpp"
 #include "core/history/history_log.hpp"
 #include "core/serve/client.hpp"
+#include "tests/support/kill_trials.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/remote_btrfs.hpp"
 #include "tests/support/sshd.hpp"
@@ -385,17 +386,7 @@ TEST(RemoteServe, AKilledPushLeavesNoHalfSnapshotOnTheServerAndTheNextRunResumes
   }
   std::this_thread::sleep_for(1100ms);
   BackgroundRun run({"-c", w.config.string(), "backup"}, w.dir.path(), {}, {.name = "killed"});
-  auto arrived = [&] {
-    std::uint64_t bytes = 0;
-    std::error_code ec;
-    for (auto it = fs::recursive_directory_iterator(w.preset_dir / ".snapkeep", ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-      if (it->path().parent_path().filename() == "big" && it->is_regular_file(ec)) {
-        bytes += it->file_size(ec);
-      }
-    }
-    return bytes >= (3u << 20);
-  };
+  auto arrived = [&] { return bytes_arrived(w.preset_dir) >= (3u << 20); };
   ASSERT_TRUE(wait_until(arrived, 60s, 20ms)) << run.stderr_text();
   // The client's ssh connections (control and data) drop.
   const std::string port = "-p " + std::to_string(w.sshd.port()) + " ";
@@ -421,11 +412,50 @@ TEST(RemoteServe, AKilledPushLeavesNoHalfSnapshotOnTheServerAndTheNextRunResumes
   RecordProperty("bytes_transferred_after_resume", std::to_string(resumed["bytes_transferred"].get<std::uint64_t>()));
   EXPECT_LT(resumed["bytes_transferred"].get<std::uint64_t>(), 11u << 20)
       << "what the killed run copied is not copied again";
-  for (int i = 0; i < 12; ++i) {
-    const std::string name = "big/f" + std::to_string(i);
-    EXPECT_EQ(read_file(w.preset_dir / id2 / name), read_file(w.source / name)) << name;
-  }
-  EXPECT_EQ(inode_of(w.preset_dir / id1 / "docs/a.txt"), inode_of(w.preset_dir / id2 / "docs/a.txt"));
+  expect_whole_and_linked(w.source, w.preset_dir, id1, id2);
+}
+
+// Seeded kills at random moments of a push (tests/support/kill_trials.hpp): the client's ssh, serve
+// on the server, or the server's rsync.
+TEST(RemoteServe, SeededKillsAtRandomMomentsNeverLeaveAHalfSnapshot) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PushWorld w("", "bwlimit = 4M\n");
+  ASSERT_TRUE(ok(w));
+  auto first = w.json_of({"backup"});
+  ASSERT_EQ(first["status"], "ok");
+  const std::string id1 = first["snapshot"];
+  const std::string serve_marker = "serve --restrict-path " + w.drive.mount_point().string();
+  KillTrials trials;
+  trials.label = "remote-push-kill";
+  trials.source = w.source;
+  trials.preset_dir = w.preset_dir;
+  trials.victim_names = {"the client's ssh", "serve", "the server's rsync"};
+  trials.victims = [&](int victim) {
+    const std::string marker = victim == 0   ? "-p " + std::to_string(w.sshd.port()) + " "
+                               : victim == 1 ? serve_marker
+                                             : (w.preset_dir / ".snapkeep").string();
+    const std::string comm = victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "rsync";
+    std::vector<pid_t> out;
+    for (pid_t pid : processes_with(marker)) {
+      if (auto info = fault::read_proc(pid); info && info->comm == comm) {
+        out.push_back(pid);
+      }
+    }
+    return out;
+  };
+  trials.start = [&](int trial) {
+    return std::make_unique<BackgroundRun>(std::vector<std::string>{"-c", w.config.string(), "backup"}, w.dir.path(),
+                                           std::vector<std::string>{},
+                                           BackgroundOptions{.name = "trial" + std::to_string(trial)});
+  };
+  trials.settle = [&] { EXPECT_TRUE(wait_until([&] { return processes_with(serve_marker).empty(); }, 30s, 50ms)); };
+  run_kill_trials(trials, {id1});
+
+  std::this_thread::sleep_for(1100ms);
+  auto last = w.json_of({"backup"});
+  ASSERT_EQ(last["status"], "ok");
+  const std::string newest = last["snapshot"];
+  expect_whole_and_linked(w.source, w.preset_dir, id1, newest);
 }
 
 }  // namespace
