@@ -30,7 +30,10 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         const auto started = std::chrono::steady_clock::now();
         BackupRun run;
         if (preset.remote_destination) {
-          SNAPKEEP_TRY_ASSIGN(run, remote_backup(preset, options));  // push: serve makes the snapshot there
+          // push: serve makes the snapshot there; hooks, pings, metrics and the local record here
+          SNAPKEEP_TRY_ASSIGN(
+              run, monitored_backup(
+                       preset, [&](const BackupOptions& hooked) { return remote_backup(preset, hooked); }, options));
         } else {
           auto freezer = make_source_freezer();
           SNAPKEEP_TRY_ASSIGN(run, monitored_backup(preset, backend_for, options, freezer.get()));

@@ -112,9 +112,13 @@ int cmd_scrub(const GlobalOptions& global, const Config& config, const ScrubArgs
                        entry["destination"] = preset.preset_dir().string();
                        ScrubReport scrubbed;
                        if (preset.remote_destination) {
-                         SNAPKEEP_TRY_ASSIGN(auto remote, remote_scrub(preset, options));
-                         scrubbed = std::move(remote.first);
-                         entry["backend"] = remote.second;
+                         std::string remote_backend;
+                         SNAPKEEP_TRY_ASSIGN(scrubbed, monitored_scrub(preset, [&]() -> Result<ScrubReport> {
+                                               SNAPKEEP_TRY_ASSIGN(auto remote, remote_scrub(preset, options));
+                                               remote_backend = remote.second;
+                                               return std::move(remote.first);
+                                             }));
+                         entry["backend"] = remote_backend;
                        } else {
                          SNAPKEEP_TRY_ASSIGN(auto backend, backend_for(preset));
                          entry["backend"] = std::string(backend->name());

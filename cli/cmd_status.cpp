@@ -9,6 +9,7 @@
 #include "core/base/format.hpp"
 #include "core/config/units.hpp"
 #include "core/ops/status.hpp"
+#include "core/serve/client.hpp"
 #include "core/store/snapshot_id.hpp"
 
 namespace snapkeep::cli {
@@ -116,7 +117,8 @@ void print_status(const Preset& preset, const PresetStatus& s, std::optional<std
     }
     std::printf("%s\n", line.c_str());
   } else {
-    std::string line = "  drive absent: " + first_line(s.absent_reason);
+    std::string line =
+        (preset.remote_destination ? "  destination unreachable: " : "  drive absent: ") + first_line(s.absent_reason);
     if (const auto& d = s.record.destination) {
       line += fmt::format(" ({} snapshots when last seen at {})", d->snapshots, format_iso_local(d->time));
     }
@@ -159,8 +161,19 @@ int cmd_status(const GlobalOptions& global, const Config& config, const StatusAr
   return run_presets(
       global, config, args.presets, [&](const Preset& preset, nlohmann::json& entry) -> Result<ExitStatus> {
         entry["destination"] = preset.preset_dir().string();
-        auto backend = backend_for(preset);
-        SNAPKEEP_TRY_ASSIGN(PresetStatus s, preset_status(preset, backend ? backend->get() : nullptr, max_age, now));
+        PresetStatus s;
+        if (preset.remote_destination) {
+          // The runs are recorded here; the snapshots are counted by serve there (one connection).
+          entry["host"] = preset.remote_destination->host;
+          DestinationView view;
+          auto listing = remote_list(preset);
+          view.listed = listing ? Result<std::vector<SnapshotInfo>>(std::move(listing->snapshots))
+                                : Result<std::vector<SnapshotInfo>>(std::move(listing).error());
+          SNAPKEEP_TRY_ASSIGN(s, preset_status(preset, nullptr, max_age, now, &view));
+        } else {
+          auto backend = backend_for(preset);
+          SNAPKEEP_TRY_ASSIGN(s, preset_status(preset, backend ? backend->get() : nullptr, max_age, now));
+        }
         entry.update(status_json(s, max_age, now));
         entry["status"] = s.stale ? "stale" : "ok";
         if (global.show(troubled(s))) {

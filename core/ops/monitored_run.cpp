@@ -83,14 +83,11 @@ void announce(const Preset& preset, const HookContext& context, bool ok, bool pi
   }
 }
 
-}  // namespace
-
-Result<BackupRun> monitored_backup(const Preset& preset, const BackendMaker& make_backend, const BackupOptions& options,
-                                   SourceFreezer* freezer, const PingOptions& ping) {
-  if (options.dry_run) {
-    SNAPKEEP_TRY_ASSIGN(auto backend, make_backend(preset));
-    return backup_preset(preset, *backend, options, freezer);
-  }
+// The monitoring around one backup: `run_backup` carries it out, `measure` says what the
+// destination holds afterwards.
+Result<BackupRun> monitor_backup(const Preset& preset, const BackupOptions& options, const PingOptions& ping,
+                                 const BackupRunner& run_backup,
+                                 const std::function<std::optional<DestinationRecord>()>& measure) {
   const std::uint64_t mark = log_mark();
   const auto started = std::chrono::steady_clock::now();
   const std::string run_id = preset.hooks.healthcheck_url.empty() ? "" : new_run_id();
@@ -113,8 +110,7 @@ Result<BackupRun> monitored_backup(const Preset& preset, const BackendMaker& mak
     }
     return {};
   };
-  auto backend = make_backend(preset);
-  auto run = backend ? backup_preset(preset, **backend, hooked, freezer) : Result<BackupRun>(backend.error());
+  auto run = run_backup(hooked);
 
   if (!run && run.error().kind == ErrorKind::locked) {
     return run;  // another run of this preset is under way: it records and pings its own outcome
@@ -165,8 +161,8 @@ Result<BackupRun> monitored_backup(const Preset& preset, const BackendMaker& mak
   record.time = std::time(nullptr);
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   std::optional<DestinationRecord> destination;
-  if (record.result != RunResult::skipped && backend) {
-    destination = measure_destination(preset, **backend);
+  if (record.result != RunResult::skipped) {
+    destination = measure();
   }
   if (auto recorded = record_backup(preset, record, made_snapshot, destination); !recorded) {
     warn(preset, recorded.error());
@@ -193,11 +189,12 @@ Result<BackupRun> monitored_backup(const Preset& preset, const BackendMaker& mak
   return run;
 }
 
-Result<ScrubReport> monitored_scrub(const Preset& preset, const Backend& backend, const ScrubOptions& options,
-                                    const PingOptions& ping) {
+// The monitoring around one scrub, as monitor_backup's.
+Result<ScrubReport> monitor_scrub(const Preset& preset, const PingOptions& ping, const ScrubRunner& run,
+                                  const std::function<std::optional<DestinationRecord>()>& measure) {
   const std::uint64_t mark = log_mark();
   const auto started = std::chrono::steady_clock::now();
-  auto report = run_scrub(preset, backend, options);
+  auto report = run();
   if (!report && (report.error().kind == ErrorKind::locked || skipped_for_absent_drive(preset, report.error()))) {
     return report;  // nothing was checked: nothing to record or announce
   }
@@ -239,7 +236,7 @@ Result<ScrubReport> monitored_scrub(const Preset& preset, const Backend& backend
   }
   record.time = std::time(nullptr);
   record.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  if (auto recorded = record_scrub(preset, record, measure_destination(preset, backend)); !recorded) {
+  if (auto recorded = record_scrub(preset, record, measure()); !recorded) {
     warn(preset, recorded.error());
   }
   write_metrics(preset);
@@ -253,6 +250,44 @@ Result<ScrubReport> monitored_scrub(const Preset& preset, const Backend& backend
                       joined_lines(problems)};
   announce(preset, context, ok, false, summary + joined_lines(problems), new_run_id(), ping);
   return report;
+}
+
+}  // namespace
+
+Result<BackupRun> monitored_backup(const Preset& preset, const BackendMaker& make_backend, const BackupOptions& options,
+                                   SourceFreezer* freezer, const PingOptions& ping) {
+  if (options.dry_run) {
+    SNAPKEEP_TRY_ASSIGN(auto backend, make_backend(preset));
+    return backup_preset(preset, *backend, options, freezer);
+  }
+  // Made inside the monitored run, so that what making it logs is part of the run's report.
+  std::unique_ptr<Backend> backend;
+  return monitor_backup(
+      preset, options, ping,
+      [&](const BackupOptions& hooked) -> Result<BackupRun> {
+        SNAPKEEP_TRY_ASSIGN(backend, make_backend(preset));
+        return backup_preset(preset, *backend, hooked, freezer);
+      },
+      [&] { return backend ? measure_destination(preset, *backend) : std::nullopt; });
+}
+
+Result<BackupRun> monitored_backup(const Preset& preset, const BackupRunner& run_backup, const BackupOptions& options,
+                                   const PingOptions& ping) {
+  if (options.dry_run) {
+    return run_backup(options);
+  }
+  return monitor_backup(preset, options, ping, run_backup, [] { return std::optional<DestinationRecord>(); });
+}
+
+Result<ScrubReport> monitored_scrub(const Preset& preset, const Backend& backend, const ScrubOptions& options,
+                                    const PingOptions& ping) {
+  return monitor_scrub(
+      preset, ping, [&] { return run_scrub(preset, backend, options); },
+      [&] { return measure_destination(preset, backend); });
+}
+
+Result<ScrubReport> monitored_scrub(const Preset& preset, const ScrubRunner& run, const PingOptions& ping) {
+  return monitor_scrub(preset, ping, run, [] { return std::optional<DestinationRecord>(); });
 }
 
 }  // namespace snapkeep

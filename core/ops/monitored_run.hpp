@@ -29,11 +29,21 @@ using BackendMaker = std::function<Result<std::unique_ptr<Backend>>(const Preset
 Result<BackupRun> monitored_backup(const Preset& preset, const BackendMaker& make_backend, const BackupOptions& options,
                                    SourceFreezer* freezer, const PingOptions& ping = {});
 
+// How a backup or a scrub is carried out somewhere else: a push through `snapkeep serve`
+// (core/serve, above this layer). The same monitoring goes around it; before_backup and the /start
+// ping come through options.before_copy, which the runner calls before anything is copied. The
+// destination's size is not measured (it is on the other host).
+using BackupRunner = std::function<Result<BackupRun>(const BackupOptions& options)>;
+using ScrubRunner = std::function<Result<ScrubReport>()>;
+Result<BackupRun> monitored_backup(const Preset& preset, const BackupRunner& run_backup, const BackupOptions& options,
+                                   const PingOptions& ping = {});
+
 // A scrub (run_scrub) with, after it: the local state record, the metrics file, on_success or
 // on_failure, and a /fail ping when it found damage it did not repair or failed. A scrub never
 // pings /start or success: those belong to the backups, and a weekly scrub must not hide that the
 // hourly backups stopped.
 Result<ScrubReport> monitored_scrub(const Preset& preset, const Backend& backend, const ScrubOptions& options,
                                     const PingOptions& ping = {});
+Result<ScrubReport> monitored_scrub(const Preset& preset, const ScrubRunner& run_scrub, const PingOptions& ping = {});
 
 }  // namespace snapkeep

@@ -5,20 +5,36 @@
 
 namespace snapkeep {
 
+namespace {
+
+void count_snapshots(const std::vector<SnapshotInfo>& snapshots, PresetStatus& status) {
+  status.snapshots = snapshots.size();
+  if (!snapshots.empty()) {
+    status.newest_snapshot = snapshots.back().id;
+    status.newest_time = snapshots.back().time;
+  }
+}
+
+}  // namespace
+
 Result<PresetStatus> preset_status(const Preset& preset, const Backend* backend, std::optional<std::uint64_t> max_age,
-                                   std::time_t now) {
+                                   std::time_t now, const DestinationView* remote) {
   PresetStatus status;
   SNAPKEEP_TRY_ASSIGN(status.record, read_preset_record(preset));
-  if (auto present = check_destination(preset); !present) {
+  if (remote != nullptr) {
+    if (!remote->listed) {
+      status.absent_reason = remote->listed.error().describe();
+    } else {
+      status.drive_present = true;
+      count_snapshots(*remote->listed, status);
+      status.space = remote->space;
+    }
+  } else if (auto present = check_destination(preset); !present) {
     status.absent_reason = present.error().describe();
   } else {
     status.drive_present = true;
     if (auto snapshots = list_snapshots(preset.preset_dir()); snapshots) {
-      status.snapshots = snapshots->size();
-      if (!snapshots->empty()) {
-        status.newest_snapshot = snapshots->back().id;
-        status.newest_time = snapshots->back().time;
-      }
+      count_snapshots(*snapshots, status);
     }
     if (backend != nullptr) {
       if (auto space = backend->space(preset.destination); space) {

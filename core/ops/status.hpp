@@ -27,9 +27,17 @@ struct PresetStatus {
   bool stale = false;                       // with a max age: no success, or an older one
 };
 
+// The destination as seen from elsewhere: a push's destination, listed by `snapkeep serve`
+// (core/serve, above this layer). `listed` fails when the server cannot be reached or answer.
+struct DestinationView {
+  Result<std::vector<SnapshotInfo>> listed = std::vector<SnapshotInfo>{};
+  std::optional<DestinationSpace> space;
+};
+
 // The status of `preset` at time `now`; `backend` (may be null) measures the room on the drive;
-// `max_age` (seconds) decides `stale`. Fails only when the local state is damaged.
+// `max_age` (seconds) decides `stale`. With `remote`, the destination is the one it describes,
+// not a folder of this machine. Fails only when the local state is damaged.
 Result<PresetStatus> preset_status(const Preset& preset, const Backend* backend, std::optional<std::uint64_t> max_age,
-                                   std::time_t now);
+                                   std::time_t now, const DestinationView* remote = nullptr);
 
 }  // namespace snapkeep

@@ -241,6 +241,11 @@ Result<BackupRun> remote_backup(const Preset& preset, const BackupOptions& optio
   role.bwlimit_kib = preset.remote.bwlimit_kib;
   role.path = preset.source;
   SNAPKEEP_TRY_ASSIGN(ServeConnection connection, ServeConnection::open(preset));
+  // Monitoring's /start ping and before_backup (core/ops/monitored_run): the server is reached, and
+  // nothing is copied yet.
+  if (options.before_copy && !options.dry_run) {
+    SNAPKEEP_TRY(options.before_copy());
+  }
   spdlog::info("{}: backing up {} -> {}:{}", preset.name, preset.source.string(), connection.peer(),
                preset.preset_dir().string());
   SNAPKEEP_TRY_ASSIGN(json answer, run_session(preset, connection, request, role));

@@ -22,6 +22,7 @@
 #include "core/config/config.hpp"
 #include "core/history/history_log.hpp"
 #include "core/serve/client.hpp"
+#include "tests/support/http_server.hpp"
 #include "tests/support/kill_trials.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/remote_btrfs.hpp"
@@ -212,6 +213,47 @@ TEST(RemoteServe, AnUnusableSocketFolderOnTheServerIsNamedAndNothingIsMade) {
 
   fs::permissions(w.sshd.remote_run_dir(), fs::perms::owner_all);
   EXPECT_EQ(w.json_of({"backup"})["status"], "ok");
+}
+
+// Monitoring goes around a push as around a local backup (docs/monitoring.md): the /start and
+// success pings, the metrics file and the local record, and `status` counts the server's snapshots
+// through serve. A push was once run bare: no ping, no metrics, and status looked for the
+// destination on this machine.
+TEST(RemoteServe, APushIsMonitoredAndStatusCountsTheServersSnapshots) {
+  SNAPKEEP_REQUIRE_ROOT();
+  HttpServer monitor;
+  PushWorld w;
+  ASSERT_TRUE(ok(w));
+  const fs::path metrics = w.dir / "snapkeep.prom";
+  write_file(w.config, read_file(w.config) + "healthcheck_url = " + monitor.url("/p") +
+                           "\nmetrics_file = " + metrics.string() + "\n");
+  auto done = w.json_of({"backup"});
+  ASSERT_EQ(done["status"], "ok");
+  const std::string id = done["snapshot"];
+  const auto pings = monitor.wait_for(2);
+  ASSERT_EQ(pings.size(), 2u);
+  EXPECT_TRUE(pings[0].target.starts_with("/p/start")) << pings[0].target;
+  EXPECT_TRUE(pings[1].target.starts_with("/p") && !pings[1].target.starts_with("/p/")) << pings[1].target;
+  EXPECT_NE(pings[1].body.find("snapshot " + id), std::string::npos) << pings[1].body;
+  const std::string prom = read_file(metrics);
+  EXPECT_NE(prom.find("snapkeep_last_backup_failed{preset=\"laptop\""), std::string::npos) << prom;
+
+  auto status = w.json_of({"status"});
+  EXPECT_EQ(status["last_result"], "ok");
+  EXPECT_EQ(status["last_success_snapshot"], id);
+  EXPECT_EQ(status["snapshots"], 1);
+  EXPECT_EQ(status["newest_snapshot"], id);
+  EXPECT_EQ(status["host"], "127.0.0.1");
+  EXPECT_TRUE(status["drive_present"].get<bool>());
+
+  // The count comes from the server: one that cannot be reached (here: its host key is no longer
+  // trusted) is said so, while the recorded runs still show.
+  write_file(w.sshd.known_hosts(), "");
+  auto unreachable = w.json_of({"status"});
+  EXPECT_FALSE(unreachable["drive_present"].get<bool>());
+  EXPECT_NE(unreachable["drive_absent_reason"].get<std::string>().find("unknown host key"), std::string::npos)
+      << unreachable.dump();
+  EXPECT_EQ(unreachable["last_success_snapshot"], id);
 }
 
 TEST(RemoteServe, AnAppendOnlyKeyCanBackUpButNeverDelete) {

@@ -47,7 +47,8 @@ void expect_whole_and_linked(const fs::path& source, const fs::path& preset_dir,
 std::vector<std::string> run_kill_trials(const KillTrials& t, std::vector<std::string> whole) {
   const std::uint64_t base = fault::fault_settings().base_seed;
   for (int trial = 0; trial < t.trials; ++trial) {
-    const std::uint64_t seed = fault::mix64(fault::mix64(base ^ fault::label_hash(t.label)) + static_cast<std::uint64_t>(trial));
+    const std::uint64_t seed =
+        fault::mix64(fault::mix64(base ^ fault::label_hash(t.label)) + static_cast<std::uint64_t>(trial));
     // Every victim in turn (from a seeded first one), each at a seeded moment.
     const std::size_t first = fault::mix64(base ^ fault::label_hash(t.label)) % t.victim_names.size();
     const int victim = static_cast<int>((first + static_cast<std::size_t>(trial)) % t.victim_names.size());

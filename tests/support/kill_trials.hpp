@@ -19,11 +19,11 @@
 namespace snapkeep::test {
 
 struct KillTrials {
-  std::string label;                                       // mixed into the seeds
-  fs::path source;                                         // the source folder (big/ is written here)
-  fs::path preset_dir;                                     // where the snapshots are
-  std::vector<std::string> victim_names;                   // what each victim number kills
-  std::function<std::vector<pid_t>(int victim)> victims;   // the processes of a victim now
+  std::string label;                                               // mixed into the seeds
+  fs::path source;                                                 // the source folder (big/ is written here)
+  fs::path preset_dir;                                             // where the snapshots are
+  std::vector<std::string> victim_names;                           // what each victim number kills
+  std::function<std::vector<pid_t>(int victim)> victims;           // the processes of a victim now
   std::function<std::unique_ptr<BackgroundRun>(int trial)> start;  // starts one backup
   std::function<void()> settle;  // after a trial: waits until the far end has stopped (may be empty)
   int trials = 3;
