@@ -1,9 +1,9 @@
 // Memory ceiling of scrub, manifest building and the read commands (issue 13): a tree of 200 000
 // small files in 3 hard-link snapshots is given manifests (scrub --init, the backup-time manifest),
-// scrubbed, one damaged file repaired, then listed, measured (du), checked and planned for a prune,
-// each step in a child process inside a memory cgroup of 64 MiB. A step
-// that needed more memory would be OOM-killed: the test checks each exit status and that the
-// cgroup counted no OOM kill. Nothing here depends on timing.
+// scrubbed, one damaged file repaired, then listed, measured (du), checked, asked about (versions,
+// diff, status, report) and planned for a prune, each step in a child process inside a memory
+// cgroup of 64 MiB. A step that needed more memory would be OOM-killed: the test checks each exit
+// status and that the cgroup counted no OOM kill. Nothing here depends on timing.
 //
 // The cgroup is a child of the test's own memory cgroup, made under a temporary name and removed in
 // teardown: cgroup v2 (memory.max, memory.events) where its memory controller is available, else
@@ -387,10 +387,42 @@ TEST(ScrubMemory, TwoHundredThousandFilesScrubRepairInitAndBackupManifestIn64MiB
     EXPECT_TRUE(ended.exited_ok()) << command[1] << ": " << ended.describe();
     EXPECT_EQ(cgroup.oom_kills(), 0u) << command[1];
   }
+  // The history questions over the same snapshots: versions of one path (3 manifests), the diff of
+  // two 200 000-entry manifests, status, and the report (usage, retention plan, coverage).
+  for (const std::vector<std::string>& command :
+       {std::vector<std::string>{"--json", "versions", "home", rel_of(victim).string()},
+        {"--json", "diff", "home", ids[0], ids[1]},
+        {"--json", "status"},
+        {"--json", "report"}}) {
+    Ended ended = snapkeep_in(cgroup, tmp.path(), with(command));
+    EXPECT_TRUE(ended.exited_ok()) << command[1] << ": " << ended.describe();
+    EXPECT_EQ(cgroup.oom_kills(), 0u) << command[1];
+    if (command[1] == "diff") {
+      json diffed = json::parse(ended.out, nullptr, false);
+      ASSERT_FALSE(diffed.is_discarded()) << ended.out.substr(0, 2000);
+      EXPECT_GT(diffed["presets"][0]["counts"]["content"].get<std::uint64_t>(), 0u);
+      EXPECT_LE(diffed["presets"][0]["counts"]["content"].get<std::uint64_t>(), static_cast<std::uint64_t>(k_changed));
+    }
+  }
   write_preset_config(config, "home", source, dest.mount_point(), "keep = 2\n");
   Ended plan = snapkeep_in(cgroup, tmp.path(), with({"--json", "prune", "--dry-run"}));
   ASSERT_TRUE(plan.exited_ok()) << plan.describe();
   EXPECT_NE(plan.out.find(ids[0]), std::string::npos) << plan.out;
+  EXPECT_EQ(cgroup.oom_kills(), 0u);
+
+  // A backup of 200 000 files by the native engine under the same ceiling. The source is the newest
+  // snapshot's tree as hard links on this filesystem (require_mount = no lets it share the drive)
+  // with k_changed files rewritten: the engine walks every file and links all but those.
+  const fs::path big_source = dest.mount_point() / "src";
+  link_snapshot(snaps[2], big_source, 3);
+  write_preset_config(config, "home", big_source, dest.mount_point(), "require_mount = no\n");
+  Ended native = snapkeep_in(cgroup, tmp.path(), with({"--json", "backup"}));
+  ASSERT_TRUE(native.exited_ok()) << native.describe();
+  json made = json::parse(native.out, nullptr, false);
+  ASSERT_FALSE(made.is_discarded()) << native.out;
+  EXPECT_EQ(made["presets"][0]["status"], "ok");
+  EXPECT_GE(made["presets"][0]["files"].get<std::uint64_t>(), static_cast<std::uint64_t>(k_files));
+  EXPECT_LE(made["presets"][0]["files_transferred"].get<std::uint64_t>(), static_cast<std::uint64_t>(k_changed));
   EXPECT_EQ(cgroup.oom_kills(), 0u);
 }
 
