@@ -359,11 +359,7 @@ TEST(RemotePull, SeededKillsAtRandomMomentsNeverLeaveAHalfSnapshot) {
       }
     });
   };
-  trials.start = [&](int trial) {
-    return std::make_unique<BackgroundRun>(std::vector<std::string>{"-c", w.config.string(), "backup"}, w.dir.path(),
-                                           std::vector<std::string>{},
-                                           BackgroundOptions{.name = "trial" + std::to_string(trial)});
-  };
+  trials.start = [&](int trial) { return background_backup(w.config, w.dir.path(), trial); };
   run_kill_trials(trials, {id1});
 
   std::this_thread::sleep_for(1100ms);

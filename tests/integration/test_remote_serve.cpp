@@ -485,11 +485,7 @@ TEST(RemoteServe, SeededKillsAtRandomMomentsNeverLeaveAHalfSnapshot) {
     }
     return out;
   };
-  trials.start = [&](int trial) {
-    return std::make_unique<BackgroundRun>(std::vector<std::string>{"-c", w.config.string(), "backup"}, w.dir.path(),
-                                           std::vector<std::string>{},
-                                           BackgroundOptions{.name = "trial" + std::to_string(trial)});
-  };
+  trials.start = [&](int trial) { return background_backup(w.config, w.dir.path(), trial); };
   trials.settle = [&] { EXPECT_TRUE(wait_until([&] { return processes_with(serve_marker).empty(); }, 30s, 50ms)); };
   run_kill_trials(trials, {id1});
 

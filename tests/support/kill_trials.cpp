@@ -44,6 +44,12 @@ void expect_whole_and_linked(const fs::path& source, const fs::path& preset_dir,
       << "an unchanged file is still linked after the faults";
 }
 
+std::unique_ptr<BackgroundRun> background_backup(const fs::path& config, const fs::path& log_dir, int trial) {
+  return std::make_unique<BackgroundRun>(std::vector<std::string>{"-c", config.string(), "backup"}, log_dir,
+                                         std::vector<std::string>{},
+                                         BackgroundOptions{.name = "trial" + std::to_string(trial)});
+}
+
 std::vector<std::string> run_kill_trials(const KillTrials& t, std::vector<std::string> whole) {
   const std::uint64_t base = fault::fault_settings().base_seed;
   for (int trial = 0; trial < t.trials; ++trial) {

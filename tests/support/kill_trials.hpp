@@ -37,6 +37,9 @@ std::uint64_t bytes_arrived(const fs::path& preset_dir);
 void expect_whole_and_linked(const fs::path& source, const fs::path& preset_dir, const std::string& older,
                              const std::string& newest);
 
+// `snapkeep -c CONFIG backup` in the background, its output in LOG_DIR/trialN.out and .err.
+std::unique_ptr<BackgroundRun> background_backup(const fs::path& config, const fs::path& log_dir, int trial);
+
 // Runs the trials; `whole` holds the snapshots in place before them. Returns those in place after.
 std::vector<std::string> run_kill_trials(const KillTrials& trials, std::vector<std::string> whole);
 
