@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -61,6 +62,25 @@ std::vector<std::string_view> split_spaces(std::string_view text) {
   return out;
 }
 
+// Splits `text` at spaces into `out`; returns how many fields there are (out.size() + 1 when there
+// are more than fit, which no valid record has).
+std::size_t split_fields(std::string_view text, std::array<std::string_view, 10>& out) {
+  std::size_t count = 0;
+  std::size_t pos = 0;
+  for (;;) {
+    if (count == out.size()) {
+      return out.size() + 1;
+    }
+    std::size_t space = text.find(' ', pos);
+    if (space == std::string_view::npos) {
+      out[count++] = text.substr(pos);
+      return count;
+    }
+    out[count++] = text.substr(pos, space - pos);
+    pos = space + 1;
+  }
+}
+
 bool is_hex(std::string_view text) {
   for (char c : text) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
@@ -95,7 +115,7 @@ class ManifestParser {
       return sys_error("cannot seek in manifest", path);
     }
     m_base = offset;
-    m_pos = m_len = 0;
+    m_pos = m_len = m_hashed = 0;
     m_eof = false;
     m_hashing = hashing;
     XXH3_128bits_reset(m_hash);
@@ -161,21 +181,30 @@ class ManifestParser {
 
   // Stops hashing (the trailer is not part of what it covers) and returns the digest.
   std::string finish_hash() {
+    hash_consumed();
     m_hashing = false;
     return hex128(m_hash);
   }
 
+  // Buffers parse_record reuses from record to record.
+  std::string& prefix_scratch() { return m_prefix; }
+  std::string& end_scratch() { return m_end; }
+
  private:
-  void consume(std::size_t n) {
-    if (m_hashing) {
-      XXH3_128bits_update(m_hash, m_buffer.data() + m_pos, n);
+  void consume(std::size_t n) { m_pos += n; }
+
+  // Feeds the bytes consumed since the last call to the hash, in one piece per buffer.
+  void hash_consumed() {
+    if (m_hashing && m_pos > m_hashed) {
+      XXH3_128bits_update(m_hash, m_buffer.data() + m_hashed, m_pos - m_hashed);
     }
-    m_pos += n;
+    m_hashed = m_pos;
   }
 
   Status fill(const fs::path& path) {
+    hash_consumed();
     m_base += m_len;
-    m_pos = m_len = 0;
+    m_pos = m_len = m_hashed = 0;
     if (m_eof) {
       return {};
     }
@@ -198,9 +227,12 @@ class ManifestParser {
   std::uint64_t m_base = 0;  // file offset of m_buffer[0]
   std::size_t m_pos = 0;
   std::size_t m_len = 0;
+  std::size_t m_hashed = 0;  // m_buffer[0, m_hashed) is in the hash already
   bool m_eof = false;
   bool m_hashing = true;
   XXH3_state_t* m_hash;
+  std::string m_prefix;
+  std::string m_end;
 };
 
 namespace {
@@ -299,7 +331,7 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
     why = "the file ends without a trailer (cut off)";
     return Record::bad;
   }
-  std::string prefix;
+  std::string& prefix = parser.prefix_scratch();
   auto got = parser.read_until(':', prefix, path, 256);
   if (!got) {
     return std::move(got).error();
@@ -308,11 +340,12 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
     why = "a record is cut off or malformed";
     return Record::bad;
   }
-  auto fields = split_spaces(prefix);
+  std::array<std::string_view, 10> fields;
+  const std::size_t field_count = split_fields(prefix, fields);
   // Version 1: TYPE SIZE MTIME INO CTIME HASH LEN; version 2 adds SRC_INO SRC_CTIME before HASH.
   const std::size_t hash_field = header.version >= 2 ? 7 : 5;
   std::size_t length = 0;
-  if (fields.size() != hash_field + 2 || fields[0].size() != 1 || !valid_type(fields[0][0]) ||
+  if (field_count != hash_field + 2 || fields[0].size() != 1 || !valid_type(fields[0][0]) ||
       !parse_number(fields[1], entry.size) || !parse_number(fields[2], entry.mtime_ns) ||
       !parse_number(fields[3], entry.ino) || !parse_number(fields[4], entry.ctime_ns) ||
       !parse_number(fields[hash_field + 1], length) || length == 0 || length > k_max_path) {
@@ -332,7 +365,7 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
   if (fields[hash_field] == "-") {
     entry.hash.clear();
   } else if (fields[hash_field].size() == checksum_hex_length(header.checksum) && is_hex(fields[hash_field])) {
-    entry.hash = std::string(fields[hash_field]);
+    entry.hash.assign(fields[hash_field]);
   } else {
     why = "a malformed hash";
     return Record::bad;
@@ -341,7 +374,7 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
   if (!got) {
     return std::move(got).error();
   }
-  std::string end;
+  std::string& end = parser.end_scratch();
   if (!*got || entry.path.find('\0') != std::string::npos) {
     why = "a record's path is cut off";
     return Record::bad;
@@ -528,7 +561,7 @@ ManifestReader::~ManifestReader() {
   m_parser.reset();  // before the descriptor it reads
 }
 
-ManifestOpen open_manifest(const fs::path& path) {
+ManifestOpen open_manifest(const fs::path& path, const std::function<void(const ManifestEntry&)>& visit) {
   ManifestOpen out;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
@@ -574,6 +607,9 @@ ManifestOpen open_manifest(const fs::path& path) {
       out.state = ManifestState::damaged;
       out.reason = "entries are out of order after " + std::to_string(count) + " entries";
       return out;
+    }
+    if (visit) {
+      visit(entry);
     }
     last = entry.path;
     ++count;

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -100,8 +101,11 @@ struct ManifestOpen {
 };
 
 // Opens a manifest and checks all of it (format, version, every record, count and checksum) before
-// any entry is handed out; memory does not grow with its size.
-ManifestOpen open_manifest(const std::filesystem::path& path);
+// any entry is handed out; memory does not grow with its size. `visit`, when given, sees every
+// entry during that check (one pass less for a caller that needs two): what it gathered counts
+// only when the state is ok.
+ManifestOpen open_manifest(const std::filesystem::path& path,
+                           const std::function<void(const ManifestEntry&)>& visit = {});
 
 // Opens the journal of an unfinished manifest (ManifestWriter::create_journal): its header must be
 // good; next() then hands out the complete records and stops at the first incomplete one (a killed
@@ -127,7 +131,8 @@ class ManifestReader {
   Result<ManifestEntry> read_at(std::uint64_t position);
 
  private:
-  friend ManifestOpen open_manifest(const std::filesystem::path& path);
+  friend ManifestOpen open_manifest(const std::filesystem::path& path,
+                                    const std::function<void(const ManifestEntry&)>& visit);
   friend ManifestOpen open_manifest_journal(const std::filesystem::path& path);
   ManifestReader() = default;
   std::filesystem::path m_path;
