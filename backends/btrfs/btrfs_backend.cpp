@@ -14,6 +14,7 @@
 #include "backends/btrfs/extents.hpp"
 #include "backends/btrfs/fs_scrub.hpp"
 #include "backends/btrfs/parent_pins.hpp"
+#include "backends/btrfs/send_stream.hpp"
 #include "backends/btrfs/snapshot_remake.hpp"
 #include "backends/btrfs/subvolume.hpp"
 #include "core/base/fsprobe.hpp"
@@ -70,16 +71,9 @@ std::vector<SourceSnapshot> list_source_snapshots(const fs::path& root) {
 
 // Counts entries and bytes of a tree, for the backup's report.
 void count_tree(const fs::path& root, BackupStats& stats) {
-  std::error_code ec;
-  stats.files = 1;
-  stats.bytes_total = 0;
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    ++stats.files;
-    if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
-      stats.bytes_total += it->file_size(ec);
-    }
-  }
+  const TreeCount count = snapkeep::count_tree(root);
+  stats.files = count.entries;
+  stats.bytes_total = count.bytes;
 }
 
 class BtrfsBackend final : public Backend {
@@ -217,6 +211,30 @@ Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
   return subvolume ? send_receive(job) : sync_and_snapshot(job);
 }
 
+// What an incremental receive changed relative to the parent's copy, when the stream was read
+// whole and the new snapshot really is a snapshot of that copy (btrfs receive picks the parent by
+// its received uuid); nullopt makes the manifest step walk the new snapshot instead.
+std::optional<TreeChanges> changes_from_parent(const Preset& preset,
+                                               const std::optional<btrfs::SendStreamChanges>& stream,
+                                               const fs::path& received, const SourceSnapshot* parent) {
+  if (!stream || parent == nullptr) {
+    return std::nullopt;
+  }
+  if (!stream->usable()) {
+    spdlog::info("{}: the manifest is written in full: {}", preset.name, stream->failure());
+    return std::nullopt;
+  }
+  const fs::path parent_copy = received.parent_path() / parent->id;
+  auto made = btrfs::subvolume_info(received);
+  auto from = btrfs::subvolume_info(parent_copy);
+  if (!made || !from || made->parent_uuid != from->uuid) {
+    spdlog::info("{}: the manifest is written in full: {} was not received as a snapshot of {}", preset.name,
+                 received.string(), parent_copy.string());
+    return std::nullopt;
+  }
+  return stream->changes(parent->id);
+}
+
 // Case 1: the source is a subvolume. Snapshot it read-only, send (incrementally from the newest
 // verified pair) into the destination, verify, then give both their id names.
 Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
@@ -295,9 +313,22 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   send.emplace_back("--");
   send.push_back(new_source.string());
   std::vector<std::string> receive{"btrfs", "receive", "--", job.preset_dir.string()};
-  auto piped = run_pipeline(send, receive, [&](std::uint64_t bytes) {
-    job.progress->update(format_bytes(bytes) + " sent", {0, bytes});
-  });
+  // An incremental stream names every path it changes: the manifest is then patched from the
+  // parent's instead of walking the new snapshot (docs/btrfs.md).
+  std::optional<btrfs::SendStreamChanges> stream;
+  if (parent != nullptr) {
+    stream.emplace();
+  }
+  auto piped = run_pipeline(
+      send, receive,
+      [&](std::uint64_t bytes) {
+        job.progress->update(format_bytes(bytes) + " sent", {0, bytes});
+      },
+      [&](std::string_view bytes) {
+        if (stream) {
+          stream->feed(bytes);
+        }
+      });
   job.progress->finish();
   if (!piped || !piped->succeeded()) {
     cleanup();
@@ -329,7 +360,8 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
 
   BackupStats stats;
   stats.bytes_transferred = piped->bytes;
-  count_tree(job.preset_dir / job.id, stats);
+  stats.counts_from_manifest = true;
+  stats.changes = changes_from_parent(preset, stream, job.preset_dir / job.id, parent);
   record_parent_pair(preset, drive, job.id, btrfs::uuid_text(source_info->uuid), warnings);
 
   // Keep the source snapshots of the newest verified pairs as future parents, and those other

@@ -270,7 +270,11 @@ void record_finished_snapshot(const Preset& preset, const Backend& backend, cons
     write_backup_manifest(preset, preset_dir, outcome.snapshot_id, snapshots, stats,
                           backend.capabilities().content_sharing);
   }
-  if (stats.manifest_ok && !snapshots.empty()) {
+  if (stats.manifest_ok && stats.change_counts && stats.changes && !snapshots.empty() &&
+      stats.changes->base == snapshots.back().id) {
+    outcome.changes = stats.change_counts;  // counted while the manifest was patched
+    outcome.changes_since = stats.changes->base;
+  } else if (stats.manifest_ok && !snapshots.empty()) {
     note_changes(preset, backend, preset_dir / k_state_dir_name, snapshots.back().id, outcome);
   }
   if (!drive.uuid.empty()) {

@@ -305,6 +305,20 @@ bool keeps_nanosecond_mtimes(const fs::path& dir) {
   return kept;
 }
 
+TreeCount count_tree(const fs::path& root) {
+  TreeCount count;
+  count.entries = 1;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    ++count.entries;
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) {
+      count.bytes += it->file_size(ec);
+    }
+  }
+  return count;
+}
+
 Result<bool> dir_is_empty(const fs::path& dir) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {

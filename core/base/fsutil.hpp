@@ -46,6 +46,14 @@ Status remove_tree(const std::filesystem::path& root, const std::function<void(s
 // false when the probe cannot be made.
 bool keeps_nanosecond_mtimes(const std::filesystem::path& dir);
 
+// Entries below `root` plus root itself, and the sizes of its regular files: a backup's counts when
+// nothing better lists them. Unreadable parts are skipped.
+struct TreeCount {
+  std::uint64_t entries = 0;
+  std::uint64_t bytes = 0;
+};
+TreeCount count_tree(const std::filesystem::path& root);
+
 // Is `dir` a directory with no entries? Errors name the path.
 Result<bool> dir_is_empty(const std::filesystem::path& dir);
 

@@ -333,7 +333,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
 }
 
 Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const std::vector<std::string>& second,
-                                    const std::function<void(std::uint64_t)>& on_bytes) {
+                                    const std::function<void(std::uint64_t)>& on_bytes,
+                                    const std::function<void(std::string_view)>& on_data) {
   if (first.empty() || second.empty()) {
     return runtime_error("internal error: empty argv");
   }
@@ -396,6 +397,9 @@ Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const
     result.bytes += static_cast<std::uint64_t>(n);
     if (on_bytes) {
       on_bytes(result.bytes);
+    }
+    if (on_data) {
+      on_data(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
     }
     std::size_t done = 0;
     while (downstream_open && done < static_cast<std::size_t>(n)) {

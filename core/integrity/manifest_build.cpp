@@ -17,9 +17,11 @@
 #include "core/base/signals.hpp"
 #include "core/config/units.hpp"
 #include "core/integrity/content_identity.hpp"
+#include "core/integrity/entry_hash.hpp"
 #include "core/integrity/external_sort.hpp"
 #include "core/integrity/hashing.hpp"
 #include "core/integrity/manifest.hpp"
+#include "core/integrity/manifest_patch.hpp"
 #include "core/integrity/record_bytes.hpp"
 #include "core/integrity/work_file.hpp"
 
@@ -304,45 +306,23 @@ class EntryHasher {
   // previous manifest or an earlier hard link when allowed, else read: the record then takes size
   // and times from the file as read. Fails on a read error.
   Status fill(const fs::path& full, const struct stat& st, ManifestEntry& record) {
-    record.hash.clear();
-    if (m_options.checksum == ChecksumKind::none) {
-      return {};
-    }
-    if (record.type == EntryType::symlink) {
-      std::string target(record.size + 1, '\0');
-      ssize_t n = ::readlink(full.c_str(), target.data(), target.size());
-      if (n < 0) {
-        return sys_error("cannot read symlink", full);
+    if (record.type == EntryType::file && !m_hashers.empty()) {
+      SNAPKEEP_TRY_ASSIGN(const ManifestEntry* before, m_previous.find(record.ino));
+      if (before != nullptr && may_reuse_hash(*before, st, m_options.content_sharing)) {
+        record.hash = before->hash;
+        ++m_stats.files_reused;
+        return {};
       }
-      target.resize(static_cast<std::size_t>(n));
-      record.hash = hash_bytes(m_options.checksum, target);
+      if (m_hashed_any && m_hashed_ino == record.ino) {  // a hard link within this snapshot
+        record.hash = m_hashed;
+        ++m_stats.files_reused;
+        return {};
+      }
+    }
+    SNAPKEEP_TRY(hash_entry(full, m_hashers, record, m_stats.bytes_hashed));
+    if (record.type != EntryType::file || m_hashers.empty()) {
       return {};
     }
-    if (record.type != EntryType::file) {
-      return {};
-    }
-    SNAPKEEP_TRY_ASSIGN(const ManifestEntry* before, m_previous.find(record.ino));
-    if (before != nullptr && may_reuse_hash(*before, st, m_options.content_sharing)) {
-      record.hash = before->hash;
-      ++m_stats.files_reused;
-      return {};
-    }
-    if (m_hashed_any && m_hashed_ino == record.ino) {  // a hard link within this snapshot
-      record.hash = m_hashed;
-      ++m_stats.files_reused;
-      return {};
-    }
-    SNAPKEEP_TRY_ASSIGN(Fd fd, open_for_reading(full));
-    struct stat now {};
-    if (::fstat(fd.get(), &now) != 0) {
-      return sys_error("cannot stat", full);
-    }
-    SNAPKEEP_TRY_ASSIGN(std::uint64_t read, hash_fd(fd.get(), m_hashers, {}, full));
-    record.hash = m_hashers.front().hex_digest();
-    record.size = read;
-    record.mtime_ns = timespec_ns(now.st_mtim);
-    record.ctime_ns = timespec_ns(now.st_ctim);
-    m_stats.bytes_hashed += read;
     ++m_stats.files_hashed;
     m_hashed_any = true;
     m_hashed_ino = record.ino;
@@ -381,14 +361,10 @@ Status make_entries(const fs::path& snapshot, SortedRecords& walk, EntryHasher& 
       return interrupted();
     }
     Walked w = parse_walked(walked);
-    record.path.assign(w.path);
-    record.type = entry_type_of(w.st.st_mode);
-    record.size = static_cast<std::uint64_t>(w.st.st_size);
-    record.mtime_ns = timespec_ns(w.st.st_mtim);
-    record.ctime_ns = timespec_ns(w.st.st_ctim);
-    record.ino = w.st.st_ino;
+    record = entry_from_stat(w.path, w.st);
     stats.files += record.type == EntryType::file ? 1 : 0;
     SNAPKEEP_TRY(hasher.fill(snapshot / w.path, w.st, record));
+    stats.bytes += record.type == EntryType::file ? record.size : 0;
     bytes.clear();
     entry_record(bytes, record);
     SNAPKEEP_TRY(by_path.add(bytes.view()));
@@ -495,16 +471,49 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
   }
   Progress progress(preset.name);
   options.progress = &progress;
-  auto built = build_manifest(preset_dir / id, id, manifest_path(state_dir, id), options);
+  Result<ManifestBuildStats> built = runtime_error("not built");
+  bool patched = false;
+  if (stats.changes) {
+    // The backend knows what changed since the snapshot it made this one from: patch its manifest.
+    const bool known =
+        std::any_of(earlier.begin(), earlier.end(), [&](const SnapshotInfo& s) { return s.id == stats.changes->base; });
+    built = known ? patch_manifest(preset_dir / id, id, manifest_path(state_dir, id),
+                                   manifest_path(state_dir, stats.changes->base), *stats.changes, options)
+                  : Result<ManifestBuildStats>(runtime_error("the snapshot " + stats.changes->base + " is gone"));
+    patched = built.ok();
+    if (!built && stop_signal() == 0) {
+      spdlog::info("{}: writing the manifest of {} in full: {}", preset.name, id, built.error().describe());
+    }
+  }
+  if (!patched && (!stats.changes || stop_signal() == 0)) {
+    built = build_manifest(preset_dir / id, id, manifest_path(state_dir, id), options);
+  }
   progress.finish();
+  if (stats.counts_from_manifest) {
+    if (built) {
+      stats.files = built->entries + 1;  // and the snapshot's root
+      stats.bytes_total = built->bytes;
+    } else {
+      const TreeCount count = count_tree(preset_dir / id);
+      stats.files = count.entries;
+      stats.bytes_total = count.bytes;
+    }
+  }
   if (!built) {
     fail(std::move(built).error());
     return;
   }
   stats.bytes_hashed = built->bytes_hashed;
   stats.manifest_ok = true;
-  spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,
-               built->entries, format_bytes(built->bytes_hashed), built->files_hashed, built->files_reused);
+  stats.change_counts = built->changes;
+  if (patched) {
+    spdlog::info("{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files, {} entries",
+                 preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
+                 format_bytes(built->bytes_hashed), built->files_hashed, built->entries);
+  } else {
+    spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,
+                 built->entries, format_bytes(built->bytes_hashed), built->files_hashed, built->files_reused);
+  }
 }
 
 }  // namespace snapkeep

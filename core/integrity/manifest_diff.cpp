@@ -116,18 +116,22 @@ Result<ChangeCounts> count_manifest_changes(const fs::path& before, const fs::pa
     if (!more) {
       break;
     }
-    const PathChange change = b == nullptr   ? PathChange::added
-                              : a == nullptr ? PathChange::deleted
-                                             : compare_entries(*b, *a, sharing);
-    switch (change) {
-      case PathChange::added: ++counts.added; break;
-      case PathChange::deleted: ++counts.deleted; break;
-      case PathChange::content: ++counts.content; break;
-      case PathChange::metadata: ++counts.metadata; break;
-      case PathChange::unchanged: break;
-    }
+    count_change(b == nullptr   ? PathChange::added
+                 : a == nullptr ? PathChange::deleted
+                                : compare_entries(*b, *a, sharing),
+                 counts);
   }
   return counts;
+}
+
+void count_change(PathChange change, ChangeCounts& counts) {
+  switch (change) {
+    case PathChange::added: ++counts.added; break;
+    case PathChange::deleted: ++counts.deleted; break;
+    case PathChange::content: ++counts.content; break;
+    case PathChange::metadata: ++counts.metadata; break;
+    case PathChange::unchanged: break;
+  }
 }
 
 }  // namespace snapkeep

@@ -75,13 +75,8 @@ class EntryMerge {
   bool m_took_a = false;
 };
 
-// How many entries changed from one snapshot to the next.
-struct ChangeCounts {
-  std::uint64_t added = 0;
-  std::uint64_t deleted = 0;
-  std::uint64_t content = 0;   // modified content
-  std::uint64_t metadata = 0;  // metadata only
-};
+// Adds one path's change to `counts` (ChangeCounts: core/store/manifest_entry.hpp).
+void count_change(PathChange change, ChangeCounts& counts);
 
 // Counts the changes from the manifest `before` to the manifest `after` (both checked first).
 // Fails, naming the file, when either is missing, damaged or unreadable.

@@ -13,6 +13,7 @@
 #include "core/base/error.hpp"
 #include "core/config/config.hpp"
 #include "core/store/catalog.hpp"
+#include "core/store/manifest_entry.hpp"
 
 namespace snapkeep {
 
@@ -48,6 +49,16 @@ struct BackupJob {
 };
 
 // What a backup did, for the result line and JSON.
+// What a backend knows changed between the snapshot `base` and the new snapshot it made from it
+// (btrfs: the paths an incremental send stream named). The manifest step then writes the new
+// manifest from base's manifest and these paths instead of walking the new snapshot (docs/btrfs.md).
+// Paths are relative to the snapshot root, sorted and unique.
+struct TreeChanges {
+  std::string base;                   // id of the snapshot the new one was made from
+  std::vector<std::string> entries;   // paths whose own entry may differ (not what lies below them)
+  std::vector<std::string> subtrees;  // paths whose whole subtree may differ (renamed, removed)
+};
+
 struct BackupStats {
   std::uint64_t files = 0;              // entries in the new snapshot
   std::uint64_t files_transferred = 0;  // files whose data was copied (not linked)
@@ -59,6 +70,13 @@ struct BackupStats {
   // Why the manifest was not written: the snapshot is complete and `latest`, but the run exits 1.
   std::optional<Error> manifest_error;
   std::vector<std::string> warnings;
+  // Set by a backend that knows what changed since an earlier snapshot: the manifest is patched.
+  std::optional<TreeChanges> changes;
+  // Set by the manifest step when it patched: entries changed from changes->base to the new
+  // snapshot, counted on the way (no second pass over both manifests).
+  std::optional<ChangeCounts> change_counts;
+  // files and bytes_total are left for the manifest step to count (it lists every entry anyway).
+  bool counts_from_manifest = false;
 };
 
 // How a backend's snapshots share file content: what makes two snapshot files one content, for

@@ -43,4 +43,13 @@ struct ManifestEntry {
   bool operator==(const ManifestEntry&) const = default;
 };
 
+// How many entries changed from one snapshot to the next (the rule: compare_entries in
+// core/integrity/manifest_diff.hpp).
+struct ChangeCounts {
+  std::uint64_t added = 0;
+  std::uint64_t deleted = 0;
+  std::uint64_t content = 0;   // modified content
+  std::uint64_t metadata = 0;  // metadata only
+};
+
 }  // namespace snapkeep

@@ -1,0 +1,34 @@
+#pragma once
+// Writing a snapshot's manifest from the manifest of the snapshot it was made from and the paths a
+// backend knows changed in between (TreeChanges, core/store/backend.hpp): the new snapshot is not
+// walked, only the changed paths are looked at, so an incremental btrfs backup costs time in
+// proportion to what changed (docs/btrfs.md). The result is the manifest build_manifest would
+// write for the same snapshot; tests/integration/test_btrfs_manifest_patch.cpp compares the two.
+
+#include <cstddef>
+#include <filesystem>
+#include <string>
+
+#include "core/base/error.hpp"
+#include "core/integrity/manifest_build.hpp"
+#include "core/store/backend.hpp"
+
+namespace snapkeep {
+
+// Paths looked at beyond which a patch is not worth it: patch_manifest fails and the caller builds
+// the manifest in full (which costs the same and keeps memory bounded).
+inline constexpr std::size_t k_patch_max_paths = 200000;
+
+// Writes the manifest of `snapshot` (id `id`) to `manifest_file` from `base_manifest` (the
+// manifest of changes.base, which must be whole and of options.checksum) and `changes`. Every
+// changed path is lstat-ed without following symlinks; renamed folders are walked; files whose
+// hash the base cannot vouch for (content_identity) are read. Memory: the changed paths, at most
+// `max_paths`. Fails when the base manifest cannot be used or more paths changed than max_paths;
+// the caller then builds the manifest in full.
+Result<ManifestBuildStats> patch_manifest(const std::filesystem::path& snapshot, const std::string& id,
+                                          const std::filesystem::path& manifest_file,
+                                          const std::filesystem::path& base_manifest, const TreeChanges& changes,
+                                          const ManifestBuildOptions& options,
+                                          std::size_t max_paths = k_patch_max_paths);
+
+}  // namespace snapkeep
