@@ -1,7 +1,8 @@
 // Memory ceiling of scrub, manifest building and the read commands (issue 13): a tree of 200 000
 // small files in 3 hard-link snapshots is given manifests (scrub --init, the backup-time manifest),
 // scrubbed, one damaged file repaired, then listed, measured (du), checked, asked about (versions,
-// diff, status, report) and planned for a prune, each step in a child process inside a memory
+// diff, status, report), planned for a prune and for min_free (prune --free), restored whole, and
+// backed up by the native engine, each step in a child process inside a memory
 // cgroup of 64 MiB. A step that needed more memory would be OOM-killed: the test checks each exit
 // status and that the cgroup counted no OOM kill. Nothing here depends on timing.
 //
@@ -409,6 +410,26 @@ TEST(ScrubMemory, TwoHundredThousandFilesScrubRepairInitAndBackupManifestIn64MiB
   ASSERT_TRUE(plan.exited_ok()) << plan.describe();
   EXPECT_NE(plan.out.find(ids[0]), std::string::npos) << plan.out;
   EXPECT_EQ(cgroup.oom_kills(), 0u);
+  // The min_free plan for a free space the drive cannot reach: it measures what deleting each
+  // snapshot would free across 3 x 200 000 hard-linked paths, then refuses, deleting nothing.
+  write_preset_config(config, "home", source, dest.mount_point());
+  Ended space = snapkeep_in(cgroup, tmp.path(), with({"--json", "prune", "--dry-run", "--free", "99%"}));
+  EXPECT_NE(space.out.find("cannot free enough space"), std::string::npos) << space.describe() << space.out;
+  EXPECT_NE(space.out.find("Nothing was deleted"), std::string::npos) << space.out;
+  EXPECT_EQ(cgroup.oom_kills(), 0u);
+  for (const auto& snap : snaps) {
+    EXPECT_TRUE(fs::is_directory(snap)) << snap;
+  }
+  // A restore of a whole 200 000-file snapshot (snapkeep checks the target and runs rsync, both
+  // inside the ceiling).
+  const fs::path restored = tmp / "restored";
+  Ended restore =
+      snapkeep_in(cgroup, tmp.path(), with({"--json", "restore", "home", ids[2], "--to", restored.string()}));
+  ASSERT_TRUE(restore.exited_ok()) << restore.describe() << restore.out.substr(0, 2000);
+  EXPECT_EQ(read_file(restored / rel_of(victim)), read_file(snaps[2] / rel_of(victim)));
+  EXPECT_EQ(read_file(restored / rel_of(k_files - 1)), read_file(snaps[2] / rel_of(k_files - 1)));
+  EXPECT_EQ(cgroup.oom_kills(), 0u);
+  fs::remove_all(restored);
 
   // A backup of 200 000 files by the native engine under the same ceiling. The source is the newest
   // snapshot's tree as hard links on this filesystem (require_mount = no lets it share the drive)
