@@ -1,8 +1,9 @@
 #pragma once
 // Seeded kills at random moments of a remote backup (tests/integration/test_remote_*.cpp): each
 // trial gives the source 12 MiB of new data in big/, starts a backup and SIGKILLs one of the
-// processes the caller names (an ssh, serve, an rsync; each in turn) a random delay after it appeared. The moment
-// is random, not the outcome: a run that finished first made a whole snapshot. After every trial no
+// processes the caller names (an ssh, serve, an rsync; each in turn) a random delay after it appeared (the
+// first trial within 300 ms, and at least one run must have been cut short). The moment is random,
+// not the outcome: a run that finished first made a whole snapshot. After every trial no
 // half snapshot is in place, every snapshot in place is whole, and `latest` is the newest of them.
 // SNAPKEEP_FAULT_SEED sets the base seed (tests/support/seeds.hpp); a failing trial names its seed.
 
