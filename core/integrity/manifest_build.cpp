@@ -375,13 +375,7 @@ Status make_entries(const fs::path& snapshot, SortedRecords& walk, EntryHasher& 
 // Writes the entries of `by_path` as the manifest `file` of snapshot `id`.
 Status write_manifest(const ExternalSorter& by_path, const fs::path& file, const std::string& id,
                       const ManifestBuildOptions& options) {
-  ManifestHeader header;
-  header.checksum = options.checksum;
-  header.snapshot_id = id;
-  header.origin = options.origin;
-  header.created_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(file, header));
+  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(file, new_manifest_header(id, options)));
   SNAPKEEP_TRY_ASSIGN(SortedRecords sorted, by_path.stream());
   ManifestEntry record;
   std::string_view bytes;
@@ -396,6 +390,16 @@ Status write_manifest(const ExternalSorter& by_path, const fs::path& file, const
 }
 
 }  // namespace
+
+ManifestHeader new_manifest_header(const std::string& id, const ManifestBuildOptions& options) {
+  ManifestHeader header;
+  header.checksum = options.checksum;
+  header.snapshot_id = id;
+  header.origin = options.origin;
+  header.created_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return header;
+}
 
 Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::string& id,
                                           const fs::path& manifest_file, const ManifestBuildOptions& options) {

@@ -12,6 +12,7 @@
 
 #include "core/base/error.hpp"
 #include "core/config/config.hpp"
+#include "core/integrity/manifest.hpp"
 #include "core/store/backend.hpp"
 #include "core/store/catalog.hpp"
 
@@ -48,6 +49,9 @@ struct ManifestBuildOptions {
   std::optional<std::filesystem::path> work_dir;
   Progress* progress = nullptr;  // may be null
 };
+
+// The header of a new manifest of snapshot `id`, made now (build_manifest, patch_manifest).
+ManifestHeader new_manifest_header(const std::string& id, const ManifestBuildOptions& options);
 
 // Writes the manifest of the snapshot tree `snapshot` (id `id`) to `manifest_file`. Entries are
 // sorted by path bytes; files are read in inode order. Memory: a few sort buffers of

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <memory>
 #include <string_view>
 #include <unordered_map>
@@ -298,13 +297,7 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
     return too_many(max_paths);
   }
 
-  ManifestHeader header;
-  header.checksum = options.checksum;
-  header.snapshot_id = id;
-  header.origin = options.origin;
-  header.created_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, header));
+  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
   ManifestBuildStats stats;
   PatchWriter out(snapshot, options, writer, stats, std::move(removed));
 
