@@ -8,6 +8,7 @@
                                       storing the changed bytes: read, write, fsync-free)
 
 Content and mtimes depend only on N, the file index and the round, so every run sees the same tree.
+GENTREE_MAX_BYTES=M makes files of 1..M bytes instead (small trees of many files: scripts/bench-btrfs-scale).
 """
 import os
 import random
@@ -18,18 +19,24 @@ BASE_MTIME = 1_700_000_000          # 2023-11-14, well in the past
 CHANGE_MTIME = 1_750_000_000        # rounds get CHANGE_MTIME + round * 1000
 
 
+MAX_BYTES = int(os.environ.get("GENTREE_MAX_BYTES", "0"))
+
+
 def layout(n):
     dirs = max(1, n // 100)
     sizes_rng = random.Random(n)
     for i in range(n):
         d = i % dirs
         rel = os.path.join(f"g{d // 100:03d}", f"d{d:05d}", f"f{i:07d}.dat")
-        size = 1024 + sizes_rng.randrange(15 * 1024 + 1)
+        if MAX_BYTES > 0:
+            size = 1 + sizes_rng.randrange(MAX_BYTES)
+        else:
+            size = 1024 + sizes_rng.randrange(15 * 1024 + 1)
         yield i, rel, size
 
 
 def content(i, size, rnd):
-    header = f"file {i} round {rnd}\n".encode()
+    header = f"file {i} round {rnd}\n".encode()[:size]
     off = (i * 7919 + rnd * 104729) % (len(POOL) - 17 * 1024)
     return header + POOL[off:off + size - len(header)]
 
