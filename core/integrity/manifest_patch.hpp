@@ -17,7 +17,7 @@ namespace snapkeep {
 
 // Paths looked at beyond which a patch is not worth it: patch_manifest fails and the caller builds
 // the manifest in full (which costs the same and keeps memory bounded).
-inline constexpr std::size_t k_patch_max_paths = 200000;
+inline constexpr std::size_t k_patch_max_paths = 100000;
 
 // Writes the manifest of `snapshot` (id `id`) to `manifest_file` from `base_manifest` (the
 // manifest of changes.base, which must be whole and of options.checksum) and `changes`. Every
