@@ -66,30 +66,6 @@ std::string kind_name(Kind kind) {
   return "?";
 }
 
-// Sets an environment variable for its lifetime.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const std::string& value) : m_name(name) {
-    if (const char* old = std::getenv(name)) {
-      m_old = old;
-    }
-    ::setenv(name, value.c_str(), 1);
-  }
-  ~ScopedEnv() {
-    if (m_old) {
-      ::setenv(m_name, m_old->c_str(), 1);
-    } else {
-      ::unsetenv(m_name);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
- private:
-  const char* m_name;
-  std::optional<std::string> m_old;
-};
-
 // Version `round` of the source tree: stable files (one a hard-linked pair, one only in round 0, a
 // symlink, an empty folder), a file added in round 2, and 2.4 MiB rewritten every round (a big file
 // and 100 small ones), so that each snapshot has data to copy while it is killed. Every file is at

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,19 @@
 namespace snapkeep::test {
 
 namespace fs = std::filesystem;
+
+// Sets an environment variable for its lifetime (and puts back what it was).
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const std::string& value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* m_name;
+  std::optional<std::string> m_old;
+};
 
 // A fresh folder under $TMPDIR (or /tmp), removed with everything in it at destruction.
 class TempDir {

@@ -15,37 +15,14 @@
 namespace snapkeep {
 namespace {
 
+using test::ScopedEnv;
 using test::TempDir;
-
-// Points SNAPKEEP_STATE_DIR at a folder for the test's lifetime.
-class ScopedStateDir {
- public:
-  explicit ScopedStateDir(const std::filesystem::path& dir) {
-    const char* old = std::getenv("SNAPKEEP_STATE_DIR");
-    m_had = old != nullptr;
-    m_old = m_had ? old : "";
-    ::setenv("SNAPKEEP_STATE_DIR", dir.c_str(), 1);
-  }
-  ~ScopedStateDir() {
-    if (m_had) {
-      ::setenv("SNAPKEEP_STATE_DIR", m_old.c_str(), 1);
-    } else {
-      ::unsetenv("SNAPKEEP_STATE_DIR");
-    }
-  }
-  ScopedStateDir(const ScopedStateDir&) = delete;
-  ScopedStateDir& operator=(const ScopedStateDir&) = delete;
-
- private:
-  bool m_had = false;
-  std::string m_old;
-};
 
 const std::filesystem::path k_preset = "/mnt/backup/home";
 
 TEST(CoreDrives, BackupsRecordFirstAndLastSeenPerDrive) {
   TempDir tmp;
-  ScopedStateDir scoped(tmp / "state");
+  ScopedEnv scoped("SNAPKEEP_STATE_DIR", (tmp / "state").string());
   auto none = read_drives(k_preset);
   ASSERT_TRUE(none.ok()) << none.error().describe();
   EXPECT_TRUE(none->empty());
@@ -74,7 +51,7 @@ TEST(CoreDrives, BackupsRecordFirstAndLastSeenPerDrive) {
 
 TEST(CoreDrives, ParentPairsAreSetReplacedAndReleased) {
   TempDir tmp;
-  ScopedStateDir scoped(tmp / "state");
+  ScopedEnv scoped("SNAPKEEP_STATE_DIR", (tmp / "state").string());
   ASSERT_TRUE(record_drive_backup(k_preset, "home", "uuid-a", "2026-09-21_12-00-00", 1790000000, {}).ok());
   ASSERT_TRUE(record_drive_parent(k_preset, "uuid-a", DriveParent{"2026-09-21_12-00-00", "src-1"}).ok());
   ASSERT_TRUE(record_drive_parent(k_preset, "uuid-a", DriveParent{"2026-09-22_12-00-00", "src-2"}).ok());
@@ -115,7 +92,7 @@ TEST(CoreDrives, IdsHeldByDrivesAreTheirNewestAndTheirParents) {
 // Keys stay exact for any folder name: bytes that are not UTF-8, and '%', are written %XX.
 TEST(CoreDrives, PresetFoldersThatAreNotUtf8KeepTheirOwnEntries) {
   TempDir tmp;
-  ScopedStateDir scoped(tmp / "state");
+  ScopedEnv scoped("SNAPKEEP_STATE_DIR", (tmp / "state").string());
   const std::filesystem::path odd = std::string("/mnt/\xff\xfe x%41/h\xc3\xa9me");
   const std::filesystem::path twin = "/mnt/%FF%FE x%2541/h\xc3\xa9me";
   EXPECT_EQ(local_state_key(odd), "/mnt/%FF%FE x%2541/h\xc3\xa9me");
@@ -135,7 +112,7 @@ TEST(CoreDrives, PresetFoldersThatAreNotUtf8KeepTheirOwnEntries) {
 
 TEST(CoreDrives, ADamagedStateIsAnError) {
   TempDir tmp;
-  ScopedStateDir scoped(tmp / "state");
+  ScopedEnv scoped("SNAPKEEP_STATE_DIR", (tmp / "state").string());
   test::write_file(tmp / "state" / "state.json", "{not json");
   auto drives = read_drives(k_preset);
   ASSERT_FALSE(drives.ok());

@@ -14,33 +14,12 @@
 namespace snapkeep {
 namespace {
 
+using test::ScopedEnv;
 using test::TempDir;
-
-// Points SNAPKEEP_STATE_DIR at a folder for the test's lifetime.
-class ScopedStateDir {
- public:
-  explicit ScopedStateDir(const std::filesystem::path& dir) {
-    const char* old = std::getenv("SNAPKEEP_STATE_DIR");
-    m_had = old != nullptr;
-    m_old = m_had ? old : "";
-    ::setenv("SNAPKEEP_STATE_DIR", dir.c_str(), 1);
-  }
-  ~ScopedStateDir() {
-    if (m_had) {
-      ::setenv("SNAPKEEP_STATE_DIR", m_old.c_str(), 1);
-    } else {
-      ::unsetenv("SNAPKEEP_STATE_DIR");
-    }
-  }
-
- private:
-  bool m_had = false;
-  std::string m_old;
-};
 
 TEST(CoreLocalState, StartsEmptyAndKeepsEachPresetApart) {
   TempDir tmp;
-  ScopedStateDir scoped(tmp / "state");
+  ScopedEnv scoped("SNAPKEEP_STATE_DIR", (tmp / "state").string());
   EXPECT_EQ(local_state_dir(), tmp / "state");
   auto empty = read_local_state();
   ASSERT_TRUE(empty.ok()) << empty.error().describe();
@@ -58,7 +37,7 @@ TEST(CoreLocalState, StartsEmptyAndKeepsEachPresetApart) {
 
 TEST(CoreLocalState, ADamagedFileIsAnErrorNamingIt) {
   TempDir tmp;
-  ScopedStateDir scoped(tmp.path());
+  ScopedEnv scoped("SNAPKEEP_STATE_DIR", tmp.path().string());
   test::write_file(tmp / "state.json", "{not json");
   auto doc = read_local_state();
   ASSERT_FALSE(doc.ok());
@@ -70,7 +49,7 @@ TEST(CoreLocalState, ADamagedFileIsAnErrorNamingIt) {
 // Two processes updating at once lose nothing: every increment of both lands.
 TEST(CoreLocalState, ConcurrentUpdatesLoseNothing) {
   TempDir tmp;
-  ScopedStateDir scoped(tmp.path());
+  ScopedEnv scoped("SNAPKEEP_STATE_DIR", tmp.path().string());
   constexpr int k_rounds = 50;
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
