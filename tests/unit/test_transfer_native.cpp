@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -27,11 +28,32 @@ using test::read_file;
 using test::TempDir;
 using test::write_file;
 
-// Collects the records the engine writes, checking their order.
+// FNV-1a in hex: enough to tell the test's small files apart.
+class FnvHasher final : public ContentHasher {
+ public:
+  void update(const void* data, std::size_t size) override {
+    for (std::size_t i = 0; i < size; ++i) {
+      m_hash = (m_hash ^ static_cast<const unsigned char*>(data)[i]) * 1099511628211ULL;
+    }
+  }
+  std::string hex_digest() override {
+    char text[17];
+    std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(m_hash));
+    m_hash = 14695981039346656037ULL;
+    return text;
+  }
+
+ private:
+  std::uint64_t m_hash = 14695981039346656037ULL;
+};
+
+// Collects the records the engine writes, checking their order; with_hashes: records content
+// hashes (what move detection needs).
 class CollectingSink final : public ManifestSink {
  public:
-  bool hashes() const override { return false; }
-  std::unique_ptr<ContentHasher> hasher() const override { return nullptr; }
+  explicit CollectingSink(bool with_hashes = false) : m_hashes(with_hashes) {}
+  bool hashes() const override { return m_hashes; }
+  std::unique_ptr<ContentHasher> hasher() const override { return m_hashes ? std::make_unique<FnvHasher>() : nullptr; }
   Status add(const ManifestEntry& entry) override {
     EXPECT_TRUE(records.empty() || records.back().path < entry.path)
         << "out of manifest order: " << (records.empty() ? "" : records.back().path) << " then " << entry.path;
@@ -41,6 +63,9 @@ class CollectingSink final : public ManifestSink {
   Status checkpoint() override { return {}; }
   void drop() override { records.clear(); }
   std::vector<ManifestEntry> records;
+
+ private:
+  bool m_hashes = false;
 };
 
 // An earlier manifest held in memory.
@@ -76,9 +101,11 @@ struct Rig {
       write_file(src / f, std::string("content of ") + f);
     }
   }
-  NativeCopyStats copy(const fs::path& target, std::vector<LinkBase> bases, CollectingSink& sink) {
+  NativeCopyStats copy(const fs::path& target, std::vector<LinkBase> bases, CollectingSink& sink,
+                       std::size_t move_index_limit = k_move_index_limit) {
     fs::create_directories(target);
     NativeCopyJob job;
+    job.move_index_limit = move_index_limit;
     job.preset = &preset;
     job.source = src;
     job.target = target;
@@ -138,6 +165,37 @@ TEST(NativeCopy, SizeAndMtimePutBackIsCopiedAndChangedBaseIsNeverLinked) {
   EXPECT_EQ(read_file(rig.tmp / "s2" / "a.txt"), "content of a.txt");
   EXPECT_EQ(two.files_transferred, 2u);
   EXPECT_EQ(two.files_linked, 4u);
+}
+
+// Moves are found through an index of the newest manifest's files, which holds at most
+// move_index_limit of them (memory stays bounded): a move of a file beyond them is copied.
+TEST(NativeCopy, MovesAreFoundAmongTheFilesTheMoveIndexHolds) {
+  for (std::size_t limit : {k_move_index_limit, std::size_t{1}}) {
+    SCOPED_TRACE("move index of at most " + std::to_string(limit) + " files");
+    Rig rig;
+    CollectingSink first(true);
+    rig.copy(rig.tmp / "s1", {}, first);
+    // In manifest order the files are "a b", "a-b/y", "a.txt", "a/x", "a/x.d/z", "b": an index of
+    // one holds "a b" only.
+    fs::rename(rig.src / "a.txt", rig.src / "moved.txt");
+    fs::rename(rig.src / "b", rig.src / "a-b" / "b-moved");
+    CollectingSink second(true);
+    std::vector<LinkBase> bases;
+    bases.push_back(LinkBase{rig.tmp / "s1", std::make_unique<MemoryManifest>(first.records)});
+    NativeCopyStats two = rig.copy(rig.tmp / "s2", std::move(bases), second, limit);
+    EXPECT_EQ(read_file(rig.tmp / "s2" / "moved.txt"), "content of a.txt");
+    EXPECT_EQ(read_file(rig.tmp / "s2" / "a-b" / "b-moved"), "content of b");
+    if (limit == 1) {
+      EXPECT_EQ(two.files_moved, 0u);
+      EXPECT_EQ(two.files_transferred, 2u);
+      EXPECT_NE(inode_of(rig.tmp / "s2" / "moved.txt"), inode_of(rig.tmp / "s1" / "a.txt"));
+    } else {
+      EXPECT_EQ(two.files_moved, 2u);
+      EXPECT_EQ(two.files_transferred, 0u);
+      EXPECT_EQ(inode_of(rig.tmp / "s2" / "moved.txt"), inode_of(rig.tmp / "s1" / "a.txt"));
+      EXPECT_EQ(inode_of(rig.tmp / "s2" / "a-b" / "b-moved"), inode_of(rig.tmp / "s1" / "b"));
+    }
+  }
 }
 
 }  // namespace

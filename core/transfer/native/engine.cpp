@@ -289,6 +289,9 @@ Status Engine::build_move_index() {
       m_stats.warnings.push_back("no move detection: " + view.error().describe());
       return {};
     }
+    // Reserved once (pages are resident only as they fill), so the index never holds two copies
+    // of itself while it grows.
+    m_moves.reserve(m_job.move_index_limit);
     ManifestEntry e;
     for (;;) {
       auto more = (*view)->next(e);
@@ -301,10 +304,14 @@ Status Engine::build_move_index() {
         break;
       }
       if (e.type == EntryType::file && e.source && e.size > 0 && !e.hash.empty()) {
+        if (m_moves.size() == m_job.move_index_limit) {
+          spdlog::info("{}: moves are found among the first {} files of the newest snapshot only (memory bound)",
+                       m_job.preset->name, m_job.move_index_limit);
+          break;
+        }
         m_moves.push_back(MoveKey{e.source->ino, (*view)->last_position()});
       }
     }
-    m_moves.shrink_to_fit();
     std::sort(m_moves.begin(), m_moves.end());
     m_move_view = std::move(*view);
     m_move_base = b;

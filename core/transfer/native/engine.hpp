@@ -3,7 +3,8 @@
 // manifest order, hard-links what is unchanged since an earlier snapshot's manifest, copies the
 // rest with the metadata `rsync -aHAX --numeric-ids` keeps, and writes the new manifest in the
 // same pass. Memory does not grow with the number of files (a listing per open folder, a table of
-// multiply-linked inodes, and the move index of 16 bytes per file of the newest manifest).
+// multiply-linked inodes, and the move index of 16 bytes per file of the newest manifest, at most
+// k_move_index_limit files: 32 MiB).
 
 #include <cstdint>
 #include <filesystem>
@@ -20,6 +21,10 @@
 #include "core/transfer/native/manifest_port.hpp"
 
 namespace snapkeep {
+
+// Files of the newest manifest the move index holds at most (16 bytes each): moves of files beyond
+// them are copied, not linked (docs/engine.md).
+inline constexpr std::size_t k_move_index_limit = 2'000'000;
 
 // A tree unchanged files may be linked to: a complete snapshot, or the work of a killed run.
 struct LinkBase {
@@ -43,6 +48,7 @@ struct NativeCopyJob {
   // (device, inode) of base files scrub recorded damaged: never linked to, copied afresh instead
   // (known damage never spreads, docs/scrub.md). May be null.
   const std::set<std::pair<std::uint64_t, std::uint64_t>>* avoid = nullptr;
+  std::size_t move_index_limit = k_move_index_limit;
 };
 
 // What a run did.
