@@ -1,5 +1,6 @@
 #include "core/remote/frame.hpp"
 
+#include <poll.h>
 #include <unistd.h>
 
 #include <array>
@@ -13,6 +14,8 @@ namespace {
 
 constexpr std::array<char, 4> k_magic{'S', 'N', 'P', 'K'};
 constexpr std::size_t k_header_bytes = 8;
+// How long to wait for more of what a peer that does not speak the protocol sent, to quote it.
+constexpr int k_quote_wait_ms = 200;
 
 // Writes all of data; EINTR is retried unless we are asked to stop.
 Status write_all(int fd, const char* data, std::size_t size) {
@@ -88,14 +91,21 @@ Status write_message(int fd, const nlohmann::json& message) {
 
 Result<nlohmann::json> read_message(int fd, std::string_view peer) {
   std::array<char, k_header_bytes> header{};
-  SNAPKEEP_TRY_ASSIGN(std::size_t got, read_exact(fd, header.data(), header.size(), peer));
+  // The magic first, alone: a peer that speaks another protocol (rsync sends its 4-byte version and
+  // waits for ours) is told apart at once instead of waiting for bytes that never come.
+  SNAPKEEP_TRY_ASSIGN(std::size_t got, read_exact(fd, header.data(), k_magic.size(), peer));
+  if (got == k_magic.size() && std::equal(k_magic.begin(), k_magic.end(), header.begin())) {
+    SNAPKEEP_TRY_ASSIGN(std::size_t rest, read_exact(fd, header.data() + got, header.size() - got, peer));
+    got += rest;
+  }
   if (got == 0) {
     return runtime_error(std::string(peer) + " closed the connection");
   }
   if (got < header.size() || !std::equal(k_magic.begin(), k_magic.end(), header.begin())) {
     // Show what arrived instead of a frame: usually a line a login shell or another program printed.
     std::string seen(header.data(), got);
-    if (got == header.size()) {
+    pollfd ready{fd, POLLIN, 0};
+    if (got == k_magic.size() && ::poll(&ready, 1, k_quote_wait_ms) > 0) {  // what else it sent, if it sends
       std::array<char, 120> more{};
       const ssize_t n = ::read(fd, more.data(), more.size());
       if (n > 0) {

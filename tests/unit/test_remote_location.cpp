@@ -258,6 +258,17 @@ TEST(RemoteFrame, MessagesRoundTripAndStopAtTheirEnd) {
   EXPECT_EQ(std::string(raw, 3), "raw");
 }
 
+// rsync sends its 4-byte protocol version and waits for the other end's: serve reached by a pull's
+// rsync (a source key that forces snapkeep serve) must answer at once, not wait for a whole header.
+TEST(RemoteFrame, APeerThatSendsFourBytesOfAnotherProtocolAndWaitsIsAnsweredAtOnce) {
+  Pipe p;
+  ASSERT_EQ(::write(p.write.get(), "\x1f\x00\x00\x00", 4), 4);  // the write end stays open
+  auto got = read_message(p.read.get(), "the client");
+  ASSERT_FALSE(got.ok());
+  EXPECT_NE(got.error().message.find("did not answer in snapkeep's protocol"), std::string::npos)
+      << got.error().message;
+}
+
 TEST(RemoteFrame, GarbageAndTruncationAreErrorsThatQuoteWhatCame) {
   {
     Pipe p;
