@@ -75,8 +75,9 @@ std::string checksum_name(ChecksumKind kind) {
   return "xxh128";
 }
 
-// The preset name rules of the config reference (docs/configuration.md).
-Status check_name(const std::string& name) {
+}  // namespace
+
+Status check_preset_name(const std::string& name) {
   const bool control = std::any_of(name.begin(), name.end(), [](char c) {
     const auto u = static_cast<unsigned char>(c);
     return u < 0x20 || u == 0x7f;
@@ -87,6 +88,21 @@ Status check_name(const std::string& name) {
   }
   return {};
 }
+
+bool is_uuid_text(const std::string& text) {
+  if (text.size() != 36) {
+    return false;
+  }
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash ? text[i] != '-' : std::isxdigit(static_cast<unsigned char>(text[i])) == 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+namespace {
 
 // A string sent to become an rsync argument or a file line: no line breaks, no NUL.
 Status check_line(const std::string& text, std::string_view what) {
@@ -129,7 +145,7 @@ Result<Preset> preset_from_json(const json& j, const ConfigSchema& schema, std::
   return decoded<Preset>("preset", [&]() -> Result<Preset> {
     Preset p;
     p.name = j.at("name").get<std::string>();
-    SNAPKEEP_TRY(check_name(p.name));
+    SNAPKEEP_TRY(check_preset_name(p.name));
     p.destination = j.at("destination").get<std::string>();
     p.source = j.at("source").get<std::string>();
     SNAPKEEP_TRY(check_line(p.source.string(), "the source"));
@@ -341,6 +357,18 @@ json backup_run_to_json(const BackupRun& run) {
   if (run.prune_error) {
     out["prune_error"] = error_message(*run.prune_error);
   }
+  if (const auto& c = run.outcome.changes) {
+    out["changes"] = {{"since", run.outcome.changes_since},
+                      {"added", c->added},
+                      {"deleted", c->deleted},
+                      {"content", c->content},
+                      {"metadata", c->metadata}};
+  }
+  if (const auto& shrank = run.outcome.source_shrank) {
+    out["source_shrank"] = {{"previous", shrank->previous},
+                            {"previous_files", shrank->previous_files},
+                            {"previous_bytes", shrank->previous_bytes}};
+  }
   return out;
 }
 
@@ -361,6 +389,18 @@ Result<BackupRun> backup_run_from_json(const json& j) {
     run.pruned = j.at("pruned").get<std::vector<std::string>>();
     if (j.contains("prune_error")) {
       run.prune_error = error_from_message(j.at("prune_error"), "");
+    }
+    if (j.contains("changes")) {
+      const json& c = j.at("changes");
+      run.outcome.changes_since = c.at("since").get<std::string>();
+      run.outcome.changes = ChangeCounts{c.at("added").get<std::uint64_t>(), c.at("deleted").get<std::uint64_t>(),
+                                         c.at("content").get<std::uint64_t>(), c.at("metadata").get<std::uint64_t>()};
+    }
+    if (j.contains("source_shrank")) {
+      const json& shrank = j.at("source_shrank");
+      run.outcome.source_shrank = BackupOutcome::Shrink{shrank.at("previous").get<std::string>(),
+                                                        shrank.at("previous_files").get<std::uint64_t>(),
+                                                        shrank.at("previous_bytes").get<std::uint64_t>()};
     }
     return run;
   });

@@ -103,6 +103,11 @@ TEST(RemoteServe, PushMakesIncrementalSnapshotsThereAndReadCommandsWorkThroughSe
   EXPECT_EQ(inode_of(w.preset_dir / id1 / "docs/a.txt"), inode_of(w.preset_dir / id2 / "docs/a.txt"));
   EXPECT_NE(inode_of(w.preset_dir / id1 / "b.txt"), inode_of(w.preset_dir / id2 / "b.txt"));
   EXPECT_EQ(read_file(w.preset_dir / id2 / "b.txt"), "bravo, changed\n");
+  // The server's counts of what changed reach the client's --json.
+  ASSERT_TRUE(second["changes"].is_object()) << second.dump();
+  EXPECT_EQ(second["changes"]["since"], id1);
+  EXPECT_EQ(second["changes"]["content"], 1);
+  EXPECT_EQ(second["changes"]["added"], 0);
 
   auto listed = w.json_of({"list"});
   ASSERT_EQ(listed["snapshots"].size(), 2u);
@@ -407,15 +412,6 @@ TEST(RemoteServe, PathsOutsideTheAllowedFolderAndHostileRequestsAreRefused) {
   }
   EXPECT_EQ(snapshot_ids(w.preset_dir), before) << "nothing changed";
   EXPECT_TRUE(fs::is_empty(w.dir / "outside"));
-}
-
-// Processes whose command line holds `needle` (NUL-separated words joined by spaces).
-std::vector<pid_t> processes_with(const std::string& needle) {
-  return processes_where([&](const fs::path& proc) {
-    std::string cmdline = fault::read_proc_file((proc / "cmdline").string());
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    return cmdline.find(needle) != std::string::npos;
-  });
 }
 
 TEST(RemoteServe, AKilledPushLeavesNoHalfSnapshotOnTheServerAndTheNextRunResumes) {
