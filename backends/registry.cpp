@@ -61,6 +61,10 @@ std::unique_ptr<SourceFreezer> make_source_freezer() {
   return make_btrfs_source_freezer();
 }
 
+std::unique_ptr<SubvolumeSender> make_subvolume_sender() {
+  return make_btrfs_subvolume_sender();
+}
+
 std::vector<std::string> backend_names() {
   std::vector<std::string> names;
   for (const auto& entry : k_backends) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/store/backend.hpp"
+#include "core/store/subvolume_sender.hpp"
 
 namespace snapkeep {
 
@@ -18,6 +19,9 @@ Result<std::unique_ptr<Backend>> make_backend(const std::string& name);
 
 // The freezer that gives backups a point-in-time view of btrfs sources.
 std::unique_ptr<SourceFreezer> make_source_freezer();
+
+// What sends a source subvolume to another host (push to a btrfs server, serve --source-only).
+std::unique_ptr<SubvolumeSender> make_subvolume_sender();
 
 // The backend a preset uses (resolve_backend_name + make_backend).
 Result<std::unique_ptr<Backend>> backend_for(const Preset& preset);

@@ -188,10 +188,13 @@ int run_cli(int argc, char** argv) {
   complete_cmd->add_option("what", complete.what)->required();
   complete_cmd->add_option("command", complete.command);
   ServeArgs serve;
-  auto* serve_cmd = app.add_subcommand("serve", "the remote end of push backups, run from authorized_keys");
+  auto* serve_cmd =
+      app.add_subcommand("serve", "the remote end of push backups and btrfs pulls, run from authorized_keys");
   serve_cmd->add_option("--restrict-path", serve.restrict_path, "the only folder clients may use")->required();
   serve_cmd->add_flag("--append-only", serve.append_only,
                       "clients may back up but never delete or overwrite (retention follows this host's config)");
+  serve_cmd->add_flag("--source-only", serve.source_only,
+                      "this host is a pull's source: only send snapshots of subvolumes inside the folder");
 
   TrustArgs trust;
   auto* trust_cmd = app.add_subcommand("trust", "show a host's key fingerprints and store them in known_hosts");

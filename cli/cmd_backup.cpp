@@ -31,9 +31,11 @@ int cmd_backup(const GlobalOptions& global, const Config& config, const BackupAr
         BackupRun run;
         if (preset.remote_destination) {
           // push: serve makes the snapshot there; hooks, pings, metrics and the local record here
+          auto sender = make_subvolume_sender();
           SNAPKEEP_TRY_ASSIGN(
               run, monitored_backup(
-                       preset, [&](const BackupOptions& hooked) { return remote_backup(preset, hooked); }, options));
+                       preset, [&](const BackupOptions& hooked) { return remote_backup(preset, hooked, sender.get()); },
+                       options));
         } else {
           auto freezer = make_source_freezer();
           SNAPKEEP_TRY_ASSIGN(run, monitored_backup(preset, backend_for, options, freezer.get()));

@@ -15,6 +15,7 @@ int cmd_serve(const GlobalOptions& global, const ServeArgs& args) {
   ServeOptions options;
   options.restrict_path = args.restrict_path;
   options.append_only = args.append_only;
+  options.source_only = args.source_only;
   // The host's own presets (-c FILE, else the default file when there is one): the policy of an
   // append-only key. A serve host needs no config at all.
   std::vector<std::filesystem::path> files(global.config_files.begin(), global.config_files.end());
@@ -41,6 +42,7 @@ int cmd_serve(const GlobalOptions& global, const ServeArgs& args) {
   ServeEnvironment environment;
   environment.backend_for = [](const Preset& preset) { return backend_for(preset); };
   environment.schema = config_schema();
+  environment.subvolume_sender = [] { return make_subvolume_sender(); };
   return serve_connection(STDIN_FILENO, STDOUT_FILENO, options, environment);
 }
 

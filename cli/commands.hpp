@@ -93,6 +93,7 @@ struct CompleteArgs {
 struct ServeArgs {
   std::string restrict_path;
   bool append_only = false;
+  bool source_only = false;
 };
 
 // snapkeep trust HOST.

@@ -14,6 +14,7 @@
 #include "backends/btrfs/extents.hpp"
 #include "backends/btrfs/fs_scrub.hpp"
 #include "backends/btrfs/parent_pins.hpp"
+#include "backends/btrfs/remote_receive.hpp"
 #include "backends/btrfs/send_stream.hpp"
 #include "backends/btrfs/snapshot_remake.hpp"
 #include "backends/btrfs/subvolume.hpp"
@@ -33,41 +34,6 @@ namespace fs = std::filesystem;
 
 namespace snapkeep {
 namespace {
-
-// A receive lands under this dot-name beside the snapshots (a read-only subvolume cannot be moved
-// into another folder, only renamed in its own) and is renamed to its id once verified.
-constexpr std::string_view k_incoming_prefix = ".incoming-";
-// Source snapshots of this many newest verified pairs are kept as possible parents.
-constexpr std::size_t k_kept_source_pairs = 3;
-
-std::string incoming_name(const std::string& id) {
-  return std::string(k_incoming_prefix) + id;
-}
-
-// A source snapshot and whether the destination holds its verified copy.
-struct SourceSnapshot {
-  std::string id;
-  fs::path path;
-  btrfs::SubvolumeInfo info;
-};
-
-// Read-only id-named subvolumes in the source snapshot folder, oldest first (ids sort by time here).
-std::vector<SourceSnapshot> list_source_snapshots(const fs::path& root) {
-  std::vector<SourceSnapshot> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(root, ec)) {
-    std::string name = entry.path().filename().string();
-    if (!parse_snapshot_id(name)) {
-      continue;
-    }
-    auto info = btrfs::subvolume_info(entry.path());
-    if (info && info->read_only) {
-      out.push_back({name, entry.path(), *info});
-    }
-  }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.info.ctransid < b.info.ctransid; });
-  return out;
-}
 
 // Counts entries and bytes of a tree, for the backup's report.
 void count_tree(const fs::path& root, BackupStats& stats) {
@@ -90,7 +56,11 @@ class BtrfsBackend final : public Backend {
           .in(preset.name);
     }
     SNAPKEEP_TRY(check_tool(preset, "rsync"));
-    return check_tool(preset, "btrfs");
+    SNAPKEEP_TRY(check_tool(preset, "btrfs"));
+    if (preset.remote_source && !preset.remote.served && preset.pull == PullMethod::btrfs_send) {
+      return probe_source(preset);  // the source host would send it
+    }
+    return {};
   }
   bool made_snapshot(const fs::path& snapshot) const override {
     // A subvolume; one made writable by hand is still one of ours (it is just never a parent).
@@ -198,6 +168,12 @@ Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
                          " (use backend = rsync or auto)")
         .in(job.preset->name);
   }
+  if (job.preset->remote_source && job.preset->remote.served && job.preset->remote.served_subvolume) {
+    return receive_from_client(job);  // the client's btrfs send, through serve's relay
+  }
+  if (job.preset->remote_source && !job.preset->remote.served && job.preset->pull == PullMethod::btrfs_send) {
+    return pull_from_source(job);
+  }
   if (job.preset->remote_source) {
     // A source on another machine (a pull, or a push's source behind snapkeep serve) is synced
     // with rsync over ssh into the working subvolume, like a plain local folder (docs/remote.md).
@@ -209,30 +185,6 @@ Result<BackupStats> BtrfsBackend::create_snapshot(const BackupJob& job) {
   }
   SNAPKEEP_TRY_ASSIGN(auto subvolume, btrfs::is_subvolume(job.source));
   return subvolume ? send_receive(job) : sync_and_snapshot(job);
-}
-
-// What an incremental receive changed relative to the parent's copy, when the stream was read
-// whole and the new snapshot really is a snapshot of that copy (btrfs receive picks the parent by
-// its received uuid); nullopt makes the manifest step walk the new snapshot instead.
-std::optional<TreeChanges> changes_from_parent(const Preset& preset,
-                                               const std::optional<btrfs::SendStreamChanges>& stream,
-                                               const fs::path& received, const SourceSnapshot* parent) {
-  if (!stream || parent == nullptr) {
-    return std::nullopt;
-  }
-  if (!stream->usable()) {
-    spdlog::info("{}: the manifest is written in full: {}", preset.name, stream->failure());
-    return std::nullopt;
-  }
-  const fs::path parent_copy = received.parent_path() / parent->id;
-  auto made = btrfs::subvolume_info(received);
-  auto from = btrfs::subvolume_info(parent_copy);
-  if (!made || !from || made->parent_uuid != from->uuid) {
-    spdlog::info("{}: the manifest is written in full: {} was not received as a snapshot of {}", preset.name,
-                 received.string(), parent_copy.string());
-    return std::nullopt;
-  }
-  return stream->changes(parent->id);
 }
 
 // Case 1: the source is a subvolume. Snapshot it read-only, send (incrementally from the newest
@@ -361,7 +313,7 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   BackupStats stats;
   stats.bytes_transferred = piped->bytes;
   stats.counts_from_manifest = true;
-  stats.changes = changes_from_parent(preset, stream, job.preset_dir / job.id, parent);
+  stats.changes = changes_from_parent(preset, stream, job.preset_dir / job.id, parent != nullptr ? parent->id : "");
   record_parent_pair(preset, drive, job.id, btrfs::uuid_text(source_info->uuid), warnings);
 
   // Keep the source snapshots of the newest verified pairs as future parents, and those other

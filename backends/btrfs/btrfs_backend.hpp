@@ -3,13 +3,43 @@
 
 #include <filesystem>
 #include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
 
+#include "backends/btrfs/subvolume.hpp"
 #include "core/store/backend.hpp"
+#include "core/store/subvolume_sender.hpp"
 
 namespace snapkeep {
 
 // The backend for the registry.
 std::unique_ptr<Backend> make_btrfs_backend();
+
+// Sends a source subvolume to another host (a push to a btrfs server, serve --source-only).
+std::unique_ptr<SubvolumeSender> make_btrfs_subvolume_sender();
+
+// A receive lands under this dot-name beside the snapshots (a read-only subvolume cannot be moved
+// into another folder, only renamed in its own) and is renamed to its id once verified. Source
+// snapshots wait under the same dot-name until their copy is verified.
+inline constexpr std::string_view k_incoming_prefix = ".incoming-";
+
+inline std::string incoming_name(const std::string& id) {
+  return std::string(k_incoming_prefix) + id;
+}
+
+// Source snapshots of this many newest verified pairs are kept as possible parents.
+inline constexpr std::size_t k_kept_source_pairs = 3;
+
+// A read-only source snapshot under its id.
+struct SourceSnapshot {
+  std::string id;
+  std::filesystem::path path;
+  btrfs::SubvolumeInfo info;
+};
+
+// Read-only id-named subvolumes in the source snapshot folder, oldest first (ids sort by time here).
+std::vector<SourceSnapshot> list_source_snapshots(const std::filesystem::path& root);
 
 // Read-only btrfs snapshots of a source subvolume as a point-in-time view (for the rsync backend).
 std::unique_ptr<SourceFreezer> make_btrfs_source_freezer();

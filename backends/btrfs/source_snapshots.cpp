@@ -1,10 +1,13 @@
 // Source-side snapshots: where they live, leftovers of killed runs, the point-in-time freezer.
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "backends/btrfs/btrfs_backend.hpp"
 #include "backends/btrfs/subvolume.hpp"
 #include "core/base/fsutil.hpp"
+#include "core/store/snapshot_id.hpp"
 
 namespace fs = std::filesystem;
 
@@ -61,6 +64,23 @@ void warn_about_nested_subvolumes(const Preset& preset, const fs::path& snapshot
                    preset.name, (preset.source / sub).string());
     }
   }
+}
+
+std::vector<SourceSnapshot> list_source_snapshots(const fs::path& root) {
+  std::vector<SourceSnapshot> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!parse_snapshot_id(name)) {
+      continue;
+    }
+    auto info = btrfs::subvolume_info(entry.path());
+    if (info && info->read_only) {
+      out.push_back({name, entry.path(), *info});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.info.ctransid < b.info.ctransid; });
+  return out;
 }
 
 fs::path source_snapshot_root(const Preset& preset) {

@@ -133,6 +133,12 @@ class RsyncBackend final : public Backend {
     return out;
   }
   Result<BackupStats> create_snapshot(const BackupJob& job) override {
+    if (job.preset->remote_source && !job.preset->remote.served && job.preset->pull == PullMethod::btrfs_send) {
+      return config_error("pull = btrfs-send needs a btrfs drive, but " + job.preset->destination.string() +
+                          " is a hard-link destination (backend " + std::string(name()) +
+                          "); use pull = rsync, or a btrfs drive")
+          .in(job.preset->name);
+    }
     if (job.preset->transfer != TransferEngine::native) {
       return create_with_rsync(job);
     }

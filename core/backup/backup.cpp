@@ -107,8 +107,10 @@ constexpr std::uint64_t k_shrink_minimum_bytes = 64ULL * 1024 * 1024;
 // preset folder that holds a snapshot of snapkeep's already shows that it can.
 Status check_before_writing(const Preset& preset, const BackupOptions& options) {
   SNAPKEEP_TRY(check_preset(preset));
-  if (preset.remote_source && !preset.remote.served) {
-    SNAPKEEP_TRY(check_remote_source(preset));  // pull; serve's relay source was checked by its client
+  // pull; serve's relay source was checked by its client, and pull = btrfs-send's source host checks
+  // its own source when asked to send it
+  if (preset.remote_source && !preset.remote.served && preset.pull == PullMethod::rsync) {
+    SNAPKEEP_TRY(check_remote_source(preset));
   }
   if (!options.new_folder) {
     if (auto orphaned = orphaned_folder_of(preset, options.configured_presets)) {

@@ -75,8 +75,8 @@ void warn_near_link_limit(const Backend& backend, const std::vector<SnapshotInfo
 Result<CheckReport> check_setup(const Preset& preset, const Backend& backend) {
   CheckReport report;
   SNAPKEEP_TRY(check_preset(preset));
-  if (preset.remote_source && !preset.remote.served) {
-    SNAPKEEP_TRY(check_remote_source(preset));
+  if (preset.remote_source && !preset.remote.served && preset.pull == PullMethod::rsync) {
+    SNAPKEEP_TRY(check_remote_source(preset));  // pull = btrfs-send: the backend asks the source host
   }
   if (destination_read_only(preset)) {
     report.warnings.push_back("destination " + preset.destination.string() +

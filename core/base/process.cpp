@@ -334,7 +334,8 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const Pr
 
 Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const std::vector<std::string>& second,
                                     const std::function<void(std::uint64_t)>& on_bytes,
-                                    const std::function<void(std::string_view)>& on_data) {
+                                    const std::function<void(std::string_view)>& on_data,
+                                    const std::map<std::string, std::string>& first_env) {
   if (first.empty() || second.empty()) {
     return runtime_error("internal error: empty argv");
   }
@@ -343,6 +344,7 @@ Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const
   spdlog::debug("running: {} | {}", quote_argv(first), quote_argv(second));
   std::vector<std::string> args1(first.begin() + 1, first.end());
   std::vector<std::string> args2(second.begin() + 1, second.end());
+  bp::environment env1 = child_environment(first_env);
   bp::environment env = child_environment({});
 
   // first -> [upstream] -> us (counting) -> [downstream] -> second
@@ -352,7 +354,7 @@ Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const
   std::error_code launch_error;
   bp::child child1;
   try {
-    child1 = bp::child(bp::exe = exe1, bp::args = args1, bp::env = env, bp::std_in<bp::null, bp::std_out> upstream,
+    child1 = bp::child(bp::exe = exe1, bp::args = args1, bp::env = env1, bp::std_in<bp::null, bp::std_out> upstream,
                        bp::std_err > err1, DieWithParent{}, launch_error);
   } catch (const std::exception& e) {
     return runtime_error("cannot start " + first[0] + ": " + e.what());

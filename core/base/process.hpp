@@ -57,9 +57,11 @@ struct PipelineResult {
 // Runs `first | second` as two children joined through snapkeep (which counts the bytes), never
 // through a shell; both exit statuses are kept. `on_bytes(total)` is called as data passes, and
 // `on_data(bytes)` with the data itself (the btrfs backend reads the paths of a send stream).
+// `first_env` is added to the first child's environment only.
 Result<PipelineResult> run_pipeline(const std::vector<std::string>& first, const std::vector<std::string>& second,
                                     const std::function<void(std::uint64_t)>& on_bytes = {},
-                                    const std::function<void(std::string_view)>& on_data = {});
+                                    const std::function<void(std::string_view)>& on_data = {},
+                                    const std::map<std::string, std::string>& first_env = {});
 
 // A child started on descriptors of the caller's choosing (rsync's server end on ssh's pipes, ssh on
 // a protocol channel), running while the caller talks to it. Killed and reaped when dropped unwaited.

@@ -60,10 +60,14 @@ constexpr std::array k_known_keys = {
     std::string_view("remote_command"),
     std::string_view("bwlimit"),
     std::string_view("compress"),
+    std::string_view("pull"),
 };
 // The values of `transfer` (copy engines, not backends).
 constexpr std::array<std::pair<std::string_view, TransferEngine>, 2> k_transfers = {
     {{"native", TransferEngine::native}, {"rsync", TransferEngine::rsync}}};
+// The values of `pull` (how a remote source is copied onto a btrfs drive).
+constexpr std::array<std::pair<std::string_view, PullMethod>, 2> k_pulls = {
+    {{"rsync", PullMethod::rsync}, {"btrfs-send", PullMethod::btrfs_send}}};
 constexpr int k_max_interpolation_depth = 10;
 constexpr std::size_t k_max_name_bytes = 200;
 
@@ -474,6 +478,13 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
       } else {
         return error_at(*field.origin, "unknown transfer '" + text + "' in " + owner + " (use native or rsync)");
       }
+    } else if (key == "pull") {
+      const auto found =
+          std::find_if(k_pulls.begin(), k_pulls.end(), [&](const auto& entry) { return entry.first == text; });
+      if (found == k_pulls.end()) {
+        return error_at(*field.origin, "unknown pull '" + text + "' in " + owner + " (use rsync or btrfs-send)");
+      }
+      preset.pull = found->second;
     } else if (key == "exclude_if_present") {
       for (std::size_t pos = 0; pos <= text.size();) {
         const auto end = std::min(text.find('\n', pos), text.size());
@@ -529,6 +540,17 @@ Result<Preset> build_preset(const IniDocument& doc, const IniSection& section, c
                     "'exclude_if_present' in " + owner + " needs transfer = native (rsync has no such option)");
   }
   const IniValue& dest_origin = *fields["destination"].origin;
+  if (preset.pull == PullMethod::btrfs_send) {
+    if (!preset.remote_source) {
+      return error_at(*fields["pull"].origin,
+                      "'pull = btrfs-send' in " + owner + " needs a source on another host (source = host:/path)");
+    }
+    if (!preset.exclude.empty() || preset.exclude_from || preset.one_file_system) {
+      return error_at(*fields["pull"].origin, "'pull = btrfs-send' in " + owner +
+                                                  " sends the whole subvolume: exclude, exclude_from and "
+                                                  "one_file_system cannot apply (use pull = rsync to filter)");
+    }
+  }
   if (preset.remote_source && preset.remote_destination) {
     return error_at(dest_origin, owner +
                                      ": source and destination are both remote; one of them must be a folder "

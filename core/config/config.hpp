@@ -19,6 +19,9 @@ enum class ChecksumKind { xxh128, sha256, none };
 
 // How the hard-link backend copies: its own engine, or rsync (docs/engine.md).
 enum class TransferEngine { native, rsync };
+// How a pull (a remote source) copies onto a btrfs drive: rsync into a working copy, or btrfs send on
+// the source host through `snapkeep serve --source-only` (docs/remote.md).
+enum class PullMethod { rsync, btrfs_send };
 // `forget_drive_after` when not configured: 90 days.
 inline constexpr std::uint64_t k_default_forget_drive_after = 90ULL * 24 * 3600;
 
@@ -59,6 +62,7 @@ struct Preset {
   PresetHooks hooks;                           // healthcheck_url, metrics_file and commands
   // source = [user@]host:/path: pulled over ssh with rsync (`source` then holds the remote path).
   std::optional<RemoteLocation> remote_source;
+  PullMethod pull = PullMethod::rsync;  // `pull`: how a remote source is copied
   // destination = [user@]host:/path: pushed to `snapkeep serve` there (`destination` holds the remote path).
   std::optional<RemoteLocation> remote_destination;
   RemoteSettings remote;                       // ssh_identity, known_hosts, remote_command, bwlimit, compress

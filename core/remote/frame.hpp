@@ -15,7 +15,7 @@ namespace snapkeep {
 
 // The protocol version this snapkeep speaks; both ends say theirs in "hello" and refuse another.
 // 2: the scrub report in its --json form (statuses by name); versions, diff and report requests.
-inline constexpr int k_protocol_version = 2;
+inline constexpr int k_protocol_version = 3;
 // No message is larger (a scrub report of a badly damaged drive fits many times over).
 inline constexpr std::size_t k_max_frame_bytes = 64u << 20;
 

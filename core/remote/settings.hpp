@@ -27,8 +27,9 @@ struct RemoteSettings {
   std::vector<std::string> remote_command{"snapkeep", "serve"};  // what ssh runs on a push destination
   std::optional<std::uint64_t> bwlimit_kib;                      // rsync --bwlimit, KiB per second
   bool compress = false;                                         // rsync -z (btrfs streams: ssh -C)
-  RelayCommand relay;   // serve only: reach the client's rsync through this program, not ssh
-  bool served = false;  // serve acts for a client: the source is the client's, checked there
+  RelayCommand relay;             // serve only: reach the client's rsync through this program, not ssh
+  bool served = false;            // serve acts for a client: the source is the client's, checked there
+  bool served_subvolume = false;  // serve: the client's source is a btrfs subvolume it can send
 };
 
 // $SNAPKEEP_STATE_DIR/known_hosts when that variable is set, else /var/lib/snapkeep/known_hosts.

@@ -30,21 +30,28 @@ Status make_pipe(Fd& read_end, Fd& write_end) {
 
 }  // namespace
 
-Result<ServeConnection> ServeConnection::open(const Preset& preset) {
+Result<ServeConnection> ServeConnection::open(const Preset& preset, bool compress_link) {
   if (!preset.remote_destination) {
     return runtime_error("internal error: " + preset.name + " has no remote destination");
   }
-  const RemoteLocation& where = *preset.remote_destination;
+  return open_at(preset, *preset.remote_destination, compress_link);
+}
+
+Result<ServeConnection> ServeConnection::open_at(const Preset& preset, const RemoteLocation& where,
+                                                 bool compress_link) {
   ServeConnection connection;
   connection.m_preset = &preset;
+  connection.m_where = where;
   connection.m_peer = where.bracketed_host();
   Fd ssh_in;
   Fd ssh_out;
   SNAPKEEP_TRY(make_pipe(ssh_in, connection.m_to));
   SNAPKEEP_TRY(make_pipe(connection.m_from, ssh_out));
-  SNAPKEEP_TRY_ASSIGN(
-      connection.m_ssh,
-      start_process(ssh_command_argv(where, preset.remote, preset.remote.remote_command), ssh_in.get(), ssh_out.get()));
+  std::vector<std::string> argv = ssh_command_argv(where, preset.remote, preset.remote.remote_command);
+  if (compress_link) {
+    argv.insert(argv.begin() + 1, {"-o", "Compression=yes"});
+  }
+  SNAPKEEP_TRY_ASSIGN(connection.m_ssh, start_process(argv, ssh_in.get(), ssh_out.get()));
   connection.m_ssh_pid = connection.m_ssh.pid();
   ssh_in.reset();
   ssh_out.reset();
@@ -86,7 +93,7 @@ Error ServeConnection::failure(Error broken) {
   m_from.reset();
   const ProcessResult ended = m_ssh.wait();
   if (m_preset != nullptr && !ended.succeeded()) {
-    return ssh_failure_error(*m_preset->remote_destination, m_preset->remote, ended, "snapkeep serve");
+    return ssh_failure_error(m_where, m_preset->remote, ended, "snapkeep serve");
   }
   if (!ended.stderr_tail.empty()) {
     broken.message += "; the remote's stderr ends with:\n" + ended.stderr_tail;

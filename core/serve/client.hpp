@@ -16,6 +16,7 @@
 #include "core/history/report_data.hpp"
 #include "core/history/versions.hpp"
 #include "core/serve/codec.hpp"
+#include "core/store/subvolume_sender.hpp"
 
 namespace snapkeep {
 
@@ -25,7 +26,10 @@ class ServeConnection {
   // Starts ssh with the preset's remote_command on its destination host and exchanges hellos. The
   // error separates cannot connect, host key problems, permission denied and the remote's failure,
   // with the remote's stderr tail.
-  static Result<ServeConnection> open(const Preset& preset);
+  // `compress_link`: ssh compresses (a btrfs stream, which rsync's -z does not reach).
+  static Result<ServeConnection> open(const Preset& preset, bool compress_link = false);
+  // The same to another host of the preset's (`where`): the source host of `pull = btrfs-send`.
+  static Result<ServeConnection> open_at(const Preset& preset, const RemoteLocation& where, bool compress_link = false);
 
   ServeConnection(ServeConnection&&) noexcept = default;
   ServeConnection& operator=(ServeConnection&&) noexcept = default;
@@ -57,6 +61,7 @@ class ServeConnection {
   Error failure(Error broken);
 
   const Preset* m_preset = nullptr;
+  RemoteLocation m_where;
   RunningProcess m_ssh;
   pid_t m_ssh_pid = -1;  // for hang_up from another thread
   Fd m_to;
@@ -89,7 +94,8 @@ Result<DiffSummary> remote_diff(const Preset& preset, const DiffRequest& request
 Result<RestoreOutcome> remote_restore(const Preset& preset, const RestoreRequest& request);
 
 // A push backup: the source is checked here, serve makes the snapshot there (checks, lock, id,
-// rename, latest, manifest, prune) while this machine's rsync --server --sender sends the source.
-Result<BackupRun> remote_backup(const Preset& preset, const BackupOptions& options);
+// rename, latest, manifest, prune) while this machine's rsync --server --sender sends the source, or,
+// for a source subvolume going to a btrfs drive, `sender` sends its snapshots with btrfs send.
+Result<BackupRun> remote_backup(const Preset& preset, const BackupOptions& options, SubvolumeSender* sender = nullptr);
 
 }  // namespace snapkeep

@@ -16,6 +16,7 @@
 #include "core/remote/frame.hpp"
 #include "core/serve/client.hpp"
 #include "core/store/preset_checks.hpp"
+#include "core/store/snapshot_id.hpp"
 
 namespace snapkeep {
 namespace {
@@ -61,10 +62,11 @@ std::string joined(const std::set<std::string>& options) {
 // the first connection waits for the session's result.
 class TransferWorker {
  public:
-  TransferWorker(const Preset& preset, RsyncServerRole role, std::string session, std::string token,
-                 ServeConnection& control)
+  TransferWorker(const Preset& preset, RsyncServerRole role, SubvolumeSender* sender, std::string session,
+                 std::string token, ServeConnection& control)
       : m_preset(preset),
         m_role(std::move(role)),
+        m_sender(sender),
         m_session(std::move(session)),
         m_token(std::move(token)),
         m_control(control) {
@@ -112,7 +114,9 @@ class TransferWorker {
 
   // One transfer: false when stopped before it began.
   Result<bool> transfer_once() {
-    SNAPKEEP_TRY_ASSIGN(ServeConnection data, ServeConnection::open(m_preset));
+    // A btrfs stream is not compressed by rsync: ssh does it (compress = yes).
+    SNAPKEEP_TRY_ASSIGN(ServeConnection data,
+                        ServeConnection::open(m_preset, m_sender != nullptr && m_preset.remote.compress));
     {
       std::lock_guard lock(m_mutex);
       if (m_stop) {
@@ -136,6 +140,9 @@ class TransferWorker {
       return runtime_error(data.peer() + " answered an attach with '" + message_type(*attached) + "'");
     }
     SNAPKEEP_TRY_ASSIGN(std::vector<std::string> theirs, server_args_of(*attached));
+    if (!theirs.empty() && theirs.front() == "btrfs-send") {
+      return send_subvolume(data, theirs);
+    }
     RsyncServerRole role = m_role;
     role.capabilities.clear();
     for (char c : rsync_server_capabilities(theirs)) {
@@ -168,8 +175,48 @@ class TransferWorker {
     return true;
   }
 
+  // serve's btrfs receive asked for "btrfs-send ID UUID...": a snapshot of the source subvolume,
+  // incrementally from a source snapshot whose copy there has one of those received uuids.
+  Result<bool> send_subvolume(ServeConnection& data, const std::vector<std::string>& theirs) {
+    if (m_sender == nullptr || !m_role.sender) {
+      return runtime_error(data.peer() + " asked for a btrfs stream, but this run offered none");
+    }
+    if (theirs.size() < 2 || !parse_snapshot_id(theirs[1])) {
+      return runtime_error(data.peer() + " asked for a btrfs stream without a snapshot id");
+    }
+    std::set<std::string> received;
+    for (std::size_t i = 2; i < theirs.size(); ++i) {
+      if (!is_uuid_text(theirs[i])) {
+        return runtime_error(data.peer() + " named a parent that is not a uuid: " + theirs[i]);
+      }
+      received.insert(theirs[i]);
+    }
+    SNAPKEEP_TRY_ASSIGN(SubvolumeSend send, m_sender->prepare(m_preset, theirs[1], received, std::set<std::string>{}));
+    if (send.parent.empty()) {
+      spdlog::info("{}: full send to {} (no snapshot pair at both ends yet)", m_preset.name, data.peer());
+    } else {
+      spdlog::info("{}: incremental send to {}, parent {}", m_preset.name, data.peer(), send.parent);
+    }
+    std::uint64_t sent = 0;
+    std::optional<std::uint64_t> rate;
+    if (m_preset.remote.bwlimit_kib) {
+      rate = *m_preset.remote.bwlimit_kib * 1024;
+    }
+    auto streamed = m_sender->stream(send, data.to_fd(), rate, sent);
+    const ProcessResult ssh_ended = data.close_and_wait();
+    if (!streamed) {
+      return std::move(streamed).error();
+    }
+    if (!streamed->succeeded() && stop_signal() == 0) {
+      return runtime_error("btrfs send on this machine failed: " + describe_failure("btrfs send", *streamed) +
+                           (ssh_ended.stderr_tail.empty() ? "" : "\n(ssh: " + ssh_ended.stderr_tail + ")"));
+    }
+    return true;
+  }
+
   const Preset& m_preset;
   RsyncServerRole m_role;
+  SubvolumeSender* m_sender = nullptr;
   std::string m_session;
   std::string m_token;
   ServeConnection& m_control;
@@ -184,7 +231,7 @@ class TransferWorker {
 // Sends `request` and answers "transfer" messages with a worker until the result: its fields, or
 // the error (serve's, with this side's failure added when there was one).
 Result<json> run_session(const Preset& preset, ServeConnection& connection, const json& request,
-                         const RsyncServerRole& role) {
+                         const RsyncServerRole& role, SubvolumeSender* sender = nullptr) {
   SNAPKEEP_TRY(connection.send(request));
   std::unique_ptr<TransferWorker> worker;
   Result<json> answer = runtime_error("no answer");
@@ -198,7 +245,7 @@ Result<json> run_session(const Preset& preset, ServeConnection& connection, cons
         const auto it = answer->find(key);
         return it != answer->end() && it->is_string() ? it->get<std::string>() : std::string();
       };
-      worker = std::make_unique<TransferWorker>(preset, role, text("session"), text("token"), connection);
+      worker = std::make_unique<TransferWorker>(preset, role, sender, text("session"), text("token"), connection);
     }
   }
   if (worker) {
@@ -216,9 +263,21 @@ Result<json> run_session(const Preset& preset, ServeConnection& connection, cons
 
 }  // namespace
 
-Result<BackupRun> remote_backup(const Preset& preset, const BackupOptions& options) {
+Result<BackupRun> remote_backup(const Preset& preset, const BackupOptions& options, SubvolumeSender* sender) {
   SNAPKEEP_TRY(check_source(preset));
   SNAPKEEP_TRY(check_tool(preset, "rsync"));
+  // A source subvolume can be sent with btrfs send, if the server's drive is btrfs too (it asks).
+  bool subvolume = false;
+  if (sender != nullptr) {
+    auto is = sender->is_subvolume(preset.source);
+    subvolume = is && *is;
+  }
+  if (subvolume && (!preset.exclude.empty() || preset.exclude_from || preset.one_file_system)) {
+    spdlog::warn(
+        "{}: exclude, exclude_from and one_file_system do not apply if the server's drive is btrfs: the whole "
+        "subvolume is sent then (use a plain folder as the source to filter)",
+        preset.name);
+  }
   std::vector<std::string> exclude_lines;
   if (preset.exclude_from) {
     std::ifstream in(*preset.exclude_from);
@@ -233,6 +292,7 @@ Result<BackupRun> remote_backup(const Preset& preset, const BackupOptions& optio
       preset, "backup",
       {{"dry_run", options.dry_run}, {"wait", options.wait_for_lock}, {"switch_backend", options.switch_backend}});
   request["preset"]["exclude_from_lines"] = exclude_lines;
+  request["source_subvolume"] = subvolume;
   RsyncServerRole role;
   role.sender = true;
   role.dry_run = options.dry_run;
@@ -248,7 +308,7 @@ Result<BackupRun> remote_backup(const Preset& preset, const BackupOptions& optio
   }
   spdlog::info("{}: backing up {} -> {}:{}", preset.name, preset.source.string(), connection.peer(),
                preset.preset_dir().string());
-  SNAPKEEP_TRY_ASSIGN(json answer, run_session(preset, connection, request, role));
+  SNAPKEEP_TRY_ASSIGN(json answer, run_session(preset, connection, request, role, subvolume ? sender : nullptr));
   return backup_run_from_json(answer);
 }
 

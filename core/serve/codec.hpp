@@ -17,6 +17,12 @@
 
 namespace snapkeep {
 
+// The preset name rules of the config reference (docs/configuration.md), for names a client sends.
+Status check_preset_name(const std::string& name);
+
+// "0c5f1a2b-...": a btrfs uuid in its text form (36 characters, hex digits and four dashes).
+bool is_uuid_text(const std::string& text);
+
 // What `list` shows of a preset folder.
 struct RemoteListing {
   std::string backend;

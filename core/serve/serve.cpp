@@ -79,6 +79,12 @@ Result<Preset> requested_preset(const ServeSession& session, const nlohmann::jso
   client.path = preset.source;
   preset.remote_source = client;
   preset.remote.served = true;
+  if (const auto it = request.find("source_subvolume"); it != request.end()) {
+    if (!it->is_boolean()) {
+      return config_error("refused: a malformed source_subvolume");
+    }
+    preset.remote.served_subvolume = it->get<bool>();
+  }
   if (session.options->append_only) {
     // A client with an append-only key cannot choose what gets deleted: the server's config decides.
     const Preset* own = own_preset(*session.options, preset);
@@ -121,7 +127,10 @@ int serve_connection(int in_fd, int out_fd, const ServeOptions& options, const S
     spdlog::error("serve: {}", restriction.error().describe());
     return exit_code(restriction.error().exit_status());
   }
-  send({{"type", "hello"}, {"version", k_protocol_version}, {"append_only", options.append_only}});
+  send({{"type", "hello"},
+        {"version", k_protocol_version},
+        {"append_only", options.append_only},
+        {"source_only", options.source_only}});
   auto request = read_message(in_fd, k_client);
   if (!request) {
     spdlog::error("serve: {}", request.error().describe());
@@ -130,10 +139,22 @@ int serve_connection(int in_fd, int out_fd, const ServeOptions& options, const S
   ServeSession session{in_fd, out_fd, &options, &environment, &*restriction};
   const std::string type = message_type(*request);
   spdlog::info("serve: {} request{}", type, options.append_only ? " (append-only)" : "");
+  if ((type == "send") != options.source_only) {
+    Error e = config_error(options.source_only
+                               ? "refused: this key is --source-only on " + options.restrict_path.string() +
+                                     ": it only sends source snapshots to a host that pulls (pull = btrfs-send)"
+                               : "refused: a send request needs a key whose serve runs with --source-only");
+    send(error_message(e));
+    spdlog::error("serve: {}", e.describe());
+    return exit_code(ExitStatus::usage);
+  }
   if (type == "attach") {
     return handle_attach(session, *request);
   }
   watch_for_hangup(in_fd);
+  if (type == "send") {
+    return handle_send(session, *request);
+  }
   nlohmann::json answer = handle_request(session, *request);
   send(answer);
   if (message_type(answer) == "error") {

@@ -11,6 +11,7 @@
 
 #include "core/config/config.hpp"
 #include "core/store/backend.hpp"
+#include "core/store/subvolume_sender.hpp"
 
 namespace snapkeep {
 
@@ -19,12 +20,17 @@ namespace snapkeep {
 struct ServeEnvironment {
   std::function<Result<std::unique_ptr<Backend>>(const Preset&)> backend_for;
   ConfigSchema schema;
+  // Sends source subvolumes (--source-only: `pull = btrfs-send` from this host).
+  std::function<std::unique_ptr<SubvolumeSender>()> subvolume_sender;
 };
 
 // How serve was started (from authorized_keys' forced command, so trusted).
 struct ServeOptions {
   std::filesystem::path restrict_path;  // --restrict-path: every path a client names stays inside it
   bool append_only = false;             // --append-only: nothing is deleted or overwritten for a client
+  // --source-only: this host is a pull's source; only `send` requests (btrfs send of a source
+  // subvolume inside restrict_path) are served, and nothing is written but the source snapshots.
+  bool source_only = false;
   // The server's own presets: in append-only mode keep, min_free and the drive checks of a preset
   // with the client's preset name and destination come from here (none: keep everything).
   std::vector<Preset> own_presets;

@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <ctime>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "core/backup/check.hpp"
 #include "core/base/fsutil.hpp"
+#include "core/config/units.hpp"
 #include "core/history/diff_wire.hpp"
 #include "core/history/report_data.hpp"
 #include "core/history/run_records.hpp"
@@ -242,7 +244,106 @@ Result<json> handle_backup(const ServeSession& session, Preset& preset, const js
   return backup_run_to_json(run);
 }
 
+// The uuids of a send request's list `key`: null (none given) or at most 64 uuids.
+Result<std::optional<std::set<std::string>>> uuid_list(const json& request, const char* key) {
+  const auto it = request.find(key);
+  if (it == request.end() || it->is_null()) {
+    return std::optional<std::set<std::string>>{};
+  }
+  constexpr std::size_t k_max_uuids = 64;
+  if (!it->is_array() || it->size() > k_max_uuids) {
+    return config_error(std::string("refused: a malformed '") + key + "' list");
+  }
+  std::set<std::string> out;
+  for (const auto& uuid : *it) {
+    if (!uuid.is_string() || !is_uuid_text(uuid.get<std::string>())) {
+      return config_error(std::string("refused: '") + key + "' holds something that is not a uuid");
+    }
+    out.insert(uuid.get<std::string>());
+  }
+  return std::optional<std::set<std::string>>{std::move(out)};
+}
+
+// Checks a send request: the preset name, the source (inside the restriction, a subvolume) and the
+// new snapshot's id. The preset it acts for goes to `preset`.
+Status check_send(const ServeSession& session, const json& request, const SubvolumeSender& sender, Preset& preset,
+                  std::string& id) {
+  const auto text = [&](const char* key) -> Result<std::string> {
+    const auto it = request.find(key);
+    if (it == request.end() || !it->is_string()) {
+      return config_error(std::string("refused: a send request without '") + key + "'");
+    }
+    return it->get<std::string>();
+  };
+  SNAPKEEP_TRY_ASSIGN(preset.name, text("name"));
+  SNAPKEEP_TRY(check_preset_name(preset.name));
+  SNAPKEEP_TRY_ASSIGN(std::string source, text("source"));
+  SNAPKEEP_TRY_ASSIGN(preset.source, session.restriction->destination(source));
+  SNAPKEEP_TRY_ASSIGN(id, text("id"));
+  if (!parse_snapshot_id(id)) {
+    return config_error("refused: '" + id + "' is not a snapshot id");
+  }
+  SNAPKEEP_TRY_ASSIGN(bool subvolume, sender.is_subvolume(preset.source));
+  if (!subvolume) {
+    return config_error(preset.source.string() +
+                        " is not a btrfs subvolume, so it cannot be sent with btrfs send (pull = rsync copies a "
+                        "folder)")
+        .in(preset.name);
+  }
+  return {};
+}
+
+// Checks a send request and makes the new source snapshot.
+Result<SubvolumeSend> prepare_send(const ServeSession& session, const json& request, SubvolumeSender& sender,
+                                   Preset& preset) {
+  std::string id;
+  SNAPKEEP_TRY(check_send(session, request, sender, preset, id));
+  SNAPKEEP_TRY_ASSIGN(auto received, uuid_list(request, "received"));
+  SNAPKEEP_TRY_ASSIGN(auto pinned, uuid_list(request, "pinned"));
+  return sender.prepare(preset, id, received.value_or(std::set<std::string>{}), pinned);
+}
+
 }  // namespace
+
+int handle_send(const ServeSession& session, const json& request) {
+  if (!session.environment->subvolume_sender) {
+    (void)write_message(session.out_fd, error_message(runtime_error("this snapkeep cannot send subvolumes")));
+    return exit_code(ExitStatus::failed);
+  }
+  auto sender = session.environment->subvolume_sender();
+  Preset preset;
+  if (flag(request, "probe")) {
+    // `check` and dry runs: would a send work? Nothing is made.
+    std::string id;
+    auto checked = check_send(session, request, *sender, preset, id);
+    (void)write_message(session.out_fd, checked ? json{{"type", "result"}, {"source", preset.source.string()}}
+                                                : error_message(checked.error()));
+    return checked ? exit_code(ExitStatus::ok) : exit_code(checked.error().exit_status());
+  }
+  auto send = prepare_send(session, request, *sender, preset);
+  if (!send) {
+    (void)write_message(session.out_fd, error_message(send.error()));
+    spdlog::error("serve: {}", send.error().describe());
+    return exit_code(send.error().exit_status());
+  }
+  spdlog::info("serve: sending {} of {} ({})", send->snapshot.string(), preset.source.string(),
+               send->parent.empty() ? std::string("whole") : "incremental from " + send->parent);
+  if (auto sent = write_message(session.out_fd, {{"type", "stream"}, {"uuid", send->uuid}, {"parent", send->parent}});
+      !sent) {
+    spdlog::error("serve: {}", sent.error().describe());
+    return exit_code(ExitStatus::failed);
+  }
+  // The stream runs to the end of the connection; the client keeps the copy only when btrfs receive
+  // completed it with this snapshot's uuid, and says so by offering it as a parent next time.
+  std::uint64_t sent = 0;
+  auto streamed = sender->stream(*send, session.out_fd, std::nullopt, sent);
+  if (!streamed || !streamed->succeeded()) {
+    spdlog::error("serve: {}", streamed ? describe_failure("btrfs send", *streamed) : streamed.error().describe());
+    return exit_code(ExitStatus::failed);
+  }
+  spdlog::info("serve: sent {}", format_bytes(sent));
+  return exit_code(ExitStatus::ok);
+}
 
 json handle_request(const ServeSession& session, const json& request) {
   const std::string type = message_type(request);

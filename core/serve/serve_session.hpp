@@ -29,6 +29,11 @@ Result<Preset> requested_preset(const ServeSession& session, const nlohmann::jso
 // Answers one request (not hello, not attach). Returns the message to send: a "result" or an "error".
 nlohmann::json handle_request(const ServeSession& session, const nlohmann::json& request);
 
+// A pull's `send` request (--source-only): snapshots the source subvolume the client names, answers
+// "stream" with the new snapshot's uuid and its parent, then writes the btrfs send stream to out_fd
+// raw, up to the end of the connection. Returns the exit status (not 0 when the stream is not whole).
+int handle_send(const ServeSession& session, const nlohmann::json& request);
+
 // The second connection of a transfer: hands this connection's descriptors to the relay of the
 // session the client names (after both prove the same secret) and waits for it to finish. Returns
 // the exit status.

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -252,6 +253,14 @@ std::vector<pid_t> live_processes_in_group(pid_t pgid) {
     out.push_back(p.pid);
   }
   return out;
+}
+
+std::vector<pid_t> processes_with(const std::string& needle) {
+  return processes_where([&](const fs::path& proc) {
+    std::string cmdline = fault::read_proc_file((proc / "cmdline").string());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    return cmdline.find(needle) != std::string::npos;
+  });
 }
 
 namespace fault {

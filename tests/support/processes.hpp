@@ -104,6 +104,8 @@ bool stop_when(BackgroundRun& run, const std::function<bool()>& mid_work,
 // Pids of the processes other than us for which pred(/proc/PID) holds (a process may end while
 // pred reads it).
 std::vector<pid_t> processes_where(const std::function<bool(const fs::path&)>& pred);
+// Processes whose command line holds `needle` (its NUL-separated words joined by blanks).
+std::vector<pid_t> processes_with(const std::string& needle);
 
 // Pids of processes whose working directory lies below `dir` (rsync children that outlived a kill).
 std::vector<pid_t> processes_working_in(const fs::path& dir);

@@ -125,6 +125,17 @@ TEST(CoreConfig, ExcludeIsOnePatternPerNonEmptyLine) {
   EXPECT_EQ(q.exclude, (std::vector<std::string>{"a", "b"}));
 }
 
+TEST(CoreConfig, PullIsRsyncByDefaultAndBtrfsSendNeedsAWholeRemoteSubvolume) {
+  const std::string remote = "[home]\nsource = root@nas:/srv/data\ndestination = /mnt/backup\n";
+  EXPECT_EQ(only_preset(remote).pull, PullMethod::rsync);
+  EXPECT_EQ(only_preset(remote + "pull = btrfs-send\n").pull, PullMethod::btrfs_send);
+  EXPECT_NE(error_of(remote + "pull = zfs\n").find("unknown pull 'zfs' in preset 'home' (use rsync or btrfs-send)"),
+            std::string::npos);
+  EXPECT_NE(error_of(k_minimal + "pull = btrfs-send\n").find("needs a source on another host"), std::string::npos);
+  EXPECT_NE(error_of(remote + "pull = btrfs-send\nexclude = *.tmp\n").find("sends the whole subvolume"),
+            std::string::npos);
+}
+
 TEST(CoreConfig, TransferIsNativeByDefaultOrRsync) {
   EXPECT_EQ(only_preset(k_minimal).transfer, TransferEngine::native);
   EXPECT_EQ(only_preset(k_minimal + "transfer = rsync\n").transfer, TransferEngine::rsync);

@@ -1,0 +1,320 @@
+// btrfs send over ssh (docs/remote.md "btrfs send over ssh"), against a real sshd
+// (tests/support/sshd.hpp) and loop-mounted btrfs filesystems at both ends:
+// - a push whose source is a subvolume: the client's `btrfs send` goes through serve's relay into
+//   `btrfs receive` on the server;
+// - `pull = btrfs-send`: `snapkeep serve --source-only` on the source host sends, `btrfs receive`
+//   here.
+// Each end keeps only what btrfs receive completed, verified by received uuid; source snapshots are
+// kept on the sending host as parents, so the next send is incremental, and a moved file is not
+// sent again. A link killed mid-stream leaves no half snapshot, and the next run is incremental.
+
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "backends/btrfs/extents.hpp"
+#include "backends/btrfs/subvolume.hpp"
+#include "core/base/process.hpp"
+#include "tests/support/processes.hpp"
+#include "tests/support/sshd.hpp"
+#include "tests/support/testutil.hpp"
+
+namespace snapkeep::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// The received uuid of a snapshot, as text ("-" when it has none).
+std::string received_uuid(const fs::path& snapshot) {
+  auto info = btrfs::subvolume_info(snapshot);
+  return info ? btrfs::uuid_text(info->received_uuid) : "?";
+}
+std::string uuid_of(const fs::path& subvolume) {
+  auto info = btrfs::subvolume_info(subvolume);
+  return info ? btrfs::uuid_text(info->uuid) : "?";
+}
+
+// Names in a folder, sorted.
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    out.push_back(entry.path().filename().string());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// A source subvolume on one btrfs loop filesystem and a btrfs backup drive on another, with an
+// sshd whose key runs `serve_command` (serve for a push, serve --source-only for a pull).
+struct SendWorld {
+  SshServer sshd;
+  TempDir dir;
+  LoopFs source_fs{"btrfs", 256};
+  LoopFs drive{"btrfs", 256};
+  fs::path source = source_fs.mount_point() / "data";
+  fs::path source_snapshots = source_fs.mount_point() / ".snapkeep-snapshots" / "laptop";
+  fs::path config = dir / "snapkeep.conf";
+  fs::path preset_dir = drive.mount_point() / "laptop";
+
+  // push: the destination is the sshd; pull: the source is.
+  SendWorld(bool push, const std::string& extra = "") {
+    if (!source_fs.ok() || !drive.ok()) {
+      return;
+    }
+    RunResult made = run({"btrfs", "subvolume", "create", source.string()});
+    EXPECT_EQ(made.exit_code, 0) << made.err;
+    fs::create_directories(source / "docs");
+    fs::create_directories(source / "photos");
+    write_file(source / "docs/a.txt", "alpha\n");
+    write_file(source / "b.txt", "bravo\n");
+    write_random_file(source / "docs/big.bin", 256 * 1024, 9);
+    write_random_file(source / "photos/p.bin", 1 << 20, 10);
+    const fs::path served = push ? drive.mount_point() : source_fs.mount_point();
+    sshd.force_command(snapkeep_binary().string() + " serve --restrict-path " + served.string() +
+                       (push ? "" : " --source-only"));
+    const std::string where = push ? "source = " + source.string() + "\ndestination = " + sshd.url(drive.mount_point())
+                                   : "source = " + sshd.url(source) + "\ndestination = " +
+                                         drive.mount_point().string() + "\npull = btrfs-send\nrequire_mount = no";
+    write_file(config, "[laptop]\n" + where + "\n" + sshd.preset_lines() + extra);
+    if (sshd.ok()) {
+      RunResult trusted = cli({"trust", "laptop", "--yes"});
+      EXPECT_EQ(trusted.exit_code, 0) << trusted.err;
+    }
+  }
+  bool ok() const { return sshd.ok() && source_fs.ok() && drive.ok(); }
+  RunResult cli(const std::vector<std::string>& args) const {
+    std::vector<std::string> all{"-c", config.string()};
+    all.insert(all.end(), args.begin(), args.end());
+    return snapkeep(all);
+  }
+  // `backup --json`, its stderr in *err.
+  nlohmann::json backup(std::string* err = nullptr, int expected = 0) const {
+    RunResult r = cli({"--json", "backup"});
+    EXPECT_EQ(r.exit_code, expected) << r.out << r.err;
+    if (err != nullptr) {
+      *err = r.err;
+    }
+    return r.out.empty() ? nlohmann::json{} : nlohmann::json::parse(r.out)["presets"][0];
+  }
+  // Changes the source: b.txt rewritten, photos/ renamed to pictures/, c.txt added, docs/a.txt removed.
+  void change_source() const {
+    write_file(source / "b.txt", "bravo, changed\n");
+    fs::rename(source / "photos", source / "pictures");
+    write_file(source / "c.txt", "charlie\n");
+    fs::remove(source / "docs/a.txt");
+  }
+  // The source snapshot of `id` on the sending host, under its id or still under its dot-name.
+  fs::path source_snapshot(const std::string& id) const {
+    return fs::exists(source_snapshots / id) ? source_snapshots / id : source_snapshots / (".incoming-" + id);
+  }
+};
+
+// What both directions must leave after two backups with change_source() between them.
+void expect_incremental_copies(const SendWorld& w, const nlohmann::json& first, const nlohmann::json& second,
+                               const std::string& second_err) {
+  const std::string id1 = first["snapshot"];
+  const std::string id2 = second["snapshot"];
+  EXPECT_EQ(first["backend"], "btrfs");
+  EXPECT_TRUE(first["manifest_ok"].get<bool>());
+  EXPECT_TRUE(second["manifest_ok"].get<bool>());
+  EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id1, id2}));
+  EXPECT_EQ(fs::read_symlink(w.preset_dir / "latest"), id2);
+  for (const auto& id : {id1, id2}) {
+    auto info = btrfs::subvolume_info(w.preset_dir / id);
+    ASSERT_TRUE(info) << id;
+    EXPECT_TRUE(info->read_only) << id;
+    // Each copy was received from the source snapshot kept on the sending host.
+    EXPECT_EQ(received_uuid(w.preset_dir / id), uuid_of(w.source_snapshot(id))) << id;
+  }
+  EXPECT_NE(second_err.find("incremental send"), std::string::npos) << second_err;
+  EXPECT_NE(second_err.find("parent " + id1), std::string::npos) << second_err;
+  EXPECT_EQ(read_file(w.preset_dir / id1 / "b.txt"), "bravo\n");
+  EXPECT_EQ(read_file(w.preset_dir / id1 / "docs/a.txt"), "alpha\n");
+  EXPECT_EQ(read_file(w.preset_dir / id2 / "b.txt"), "bravo, changed\n");
+  EXPECT_EQ(read_file(w.preset_dir / id2 / "c.txt"), "charlie\n");
+  EXPECT_FALSE(fs::exists(w.preset_dir / id2 / "docs/a.txt"));
+  EXPECT_EQ(read_file(w.preset_dir / id2 / "pictures/p.bin"), read_file(w.source / "pictures/p.bin"));
+  // Unchanged and moved files are one set of extents in both snapshots: the move was not sent again.
+  EXPECT_TRUE(btrfs::shares_blocks(w.preset_dir / id1 / "docs/big.bin", w.preset_dir / id2 / "docs/big.bin"));
+  EXPECT_TRUE(btrfs::shares_blocks(w.preset_dir / id1 / "photos/p.bin", w.preset_dir / id2 / "pictures/p.bin"));
+  EXPECT_GT(first["bytes_transferred"].get<std::uint64_t>(), (1u << 20) + 256 * 1024) << "the first send is whole";
+  EXPECT_LT(second["bytes_transferred"].get<std::uint64_t>(), 64u * 1024) << "only the changes crossed the link";
+  // The counts come from the manifest patched with the stream's paths: pictures, pictures/p.bin and
+  // c.txt added; photos, photos/p.bin and docs/a.txt deleted; b.txt's content and docs' times changed.
+  ASSERT_TRUE(second["changes"].is_object()) << second.dump();
+  EXPECT_EQ(second["changes"]["added"], 3) << second.dump();
+  EXPECT_EQ(second["changes"]["deleted"], 3) << second.dump();
+  EXPECT_EQ(second["changes"]["content"], 1) << second.dump();
+  EXPECT_EQ(second["files"], 7) << "the root, docs, docs/big.bin, b.txt, c.txt, pictures, pictures/p.bin";
+}
+
+TEST(RemoteBtrfsSend, APushOfASubvolumeSendsSnapshotsIncrementallyAndTheServerKeepsVerifiedCopies) {
+  SNAPKEEP_REQUIRE_ROOT();
+  SendWorld w(true);
+  ASSERT_TRUE(w.ok());
+  std::string err;
+  auto first = w.backup(&err);
+  ASSERT_EQ(first["status"], "ok") << err;
+  EXPECT_NE(err.find("full send"), std::string::npos) << err;
+  std::this_thread::sleep_for(1100ms);
+  w.change_source();
+  auto second = w.backup(&err);
+  ASSERT_EQ(second["status"], "ok") << err;
+  expect_incremental_copies(w, first, second, err);
+
+  // The client keeps its source snapshots as parents: the next run sends against the newest.
+  std::this_thread::sleep_for(1100ms);
+  auto third = w.backup(&err);
+  ASSERT_EQ(third["status"], "ok") << err;
+  const std::string id2 = second["snapshot"];
+  const std::string id3 = third["snapshot"];
+  EXPECT_NE(err.find("parent " + id2), std::string::npos) << err;
+  EXPECT_EQ(names_in(w.source_snapshots),
+            (std::vector<std::string>{".incoming-" + id3, first["snapshot"].get<std::string>(), id2}))
+      << "the newest snapshot waits under its dot-name until the server names its copy";
+
+  // The server's manifests vouch for every file: scrub reads them all and finds nothing.
+  RunResult scrubbed = w.cli({"--json", "scrub"});
+  ASSERT_EQ(scrubbed.exit_code, 0) << scrubbed.out << scrubbed.err;
+  auto report = nlohmann::json::parse(scrubbed.out)["presets"][0];
+  EXPECT_EQ(report["snapshots_checked"], 3);
+  EXPECT_TRUE(report["findings"].empty()) << scrubbed.out;
+  const fs::path restored = w.dir / "restored";
+  RunResult back = w.cli({"restore", "laptop", id2, "--to", restored.string()});
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(read_file(restored / "pictures/p.bin"), read_file(w.source / "pictures/p.bin"));
+
+  // The server's key is not a source's: a pull through it is refused, and so is an rsync pull
+  // (which once waited forever for serve's answer).
+  for (const std::string pull : {"btrfs-send", "rsync"}) {
+    write_file(w.dir / "pull.conf", "[other]\nsource = " + w.sshd.url(w.source_fs.mount_point()) +
+                                        "\ndestination = " + w.drive.mount_point().string() + "\npull = " + pull +
+                                        "\nrequire_mount = no\n" + w.sshd.preset_lines());
+    RunResult refused = snapkeep({"-c", (w.dir / "pull.conf").string(), "backup"});
+    EXPECT_NE(refused.exit_code, 0) << pull;
+    EXPECT_NE(refused.err.find(pull == "rsync" ? "protocol" : "--source-only"), std::string::npos)
+        << pull << ": " << refused.err;
+    EXPECT_TRUE(snapshot_ids(w.drive.mount_point() / "other").empty()) << pull;
+  }
+  // pull = btrfs-send onto a hard-link drive is refused by name.
+  fs::create_directories(w.dir / "plain");
+  write_file(w.dir / "plain.conf", "[plain]\nsource = " + w.sshd.url(w.source_fs.mount_point()) + "\ndestination = " +
+                                       (w.dir / "plain").string() + "\npull = btrfs-send\nrequire_mount = no\n" +
+                                       w.sshd.preset_lines());
+  RunResult plain = snapkeep({"-c", (w.dir / "plain.conf").string(), "backup"});
+  EXPECT_EQ(plain.exit_code, 2) << plain.err;
+  EXPECT_NE(plain.err.find("pull = btrfs-send needs a btrfs drive"), std::string::npos) << plain.err;
+}
+
+TEST(RemoteBtrfsSend, APullWithBtrfsSendKeepsSourceSnapshotsOnTheSourceHostAndReceivesIncrementally) {
+  SNAPKEEP_REQUIRE_ROOT();
+  SendWorld w(false);
+  ASSERT_TRUE(w.ok());
+  std::string err;
+  auto first = w.backup(&err);
+  ASSERT_EQ(first["status"], "ok") << err;
+  EXPECT_NE(err.find("full send"), std::string::npos) << err;
+  std::this_thread::sleep_for(1100ms);
+  w.change_source();
+  auto second = w.backup(&err);
+  ASSERT_EQ(second["status"], "ok") << err;
+  expect_incremental_copies(w, first, second, err);
+
+  RunResult scrubbed = w.cli({"--json", "scrub"});
+  ASSERT_EQ(scrubbed.exit_code, 0) << scrubbed.out << scrubbed.err;
+  EXPECT_TRUE(nlohmann::json::parse(scrubbed.out)["presets"][0]["findings"].empty()) << scrubbed.out;
+
+  // The source host's key only sends: a push to it is refused and writes nothing there.
+  write_file(w.dir / "push.conf", "[other]\nsource = " + (w.dir / "src2").string() +
+                                      "\ndestination = " + w.sshd.url(w.source_fs.mount_point()) + "\n" +
+                                      w.sshd.preset_lines());
+  fs::create_directories(w.dir / "src2");
+  write_file(w.dir / "src2/x", "x\n");
+  RunResult refused = snapkeep({"-c", (w.dir / "push.conf").string(), "backup"});
+  EXPECT_EQ(refused.exit_code, 2) << refused.err;
+  EXPECT_NE(refused.err.find("--source-only"), std::string::npos) << refused.err;
+  EXPECT_FALSE(fs::exists(w.source_fs.mount_point() / "other"));
+
+  // A source outside the allowed folder, or one that is not a subvolume, is refused by name.
+  for (const auto& [source, expected] : {std::pair<std::string, std::string>{"/etc", "outside"},
+                                         std::pair<std::string, std::string>{(w.source / "docs").string(),
+                                                                             "not a btrfs subvolume"}}) {
+    write_file(w.dir / "bad.conf", "[bad]\nsource = " + w.sshd.url(source) + "\ndestination = " +
+                                       w.drive.mount_point().string() + "\npull = btrfs-send\nrequire_mount = no\n" +
+                                       w.sshd.preset_lines());
+    RunResult bad = snapkeep({"-c", (w.dir / "bad.conf").string(), "backup"});
+    EXPECT_NE(bad.exit_code, 0) << source;
+    EXPECT_NE(bad.err.find(expected), std::string::npos) << source << ": " << bad.err;
+    EXPECT_TRUE(snapshot_ids(w.drive.mount_point() / "bad").empty()) << source;
+  }
+}
+
+// The link dies mid-stream (the client's ssh killed, bwlimit keeping the 12 MiB stream going for a
+// few seconds): no half snapshot at the receiving end, and the next run sends incrementally from the
+// last complete pair.
+void kill_the_link_mid_stream(bool push) {
+  SendWorld w(push, "bwlimit = 2M\n");
+  ASSERT_TRUE(w.ok());
+  std::string err;
+  auto first = w.backup(&err);
+  ASSERT_EQ(first["status"], "ok") << err;
+  const std::string id1 = first["snapshot"];
+  write_random_file(w.source / "new.bin", 12u << 20, 77);
+  std::this_thread::sleep_for(1100ms);
+  BackgroundRun run({"-c", w.config.string(), "backup"}, w.dir.path(), {}, {.name = "killed"});
+  auto receiving = [&] {
+    for (const auto& name : names_in(w.preset_dir)) {
+      if (name.rfind(".incoming-", 0) == 0) {
+        return true;
+      }
+    }
+    return false;
+  };
+  ASSERT_TRUE(wait_until(receiving, 60s, 10ms)) << run.stderr_text();
+  std::this_thread::sleep_for(1s);
+  const std::string port = "-p " + std::to_string(w.sshd.port()) + " ";
+  std::size_t killed = 0;
+  for (pid_t pid : processes_with(port)) {
+    if (fault::read_proc(pid) && fault::read_proc(pid)->comm == "ssh") {
+      ::kill(pid, SIGKILL);
+      ++killed;
+    }
+  }
+  ASSERT_GT(killed, 0u);
+  EXPECT_EQ(run.exit_code(), 1) << run.stderr_text();
+  EXPECT_TRUE(wait_until([&] { return processes_with("serve --restrict-path").empty(); }, 30s, 50ms));
+  EXPECT_EQ(snapshot_ids(w.preset_dir), std::vector<std::string>{id1}) << "no half snapshot";
+  EXPECT_EQ(fs::read_symlink(w.preset_dir / "latest"), id1);
+
+  std::this_thread::sleep_for(1100ms);
+  auto resumed = w.backup(&err);
+  ASSERT_EQ(resumed["status"], "ok") << err;
+  const std::string id2 = resumed["snapshot"];
+  EXPECT_NE(err.find("parent " + id1), std::string::npos) << "still incremental: " << err;
+  EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id1, id2}));
+  EXPECT_EQ(read_file(w.preset_dir / id2 / "new.bin"), read_file(w.source / "new.bin"));
+  EXPECT_TRUE(btrfs::shares_blocks(w.preset_dir / id1 / "photos/p.bin", w.preset_dir / id2 / "photos/p.bin"));
+  for (const auto& name : names_in(w.preset_dir)) {
+    EXPECT_NE(name.rfind(".incoming-", 0), 0u) << "the killed run's receive was removed: " << name;
+  }
+}
+
+TEST(RemoteBtrfsSend, AKilledLinkDuringAPushLeavesNoHalfSnapshotAndTheNextPushIsIncremental) {
+  SNAPKEEP_REQUIRE_ROOT();
+  kill_the_link_mid_stream(true);
+}
+
+TEST(RemoteBtrfsSend, AKilledLinkDuringAPullLeavesNoHalfSnapshotAndTheNextPullIsIncremental) {
+  SNAPKEEP_REQUIRE_ROOT();
+  kill_the_link_mid_stream(false);
+}
+
+}  // namespace
+}  // namespace snapkeep::test
