@@ -21,6 +21,8 @@
 #include "backends/btrfs/extents.hpp"
 #include "backends/btrfs/subvolume.hpp"
 #include "core/base/process.hpp"
+#include "core/config/config.hpp"
+#include "core/serve/client.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/sshd.hpp"
 #include "tests/support/testutil.hpp"
@@ -254,6 +256,61 @@ TEST(RemoteBtrfsSend, APullWithBtrfsSendKeepsSourceSnapshotsOnTheSourceHostAndRe
     EXPECT_NE(bad.err.find(expected), std::string::npos) << source << ": " << bad.err;
     EXPECT_TRUE(snapshot_ids(w.drive.mount_point() / "bad").empty()) << source;
   }
+}
+
+// A source host's key (serve --source-only) answers send requests for subvolumes inside its folder
+// and nothing else; hand-made requests that try to get out are refused and make nothing.
+TEST(RemoteBtrfsSend, TheSourceRoleRefusesHostileSendRequestsAndEveryOtherRequest) {
+  SNAPKEEP_REQUIRE_ROOT();
+  SendWorld w(false);
+  ASSERT_TRUE(w.ok());
+  auto loaded = load_config({w.config}, ConfigSchema{{"auto", "rsync", "btrfs"}});
+  ASSERT_TRUE(loaded) << loaded.error().describe();
+  const Preset preset = loaded->presets.at(0);
+  const std::string root = w.source_fs.mount_point().string();
+  fs::create_symlink("/etc", w.source_fs.mount_point() / "escape");
+  auto answer_to = [&](const std::function<void(nlohmann::json&)>& change) -> std::string {
+    auto connection = ServeConnection::open_at(preset, *preset.remote_source);
+    if (!connection) {
+      return "no connection: " + connection.error().describe();
+    }
+    nlohmann::json request{{"type", "send"},         {"name", "laptop"},  {"source", w.source.string()},
+                           {"id", "2026-01-01_00-00-00"}, {"probe", true}, {"received", nlohmann::json::array()}};
+    change(request);
+    auto answer = connection->call(request);
+    return answer ? std::string() : answer.error().message;
+  };
+  EXPECT_EQ(answer_to([](nlohmann::json&) {}), "") << "the probe as sent is answered";
+  struct Case {
+    std::string what;
+    std::function<void(nlohmann::json&)> change;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {"a folder outside", [](auto& r) { r["source"] = "/etc"; }, "outside"},
+      {"'..' up and out", [&](auto& r) { r["source"] = root + "/../"; }, "'..'"},
+      {"a symlink out", [&](auto& r) { r["source"] = root + "/escape"; }, "outside"},
+      {"a relative path", [](auto& r) { r["source"] = "data"; }, "not an absolute path"},
+      {"a line break in the source", [&](auto& r) { r["source"] = w.source.string() + "\n/etc"; }, "line break"},
+      {"an option as the source", [&](auto& r) { r["source"] = root + "/--help"; }, "refused"},
+      {"a name with a slash", [](auto& r) { r["name"] = "../../etc"; }, "not allowed"},
+      {"a line break in the name", [](auto& r) { r["name"] = "laptop\nrm -rf /"; }, "not allowed"},
+      {"an id that is not one", [](auto& r) { r["id"] = "-p /etc"; }, "not a snapshot id"},
+      {"a parent that is not a uuid", [](auto& r) {
+         r["probe"] = false;
+         r["received"] = {"--dump"};
+       },
+       "not a uuid"},
+      {"a folder, not a subvolume", [&](auto& r) { r["source"] = (w.source / "docs").string(); },
+       "not a btrfs subvolume"},
+      {"another request type", [](auto& r) { r["type"] = "list"; }, "--source-only"},
+      {"a prune", [](auto& r) { r["type"] = "prune"; }, "--source-only"},
+  };
+  for (const auto& c : cases) {
+    const std::string message = answer_to(c.change);
+    EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << ": " << message;
+  }
+  EXPECT_FALSE(fs::exists(w.source_snapshots)) << "nothing was snapshotted";
 }
 
 // The link dies mid-stream (the client's ssh killed, bwlimit keeping the 12 MiB stream going for a
