@@ -6,7 +6,8 @@
 //   here.
 // Each end keeps only what btrfs receive completed, verified by received uuid; source snapshots are
 // kept on the sending host as parents, so the next send is incremental, and a moved file is not
-// sent again. A link killed mid-stream leaves no half snapshot, and the next run is incremental.
+// sent again. A process of the stream killed at a random moment (ssh, serve, btrfs send or receive)
+// leaves no half snapshot, and the next run is incremental.
 
 #include <signal.h>
 
@@ -23,6 +24,7 @@
 #include "core/base/process.hpp"
 #include "core/config/config.hpp"
 #include "core/serve/client.hpp"
+#include "tests/support/kill_trials.hpp"
 #include "tests/support/processes.hpp"
 #include "tests/support/sshd.hpp"
 #include "tests/support/testutil.hpp"
@@ -313,64 +315,65 @@ TEST(RemoteBtrfsSend, TheSourceRoleRefusesHostileSendRequestsAndEveryOtherReques
   EXPECT_FALSE(fs::exists(w.source_snapshots)) << "nothing was snapshotted";
 }
 
-// The link dies mid-stream (the client's ssh killed, bwlimit keeping the 12 MiB stream going for a
-// few seconds): no half snapshot at the receiving end, and the next run sends incrementally from the
-// last complete pair.
-void kill_the_link_mid_stream(bool push) {
-  SendWorld w(push, "bwlimit = 2M\n");
+// Seeded kills at random moments of a 12 MiB stream (tests/support/kill_trials.hpp), each of the
+// processes on its way in turn: after every trial no half snapshot is in place and every snapshot in
+// place is whole; the run after the last trial is whole and incremental, and what the killed runs
+// received is gone.
+void seeded_kills(bool push) {
+  SendWorld w(push, "bwlimit = 4M\n");
   ASSERT_TRUE(w.ok());
   std::string err;
   auto first = w.backup(&err);
   ASSERT_EQ(first["status"], "ok") << err;
   const std::string id1 = first["snapshot"];
-  write_random_file(w.source / "new.bin", 12u << 20, 77);
-  std::this_thread::sleep_for(1100ms);
-  BackgroundRun run({"-c", w.config.string(), "backup"}, w.dir.path(), {}, {.name = "killed"});
-  auto receiving = [&] {
-    for (const auto& name : names_in(w.preset_dir)) {
-      if (name.rfind(".incoming-", 0) == 0) {
-        return true;
+  const std::string serve_marker = "serve --restrict-path ";
+  const std::string ssh_marker = "-p " + std::to_string(w.sshd.port()) + " ";
+  const std::string receive_marker = "receive -- " + w.preset_dir.string();
+  KillTrials trials;
+  trials.label = push ? "btrfs-push-kill" : "btrfs-pull-kill";
+  trials.source = w.source;
+  trials.preset_dir = w.preset_dir;
+  trials.victim_names = {"the client's ssh", "serve", "btrfs send", "btrfs receive"};
+  trials.trials = 4;
+  trials.victims = [&](int victim) {
+    const std::string marker =
+        victim == 0 ? ssh_marker : victim == 1 ? serve_marker : victim == 2 ? "send -q" : receive_marker;
+    const std::string comm = victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "btrfs";
+    std::vector<pid_t> out;
+    for (pid_t pid : processes_with(marker)) {
+      if (auto info = fault::read_proc(pid); info && info->comm == comm) {
+        out.push_back(pid);
       }
     }
-    return false;
+    return out;
   };
-  ASSERT_TRUE(wait_until(receiving, 60s, 10ms)) << run.stderr_text();
-  std::this_thread::sleep_for(1s);
-  const std::string port = "-p " + std::to_string(w.sshd.port()) + " ";
-  std::size_t killed = 0;
-  for (pid_t pid : processes_with(port)) {
-    if (fault::read_proc(pid) && fault::read_proc(pid)->comm == "ssh") {
-      ::kill(pid, SIGKILL);
-      ++killed;
-    }
-  }
-  ASSERT_GT(killed, 0u);
-  EXPECT_EQ(run.exit_code(), 1) << run.stderr_text();
-  EXPECT_TRUE(wait_until([&] { return processes_with("serve --restrict-path").empty(); }, 30s, 50ms));
-  EXPECT_EQ(snapshot_ids(w.preset_dir), std::vector<std::string>{id1}) << "no half snapshot";
-  EXPECT_EQ(fs::read_symlink(w.preset_dir / "latest"), id1);
+  trials.start = [&](int trial) { return background_backup(w.config, w.dir.path(), trial); };
+  trials.settle = [&] { EXPECT_TRUE(wait_until([&] { return processes_with(serve_marker).empty(); }, 30s, 50ms)); };
+  const auto whole = run_kill_trials(trials, {id1});
 
   std::this_thread::sleep_for(1100ms);
-  auto resumed = w.backup(&err);
-  ASSERT_EQ(resumed["status"], "ok") << err;
-  const std::string id2 = resumed["snapshot"];
-  EXPECT_NE(err.find("parent " + id1), std::string::npos) << "still incremental: " << err;
-  EXPECT_EQ(snapshot_ids(w.preset_dir), (std::vector<std::string>{id1, id2}));
-  EXPECT_EQ(read_file(w.preset_dir / id2 / "new.bin"), read_file(w.source / "new.bin"));
-  EXPECT_TRUE(btrfs::shares_blocks(w.preset_dir / id1 / "photos/p.bin", w.preset_dir / id2 / "photos/p.bin"));
+  auto last = w.backup(&err);
+  ASSERT_EQ(last["status"], "ok") << err;
+  EXPECT_NE(err.find("parent " + whole.back()), std::string::npos) << "incremental from the last whole pair: " << err;
+  const std::string newest = last["snapshot"];
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = "big/f" + std::to_string(i);
+    EXPECT_EQ(read_file(w.preset_dir / newest / name), read_file(w.source / name)) << name;
+  }
+  EXPECT_TRUE(btrfs::shares_blocks(w.preset_dir / id1 / "photos/p.bin", w.preset_dir / newest / "photos/p.bin"));
   for (const auto& name : names_in(w.preset_dir)) {
-    EXPECT_NE(name.rfind(".incoming-", 0), 0u) << "the killed run's receive was removed: " << name;
+    EXPECT_NE(name.rfind(".incoming-", 0), 0u) << "what the killed runs received was removed: " << name;
   }
 }
 
-TEST(RemoteBtrfsSend, AKilledLinkDuringAPushLeavesNoHalfSnapshotAndTheNextPushIsIncremental) {
+TEST(RemoteBtrfsSend, SeededKillsDuringAPushNeverLeaveAHalfSnapshot) {
   SNAPKEEP_REQUIRE_ROOT();
-  kill_the_link_mid_stream(true);
+  seeded_kills(true);
 }
 
-TEST(RemoteBtrfsSend, AKilledLinkDuringAPullLeavesNoHalfSnapshotAndTheNextPullIsIncremental) {
+TEST(RemoteBtrfsSend, SeededKillsDuringAPullNeverLeaveAHalfSnapshot) {
   SNAPKEEP_REQUIRE_ROOT();
-  kill_the_link_mid_stream(false);
+  seeded_kills(false);
 }
 
 }  // namespace
