@@ -204,6 +204,11 @@ std::vector<std::string> rsync_argv(const Preset& preset, const RsyncTransfer& t
   std::vector<std::string> argv{"rsync", "-aHAX", "--numeric-ids"};
   if (transfer.mirror) {
     argv.emplace_back("--delete");
+    // A working copy kept from run to run (btrfs, in place): what the filters exclude now goes too,
+    // or a pattern added later would leave what it matches in every later snapshot.
+    if (transfer.in_place) {
+      argv.emplace_back("--delete-excluded");
+    }
   }
   argv.emplace_back("--stats");
   argv.emplace_back("--no-human-readable");

@@ -982,5 +982,35 @@ TEST(BtrfsBackend, PlainSourceSameSizeRewriteInOneSecond) {
   expect_same_tree(src, preset_dir / b2.id);
 }
 
+// A plain source synced into `.snapkeep/current`, which lives on from backup to backup: a pattern
+// added to `exclude` later must drop what it matches from the next snapshot, as it would from a
+// fresh copy (rsync --delete alone keeps excluded files on the receiving side).
+TEST(BtrfsBackend, PlainSourceAnExcludeAddedLaterDropsWhatItMatchesFromTheNextSnapshot) {
+  SNAPKEEP_REQUIRE_ROOT();
+  TempDir tmp;
+  LoopFs dest("btrfs", 256);
+  ASSERT_TRUE(dest.ok());
+  fs::path src = tmp / "src";
+  write_file(src / "keep.txt", "keep\n");
+  write_random_file(src / "cache/disk.iso", 256 * k_kib, 5);
+  write_file(src / "sub/tmp.log", "log\n");
+  fs::path config = write_preset_config(tmp / "snapkeep.ini", k_preset, src, dest.mount_point());
+  fs::path preset_dir = dest.mount_point() / k_preset;
+  Backup b1 = parse_backup(snapkeep({"-c", config.string(), "--json", "backup"}));
+  ASSERT_EQ(b1.run.exit_code, 0) << b1.run.err;
+  EXPECT_EQ(b1.backend, "btrfs");
+  EXPECT_TRUE(fs::exists(preset_dir / b1.id / "cache/disk.iso"));
+
+  write_preset_config(config, k_preset, src, dest.mount_point(), "exclude = *.iso\n  /sub/tmp.log\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  Backup b2 = parse_backup(snapkeep({"-c", config.string(), "--json", "backup"}));
+  ASSERT_EQ(b2.run.exit_code, 0) << b2.run.err;
+  EXPECT_FALSE(fs::exists(preset_dir / b2.id / "cache/disk.iso")) << "an excluded file stayed in the snapshot";
+  EXPECT_FALSE(fs::exists(preset_dir / b2.id / "sub/tmp.log")) << "an excluded file stayed in the snapshot";
+  EXPECT_EQ(read_file(preset_dir / b2.id / "keep.txt"), "keep\n");
+  EXPECT_TRUE(fs::is_directory(preset_dir / b2.id / "cache")) << "the folder itself is not excluded";
+  EXPECT_TRUE(fs::exists(preset_dir / b1.id / "cache/disk.iso")) << "the earlier snapshot keeps it";
+}
+
 }  // namespace
 }  // namespace snapkeep::test

@@ -140,9 +140,11 @@ TEST(BackendRsyncArgv, DryRunProgressAndInPlace) {
   transfer.in_place = true;
   auto argv = rsync_argv(make_preset(), transfer, true);
   std::size_t dash_dash = index_of(argv, "--");
-  for (const char* option : {"--dry-run", "--info=progress2", "--inplace", "--no-whole-file"}) {
+  for (const char* option : {"--dry-run", "--info=progress2", "--inplace", "--no-whole-file", "--delete-excluded"}) {
     EXPECT_LT(index_of(argv, option), dash_dash) << option;
   }
+  // A new tree each time (hard links): nothing excluded can be in the target, and nothing to delete.
+  EXPECT_FALSE(contains(rsync_argv(make_preset(), make_transfer(), false), "--delete-excluded"));
 }
 
 // ---------------------------------------------------------------------------------------------
