@@ -3,7 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -89,6 +91,57 @@ std::string snapshot_with_uuid(const BackupJob& job, const btrfs::Uuid& uuid) {
   return {};
 }
 
+// Names in a folder.
+std::set<std::string> names_in(const fs::path& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    out.insert(entry.path().filename().string());
+  }
+  return out;
+}
+
+// `btrfs receive` of one subvolume into the preset folder: it stops at the stream's first END (a
+// second subvolume in the stream is not received), confined to the folder by chroot.
+std::vector<std::string> receive_argv(const BackupJob& job) {
+  return {"btrfs", "receive", "-e", "-C", "--", job.preset_dir.string()};
+}
+
+// Deletes what a receive made under another name than `expected` (a stream names its subvolume
+// itself): anything new in the preset folder since `before`.
+void remove_strays(const BackupJob& job, const std::set<std::string>& before, const std::string& expected) {
+  for (const auto& name : names_in(job.preset_dir)) {
+    if (before.count(name) == 0 && name != expected) {
+      const fs::path stray = job.preset_dir / name;
+      auto subvolume = btrfs::is_subvolume(stray);
+      spdlog::warn("{}: removing {}, which the stream made instead of {}", job.preset->name, stray.string(), expected);
+      if (subvolume && *subvolume) {
+        (void)btrfs::delete_subvolume(stray);
+      }
+    }
+  }
+}
+
+// Why a client's stream cannot be kept although btrfs receive took it: not read whole, another
+// subvolume than asked for, or data taken from a subvolume that is not one of the preset's own
+// snapshots (btrfs receive finds clone sources anywhere on the filesystem by received uuid: a
+// client could copy another preset's files into its own snapshot, then restore them). "" if none.
+std::string stream_refusal(const btrfs::SendStreamChanges& stream, const std::string& expected,
+                           const std::vector<std::string>& parents) {
+  if (!stream.well_formed()) {
+    return "its stream could not be read whole: " + stream.failure();
+  }
+  if (stream.subvolume_name() != expected) {
+    return "its stream makes the subvolume '" + stream.subvolume_name().substr(0, 100) + "', not " + expected;
+  }
+  for (const auto& uuid : stream.referenced_uuids()) {
+    if (uuid != stream.subvolume_uuid() && std::find(parents.begin(), parents.end(), uuid) == parents.end()) {
+      return "its stream takes data from the subvolume " + uuid + ", which is not one of this preset's snapshots";
+    }
+  }
+  return {};
+}
+
 // Deletes a receive that did not complete.
 void discard(const fs::path& incoming) {
   std::error_code ec;
@@ -161,14 +214,23 @@ Result<BackupStats> receive_from_client(const BackupJob& job) {
   relay.emplace_back("btrfs-send");
   relay.push_back(job.id);
   relay.insert(relay.end(), parents.begin(), parents.end());
-  const std::vector<std::string> receive{"btrfs", "receive", "--", job.preset_dir.string()};
+  const std::set<std::string> before = names_in(job.preset_dir);
   std::optional<btrfs::SendStreamChanges> stream(std::in_place);
   auto piped = run_pipeline(
-      relay, receive,
-      [&](std::uint64_t bytes) { job.progress->update(format_bytes(bytes) + " received", {0, bytes}); },
+      relay, receive_argv(job),
+      [&](std::uint64_t bytes) {
+        job.progress->update(format_bytes(bytes) + " received", {0, bytes});
+      },
       [&](std::string_view bytes) { stream->feed(bytes); }, preset.remote.relay.env);
   job.progress->finish();
   const fs::path incoming = job.preset_dir / incoming_name(job.id);
+  remove_strays(job, before, incoming.filename().string());
+  if (piped && piped->second.succeeded()) {
+    if (const std::string why = stream_refusal(*stream, incoming.filename().string(), parents); !why.empty()) {
+      discard(incoming);
+      return config_error("refused what the client sent: " + why + "; nothing was kept").in(preset.name);
+    }
+  }
   if (!piped || !piped->succeeded()) {
     discard(incoming);
     if (!piped) {
@@ -197,7 +259,8 @@ Result<BackupStats> receive_from_client(const BackupJob& job) {
   BackupStats stats;
   stats.bytes_transferred = piped->bytes;
   stats.counts_from_manifest = true;
-  stats.changes = changes_from_parent(preset, stream, job.preset_dir / job.id, snapshot_with_uuid(job, made->parent_uuid));
+  stats.changes =
+      changes_from_parent(preset, stream, job.preset_dir / job.id, snapshot_with_uuid(job, made->parent_uuid));
   stats.warnings = std::move(warnings);
   return stats;
 }
@@ -255,8 +318,8 @@ Result<BackupStats> pull_from_source(const BackupJob& job) {
   Fd to_receive(pipe_fds[1]);
   Fd receive_in(pipe_fds[0]);
   Fd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  SNAPKEEP_TRY_ASSIGN(RunningProcess receive, start_process({"btrfs", "receive", "--", job.preset_dir.string()},
-                                                            receive_in.get(), null.get()));
+  const std::set<std::string> before = names_in(job.preset_dir);
+  SNAPKEEP_TRY_ASSIGN(RunningProcess receive, start_process(receive_argv(job), receive_in.get(), null.get()));
   receive_in.reset();
   std::optional<btrfs::SendStreamChanges> stream(std::in_place);
   std::optional<std::uint64_t> rate;
@@ -275,6 +338,7 @@ Result<BackupStats> pull_from_source(const BackupJob& job) {
   const ProcessResult received = receive.wait();
   const ProcessResult ssh = connection.close_and_wait();
   const fs::path incoming = job.preset_dir / incoming_name(job.id);
+  remove_strays(job, before, incoming.filename().string());
   if (!ssh.succeeded() || !received.succeeded() || stop_signal() != 0) {
     discard(incoming);
     std::string why;

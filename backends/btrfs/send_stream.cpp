@@ -26,7 +26,22 @@ enum : std::uint16_t {
   c_last_known = 26,  // up to v3's enable_verity
 };
 // Attribute types (the kernel's BTRFS_SEND_A_*).
-enum : std::uint16_t { a_path = 15, a_path_to = 16, a_path_link = 17, a_data = 19 };
+enum : std::uint16_t { a_uuid = 1, a_path = 15, a_path_to = 16, a_path_link = 17, a_data = 19, a_clone_uuid = 20 };
+
+// The text form of a 16-byte uuid ("0c5f1a2b-..."), as btrfs/subvolume.hpp writes it.
+std::string uuid_text_of(std::string_view bytes) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) {
+      out += '-';
+    }
+    const auto b = static_cast<unsigned char>(bytes[i]);
+    out += k_hex[b >> 4];
+    out += k_hex[b & 0xf];
+  }
+  return out;
+}
 
 std::uint16_t le16(const char* p) {
   const auto* b = reinterpret_cast<const unsigned char*>(p);
@@ -58,11 +73,14 @@ std::string SendStreamChanges::failure() const {
   if (!m_failure.empty()) {
     return m_failure;
   }
-  return m_ended ? std::string() : "the stream ended without its END command";
+  if (!m_ended) {
+    return "the stream ended without its END command";
+  }
+  return m_too_many_paths ? "the stream changes more than " + std::to_string(m_max_paths) + " paths" : std::string();
 }
 
 void SendStreamChanges::add(std::set<std::string>& to, std::string_view path) {
-  if (!m_failure.empty()) {
+  if (!m_failure.empty() || m_too_many_paths) {
     return;
   }
   if (!path.empty() && (path.front() == '/' || path.find('\0') != std::string_view::npos)) {
@@ -74,7 +92,10 @@ void SendStreamChanges::add(std::set<std::string>& to, std::string_view path) {
     m_entries.emplace(parent_of(path));  // its folder's mtime and ctime change with it
   }
   if (m_entries.size() + m_subtrees.size() > m_max_paths) {
-    fail("the stream changes more than " + std::to_string(m_max_paths) + " paths");
+    // Not worth listing; the rest is still read for its uuids and its END.
+    m_too_many_paths = true;
+    m_entries.clear();
+    m_subtrees.clear();
   }
 }
 
@@ -95,6 +116,8 @@ void SendStreamChanges::command(std::uint16_t type, std::string_view payload) {
   std::optional<std::string_view> path;
   std::optional<std::string_view> path_to;
   std::optional<std::string_view> path_link;
+  std::optional<std::string_view> uuid;
+  std::optional<std::string_view> clone_uuid;
   std::size_t at = 0;
   while (at < payload.size()) {
     if (payload.size() - at < 2) {
@@ -123,10 +146,28 @@ void SendStreamChanges::command(std::uint16_t type, std::string_view payload) {
       path_to = value;
     } else if (attribute == a_path_link) {
       path_link = value;
+    } else if (attribute == a_uuid) {
+      uuid = value;
+    } else if (attribute == a_clone_uuid) {
+      clone_uuid = value;
     }
   }
+  if (clone_uuid) {
+    if (clone_uuid->size() != 16) {
+      fail("a clone uuid of " + std::to_string(clone_uuid->size()) + " bytes in command " + std::to_string(type));
+      return;
+    }
+    m_referenced.insert(uuid_text_of(*clone_uuid));
+  }
   if (type == c_subvol || type == c_snapshot) {
-    return;  // names the received subvolume, not a path in it
+    // Names the received subvolume, not a path in it.
+    if (!path || !uuid || uuid->size() != 16 || !m_subvolume_name.empty()) {
+      fail("a malformed or second subvolume command");
+      return;
+    }
+    m_subvolume_name = std::string(*path);
+    m_subvolume_uuid = uuid_text_of(*uuid);
+    return;
   }
   if (!path) {
     fail("command " + std::to_string(type) + " names no path");

@@ -27,7 +27,9 @@ class SendStreamChanges {
   void feed(std::string_view bytes);
   // Whether the stream read so far was whole and well-formed (ended with its END command) and
   // named at most max_paths paths.
-  bool usable() const { return m_failure.empty() && m_ended; }
+  bool usable() const { return well_formed() && !m_too_many_paths; }
+  // Whether it was whole and well-formed, however many paths it named.
+  bool well_formed() const { return m_failure.empty() && m_ended; }
   // Why not usable, for the log.
   std::string failure() const;
   // The changes, relative to `base` (the parent snapshot's id); nullopt when not usable. Every
@@ -35,6 +37,15 @@ class SendStreamChanges {
   std::optional<TreeChanges> changes(const std::string& base) const;
 
   std::uint64_t commands() const { return m_commands; }
+
+  // The subvolume the stream makes: its name (where btrfs receive puts it) and uuid ("" until its
+  // SUBVOL or SNAPSHOT command was read).
+  const std::string& subvolume_name() const { return m_subvolume_name; }
+  const std::string& subvolume_uuid() const { return m_subvolume_uuid; }
+  // Uuids (text form) of the subvolumes the stream takes data from at the receiving end: the
+  // parent of a snapshot, and every clone source. btrfs receive finds them by received uuid
+  // anywhere on its filesystem, so a receiver that serves several clients checks them.
+  const std::set<std::string>& referenced_uuids() const { return m_referenced; }
 
  private:
   void fail(std::string why);
@@ -50,6 +61,10 @@ class SendStreamChanges {
   std::uint64_t m_commands = 0;
   std::set<std::string> m_entries;
   std::set<std::string> m_subtrees;
+  bool m_too_many_paths = false;
+  std::string m_subvolume_name;
+  std::string m_subvolume_uuid;
+  std::set<std::string> m_referenced;
 };
 
 }  // namespace snapkeep::btrfs

@@ -53,9 +53,9 @@ StreamCopy copy_stream(int from, int to, std::optional<std::uint64_t> bytes_per_
     }
     out.bytes += piece.size();
     if (bytes_per_second && *bytes_per_second > 0) {
-      const auto due = started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                     std::chrono::duration<double>(static_cast<double>(out.bytes) /
-                                                                   static_cast<double>(*bytes_per_second)));
+      const auto due =
+          started + std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(
+                        static_cast<double>(out.bytes) / static_cast<double>(*bytes_per_second)));
       std::this_thread::sleep_until(due);
     }
   }

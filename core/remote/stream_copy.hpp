@@ -11,7 +11,7 @@ namespace snapkeep {
 
 // How a copy ended.
 struct StreamCopy {
-  std::uint64_t bytes = 0;  // copied
+  std::uint64_t bytes = 0;    // copied
   bool source_ended = false;  // end of file on `from` (else a read or write failed, or a stop signal came)
   int error = 0;              // errno of the failed read or write, 0 when none
 };

@@ -1,7 +1,8 @@
 // Fuzz target: the send stream reader (backends/btrfs/send_stream). Arbitrary bytes, fed whole and
 // then in pieces whose sizes come from the input, must give the same verdict and the same paths:
-// how the pipe happens to cut the stream never changes what snapkeep reads from it. A usable stream
-// names only relative paths, sorted and unique.
+// how the pipe happens to cut the stream never changes what snapkeep reads from it (paths, the
+// subvolume made, the subvolumes data is taken from). A usable stream names only relative paths,
+// sorted and unique.
 
 #include <cstddef>
 #include <cstdint>
@@ -27,6 +28,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pieces.feed(stream.substr(at, step));
   }
   check(whole.usable() == pieces.usable(), "pieces change whether the stream is usable");
+  check(whole.well_formed() == pieces.well_formed(), "pieces change whether the stream is well formed");
+  check(whole.referenced_uuids() == pieces.referenced_uuids() && whole.subvolume_name() == pieces.subvolume_name() &&
+            whole.subvolume_uuid() == pieces.subvolume_uuid(),
+        "pieces change the subvolumes read");
   if (!whole.usable()) {
     check(!whole.changes("x").has_value(), "an unusable stream gives changes");
     return 0;

@@ -9,6 +9,7 @@
 // sent again. A process of the stream killed at a random moment (ssh, serve, btrfs send or receive)
 // leaves no half snapshot, and the next run is incremental.
 
+#include <fcntl.h>
 #include <signal.h>
 
 #include <chrono>
@@ -21,6 +22,7 @@
 
 #include "backends/btrfs/extents.hpp"
 #include "backends/btrfs/subvolume.hpp"
+#include "core/base/fd.hpp"
 #include "core/base/process.hpp"
 #include "core/config/config.hpp"
 #include "core/serve/client.hpp"
@@ -83,9 +85,10 @@ struct SendWorld {
     const fs::path served = push ? drive.mount_point() : source_fs.mount_point();
     sshd.force_command(snapkeep_binary().string() + " serve --restrict-path " + served.string() +
                        (push ? "" : " --source-only"));
-    const std::string where = push ? "source = " + source.string() + "\ndestination = " + sshd.url(drive.mount_point())
-                                   : "source = " + sshd.url(source) + "\ndestination = " +
-                                         drive.mount_point().string() + "\npull = btrfs-send\nrequire_mount = no";
+    const std::string where = push
+                                  ? "source = " + source.string() + "\ndestination = " + sshd.url(drive.mount_point())
+                                  : "source = " + sshd.url(source) + "\ndestination = " + drive.mount_point().string() +
+                                        "\npull = btrfs-send\nrequire_mount = no";
     write_file(config, "[laptop]\n" + where + "\n" + sshd.preset_lines() + extra);
     if (sshd.ok()) {
       RunResult trusted = cli({"trust", "laptop", "--yes"});
@@ -209,9 +212,9 @@ TEST(RemoteBtrfsSend, APushOfASubvolumeSendsSnapshotsIncrementallyAndTheServerKe
   }
   // pull = btrfs-send onto a hard-link drive is refused by name.
   fs::create_directories(w.dir / "plain");
-  write_file(w.dir / "plain.conf", "[plain]\nsource = " + w.sshd.url(w.source_fs.mount_point()) + "\ndestination = " +
-                                       (w.dir / "plain").string() + "\npull = btrfs-send\nrequire_mount = no\n" +
-                                       w.sshd.preset_lines());
+  write_file(w.dir / "plain.conf", "[plain]\nsource = " + w.sshd.url(w.source_fs.mount_point()) +
+                                       "\ndestination = " + (w.dir / "plain").string() +
+                                       "\npull = btrfs-send\nrequire_mount = no\n" + w.sshd.preset_lines());
   RunResult plain = snapkeep({"-c", (w.dir / "plain.conf").string(), "backup"});
   EXPECT_EQ(plain.exit_code, 2) << plain.err;
   EXPECT_NE(plain.err.find("pull = btrfs-send needs a btrfs drive"), std::string::npos) << plain.err;
@@ -236,9 +239,8 @@ TEST(RemoteBtrfsSend, APullWithBtrfsSendKeepsSourceSnapshotsOnTheSourceHostAndRe
   EXPECT_TRUE(nlohmann::json::parse(scrubbed.out)["presets"][0]["findings"].empty()) << scrubbed.out;
 
   // The source host's key only sends: a push to it is refused and writes nothing there.
-  write_file(w.dir / "push.conf", "[other]\nsource = " + (w.dir / "src2").string() +
-                                      "\ndestination = " + w.sshd.url(w.source_fs.mount_point()) + "\n" +
-                                      w.sshd.preset_lines());
+  write_file(w.dir / "push.conf", "[other]\nsource = " + (w.dir / "src2").string() + "\ndestination = " +
+                                      w.sshd.url(w.source_fs.mount_point()) + "\n" + w.sshd.preset_lines());
   fs::create_directories(w.dir / "src2");
   write_file(w.dir / "src2/x", "x\n");
   RunResult refused = snapkeep({"-c", (w.dir / "push.conf").string(), "backup"});
@@ -247,12 +249,12 @@ TEST(RemoteBtrfsSend, APullWithBtrfsSendKeepsSourceSnapshotsOnTheSourceHostAndRe
   EXPECT_FALSE(fs::exists(w.source_fs.mount_point() / "other"));
 
   // A source outside the allowed folder, or one that is not a subvolume, is refused by name.
-  for (const auto& [source, expected] : {std::pair<std::string, std::string>{"/etc", "outside"},
-                                         std::pair<std::string, std::string>{(w.source / "docs").string(),
-                                                                             "not a btrfs subvolume"}}) {
-    write_file(w.dir / "bad.conf", "[bad]\nsource = " + w.sshd.url(source) + "\ndestination = " +
-                                       w.drive.mount_point().string() + "\npull = btrfs-send\nrequire_mount = no\n" +
-                                       w.sshd.preset_lines());
+  for (const auto& [source, expected] :
+       {std::pair<std::string, std::string>{"/etc", "outside"},
+        std::pair<std::string, std::string>{(w.source / "docs").string(), "not a btrfs subvolume"}}) {
+    write_file(w.dir / "bad.conf", "[bad]\nsource = " + w.sshd.url(source) +
+                                       "\ndestination = " + w.drive.mount_point().string() +
+                                       "\npull = btrfs-send\nrequire_mount = no\n" + w.sshd.preset_lines());
     RunResult bad = snapkeep({"-c", (w.dir / "bad.conf").string(), "backup"});
     EXPECT_NE(bad.exit_code, 0) << source;
     EXPECT_NE(bad.err.find(expected), std::string::npos) << source << ": " << bad.err;
@@ -276,8 +278,12 @@ TEST(RemoteBtrfsSend, TheSourceRoleRefusesHostileSendRequestsAndEveryOtherReques
     if (!connection) {
       return "no connection: " + connection.error().describe();
     }
-    nlohmann::json request{{"type", "send"},         {"name", "laptop"},  {"source", w.source.string()},
-                           {"id", "2026-01-01_00-00-00"}, {"probe", true}, {"received", nlohmann::json::array()}};
+    nlohmann::json request{{"type", "send"},
+                           {"name", "laptop"},
+                           {"source", w.source.string()},
+                           {"id", "2026-01-01_00-00-00"},
+                           {"probe", true},
+                           {"received", nlohmann::json::array()}};
     change(request);
     auto answer = connection->call(request);
     return answer ? std::string() : answer.error().message;
@@ -298,7 +304,8 @@ TEST(RemoteBtrfsSend, TheSourceRoleRefusesHostileSendRequestsAndEveryOtherReques
       {"a name with a slash", [](auto& r) { r["name"] = "../../etc"; }, "not allowed"},
       {"a line break in the name", [](auto& r) { r["name"] = "laptop\nrm -rf /"; }, "not allowed"},
       {"an id that is not one", [](auto& r) { r["id"] = "-p /etc"; }, "not a snapshot id"},
-      {"a parent that is not a uuid", [](auto& r) {
+      {"a parent that is not a uuid",
+       [](auto& r) {
          r["probe"] = false;
          r["received"] = {"--dump"};
        },
@@ -313,6 +320,71 @@ TEST(RemoteBtrfsSend, TheSourceRoleRefusesHostileSendRequestsAndEveryOtherReques
     EXPECT_NE(message.find(c.expected), std::string::npos) << c.what << ": " << message;
   }
   EXPECT_FALSE(fs::exists(w.source_snapshots)) << "nothing was snapshotted";
+}
+
+// btrfs receive finds a stream's clone sources by received uuid anywhere on its filesystem. A
+// client (here a hand-made one, speaking the protocol itself) whose stream takes data from another
+// preset's snapshot could then restore that preset's files: serve refuses such a stream and keeps
+// nothing of it.
+TEST(RemoteBtrfsSend, AClientStreamTakingDataFromAnotherPresetsSnapshotIsRefused) {
+  SNAPKEEP_REQUIRE_ROOT();
+  SendWorld w(true);
+  ASSERT_TRUE(w.ok());
+  std::string err;
+  auto first = w.backup(&err);
+  ASSERT_EQ(first["status"], "ok") << err;
+  const fs::path victim_snapshot = w.source_snapshot(first["snapshot"]);
+
+  // The thief's preset on the same server, and a subvolume holding a clone of the victim's file.
+  const fs::path thief = w.source_fs.mount_point() / "thief";
+  ASSERT_EQ(run({"btrfs", "subvolume", "create", thief.string()}).exit_code, 0);
+  RunResult cloned =
+      run({"cp", "--reflink=always", (victim_snapshot / "photos/p.bin").string(), (thief / "stolen.bin").string()});
+  ASSERT_EQ(cloned.exit_code, 0) << cloned.err;
+  write_file(w.dir / "thief.conf", "[thief]\nsource = " + thief.string() + "\ndestination = " +
+                                       w.sshd.url(w.drive.mount_point()) + "\n" + w.sshd.preset_lines());
+  auto loaded = load_config({w.dir / "thief.conf"}, ConfigSchema{{"auto", "rsync", "btrfs"}});
+  ASSERT_TRUE(loaded) << loaded.error().describe();
+  const Preset preset = loaded->presets.at(0);
+  auto control = ServeConnection::open(preset);
+  ASSERT_TRUE(control) << control.error().describe();
+  nlohmann::json request =
+      remote_request(preset, "backup", {{"dry_run", false}, {"wait", false}, {"switch_backend", false}});
+  request["preset"]["exclude_from_lines"] = nlohmann::json::array();
+  request["source_subvolume"] = true;
+  ASSERT_TRUE(control->send(request));
+  auto transfer = control->receive();
+  ASSERT_TRUE(transfer) << transfer.error().describe();
+  ASSERT_EQ((*transfer)["type"], "transfer") << transfer->dump();
+  auto data = ServeConnection::open(preset);
+  ASSERT_TRUE(data) << data.error().describe();
+  ASSERT_TRUE(data->send({{"type", "attach"}, {"session", (*transfer)["session"]}, {"token", (*transfer)["token"]}}));
+  auto attached = data->receive();
+  ASSERT_TRUE(attached) << attached.error().describe();
+  const auto words = (*attached)["server_args"].get<std::vector<std::string>>();
+  ASSERT_GE(words.size(), 2u);
+  ASSERT_EQ(words[0], "btrfs-send");
+  EXPECT_EQ(words.size(), 2u) << "the thief's preset has no snapshots to offer as parents";
+  // The snapshot under the name serve asked for, sent with the victim's snapshot as its parent and clone source.
+  const fs::path snapshots = w.source_fs.mount_point() / "thief-snapshots";
+  fs::create_directories(snapshots);
+  const fs::path sent = snapshots / (".incoming-" + words[1]);
+  ASSERT_EQ(run({"btrfs", "subvolume", "snapshot", "-r", thief.string(), sent.string()}).exit_code, 0);
+  Fd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  auto sender = start_process(
+      {"btrfs", "send", "-q", "-p", victim_snapshot.string(), "-c", victim_snapshot.string(), "--", sent.string()},
+      null.get(), data->to_fd());
+  ASSERT_TRUE(sender) << sender.error().describe();
+  const ProcessResult streamed = sender->wait();
+  EXPECT_TRUE(streamed.succeeded()) << streamed.stderr_tail;
+  data->close_and_wait();
+  auto answer = control->receive();
+  ASSERT_FALSE(answer) << "serve kept the stream: " << answer->dump();
+  EXPECT_NE(answer.error().message.find("takes data from the subvolume " + uuid_of(victim_snapshot)), std::string::npos)
+      << answer.error().message;
+  EXPECT_TRUE(snapshot_ids(w.drive.mount_point() / "thief").empty());
+  EXPECT_EQ(names_in(w.drive.mount_point() / "thief"), std::vector<std::string>{".snapkeep"})
+      << "nothing of the stream was kept";
 }
 
 // Seeded kills at random moments of a 12 MiB stream (tests/support/kill_trials.hpp), each of the
@@ -336,8 +408,10 @@ void seeded_kills(bool push) {
   trials.victim_names = {"the client's ssh", "serve", "btrfs send", "btrfs receive"};
   trials.trials = 4;
   trials.victims = [&](int victim) {
-    const std::string marker =
-        victim == 0 ? ssh_marker : victim == 1 ? serve_marker : victim == 2 ? "send -q" : receive_marker;
+    const std::string marker = victim == 0   ? ssh_marker
+                               : victim == 1 ? serve_marker
+                               : victim == 2 ? "send -q"
+                                             : receive_marker;
     const std::string comm = victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "btrfs";
     std::vector<pid_t> out;
     for (pid_t pid : processes_with(marker)) {

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ namespace {
 enum : std::uint16_t { snapshot = 2, mkfile = 3, mkdir = 4, symlink = 8, rename = 9, link = 10, unlink = 11 };
 enum : std::uint16_t { rmdir = 12, write = 15, chmod = 18, utimes = 20, end = 21 };
 enum : std::uint16_t { a_uuid = 1, a_path = 15, a_path_to = 16, a_path_link = 17, a_offset = 18, a_data = 19 };
+enum : std::uint16_t { clone = 16, a_clone_uuid = 20 };
 
 void put16(std::string& out, std::uint16_t v) {
   out += static_cast<char>(v & 0xff);
@@ -59,7 +61,7 @@ struct Stream {
 // A stream of an incremental send that touches every kind of path.
 std::string typical_stream() {
   Stream s;
-  s.cmd(snapshot, {{a_path, "dest-name"}, {a_uuid, std::string(16, 'u')}})
+  s.cmd(snapshot, {{a_path, "dest-name"}, {a_uuid, std::string(16, 'u')}, {a_clone_uuid, std::string(16, 'p')}})
       .cmd(mkfile, {{a_path, "o257-9-0"}})
       .cmd(rename, {{a_path, "o257-9-0"}, {a_path_to, "docs/new.txt"}})
       .cmd(write, {{a_path, "docs/new.txt"}, {a_offset, std::string(8, '\0')}, {a_data, std::string(3000, 'x')}})
@@ -78,6 +80,36 @@ const std::vector<std::string> k_typical_entries{
     "a",   "a/second-name", "b", "b/first-name", "docs", "docs/new.txt", "o257-9-0",
     "old", "old/gone",      "s", "s/link",       "top"};
 const std::vector<std::string> k_typical_subtrees{"docs/new.txt", "o257-9-0", "old", "photos", "pictures"};
+
+// A receiver serving several clients checks where a stream takes data from: the snapshot's parent
+// and every clone source are listed, with the subvolume's own name and uuid; listing stops at the
+// path limit, these do not.
+TEST(SendStream, NamesTheSubvolumeItMakesAndEverySubvolumeItTakesDataFrom) {
+  Stream s;
+  s.cmd(snapshot, {{a_path, ".incoming-x"}, {a_uuid, std::string(16, '\x01')}, {a_clone_uuid, std::string(16, '\x02')}})
+      .cmd(mkfile, {{a_path, "a"}})
+      .cmd(mkfile, {{a_path, "b"}})
+      .cmd(clone, {{a_path, "b"}, {a_clone_uuid, std::string(16, '\xab')}})
+      .cmd(end, {});
+  for (std::size_t limit : {std::size_t{100}, std::size_t{1}}) {
+    SendStreamChanges changes(limit);
+    changes.feed(s.bytes);
+    EXPECT_TRUE(changes.well_formed()) << changes.failure();
+    EXPECT_EQ(changes.usable(), limit == 100) << changes.failure();
+    EXPECT_EQ(changes.subvolume_name(), ".incoming-x");
+    EXPECT_EQ(changes.subvolume_uuid(), "01010101-0101-0101-0101-010101010101");
+    EXPECT_EQ(changes.referenced_uuids(),
+              (std::set<std::string>{"02020202-0202-0202-0202-020202020202", "abababab-abab-abab-abab-abababababab"}))
+        << "limit " << limit;
+  }
+  Stream two;
+  two.cmd(snapshot, {{a_path, "one"}, {a_uuid, std::string(16, '\x01')}, {a_clone_uuid, std::string(16, '\x02')}})
+      .cmd(snapshot, {{a_path, "two"}, {a_uuid, std::string(16, '\x03')}, {a_clone_uuid, std::string(16, '\x02')}})
+      .cmd(end, {});
+  SendStreamChanges second;
+  second.feed(two.bytes);
+  EXPECT_FALSE(second.well_formed()) << "a second subvolume in one stream";
+}
 
 TEST(SendStream, NamesEveryChangedPathAndItsFolder) {
   SendStreamChanges changes;
