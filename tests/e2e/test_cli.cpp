@@ -57,17 +57,6 @@ json parse_json(const RunResult& r) {
   return doc;
 }
 
-// Entries directly in dir, sorted ("" entries when it does not exist).
-std::vector<std::string> entries_of(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    out.push_back(entry.path().filename().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 TEST(CliJson, BackupOutputMatchesSpec) {
   CliWorld s;
   RunResult r = s.cli({"--json", "backup"});

@@ -46,17 +46,6 @@ std::string uuid_of(const fs::path& subvolume) {
   return info ? btrfs::uuid_text(info->uuid) : "?";
 }
 
-// Names in a folder, sorted.
-std::vector<std::string> names_in(const fs::path& dir) {
-  std::vector<std::string> out;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    out.push_back(entry.path().filename().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
 // A source subvolume on one btrfs loop filesystem and a btrfs backup drive on another, with an
 // sshd whose key runs `serve_command` (serve for a push, serve --source-only for a pull).
 struct SendWorld {
@@ -162,19 +151,27 @@ void expect_incremental_copies(const SendWorld& w, const nlohmann::json& first, 
   EXPECT_EQ(second["files"], 7) << "the root, docs, docs/big.bin, b.txt, c.txt, pictures, pictures/p.bin";
 }
 
-TEST(RemoteBtrfsSend, APushOfASubvolumeSendsSnapshotsIncrementallyAndTheServerKeepsVerifiedCopies) {
-  SNAPKEEP_REQUIRE_ROOT();
-  SendWorld w(true);
-  ASSERT_TRUE(w.ok());
+// A full send, change_source(), an incremental send: expect_incremental_copies of both.
+void two_backups_with_a_change_between(const SendWorld& w, nlohmann::json& first, nlohmann::json& second) {
   std::string err;
-  auto first = w.backup(&err);
+  first = w.backup(&err);
   ASSERT_EQ(first["status"], "ok") << err;
   EXPECT_NE(err.find("full send"), std::string::npos) << err;
   std::this_thread::sleep_for(1100ms);
   w.change_source();
-  auto second = w.backup(&err);
+  second = w.backup(&err);
   ASSERT_EQ(second["status"], "ok") << err;
   expect_incremental_copies(w, first, second, err);
+}
+
+TEST(RemoteBtrfsSend, APushOfASubvolumeSendsSnapshotsIncrementallyAndTheServerKeepsVerifiedCopies) {
+  SNAPKEEP_REQUIRE_ROOT();
+  SendWorld w(true);
+  ASSERT_TRUE(w.ok());
+  nlohmann::json first;
+  nlohmann::json second;
+  ASSERT_NO_FATAL_FAILURE(two_backups_with_a_change_between(w, first, second));
+  std::string err;
 
   // The client keeps its source snapshots as parents: the next run sends against the newest.
   std::this_thread::sleep_for(1100ms);
@@ -183,7 +180,7 @@ TEST(RemoteBtrfsSend, APushOfASubvolumeSendsSnapshotsIncrementallyAndTheServerKe
   const std::string id2 = second["snapshot"];
   const std::string id3 = third["snapshot"];
   EXPECT_NE(err.find("parent " + id2), std::string::npos) << err;
-  EXPECT_EQ(names_in(w.source_snapshots),
+  EXPECT_EQ(entries_of(w.source_snapshots),
             (std::vector<std::string>{".incoming-" + id3, first["snapshot"].get<std::string>(), id2}))
       << "the newest snapshot waits under its dot-name until the server names its copy";
 
@@ -224,15 +221,9 @@ TEST(RemoteBtrfsSend, APullWithBtrfsSendKeepsSourceSnapshotsOnTheSourceHostAndRe
   SNAPKEEP_REQUIRE_ROOT();
   SendWorld w(false);
   ASSERT_TRUE(w.ok());
-  std::string err;
-  auto first = w.backup(&err);
-  ASSERT_EQ(first["status"], "ok") << err;
-  EXPECT_NE(err.find("full send"), std::string::npos) << err;
-  std::this_thread::sleep_for(1100ms);
-  w.change_source();
-  auto second = w.backup(&err);
-  ASSERT_EQ(second["status"], "ok") << err;
-  expect_incremental_copies(w, first, second, err);
+  nlohmann::json first;
+  nlohmann::json second;
+  ASSERT_NO_FATAL_FAILURE(two_backups_with_a_change_between(w, first, second));
 
   RunResult scrubbed = w.cli({"--json", "scrub"});
   ASSERT_EQ(scrubbed.exit_code, 0) << scrubbed.out << scrubbed.err;
@@ -383,7 +374,7 @@ TEST(RemoteBtrfsSend, AClientStreamTakingDataFromAnotherPresetsSnapshotIsRefused
   EXPECT_NE(answer.error().message.find("takes data from the subvolume " + uuid_of(victim_snapshot)), std::string::npos)
       << answer.error().message;
   EXPECT_TRUE(snapshot_ids(w.drive.mount_point() / "thief").empty());
-  EXPECT_EQ(names_in(w.drive.mount_point() / "thief"), std::vector<std::string>{".snapkeep"})
+  EXPECT_EQ(entries_of(w.drive.mount_point() / "thief"), std::vector<std::string>{".snapkeep"})
       << "nothing of the stream was kept";
 }
 
@@ -412,14 +403,7 @@ void seeded_kills(bool push) {
                                : victim == 1 ? serve_marker
                                : victim == 2 ? "send -q"
                                              : receive_marker;
-    const std::string comm = victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "btrfs";
-    std::vector<pid_t> out;
-    for (pid_t pid : processes_with(marker)) {
-      if (auto info = fault::read_proc(pid); info && info->comm == comm) {
-        out.push_back(pid);
-      }
-    }
-    return out;
+    return processes_named(victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "btrfs", marker);
   };
   trials.start = [&](int trial) { return background_backup(w.config, w.dir.path(), trial); };
   trials.settle = [&] { EXPECT_TRUE(wait_until([&] { return processes_with(serve_marker).empty(); }, 30s, 50ms)); };
@@ -435,7 +419,7 @@ void seeded_kills(bool push) {
     EXPECT_EQ(read_file(w.preset_dir / newest / name), read_file(w.source / name)) << name;
   }
   EXPECT_TRUE(btrfs::shares_blocks(w.preset_dir / id1 / "photos/p.bin", w.preset_dir / newest / "photos/p.bin"));
-  for (const auto& name : names_in(w.preset_dir)) {
+  for (const auto& name : entries_of(w.preset_dir)) {
     EXPECT_NE(name.rfind(".incoming-", 0), 0u) << "what the killed runs received was removed: " << name;
   }
 }

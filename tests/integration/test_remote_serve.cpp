@@ -430,12 +430,10 @@ TEST(RemoteServe, AKilledPushLeavesNoHalfSnapshotOnTheServerAndTheNextRunResumes
   ASSERT_TRUE(wait_until(arrived, 60s, 20ms)) << run.stderr_text();
   // The client's ssh connections (control and data) drop.
   const std::string port = "-p " + std::to_string(w.sshd.port()) + " ";
-  auto ssh = processes_with(port);
+  auto ssh = processes_named("ssh", port);
   ASSERT_FALSE(ssh.empty());
   for (pid_t pid : ssh) {
-    if (fault::read_proc(pid) && fault::read_proc(pid)->comm == "ssh") {
-      ::kill(pid, SIGKILL);
-    }
+    ::kill(pid, SIGKILL);
   }
   EXPECT_EQ(run.exit_code(), 1) << run.stderr_text();
   // serve and its rsync notice and stop; nothing half-made is in place.
@@ -532,14 +530,7 @@ TEST(RemoteServe, SeededKillsAtRandomMomentsNeverLeaveAHalfSnapshot) {
     const std::string marker = victim == 0   ? "-p " + std::to_string(w.sshd.port()) + " "
                                : victim == 1 ? serve_marker
                                              : (w.preset_dir / ".snapkeep").string();
-    const std::string comm = victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "rsync";
-    std::vector<pid_t> out;
-    for (pid_t pid : processes_with(marker)) {
-      if (auto info = fault::read_proc(pid); info && info->comm == comm) {
-        out.push_back(pid);
-      }
-    }
-    return out;
+    return processes_named(victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "rsync", marker);
   };
   trials.start = [&](int trial) { return background_backup(w.config, w.dir.path(), trial); };
   trials.settle = [&] { EXPECT_TRUE(wait_until([&] { return processes_with(serve_marker).empty(); }, 30s, 50ms)); };

@@ -263,6 +263,16 @@ std::vector<pid_t> processes_with(const std::string& needle) {
   });
 }
 
+std::vector<pid_t> processes_named(const std::string& comm, const std::string& needle) {
+  std::vector<pid_t> out;
+  for (pid_t pid : processes_with(needle)) {
+    if (auto info = fault::read_proc(pid); info && info->comm == comm) {
+      out.push_back(pid);
+    }
+  }
+  return out;
+}
+
 namespace fault {
 
 std::string read_proc_file(const std::string& path) {

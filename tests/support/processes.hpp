@@ -106,6 +106,8 @@ bool stop_when(BackgroundRun& run, const std::function<bool()>& mid_work,
 std::vector<pid_t> processes_where(const std::function<bool(const fs::path&)>& pred);
 // Processes whose command line holds `needle` (its NUL-separated words joined by blanks).
 std::vector<pid_t> processes_with(const std::string& needle);
+// Those of them whose command name (comm) is `comm`: "ssh", "rsync", "snapkeep", "btrfs".
+std::vector<pid_t> processes_named(const std::string& comm, const std::string& needle);
 
 // Pids of processes whose working directory lies below `dir` (rsync children that outlived a kill).
 std::vector<pid_t> processes_working_in(const fs::path& dir);

@@ -115,5 +115,7 @@ fs::path write_preset_config(const fs::path& config_path, const std::string& pre
                              const fs::path& destination, const std::string& extra_lines = "");
 // Snapshot folders (id-named) under dest/preset, in the order snapkeep lists them (latest last).
 std::vector<std::string> snapshot_ids(const fs::path& preset_dir);
+// Names directly in dir, sorted (none when it does not exist).
+std::vector<std::string> entries_of(const fs::path& dir);
 
 }  // namespace snapkeep::test
