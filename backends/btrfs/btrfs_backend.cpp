@@ -27,6 +27,7 @@
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
 #include "core/transfer/damaged_links.hpp"
+#include "core/transfer/native/mirror.hpp"
 #include "core/transfer/rsync.hpp"
 #include "core/transfer/sparse.hpp"
 
@@ -379,6 +380,28 @@ Status drop_damaged_content(const BackupJob& job, const fs::path& current, Rsync
   return {};
 }
 
+// The native engine's in-place mode: `target` made equal to the source, only differing blocks written.
+Result<BackupStats> mirror_into(const BackupJob& job, const fs::path& target) {
+  MirrorJob mirror;
+  mirror.preset = job.preset;
+  mirror.source = job.source;
+  mirror.target = target;
+  mirror.dry_run = job.dry_run;
+  mirror.progress = job.progress;
+  auto ran = run_mirror(mirror);
+  job.progress->finish();
+  if (!ran) {
+    return std::move(ran).error().in(job.preset->name);
+  }
+  BackupStats stats;
+  stats.files = ran->files;
+  stats.files_transferred = ran->files_transferred;
+  stats.bytes_total = ran->bytes_total;
+  stats.bytes_transferred = ran->bytes_transferred;
+  stats.warnings = std::move(ran->warnings);
+  return stats;
+}
+
 // Case 2: the source is a plain folder, here or on another machine. rsync --inplace into a writable
 // subvolume, then snapshot it read-only: unchanged data shares extents with every earlier snapshot.
 Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
@@ -411,7 +434,10 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   if (!job.dry_run && !transfer.fresh_target) {
     SNAPKEEP_TRY(drop_damaged_content(job, current, transfer, warnings));
   }
-  auto stats = run_rsync(*job.preset, transfer, *job.progress);
+  // A local source: the native engine's in-place mode (docs/engine.md); else rsync --inplace.
+  auto stats = job.preset->remote_source || job.preset->transfer != TransferEngine::native
+                   ? run_rsync(*job.preset, transfer, *job.progress)
+                   : mirror_into(job, transfer.target);
   if (!stats || job.dry_run) {
     return stats;
   }

@@ -1,10 +1,10 @@
 // A killed run of the btrfs backend's plain-folder case leaves `.snapkeep/current` half updated:
-// rsync --inplace rewrites a file's blocks and sets its mtime only at the end, so a file cut off
-// mid-way holds part new, part old data. Were its old size and mtime still on it, a source file
-// given exactly that size and mtime back (the user restores yesterday's version from the backup,
-// which keeps mtimes) would pass the next run's quick check and the snapshot would keep the mixed
-// file. It is safe because the interrupted writes themselves stamp the file with the time of the
-// kill; this test keeps it so (a change to, say, preallocate-and-restore-mtime would break it).
+// the native engine's in-place mode and rsync --inplace rewrite a file's blocks and set its mtime
+// only at the end, so a file cut off mid-way holds part new, part old data. Were its old size and mtime still on it, a
+// source file given exactly that size and mtime back (the user restores yesterday's version from the backup, which
+// keeps mtimes) would pass the next run's quick check and the snapshot would keep the mixed file. It is safe because
+// the interrupted writes themselves stamp the file with the time of the kill; this test keeps it so (a change to, say,
+// preallocate-and-restore-mtime would break it).
 
 #include <fcntl.h>
 #include <signal.h>
@@ -52,8 +52,8 @@ std::string json_backup_id(const RunResult& r) {
   return doc["presets"][0].value("snapshot", "");
 }
 
-TEST(InplaceResume, BtrfsPlainSourceFileRestoredAfterAKilledRunIsBackedUpWhole) {
-  SNAPKEEP_REQUIRE_ROOT();
+// `transfer`: native (the in-place mode) or rsync.
+void restored_after_a_killed_run(const std::string& transfer) {
   TempDir tmp;
   LoopFs dest("btrfs", 512);
   ASSERT_TRUE(dest.ok());
@@ -64,7 +64,8 @@ TEST(InplaceResume, BtrfsPlainSourceFileRestoredAfterAKilledRunIsBackedUpWhole) 
   write_file(src / "small.txt", "small\n");
   struct timespec old_time[2] = {{1600000000, 0}, {1600000000, 0}};
   ASSERT_EQ(::utimensat(AT_FDCWD, big.c_str(), old_time, 0), 0);
-  fs::path config = write_preset_config(tmp / "c.ini", "home", src, dest.mount_point(), "backend = btrfs\n");
+  fs::path config = write_preset_config(tmp / "c.ini", "home", src, dest.mount_point(),
+                                        "backend = btrfs\ntransfer = " + transfer + "\n");
   fs::path preset_dir = dest.mount_point() / "home";
   fs::path current = preset_dir / ".snapkeep" / "current" / "big.bin";
 
@@ -75,9 +76,10 @@ TEST(InplaceResume, BtrfsPlainSourceFileRestoredAfterAKilledRunIsBackedUpWhole) 
   const std::string old_head = read_at(big, 0, k_probe);
   const std::string old_tail = read_at(big, static_cast<off_t>(size - k_probe), k_probe);
 
-  // A new version of the file; the backup is killed once rsync has rewritten its beginning in place.
-  // rsync runs through the hold fake with --bwlimit, so the rest of the file takes seconds to come
-  // and the poll below sees the rewritten beginning long before the end, however busy the machine.
+  // A new version of the file; the backup is killed once its beginning is rewritten in place. rsync
+  // runs through the hold fake with --bwlimit, so the rest of the file takes seconds to come and the
+  // poll below sees the rewritten beginning long before the end, however busy the machine; the
+  // native engine compares and writes 96 MiB in blocks of 16 KiB, which takes long enough too.
   const char* path_env = std::getenv("PATH");
   const std::string hold_fake = std::string(SNAPKEEP_SOURCE_DIR) + "/tests/fakes/hold";
   const std::vector<std::string> slow_rsync{
@@ -104,7 +106,7 @@ TEST(InplaceResume, BtrfsPlainSourceFileRestoredAfterAKilledRunIsBackedUpWhole) 
     mixed = read_at(current, 0, k_probe) == new_head &&
             read_at(current, static_cast<off_t>(size - k_probe), k_probe) == old_tail;
   }
-  ASSERT_TRUE(mixed) << "rsync finished the file before the kill landed five times, even slowed down";
+  ASSERT_TRUE(mixed) << transfer << " finished the file before the kill landed five times";
 
   // The user restores the first snapshot's version (same size, same mtime), then backs up.
   RunResult restore = run({"cp", "-a", "--", (preset_dir / first_id / "big.bin").string(), big.string()});
@@ -118,6 +120,16 @@ TEST(InplaceResume, BtrfsPlainSourceFileRestoredAfterAKilledRunIsBackedUpWhole) 
   EXPECT_EQ(read_at(snap, 0, k_probe), old_head)
       << "the new snapshot holds the killed run's half-written data instead of the source file";
   EXPECT_TRUE(read_file(snap) == read_file(big)) << snap << " differs from the source " << big;
+}
+
+TEST(InplaceResume, BtrfsPlainSourceFileRestoredAfterAKilledRunIsBackedUpWhole) {
+  SNAPKEEP_REQUIRE_ROOT();
+  restored_after_a_killed_run("native");
+}
+
+TEST(InplaceResume, BtrfsPlainSourceFileRestoredAfterAKilledRsyncRunIsBackedUpWhole) {
+  SNAPKEEP_REQUIRE_ROOT();
+  restored_after_a_killed_run("rsync");
 }
 
 }  // namespace
