@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
+#include <fstream>
 #include <set>
 #include <string>
 
@@ -380,8 +381,33 @@ Status drop_damaged_content(const BackupJob& job, const fs::path& current, Rsync
   return {};
 }
 
-// The native engine's in-place mode: `target` made equal to the source, only differing blocks written.
-Result<BackupStats> mirror_into(const BackupJob& job, const fs::path& target) {
+// `.snapkeep/current.snapshot`: the id of the snapshot `current` equals, written right after that
+// snapshot is taken and removed before `current` is touched again (a killed run leaves none).
+fs::path clean_mark_path(const BackupJob& job) {
+  return job.state_dir / "current.snapshot";
+}
+
+// The id of the newest snapshot when `current` still equals it ("" otherwise); the mark is removed
+// (durably) either way, since `current` is about to change.
+Result<std::string> take_clean_mark(const BackupJob& job) {
+  const fs::path mark = clean_mark_path(job);
+  std::error_code ec;
+  if (!fs::exists(fs::symlink_status(mark, ec))) {
+    return std::string();
+  }
+  std::ifstream in(mark);
+  std::string id;
+  std::getline(in, id);
+  if (::unlink(mark.c_str()) != 0 && errno != ENOENT) {
+    return sys_error("cannot remove", mark);
+  }
+  SNAPKEEP_TRY(fsync_dir(job.state_dir));
+  return !job.snapshots.empty() && job.snapshots.back().id == id ? id : std::string();
+}
+
+// The native engine's in-place mode: `target` made equal to the source, only differing blocks
+// written. With `clean_base` (the snapshot `target` equalled), what it changed patches the manifest.
+Result<BackupStats> mirror_into(const BackupJob& job, const fs::path& target, const std::string& clean_base) {
   MirrorJob mirror;
   mirror.preset = job.preset;
   mirror.source = job.source;
@@ -399,6 +425,9 @@ Result<BackupStats> mirror_into(const BackupJob& job, const fs::path& target) {
   stats.bytes_total = ran->bytes_total;
   stats.bytes_transferred = ran->bytes_transferred;
   stats.warnings = std::move(ran->warnings);
+  if (!clean_base.empty() && ran->changed) {
+    stats.changes = TreeChanges{clean_base, std::move(ran->changed->entries), std::move(ran->changed->subtrees)};
+  }
   return stats;
 }
 
@@ -430,21 +459,31 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
           .in(job.preset->name);
     }
   }
+  // The snapshot `current` still equals, if it equals the newest one: then what the in-place mode
+  // changes is all that differs from it, and the new manifest is patched from its manifest.
+  std::string clean_base;
+  if (!job.dry_run) {
+    SNAPKEEP_TRY_ASSIGN(clean_base, take_clean_mark(job));
+  }
   std::vector<std::string> warnings;
   if (!job.dry_run && !transfer.fresh_target) {
     SNAPKEEP_TRY(drop_damaged_content(job, current, transfer, warnings));
+    if (!warnings.empty()) {
+      clean_base.clear();  // files were dropped from `current` outside the in-place mode
+    }
   }
   // A local source: the native engine's in-place mode (docs/engine.md); else rsync --inplace.
-  auto stats = job.preset->remote_source || job.preset->transfer != TransferEngine::native
-                   ? run_rsync(*job.preset, transfer, *job.progress)
-                   : mirror_into(job, transfer.target);
+  const bool with_rsync = job.preset->remote_source || job.preset->transfer != TransferEngine::native;
+  auto stats =
+      with_rsync ? run_rsync(*job.preset, transfer, *job.progress) : mirror_into(job, transfer.target, clean_base);
   if (!stats || job.dry_run) {
     return stats;
   }
   stats->warnings.insert(stats->warnings.end(), warnings.begin(), warnings.end());
-  // rsync --inplace writes the zeros of the source's holes as data: punch them out again. A remote
-  // source cannot be compared with; its files are sparse when first copied (docs/remote.md).
-  if (!job.preset->remote_source) {
+  // rsync --inplace writes the zeros of the source's holes as data: punch them out again (the
+  // in-place mode punches them itself). A remote source cannot be compared with; its files are
+  // sparse when first copied (docs/remote.md).
+  if (with_rsync && !job.preset->remote_source) {
     if (auto sparse = punch_holes_like(job.source, current); !sparse) {
       stats->warnings.push_back("cannot keep sparse files sparse: " + sparse.error().describe());
     } else if (sparse->files > 0) {
@@ -455,6 +494,9 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   SNAPKEEP_TRY(sync_filesystem(current));
   SNAPKEEP_TRY(btrfs::snapshot(current, job.preset_dir / job.id, true));
   SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+  if (auto marked = write_file_atomic(clean_mark_path(job), job.id); !marked) {
+    spdlog::warn("{}: {}; the next backup writes its manifest in full", job.preset->name, marked.error().describe());
+  }
   return stats;
 }
 

@@ -299,13 +299,14 @@ void FullWorld::check_destination(const std::string& when) {
   }
   EXPECT_EQ(listed, m_order) << "list does not show the snapshots made, oldest first:\n" << list.out;
   // Allowed in the preset folder: the snapshots, latest and .snapkeep; in .snapkeep: the lock,
-  // records and manifests of the snapshots, scrub's state log (and `current` for a btrfs plain source).
+  // records and manifests of the snapshots, scrub's state log (and `current`, with the id of the
+  // snapshot it equals, for a btrfs plain source).
   std::set<std::string> allowed(present.begin(), present.end());
   allowed.insert({".snapkeep", "latest"});
   expect_only(m_preset_dir, allowed);
   std::set<std::string> state_allowed{"lock", "snapshots", "manifests", "scrub-state", "preset", "history.jsonl"};
   if (m_kind == FullKind::btrfs_plain) {
-    state_allowed.insert("current");
+    state_allowed.insert({"current", "current.snapshot"});
   }
   expect_only(m_preset_dir / ".snapkeep", state_allowed);
   // The history log a full drive could not take stays whole: every line one record, none torn.

@@ -2,13 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <map>
+#include <set>
 #include <unordered_map>
 
 #include "core/base/fd.hpp"
@@ -23,9 +24,10 @@ namespace snapkeep {
 namespace {
 
 constexpr int k_dir_flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-// Blocks compared at a time: a multiple of every filesystem block size, so a changed byte rewrites
-// at most this much.
-constexpr std::size_t k_block = 16 * 1024;
+// Bytes compared at a time, and the pieces a changed block is written (or punched) in: a filesystem
+// block, so a changed byte rewrites 4 KiB and a block of zeros becomes a hole.
+constexpr std::size_t k_block = 64 * 1024;
+constexpr std::size_t k_piece = 4096;
 constexpr std::string_view k_vanished_warning =
     "some source files vanished while snapkeep copied them; they are not in this snapshot";
 
@@ -126,10 +128,30 @@ class Mirror {
     if (m_vanished) {
       m_stats.warnings.emplace_back(k_vanished_warning);
     }
+    if (!m_job.dry_run && !m_too_many) {
+      m_stats.changed =
+          MirrorStats::Changed{{m_entries.begin(), m_entries.end()}, {m_subtrees.begin(), m_subtrees.end()}};
+      std::erase(m_stats.changed->entries, std::string());  // the root: no manifest lists it
+    }
     return std::move(m_stats);
   }
 
  private:
+  // Notes a path the run changed (and its folder, whose times move with it).
+  void changed(const std::string& rel, bool subtree = false) {
+    if (m_too_many) {
+      return;
+    }
+    (subtree ? m_subtrees : m_entries).insert(rel);
+    const auto slash = rel.rfind('/');
+    m_entries.insert(slash == std::string::npos ? std::string() : rel.substr(0, slash));
+    if (m_entries.size() + m_subtrees.size() > m_job.max_paths) {
+      m_too_many = true;
+      m_entries.clear();
+      m_subtrees.clear();
+    }
+  }
+
   fs::path src_path(const std::string& rel) const { return rel.empty() ? m_job.source : m_job.source / rel; }
   fs::path dst_path(const std::string& rel) const { return rel.empty() ? m_job.target : m_job.target / rel; }
 
@@ -211,11 +233,17 @@ class Mirror {
            m_preset.exclude_if_present.end();
   }
 
-  // Removes a target entry and everything below it.
-  Status remove(int dst, const std::string& name, const std::string& rel) {
-    ++m_stats.removed;
+  // Removes a target entry and everything below it (`below`: a call for an entry inside one
+  // being removed, which is neither counted nor noted again).
+  Status remove(int dst, const std::string& name, const std::string& rel, bool below = false) {
+    if (!below) {
+      ++m_stats.removed;
+    }
     if (m_job.dry_run) {
       return {};
+    }
+    if (!below) {
+      changed(rel, true);
     }
     struct stat st {};
     if (::fstatat(dst, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
@@ -228,7 +256,7 @@ class Mirror {
       }
       SNAPKEEP_TRY_ASSIGN(auto names, list_names(dir.get(), dst_path(rel)));
       for (const auto& inner : names) {
-        SNAPKEEP_TRY(remove(dir.get(), inner, join(rel, inner)));
+        SNAPKEEP_TRY(remove(dir.get(), inner, join(rel, inner), true));
       }
       if (::unlinkat(dst, name.c_str(), AT_REMOVEDIR) != 0) {
         return sys_error("cannot remove", dst_path(rel));
@@ -273,6 +301,7 @@ class Mirror {
         if (!m_job.dry_run && ::unlinkat(dst, name.c_str(), 0) != 0) {
           return sys_error("cannot remove", dst_path(rel));
         }
+        changed(rel);
         have = false;
       }
     }
@@ -318,6 +347,8 @@ class Mirror {
     if (have && ::unlinkat(dst, name.c_str(), 0) != 0) {
       return sys_error("cannot remove", dst_path(rel));
     }
+    changed(rel);
+    changed(first);  // its link count moves
     if (::linkat(m_root_dst, first.c_str(), dst, name.c_str(), 0) != 0) {
       if (errno == EMLINK) {
         if (S_ISREG(st.st_mode)) {
@@ -332,8 +363,11 @@ class Mirror {
 
   Status directory(int src, int dst, const std::string& rel, const std::string& name, const struct stat& st,
                    bool have) {
-    if (!have && !m_job.dry_run && ::mkdirat(dst, name.c_str(), 0700) != 0) {
-      return sys_error("cannot make folder", dst_path(rel));
+    if (!have && !m_job.dry_run) {
+      if (::mkdirat(dst, name.c_str(), 0700) != 0) {
+        return sys_error("cannot make folder", dst_path(rel));
+      }
+      changed(rel);
     }
     Fd inner_src(::openat(src, name.c_str(), k_dir_flags));
     Fd inner_dst;
@@ -374,7 +408,7 @@ class Mirror {
       return {};
     }
     if (unchanged) {
-      return metadata_at(dst, name, -1, st, src, name, rel);
+      return metadata_at(dst, name, -1, st, src, name, rel, &t);
     }
     Fd in(::openat(src, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
     if (!in) {
@@ -385,6 +419,7 @@ class Mirror {
       return sys_error(have ? "cannot open" : "cannot create", dst_path(rel));
     }
     ++m_stats.files_transferred;
+    changed(rel);
     if (have) {
       SNAPKEEP_TRY(update_blocks(in.get(), out.get(), rel));
     } else {
@@ -394,7 +429,9 @@ class Mirror {
     return metadata_at(dst, name, out.get(), st, src, name, rel);
   }
 
-  // Rewrites the blocks of `out` that differ from `in`, and gives it `in`'s length.
+  // Rewrites the pieces of `out` that differ from `in`, and gives it `in`'s length. Compared in
+  // blocks of k_block, written in pieces of k_piece: a piece of zeros becomes a hole (as a fresh
+  // copy makes it, and as rsync --sparse would), any other differing piece is written.
   Status update_blocks(int in, int out, const std::string& rel) {
     std::vector<char> want(k_block);
     std::vector<char> have(k_block);
@@ -410,22 +447,19 @@ class Mirror {
       if (n == 0) {
         break;
       }
-      const ssize_t m = read_at(out, have.data(), static_cast<std::size_t>(n), at);
+      ssize_t m = read_at(out, have.data(), static_cast<std::size_t>(n), at);
       if (m < 0) {
         return sys_error("cannot read", dst_path(rel));
       }
       if (m != n || std::memcmp(want.data(), have.data(), static_cast<std::size_t>(n)) != 0) {
-        for (ssize_t done = 0; done < n;) {
-          const ssize_t w = ::pwrite(out, want.data() + done, static_cast<std::size_t>(n - done), at + done);
-          if (w < 0 && errno == EINTR) {
+        std::fill(have.begin() + m, have.begin() + n, '\1');  // past the old end: differs
+        for (ssize_t piece = 0; piece < n; piece += static_cast<ssize_t>(k_piece)) {
+          const std::size_t len = std::min(k_piece, static_cast<std::size_t>(n - piece));
+          if (std::memcmp(want.data() + piece, have.data() + piece, len) == 0) {
             continue;
           }
-          if (w <= 0) {
-            return sys_error("cannot write", dst_path(rel));
-          }
-          done += w;
+          SNAPKEEP_TRY(write_piece(out, want.data() + piece, len, at + piece, rel));
         }
-        m_stats.bytes_transferred += static_cast<std::uint64_t>(n);
       }
       at += n;
       if (static_cast<std::size_t>(n) < want.size()) {
@@ -435,6 +469,27 @@ class Mirror {
     if (::ftruncate(out, at) != 0) {
       return sys_error("cannot set the length of", dst_path(rel));
     }
+    return {};
+  }
+
+  // One differing piece: a hole when it is all zeros and whole (within the file), else written.
+  Status write_piece(int out, const char* data, std::size_t len, off_t at, const std::string& rel) {
+    static const std::vector<char> zeros(k_piece, '\0');
+    if (len == k_piece && std::memcmp(data, zeros.data(), len) == 0 &&
+        ::fallocate(out, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at, static_cast<off_t>(len)) == 0) {
+      return {};
+    }
+    for (std::size_t done = 0; done < len;) {
+      const ssize_t w = ::pwrite(out, data + done, len - done, at + static_cast<off_t>(done));
+      if (w < 0 && errno == EINTR) {
+        continue;
+      }
+      if (w <= 0) {
+        return sys_error("cannot write", dst_path(rel));
+      }
+      done += static_cast<std::size_t>(w);
+    }
+    m_stats.bytes_transferred += len;
     return {};
   }
 
@@ -470,6 +525,7 @@ class Mirror {
       if (rc != 0) {
         return sys_error("cannot make", dst_path(rel));
       }
+      changed(rel);
     }
     return metadata_at(dst, name, -1, st, src, name, rel);
   }
@@ -478,15 +534,16 @@ class Mirror {
   // source's: extended attributes the source has not are removed (a new file may have inherited a
   // folder's default ACL), and nothing is set when everything is equal already.
   Status metadata_at(int dst, const std::string& name, int fd, const struct stat& st, int src,
-                     const std::string& src_name, const std::string& rel) {
+                     const std::string& src_name, const std::string& rel, const struct stat* known = nullptr) {
     SNAPKEEP_TRY_ASSIGN(Xattrs wanted, read_xattrs(src, src_name, src_path(rel)));
     SNAPKEEP_TRY_ASSIGN(Xattrs present, read_xattrs(dst, name, dst_path(rel)));
     struct stat t {};
-    const int rc = fd >= 0 ? ::fstat(fd, &t) : ::fstatat(dst, name.c_str(), &t, AT_SYMLINK_NOFOLLOW);
-    if (rc != 0) {
+    if (known != nullptr) {
+      t = *known;
+    } else if ((fd >= 0 ? ::fstat(fd, &t) : ::fstatat(dst, name.c_str(), &t, AT_SYMLINK_NOFOLLOW)) != 0) {
       return sys_error("cannot examine", dst_path(rel));
     }
-    const bool owners = ::geteuid() != 0 || (t.st_uid == st.st_uid && t.st_gid == st.st_gid);
+    const bool owners = !m_root || (t.st_uid == st.st_uid && t.st_gid == st.st_gid);
     if (owners && present == wanted && (S_ISLNK(st.st_mode) || (t.st_mode & 07777) == (st.st_mode & 07777)) &&
         same_mtime(t, st)) {
       return {};
@@ -496,12 +553,13 @@ class Mirror {
       if (kept) {
         continue;
       }
-      const int removed = fd >= 0 ? ::fremovexattr(fd, attr.c_str())
-                                  : ::lremovexattr(proc_entry(dst, name).c_str(), attr.c_str());
+      const int removed =
+          fd >= 0 ? ::fremovexattr(fd, attr.c_str()) : ::lremovexattr(proc_entry(dst, name).c_str(), attr.c_str());
       if (removed != 0 && errno != ENODATA) {
         return sys_error("cannot remove extended attribute " + attr + " of", dst_path(rel));
       }
     }
+    changed(rel);
     return apply_metadata(dst, name, fd, st, wanted, dst_path(rel));
   }
 
@@ -514,9 +572,9 @@ class Mirror {
     if (m_job.progress == nullptr || (m_stats.files & 255) != 0 || !m_job.progress->enabled()) {
       return;
     }
-    m_job.progress->update(std::to_string(m_stats.files) + " files, " + std::to_string(m_stats.files_transferred) +
-                               " written",
-                           {m_stats.bytes_transferred, 0});
+    m_job.progress->update(
+        std::to_string(m_stats.files) + " files, " + std::to_string(m_stats.files_transferred) + " written",
+        {m_stats.bytes_transferred, 0});
   }
 
   const MirrorJob& m_job;
@@ -526,6 +584,10 @@ class Mirror {
   dev_t m_root_dev = 0;
   int m_root_dst = -1;
   bool m_vanished = false;
+  const bool m_root = ::geteuid() == 0;
+  std::set<std::string> m_entries;
+  std::set<std::string> m_subtrees;
+  bool m_too_many = false;
   // Multiply linked source inodes: the path of their first name in the target.
   std::unordered_map<DevIno, std::string, DevInoHash> m_first_names;
   // Target inodes with several names, and the source inode each was made the copy of this run.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,7 @@ struct MirrorJob {
   std::filesystem::path target;    // an existing folder, made equal to the source
   bool dry_run = false;            // decide and count, change nothing
   Progress* progress = nullptr;    // may be null
+  std::size_t max_paths = 100000;  // changed paths listed at most (MirrorStats::changed)
 };
 
 // What a run did.
@@ -36,6 +38,15 @@ struct MirrorStats {
   std::uint64_t bytes_transferred = 0;  // bytes written: changed blocks, and new files' data
   std::uint64_t removed = 0;            // entries of the target removed (gone from the source, or excluded)
   std::vector<std::string> warnings;
+  // What the run changed in the target, relative to its root, sorted and unique; nullopt when it
+  // changed more than MirrorJob::max_paths paths (or in a dry run). `entries`: paths whose own entry
+  // was made, written or given other metadata, and their folders; `subtrees`: paths removed or
+  // replaced with all below them. The btrfs backend patches the snapshot's manifest from them.
+  struct Changed {
+    std::vector<std::string> entries;
+    std::vector<std::string> subtrees;
+  };
+  std::optional<Changed> changed;
 };
 
 // Makes job.target equal to job.source. Fails on a stop signal, on any error writing the target
