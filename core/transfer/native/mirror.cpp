@@ -314,6 +314,9 @@ class Mirror {
     if (skipped || m_job.dry_run) {
       return {};
     }
+    if (st.st_nlink == 1 && (!have || t.st_nlink == 1)) {
+      return {};  // one name at both ends: nothing to keep track of
+    }
     struct stat made {};
     if (::fstatat(dst, name.c_str(), &made, AT_SYMLINK_NOFOLLOW) != 0) {
       return sys_error("cannot examine", dst_path(rel));
@@ -330,7 +333,7 @@ class Mirror {
   // A later name of a multiply linked source inode: a hard link to the first name's copy. False
   // when the link cannot be made (EMLINK): the name then gets a copy, which later names link to.
   Result<bool> link_to_first(int dst, const std::string& name, const std::string& rel, const std::string& first,
-                             bool have, const struct stat& t, const struct stat& st) {
+                             bool& have, const struct stat& t, const struct stat& st) {
     if (m_job.dry_run) {
       return true;
     }
@@ -347,6 +350,7 @@ class Mirror {
     if (have && ::unlinkat(dst, name.c_str(), 0) != 0) {
       return sys_error("cannot remove", dst_path(rel));
     }
+    have = false;
     changed(rel);
     changed(first);  // its link count moves
     if (::linkat(m_root_dst, first.c_str(), dst, name.c_str(), 0) != 0) {
