@@ -552,7 +552,8 @@ class Mirror {
         same_mtime(t, st)) {
       return {};
     }
-    for (const auto& [attr, value] : present) {
+    for (const auto& entry : present) {
+      const std::string& attr = entry.first;
       const bool kept = std::any_of(wanted.begin(), wanted.end(), [&](const auto& w) { return w.first == attr; });
       if (kept) {
         continue;
