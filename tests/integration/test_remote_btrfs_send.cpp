@@ -389,9 +389,13 @@ void seeded_kills(bool push) {
   auto first = w.backup(&err);
   ASSERT_EQ(first["status"], "ok") << err;
   const std::string id1 = first["snapshot"];
-  const std::string serve_marker = "serve --restrict-path ";
+  // Each marker names this test's own folders or port: tests run side by side (ctest -j), and a
+  // kill must never reach another test's processes.
+  const std::string serve_marker =
+      "serve --restrict-path " + (push ? w.drive.mount_point() : w.source_fs.mount_point()).string();
   const std::string ssh_marker = "-p " + std::to_string(w.sshd.port()) + " ";
-  const std::string receive_marker = "receive -- " + w.preset_dir.string();
+  const std::string send_marker = w.source_snapshots.string();
+  const std::string receive_marker = "receive -e -C -- " + w.preset_dir.string();
   KillTrials trials;
   trials.label = push ? "btrfs-push-kill" : "btrfs-pull-kill";
   trials.source = w.source;
@@ -401,7 +405,7 @@ void seeded_kills(bool push) {
   trials.victims = [&](int victim) {
     const std::string marker = victim == 0   ? ssh_marker
                                : victim == 1 ? serve_marker
-                               : victim == 2 ? "send -q"
+                               : victim == 2 ? send_marker
                                              : receive_marker;
     return processes_named(victim == 0 ? "ssh" : victim == 1 ? "snapkeep" : "btrfs", marker);
   };
