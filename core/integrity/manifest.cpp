@@ -1,9 +1,12 @@
 #include "core/integrity/manifest.hpp"
 
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -99,7 +102,8 @@ bool valid_type(char c) {
 // Buffered reading of a manifest that hashes every byte it consumes while hashing is on.
 class ManifestParser {
  public:
-  explicit ManifestParser(int fd) : m_fd(fd), m_buffer(64 * 1024), m_hash(XXH3_createState()) {
+  explicit ManifestParser(int fd, std::size_t buffer = 64 * 1024)
+      : m_fd(fd), m_buffer(buffer), m_hash(XXH3_createState()) {
     XXH3_128bits_reset(m_hash);
   }
   ~ManifestParser() { XXH3_freeState(m_hash); }
@@ -184,6 +188,35 @@ class ManifestParser {
     hash_consumed();
     m_hashing = false;
     return hex128(m_hash);
+  }
+
+  // The digest of what was consumed since the last call (or seek), and hashing starts over.
+  std::string take_hash() {
+    hash_consumed();
+    std::string digest = hex128(m_hash);
+    XXH3_128bits_reset(m_hash);
+    return digest;
+  }
+
+  // Consumes NUL bytes up to file offset `until`; false when another byte or the end of the file
+  // comes first.
+  Result<bool> skip_zeros(std::uint64_t until, const fs::path& path) {
+    while (offset() < until) {
+      if (m_pos == m_len) {
+        SNAPKEEP_TRY(fill(path));
+        if (m_pos == m_len) {
+          return false;
+        }
+      }
+      const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(until - offset(), m_len - m_pos));
+      for (std::size_t i = 0; i < take; ++i) {
+        if (m_buffer[m_pos + i] != '\0') {
+          return false;
+        }
+      }
+      consume(take);
+    }
+    return true;
   }
 
   // Buffers parse_record reuses from record to record.
@@ -296,6 +329,8 @@ ManifestState parse_header(ManifestParser& parser, const fs::path& path, Manifes
         why = "bad created time";
         return ManifestState::damaged;
       }
+    } else if (key == "links") {
+      header.links = value == "yes";
     }
     // Other keys: written by a later release of the same version; ignored.
   }
@@ -303,7 +338,19 @@ ManifestState parse_header(ManifestParser& parser, const fs::path& path, Manifes
     why = "the header names no checksum";
     return ManifestState::damaged;
   }
+  if (header.version >= 3) {
+    auto padded = parser.skip_zeros(k_manifest_page, path);
+    if (!padded || !*padded) {
+      why = "the header page is damaged";
+      return ManifestState::damaged;
+    }
+  }
   return ManifestState::ok;
+}
+
+// The first offset at or after `offset` where a page may start.
+std::uint64_t page_round(std::uint64_t offset) {
+  return (offset + k_manifest_page - 1) / k_manifest_page * k_manifest_page;
 }
 
 // Parses the record at the parser's position into `entry`, or recognises the trailer (its line in `trailer`).
@@ -313,7 +360,26 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
   if (!first) {
     return std::move(first).error();
   }
-  if (*first == 'e') {
+  if (header.version >= 3 && *first == 0) {
+    // The padding at the end of a page: the next record starts the next page.
+    auto padded = parser.skip_zeros(page_round(parser.offset()), path);
+    if (!padded) {
+      return std::move(padded).error();
+    }
+    if (!*padded) {
+      why = "a page's padding is damaged";
+      return Record::bad;
+    }
+    first = parser.peek(path);
+    if (!first) {
+      return std::move(first).error();
+    }
+    if (*first < 0) {
+      why = "the file ends in a page's padding";
+      return Record::bad;
+    }
+  }
+  if (header.version < 3 && *first == 'e') {
     std::string digest = parser.finish_hash();
     auto got = parser.read_until('\n', trailer, path);
     if (!got) {
@@ -390,6 +456,289 @@ Result<Record> parse_record(ManifestParser& parser, const fs::path& path, const 
   return Record::entry;
 }
 
+// The xxh128 of `data`, as lower-case hex.
+std::string hex128_of(std::string_view data) {
+  XXH3_state_t* state = XXH3_createState();
+  XXH3_128bits_reset(state);
+  XXH3_128bits_update(state, data.data(), data.size());
+  std::string out = hex128(state);
+  XXH3_freeState(state);
+  return out;
+}
+
+// Reads `n` bytes at `offset` into `out`; false when the file is shorter.
+Result<bool> read_fully(int fd, std::uint64_t offset, std::size_t n, std::string& out, const fs::path& path) {
+  out.resize(n);
+  std::size_t done = 0;
+  while (done < n) {
+    ssize_t got = ::pread(fd, out.data() + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) {
+      continue;
+    }
+    if (got < 0) {
+      return sys_error("cannot read manifest", path);
+    }
+    if (got == 0) {
+      return false;
+    }
+    done += static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+// Takes one tail line "WORD... LEN:PATH\n" at text[pos]: `words` space-separated words into `out`,
+// the path into `path`; pos moves past the line. False when it is malformed.
+bool take_line(std::string_view text, std::size_t& pos, std::size_t words, std::array<std::string_view, 10>& out,
+               std::string& path) {
+  for (std::size_t i = 0; i < words; ++i) {
+    const std::size_t space = text.find(' ', pos);
+    if (space == std::string_view::npos || space - pos > 64) {
+      return false;
+    }
+    out[i] = text.substr(pos, space - pos);
+    pos = space + 1;
+  }
+  const std::size_t colon = text.find(':', pos);
+  std::size_t length = 0;
+  if (colon == std::string_view::npos || colon - pos > 20 || !parse_number(text.substr(pos, colon - pos), length) ||
+      length == 0 || length > k_max_path) {
+    return false;
+  }
+  pos = colon + 1;
+  if (text.size() - pos < length + 1 || text[pos + length] != '\n') {
+    return false;
+  }
+  path.assign(text.substr(pos, length));
+  pos += length + 1;
+  return path.find('\0') == std::string::npos;
+}
+
+// Version 3: what follows the pages.
+struct Tail {
+  std::uint64_t offset = 0;  // where it starts: the end of the pages
+  std::uint64_t count = 0;   // entries, from the trailer
+  std::string header_hash;
+  std::vector<ManifestPage> pages;
+  std::vector<ManifestLink> links;
+};
+
+// Reads and checks the tail of the version 3 manifest `fd` (`size` bytes): the trailer (the last
+// line, "end COUNT CHECKSUM OFFSET"), the checksum of the tail before it, and the tables' shape.
+// False with `why` when it is damaged.
+Result<bool> read_tail(int fd, std::uint64_t size, const fs::path& path, Tail& tail, std::string& why) {
+  const std::size_t back = static_cast<std::size_t>(std::min<std::uint64_t>(size, 256));
+  std::string end_text;
+  SNAPKEEP_TRY_ASSIGN(bool got, read_fully(fd, size - back, back, end_text, path));
+  std::size_t start = end_text.size() < 2 ? std::string::npos : end_text.rfind('\n', end_text.size() - 2);
+  if (!got || end_text.empty() || end_text.back() != '\n' || start == std::string::npos) {
+    why = "the file ends without a trailer (cut off)";
+    return false;
+  }
+  ++start;
+  auto words = split_spaces(std::string_view(end_text).substr(start, end_text.size() - 1 - start));
+  const std::uint64_t trailer_at = size - (end_text.size() - start);
+  if (words.size() != 4 || words[0] != "end" || !parse_number(words[1], tail.count) ||
+      !parse_number(words[3], tail.offset) || tail.offset % k_manifest_page != 0 || tail.offset < k_manifest_page ||
+      tail.offset > trailer_at) {
+    why = "a malformed trailer";
+    return false;
+  }
+  std::string text;
+  SNAPKEEP_TRY_ASSIGN(got, read_fully(fd, tail.offset, static_cast<std::size_t>(trailer_at - tail.offset), text, path));
+  if (!got) {
+    why = "the file changed while it was read";
+    return false;
+  }
+  if (std::string computed = hex128_of(text); computed != words[2]) {
+    why = "checksum mismatch (recorded " + std::string(words[2]) + ", computed " + computed + ")";
+    return false;
+  }
+  std::string_view rest = text;
+  constexpr std::string_view k_header = "header ";
+  std::size_t pos = rest.find('\n');
+  if (!rest.starts_with(k_header) || pos != k_header.size() + 32 || !is_hex(rest.substr(k_header.size(), 32))) {
+    why = "the page table is malformed";
+    return false;
+  }
+  tail.header_hash.assign(rest.substr(k_header.size(), 32));
+  ++pos;
+  std::array<std::string_view, 10> field;
+  std::uint64_t next_offset = k_manifest_page;
+  std::uint64_t counted = 0;
+  while (pos < rest.size() && rest.substr(pos).starts_with("page ")) {
+    ManifestPage page;
+    if (!take_line(rest, pos, 7, field, page.first) || !parse_number(field[1], page.offset) ||
+        !parse_number(field[2], page.length) || !parse_number(field[3], page.count) ||
+        !parse_number(field[4], page.files) || !parse_number(field[5], page.bytes) || field[6].size() != 32 ||
+        !is_hex(field[6]) || page.offset != next_offset || page.length == 0 || page.length % k_manifest_page != 0 ||
+        page.count == 0 || page.files > page.count ||
+        (!tail.pages.empty() && !(tail.pages.back().first < page.first))) {
+      why = "the page table is malformed at page " + std::to_string(tail.pages.size());
+      return false;
+    }
+    page.hash.assign(field[6]);
+    next_offset = page.offset + page.length;
+    counted += page.count;
+    tail.pages.push_back(std::move(page));
+  }
+  while (pos < rest.size()) {
+    ManifestLink link;
+    if (!rest.substr(pos).starts_with("link ") || !take_line(rest, pos, 2, field, link.path) ||
+        !parse_number(field[1], link.ino) || (!tail.links.empty() && !(tail.links.back().path < link.path))) {
+      why = "the link table is malformed after " + std::to_string(tail.links.size()) + " links";
+      return false;
+    }
+    tail.links.push_back(std::move(link));
+  }
+  if (next_offset != tail.offset || counted != tail.count) {
+    why = "the page table does not match the file (" + std::to_string(counted) + " entries in pages, " +
+          std::to_string(tail.count) + " in the trailer)";
+    return false;
+  }
+  return true;
+}
+
+// Parses the page `page` (number `index`) at the parser's position, its start: checks every record,
+// their order (each before `next_first`, the next page's first path, unless that is empty), count,
+// files, bytes and first path, and the page's checksum, and hands each record to `each`. False
+// with `why` when the page is damaged.
+Result<bool> parse_page(ManifestParser& parser, const fs::path& path, const ManifestHeader& header,
+                        const ManifestPage& page, std::size_t index, std::string_view next_first,
+                        const std::function<void(const ManifestEntry&)>& each, std::string& why) {
+  const std::uint64_t end = page.offset + page.length;
+  const std::string where = "page " + std::to_string(index) + ": ";
+  ManifestEntry entry;
+  std::string last;
+  std::string trailer;
+  std::uint64_t count = 0;
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+  parser.take_hash();
+  while (parser.offset() < end) {
+    SNAPKEEP_TRY_ASSIGN(int first, parser.peek(path));
+    if (first == 0) {
+      SNAPKEEP_TRY_ASSIGN(bool padded, parser.skip_zeros(end, path));
+      if (!padded) {
+        why = where + "its padding is damaged";
+        return false;
+      }
+      break;
+    }
+    SNAPKEEP_TRY_ASSIGN(Record record, parse_record(parser, path, header, entry, trailer, why));
+    if (record != Record::entry || parser.offset() > end) {
+      why = where + (record == Record::entry ? std::string("a record runs past its end") : why);
+      return false;
+    }
+    if (count == 0 ? entry.path != page.first : !(last < entry.path)) {
+      why = where + (count == 0 ? "it does not start where the page table says" : "entries are out of order");
+      return false;
+    }
+    if (!next_first.empty() && !(entry.path < next_first)) {
+      why = where + "an entry sorts after the next page's first";
+      return false;
+    }
+    if (entry.type == EntryType::file) {
+      ++files;
+      bytes += entry.size;
+    }
+    ++count;
+    if (each) {
+      each(entry);
+    }
+    last.swap(entry.path);
+  }
+  if (std::string computed = parser.take_hash(); computed != page.hash) {
+    why = where + "checksum mismatch (recorded " + page.hash + ", computed " + computed + ")";
+    return false;
+  }
+  if (count != page.count || files != page.files || bytes != page.bytes) {
+    why = where + "it holds other records than the page table says";
+    return false;
+  }
+  return true;
+}
+
+// Pass 1 of open_manifest for version 3, after the header: the tail, the header page and every
+// page. `count`: the entries. False with `why` when anything is damaged.
+Result<bool> check_paged(ManifestParser& parser, int fd, const fs::path& path, const ManifestHeader& header,
+                         const std::function<void(const ManifestEntry&)>& visit, std::uint64_t& count,
+                         std::string& why) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    return sys_error("cannot read", path);
+  }
+  Tail tail;
+  SNAPKEEP_TRY_ASSIGN(bool good, read_tail(fd, static_cast<std::uint64_t>(st.st_size), path, tail, why));
+  if (!good) {
+    return false;
+  }
+  if (parser.offset() != k_manifest_page || parser.take_hash() != tail.header_hash) {
+    why = "the header page does not match its checksum";
+    return false;
+  }
+  for (std::size_t i = 0; i < tail.pages.size(); ++i) {
+    const std::string_view next = i + 1 < tail.pages.size() ? std::string_view(tail.pages[i + 1].first) : "";
+    SNAPKEEP_TRY_ASSIGN(bool page_good, parse_page(parser, path, header, tail.pages[i], i, next, visit, why));
+    if (!page_good) {
+      return false;
+    }
+  }
+  count = tail.count;
+  return true;
+}
+
+// Pass 1 of open_manifest for versions 1 and 2, after the header: every record, the trailer and
+// the checksum of everything before it. False with `why` when anything is damaged.
+bool check_unpaged(ManifestParser& parser, const fs::path& path, const ManifestHeader& header,
+                   const std::function<void(const ManifestEntry&)>& visit, std::uint64_t& count, std::string& why) {
+  ManifestEntry entry;
+  std::string last;
+  std::string trailer;
+  for (;;) {
+    auto record = parse_record(parser, path, header, entry, trailer, why);
+    if (!record) {
+      why = record.error().describe();
+      return false;
+    }
+    if (*record == Record::bad) {
+      why += " after " + std::to_string(count) + " entries";
+      return false;
+    }
+    if (*record == Record::end) {
+      break;
+    }
+    if (count > 0 && !(last < entry.path)) {
+      why = "entries are out of order after " + std::to_string(count) + " entries";
+      return false;
+    }
+    if (visit) {
+      visit(entry);
+    }
+    last = entry.path;
+    ++count;
+  }
+  auto words = split_spaces(trailer);  // end COUNT CHECKSUM COMPUTED
+  std::uint64_t declared = 0;
+  if (words.size() != 4 || words[0] != "end" || !parse_number(words[1], declared)) {
+    why = "a malformed trailer";
+    return false;
+  }
+  if (declared != count) {
+    why = "the trailer counts " + std::to_string(declared) + " entries, the file holds " + std::to_string(count);
+    return false;
+  }
+  if (words[2] != words[3]) {
+    why = "checksum mismatch (recorded " + std::string(words[2]) + ", computed " + std::string(words[3]) + ")";
+    return false;
+  }
+  std::string rest;
+  if (auto more = parser.read_exact(1, rest, path); !more || *more) {
+    why = "bytes after the trailer";
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 fs::path manifest_dir(const fs::path& state_dir) {
@@ -439,12 +788,18 @@ void ManifestWriter::start(const ManifestHeader& header) {
   auto* state = XXH3_createState();
   XXH3_128bits_reset(state);
   m_hash = state;
+  m_header = header;
+  m_header.version = k_manifest_version;
   m_buffer = std::string(k_magic) + " " + std::to_string(k_manifest_version) + "\n";
   m_buffer += "checksum " + std::string(checksum_name(header.checksum)) + "\n";
   m_buffer += "snapshot " + header.snapshot_id + "\n";
   m_buffer += "origin " + header.origin + "\n";
   m_buffer += "created " + std::to_string(header.created_ns) + "\n";
+  m_buffer += std::string("links ") + (header.links ? "yes" : "no") + "\n";
   m_buffer += "entries\n";
+  m_buffer.resize(k_manifest_page, '\0');  // a snapshot id and origin are short
+  m_header_hash = hex128_of(m_buffer);
+  m_end = k_manifest_page;
 }
 
 ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
@@ -455,6 +810,19 @@ ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
       m_last_path(std::move(other.m_last_path)),
       m_entries(other.m_entries),
       m_hash(other.m_hash),
+      m_header(std::move(other.m_header)),
+      m_header_hash(std::move(other.m_header_hash)),
+      m_end(other.m_end),
+      m_page_open(other.m_page_open),
+      m_page(std::move(other.m_page)),
+      m_pages(std::move(other.m_pages)),
+      m_links(std::move(other.m_links)),
+      m_buffer_offset(other.m_buffer_offset),
+      m_clones(std::move(other.m_clones)),
+      m_clone_from(other.m_clone_from),
+      m_clone_path(std::move(other.m_clone_path)),
+      m_parked(std::move(other.m_parked)),
+      m_parked_bytes(other.m_parked_bytes),
       m_committed(other.m_committed),
       m_keep(other.m_keep) {
   other.m_hash = nullptr;
@@ -471,64 +839,225 @@ ManifestWriter::~ManifestWriter() {
   }
 }
 
-Status ManifestWriter::flush() {
-  XXH3_128bits_update(static_cast<XXH3_state_t*>(m_hash), m_buffer.data(), m_buffer.size());
+namespace {
+
+// Makes `length` bytes of `to` at `to_offset` those of `from` at `from_offset`: a clone (shared
+// extents) where the filesystem can, else a copy.
+Status clone_or_copy(int from, std::uint64_t from_offset, int to, std::uint64_t to_offset, std::uint64_t length,
+                     const fs::path& from_path, const fs::path& to_path) {
+  file_clone_range range{};
+  range.src_fd = from;
+  range.src_offset = from_offset;
+  range.src_length = length;
+  range.dest_offset = to_offset;
+  if (::ioctl(to, FICLONERANGE, &range) == 0) {
+    return {};
+  }
+  std::vector<char> buffer(256 * 1024);
+  std::uint64_t done = 0;
+  while (done < length) {
+    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length - done));
+    ssize_t n = ::pread(from, buffer.data(), want, static_cast<off_t>(from_offset + done));
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return n == 0 ? runtime_error("the manifest changed while it was read", from_path)
+                    : sys_error("cannot read manifest", from_path);
+    }
+    std::size_t written = 0;
+    while (written < static_cast<std::size_t>(n)) {
+      ssize_t w = ::pwrite(to, buffer.data() + written, static_cast<std::size_t>(n) - written,
+                           static_cast<off_t>(to_offset + done + written));
+      if (w < 0 && errno == EINTR) {
+        continue;
+      }
+      if (w < 0) {
+        return sys_error("cannot write manifest", to_path);
+      }
+      written += static_cast<std::size_t>(w);
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
+
+}  // namespace
+
+// Writes `data` at `offset` of `fd`.
+static Status write_at(int fd, std::string_view data, std::uint64_t offset, const fs::path& path) {
   std::size_t done = 0;
-  while (done < m_buffer.size()) {
-    ssize_t n = ::write(m_fd.get(), m_buffer.data() + done, m_buffer.size() - done);
+  while (done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) {
       continue;
     }
     if (n < 0) {
-      return sys_error("cannot write manifest", m_temp);
+      return sys_error("cannot write manifest", path);
     }
     done += static_cast<std::size_t>(n);
   }
+  return {};
+}
+
+Status ManifestWriter::flush() {
+  if (m_clones.empty()) {
+    SNAPKEEP_TRY(write_at(m_fd.get(), m_buffer, m_buffer_offset, m_temp));
+    m_buffer_offset += m_buffer.size();
+    m_buffer.clear();
+    return {};
+  }
+  park();
+  return m_parked_bytes >= k_parked_max ? drain() : Status{};
+}
+
+// Sets the buffer aside, to be written after the pending clones.
+void ManifestWriter::park() {
+  if (!m_buffer.empty()) {
+    m_parked_bytes += m_buffer.size();
+    m_parked.emplace_back(m_buffer_offset, std::move(m_buffer));
+    m_buffer_offset += m_parked.back().second.size();
+    m_buffer.clear();
+  }
+}
+
+// Makes the pending clones, then writes what was set aside around them. Clones go first: btrfs
+// makes a clone into a file with unwritten data an order of magnitude slower.
+Status ManifestWriter::drain() {
+  for (const auto& clone : m_clones) {
+    SNAPKEEP_TRY(clone_or_copy(m_clone_from, clone.from, m_fd.get(), clone.to, clone.length, m_clone_path, m_temp));
+  }
+  m_clones.clear();
+  for (const auto& [offset, data] : m_parked) {
+    SNAPKEEP_TRY(write_at(m_fd.get(), data, offset, m_temp));
+  }
+  m_parked.clear();
+  m_parked_bytes = 0;
+  SNAPKEEP_TRY(write_at(m_fd.get(), m_buffer, m_buffer_offset, m_temp));
+  m_buffer_offset += m_buffer.size();
   m_buffer.clear();
   return {};
 }
 
-Status ManifestWriter::add(const ManifestEntry& entry) {
+// Pads the open page to its end and enters it in the page table.
+void ManifestWriter::close_page() {
+  if (!m_page_open) {
+    return;
+  }
+  const std::uint64_t padding = page_round(m_page.length) - m_page.length;
+  const std::size_t from = m_buffer.size();
+  m_buffer.resize(from + padding, '\0');
+  auto* state = static_cast<XXH3_state_t*>(m_hash);
+  XXH3_128bits_update(state, m_buffer.data() + from, padding);
+  m_page.length += padding;
+  m_page.hash = hex128(state);
+  m_end = m_page.offset + m_page.length;
+  m_pages.push_back(std::move(m_page));
+  m_page = ManifestPage{};
+  m_page_open = false;
+}
+
+Status ManifestWriter::add(const ManifestEntry& entry, bool linked) {
   if (entry.path.empty() || entry.path.find('\0') != std::string::npos) {
     return runtime_error("internal error: bad manifest path", entry.path);
   }
   if (m_entries > 0 && !(m_last_path < entry.path)) {
     return runtime_error("internal error: manifest entries out of order", entry.path);
   }
-  m_buffer += static_cast<char>(entry.type);
-  m_buffer += ' ';
-  m_buffer += std::to_string(entry.size);
-  m_buffer += ' ';
-  m_buffer += std::to_string(entry.mtime_ns);
-  m_buffer += ' ';
-  m_buffer += std::to_string(entry.ino);
-  m_buffer += ' ';
-  m_buffer += std::to_string(entry.ctime_ns);
-  m_buffer += ' ';
+  std::string& r = m_record;
+  r.clear();
+  r += static_cast<char>(entry.type);
+  r += ' ';
+  r += std::to_string(entry.size);
+  r += ' ';
+  r += std::to_string(entry.mtime_ns);
+  r += ' ';
+  r += std::to_string(entry.ino);
+  r += ' ';
+  r += std::to_string(entry.ctime_ns);
+  r += ' ';
   if (entry.source) {
-    m_buffer += std::to_string(entry.source->ino);
-    m_buffer += ' ';
-    m_buffer += std::to_string(entry.source->ctime_ns);
+    r += std::to_string(entry.source->ino);
+    r += ' ';
+    r += std::to_string(entry.source->ctime_ns);
   } else {
-    m_buffer += "- -";
+    r += "- -";
   }
-  m_buffer += ' ';
-  m_buffer += entry.hash.empty() ? std::string("-") : entry.hash;
-  m_buffer += ' ';
-  m_buffer += std::to_string(entry.path.size());
-  m_buffer += ':';
-  m_buffer += entry.path;
-  m_buffer += '\n';
+  r += ' ';
+  r += entry.hash.empty() ? std::string("-") : entry.hash;
+  r += ' ';
+  r += std::to_string(entry.path.size());
+  r += ':';
+  r += entry.path;
+  r += '\n';
+  if (m_page_open && m_page.length + r.size() > k_manifest_page) {
+    close_page();
+  }
+  auto* state = static_cast<XXH3_state_t*>(m_hash);
+  if (!m_page_open) {
+    m_page_open = true;
+    m_page.offset = m_end;
+    m_page.first = entry.path;
+    XXH3_128bits_reset(state);
+  }
+  m_buffer += r;
+  XXH3_128bits_update(state, r.data(), r.size());
+  m_page.length += r.size();
+  ++m_page.count;
+  if (entry.type == EntryType::file) {
+    ++m_page.files;
+    m_page.bytes += entry.size;
+  }
+  if (linked && m_header.links && entry.type == EntryType::file) {
+    m_links.push_back(ManifestLink{entry.path, entry.ino});
+  }
   m_last_path = entry.path;
   ++m_entries;
+  if (m_page.length >= k_manifest_page) {
+    close_page();  // a record longer than a page has a page of its own
+  }
   if (m_buffer.size() >= k_write_chunk) {
     return flush();
   }
   return {};
 }
 
+Status ManifestWriter::add_pages(const ManifestIndex& base, std::size_t first, std::size_t end,
+                                 const std::vector<ManifestLink>& links) {
+  if (first >= end) {
+    return {};
+  }
+  const auto& pages = base.pages();
+  if (m_entries > 0 && !(m_last_path < pages[first].first)) {
+    return runtime_error("internal error: manifest pages out of order", pages[first].first);
+  }
+  if (!m_clones.empty() && m_clone_from != base.fd()) {
+    return runtime_error("internal error: manifest pages from two manifests", base.path());
+  }
+  close_page();
+  park();
+  const std::uint64_t from = pages[first].offset;
+  const std::uint64_t length = pages[end - 1].offset + pages[end - 1].length - from;
+  m_clone_from = base.fd();
+  m_clone_path = base.path();
+  m_clones.push_back(PendingClone{from, m_end, length});
+  m_buffer_offset = m_end + length;
+  for (std::size_t i = first; i < end; ++i) {
+    ManifestPage page = pages[i];
+    page.offset = page.offset - from + m_end;
+    m_entries += page.count;
+    m_pages.push_back(std::move(page));
+  }
+  if (m_header.links) {
+    m_links.insert(m_links.end(), links.begin(), links.end());
+  }
+  m_end += length;
+  m_last_path = pages[end - 1].first;  // every entry of the last page sorts at or after it
+  return {};
+}
+
 Status ManifestWriter::checkpoint() {
-  return flush();
+  return m_clones.empty() ? flush() : drain();
 }
 
 void ManifestWriter::abandon() {
@@ -540,9 +1069,19 @@ void ManifestWriter::abandon() {
 }
 
 Status ManifestWriter::commit() {
-  SNAPKEEP_TRY(flush());
-  m_buffer = "end " + std::to_string(m_entries) + " " + hex128(static_cast<XXH3_state_t*>(m_hash)) + "\n";
-  SNAPKEEP_TRY(flush());
+  close_page();
+  std::string tail = "header " + m_header_hash + "\n";
+  for (const auto& page : m_pages) {
+    tail += "page " + std::to_string(page.offset) + " " + std::to_string(page.length) + " " +
+            std::to_string(page.count) + " " + std::to_string(page.files) + " " + std::to_string(page.bytes) + " " +
+            page.hash + " " + std::to_string(page.first.size()) + ":" + page.first + "\n";
+  }
+  for (const auto& link : m_links) {
+    tail += "link " + std::to_string(link.ino) + " " + std::to_string(link.path.size()) + ":" + link.path + "\n";
+  }
+  m_buffer += tail;
+  m_buffer += "end " + std::to_string(m_entries) + " " + hex128_of(tail) + " " + std::to_string(m_end) + "\n";
+  SNAPKEEP_TRY(drain());
   if (::fsync(m_fd.get()) != 0) {
     return sys_error("cannot sync manifest", m_temp);
   }
@@ -584,57 +1123,18 @@ ManifestOpen open_manifest(const fs::path& path, const std::function<void(const 
   if (out.state != ManifestState::ok) {
     return out;
   }
-  ManifestEntry entry;
-  std::string last;
-  std::string trailer;
   std::uint64_t count = 0;
-  for (;;) {
-    auto record = parse_record(parser, path, reader->m_header, entry, trailer, out.reason);
-    if (!record) {
+  if (reader->m_header.version >= 3) {
+    auto good = check_paged(parser, fd, path, reader->m_header, visit, count, out.reason);
+    if (!good || !*good) {
       out.state = ManifestState::damaged;
-      out.reason = record.error().describe();
+      if (!good) {
+        out.reason = good.error().describe();
+      }
       return out;
     }
-    if (*record == Record::bad) {
-      out.state = ManifestState::damaged;
-      out.reason += " after " + std::to_string(count) + " entries";
-      return out;
-    }
-    if (*record == Record::end) {
-      break;
-    }
-    if (count > 0 && !(last < entry.path)) {
-      out.state = ManifestState::damaged;
-      out.reason = "entries are out of order after " + std::to_string(count) + " entries";
-      return out;
-    }
-    if (visit) {
-      visit(entry);
-    }
-    last = entry.path;
-    ++count;
-  }
-  auto words = split_spaces(trailer);  // end COUNT CHECKSUM COMPUTED
-  std::uint64_t declared = 0;
-  if (words.size() != 4 || words[0] != "end" || !parse_number(words[1], declared)) {
+  } else if (!check_unpaged(parser, path, reader->m_header, visit, count, out.reason)) {
     out.state = ManifestState::damaged;
-    out.reason = "a malformed trailer";
-    return out;
-  }
-  if (declared != count) {
-    out.state = ManifestState::damaged;
-    out.reason = "the trailer counts " + std::to_string(declared) + " entries, the file holds " + std::to_string(count);
-    return out;
-  }
-  if (words[2] != words[3]) {
-    out.state = ManifestState::damaged;
-    out.reason = "checksum mismatch (recorded " + std::string(words[2]) + ", computed " + std::string(words[3]) + ")";
-    return out;
-  }
-  std::string rest;
-  if (auto more = parser.read_exact(1, rest, path); !more || *more) {
-    out.state = ManifestState::damaged;
-    out.reason = "bytes after the trailer";
     return out;
   }
   reader->m_count = count;
@@ -722,6 +1222,95 @@ Result<bool> ManifestReader::next(ManifestEntry& entry) {
   }
   ++m_read;
   return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Index (version 3)
+
+Result<ManifestIndex> ManifestIndex::open(const fs::path& path) {
+  ManifestIndex index;
+  index.m_path = path;
+  index.m_fd.reset(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!index.m_fd) {
+    return sys_error("cannot open manifest", path);
+  }
+  ManifestParser parser(index.m_fd.get(), k_manifest_page);
+  std::string why;
+  if (parse_header(parser, path, index.m_header, why) != ManifestState::ok) {
+    return runtime_error("the manifest cannot be used: " + why, path);
+  }
+  if (index.m_header.version < 3) {
+    return runtime_error(
+        "the manifest is of format version " + std::to_string(index.m_header.version) + ", which has no page table",
+        path);
+  }
+  struct stat st {};
+  if (::fstat(index.m_fd.get(), &st) != 0) {
+    return sys_error("cannot read manifest", path);
+  }
+  Tail tail;
+  SNAPKEEP_TRY_ASSIGN(bool good, read_tail(index.m_fd.get(), static_cast<std::uint64_t>(st.st_size), path, tail, why));
+  if (!good) {
+    return runtime_error("the manifest cannot be used: " + why, path);
+  }
+  if (parser.offset() != k_manifest_page || parser.take_hash() != tail.header_hash) {
+    return runtime_error("the manifest cannot be used: the header page does not match its checksum", path);
+  }
+  index.m_pages = std::move(tail.pages);
+  index.m_links = std::move(tail.links);
+  index.m_count = tail.count;
+  return index;
+}
+
+std::size_t ManifestIndex::page_of(std::string_view path) const {
+  auto after = std::upper_bound(m_pages.begin(), m_pages.end(), path,
+                                [](std::string_view p, const ManifestPage& page) { return p < page.first; });
+  return after == m_pages.begin() ? 0 : static_cast<std::size_t>(after - m_pages.begin()) - 1;
+}
+
+Result<std::vector<ManifestEntry>> ManifestIndex::read_page(std::size_t i) const {
+  const ManifestPage& page = m_pages.at(i);
+  ManifestParser parser(m_fd.get(), static_cast<std::size_t>(page.length));
+  SNAPKEEP_TRY(parser.seek(page.offset, m_path, true));
+  std::vector<ManifestEntry> entries;
+  entries.reserve(page.count);
+  std::string why;
+  const std::string_view next = i + 1 < m_pages.size() ? std::string_view(m_pages[i + 1].first) : "";
+  SNAPKEEP_TRY_ASSIGN(bool good, parse_page(
+                                     parser, m_path, m_header, page, i, next,
+                                     [&](const ManifestEntry& entry) { entries.push_back(entry); }, why));
+  if (!good) {
+    return runtime_error("the manifest is damaged: " + why, m_path);
+  }
+  return entries;
+}
+
+Status ManifestIndex::check_pages(std::size_t first, std::size_t end) const {
+  constexpr std::uint64_t k_chunk = 1 << 20;
+  std::string bytes;
+  for (std::size_t i = first; i < end;) {
+    // Whole pages, about a chunk's worth, in one read.
+    std::size_t last = i + 1;
+    while (last < end && m_pages[last].offset + m_pages[last].length - m_pages[i].offset <= k_chunk) {
+      ++last;
+    }
+    const std::uint64_t from = m_pages[i].offset;
+    const std::uint64_t length = m_pages[last - 1].offset + m_pages[last - 1].length - from;
+    SNAPKEEP_TRY_ASSIGN(bool got, read_fully(m_fd.get(), from, static_cast<std::size_t>(length), bytes, m_path));
+    if (!got) {
+      return runtime_error("the manifest changed while it was read", m_path);
+    }
+    for (; i < last; ++i) {
+      const ManifestPage& page = m_pages[i];
+      std::string_view data(bytes.data() + (page.offset - from), static_cast<std::size_t>(page.length));
+      if (std::string computed = hex128_of(data); computed != page.hash) {
+        return runtime_error("the manifest is damaged: page " + std::to_string(i) + ": checksum mismatch (recorded " +
+                                 page.hash + ", computed " + computed + ")",
+                             m_path);
+      }
+    }
+  }
+  return {};
 }
 
 }  // namespace snapkeep

@@ -1,8 +1,10 @@
 #pragma once
 // The manifest file format (SPEC §6): one file per snapshot, DEST/<preset>/.snapkeep/manifests/<id>,
 // never inside the snapshot. A format version header, one record per entry sorted by path (raw
-// bytes, length-prefixed, so any name works), and a trailer with the entry count and an xxh128 of
-// everything before it. See docs/scrub.md for the exact layout (versions 1 and 2).
+// bytes, length-prefixed, so any name works), and a trailer with the entry count and a checksum.
+// Version 3 packs the records in 4 KiB pages, each with its own xxh128 in a page table after them,
+// so a new manifest can share the pages of an earlier one that did not change (a clone on btrfs)
+// and a patch reads only the pages it changes. See docs/scrub.md for the exact layout.
 
 #include <sys/types.h>
 
@@ -12,6 +14,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "core/base/error.hpp"
 #include "core/base/fd.hpp"
@@ -23,8 +27,12 @@ namespace snapkeep {
 class ManifestParser;
 
 // The format version this snapkeep writes; it reads every version up to this one. Version 2 adds
-// the source identity to each record.
-inline constexpr int k_manifest_version = 2;
+// the source identity to each record; version 3 the pages, the page table and the link table.
+inline constexpr int k_manifest_version = 3;
+
+// Version 3: records come in pages of this many bytes (a record longer than one page gets a page of
+// several), padded with NUL bytes.
+inline constexpr std::uint64_t k_manifest_page = 4096;
 
 // The manifest's header fields.
 struct ManifestHeader {
@@ -33,7 +41,29 @@ struct ManifestHeader {
   std::string snapshot_id;
   std::string origin = "backup";  // "backup" (made with the snapshot) or "init" (scrub --init, first seen)
   std::int64_t created_ns = 0;
+  // Version 3: the link table lists every file entry whose inode had more than one link when it was
+  // recorded (btrfs snapshots, where a link count is the snapshot's own). False: it lists nothing.
+  bool links = false;
 };
+
+// Version 3: one page of records, as the page table describes it.
+struct ManifestPage {
+  std::uint64_t offset = 0;  // in the file; a multiple of k_manifest_page
+  std::uint64_t length = 0;  // a multiple of k_manifest_page
+  std::uint64_t count = 0;   // records in it
+  std::uint64_t files = 0;   // regular files among them ...
+  std::uint64_t bytes = 0;   // ... and their sizes, summed
+  std::string hash;          // xxh128 of its bytes, padding included
+  std::string first;         // the path of its first record
+};
+
+// Version 3: a file entry whose inode had other names (ManifestHeader::links).
+struct ManifestLink {
+  std::string path;
+  std::uint64_t ino = 0;
+};
+
+class ManifestIndex;
 
 // DEST/<preset>/.snapkeep/manifests.
 std::filesystem::path manifest_dir(const std::filesystem::path& state_dir);
@@ -58,8 +88,14 @@ class ManifestWriter {
   ManifestWriter& operator=(const ManifestWriter&) = delete;
   ~ManifestWriter();  // removes the temporary file unless committed
 
-  // Adds one entry; paths must come in strictly increasing byte order and hold no NUL.
-  Status add(const ManifestEntry& entry);
+  // Adds one entry; paths must come in strictly increasing byte order and hold no NUL. `linked`: the
+  // entry is a file whose inode has more than one link (kept when the header says links).
+  Status add(const ManifestEntry& entry, bool linked = false);
+  // Adds the pages [first, end) of `base` as they are, with `links` (base's links among them): they
+  // are cloned where the filesystem can (no data copied), else copied. Every later entry must sort
+  // after them. `base` must stay open until commit(); every call names the same base.
+  Status add_pages(const ManifestIndex& base, std::size_t first, std::size_t end,
+                   const std::vector<ManifestLink>& links);
   // Writes the records buffered so far to the file (no fsync).
   Status checkpoint();
   // Finishes the file and puts it in place atomically.
@@ -72,13 +108,38 @@ class ManifestWriter {
   ManifestWriter() = default;
   void start(const ManifestHeader& header);
   Status flush();
+  void park();
+  Status drain();
+  void close_page();
   std::filesystem::path m_path;
   std::filesystem::path m_temp;
   Fd m_fd;
   std::string m_buffer;
   std::string m_last_path;
   std::uint64_t m_entries = 0;
-  void* m_hash = nullptr;  // XXH3_state_t* over every byte before the trailer
+  void* m_hash = nullptr;  // XXH3_state_t* of the open page
+  ManifestHeader m_header;
+  std::string m_header_hash;
+  std::uint64_t m_end = 0;  // file size once the buffer is written
+  bool m_page_open = false;
+  ManifestPage m_page;
+  std::vector<ManifestPage> m_pages;
+  std::vector<ManifestLink> m_links;
+  std::string m_record;
+  // Where m_buffer goes in the file. Once pages are taken from a base, the clones wait in m_clones
+  // and written bytes in m_parked (at most k_parked_max) until drain() makes the clones first.
+  std::uint64_t m_buffer_offset = 0;
+  struct PendingClone {
+    std::uint64_t from = 0;
+    std::uint64_t to = 0;
+    std::uint64_t length = 0;
+  };
+  static constexpr std::size_t k_parked_max = 32 << 20;
+  std::vector<PendingClone> m_clones;
+  int m_clone_from = -1;
+  std::filesystem::path m_clone_path;
+  std::vector<std::pair<std::uint64_t, std::string>> m_parked;
+  std::size_t m_parked_bytes = 0;
   bool m_committed = false;
   bool m_keep = false;  // a journal: kept when not committed
 };
@@ -112,6 +173,37 @@ ManifestOpen open_manifest(const std::filesystem::path& path,
 // writer leaves a torn end). There is no checksum to check: use it only for hints that are
 // verified against the files themselves.
 ManifestOpen open_manifest_journal(const std::filesystem::path& path);
+
+// Version 3, for a patch: the header, page table and link table of a manifest, checked (their
+// checksum), and any one page on demand, checked when it is read. Nothing else is read.
+class ManifestIndex {
+ public:
+  // Fails with the reason when `path` is no version 3 manifest or its header or tables are damaged.
+  static Result<ManifestIndex> open(const std::filesystem::path& path);
+
+  const ManifestHeader& header() const { return m_header; }
+  const std::vector<ManifestPage>& pages() const { return m_pages; }
+  const std::vector<ManifestLink>& links() const { return m_links; }  // sorted by path
+  std::uint64_t entry_count() const { return m_count; }
+  const std::filesystem::path& path() const { return m_path; }
+  int fd() const { return m_fd.get(); }
+  // The index of the page a record of `path` belongs in: the last page whose first path is not
+  // after it (0 when it sorts before every page). Only for a manifest with pages.
+  std::size_t page_of(std::string_view path) const;
+  // The records of page `i`, after checking its checksum and record count against the table.
+  Result<std::vector<ManifestEntry>> read_page(std::size_t i) const;
+  // Checks the pages [first, end) against their checksums without parsing them (a patch takes
+  // them as they are: a damaged page must not pass into a new manifest).
+  Status check_pages(std::size_t first, std::size_t end) const;
+
+ private:
+  std::filesystem::path m_path;
+  Fd m_fd;
+  ManifestHeader m_header;
+  std::vector<ManifestPage> m_pages;
+  std::vector<ManifestLink> m_links;
+  std::uint64_t m_count = 0;
+};
 
 // Streams the entries of a manifest that open_manifest checked.
 class ManifestReader {

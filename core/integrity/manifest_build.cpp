@@ -49,6 +49,7 @@ void walked_record(RecordBuilder& out, const struct stat& st, std::string_view p
   out.var(static_cast<std::uint64_t>(st.st_size));
   out.i64(timespec_ns(st.st_mtim));
   out.i64(timespec_ns(st.st_ctim));
+  out.var(st.st_nlink);
 }
 
 // The stat fields a walked record keeps, and its path.
@@ -69,18 +70,20 @@ Walked parse_walked(std::string_view record) {
   std::int64_t ctime = in.i64();
   w.st.st_mtim = timespec{static_cast<time_t>(mtime / 1000000000), static_cast<long>(mtime % 1000000000)};
   w.st.st_ctim = timespec{static_cast<time_t>(ctime / 1000000000), static_cast<long>(ctime % 1000000000)};
+  w.st.st_nlink = static_cast<nlink_t>(in.var());
   return w;
 }
 
 // Appends a finished manifest entry; on its own it sorts by path bytes (the manifest's order).
-void entry_record(RecordBuilder& out, const ManifestEntry& e) {
+// `linked`: its inode has other links (ManifestWriter::add).
+void entry_record(RecordBuilder& out, const ManifestEntry& e, bool linked = false) {
   out.ordered_text(e.path);
   out.u8(static_cast<std::uint8_t>(e.type));
   out.var(e.size);
   out.i64(e.mtime_ns);
   out.var(e.ino);
   out.i64(e.ctime_ns);
-  out.u8(e.source ? 1 : 0);
+  out.u8(static_cast<std::uint8_t>((e.source ? 1 : 0) | (linked ? 2 : 0)));
   if (e.source) {
     out.var(e.source->ino);
     out.i64(e.source->ctime_ns);
@@ -88,7 +91,8 @@ void entry_record(RecordBuilder& out, const ManifestEntry& e) {
   out.hex(e.hash);
 }
 
-void parse_entry(std::string_view record, ManifestEntry& e) {
+// Reads an entry_record back; returns whether it was linked.
+bool parse_entry(std::string_view record, ManifestEntry& e) {
   RecordParser in(record);
   e.path.assign(in.ordered_text());
   e.type = static_cast<EntryType>(in.u8());
@@ -96,7 +100,8 @@ void parse_entry(std::string_view record, ManifestEntry& e) {
   e.mtime_ns = in.i64();
   e.ino = in.var();
   e.ctime_ns = in.i64();
-  if (in.u8() != 0) {
+  const std::uint8_t flags = in.u8();
+  if ((flags & 1) != 0) {
     SourceIdentity source;
     source.ino = in.var();
     source.ctime_ns = in.i64();
@@ -105,6 +110,7 @@ void parse_entry(std::string_view record, ManifestEntry& e) {
     e.source.reset();
   }
   e.hash = in.hex();
+  return (flags & 2) != 0;
 }
 
 struct DirCloser {
@@ -366,7 +372,7 @@ Status make_entries(const fs::path& snapshot, SortedRecords& walk, EntryHasher& 
     SNAPKEEP_TRY(hasher.fill(snapshot / w.path, w.st, record));
     stats.bytes += record.type == EntryType::file ? record.size : 0;
     bytes.clear();
-    entry_record(bytes, record);
+    entry_record(bytes, record, w.st.st_nlink > 1);
     SNAPKEEP_TRY(by_path.add(bytes.view()));
     ++stats.entries;
   }
@@ -384,8 +390,8 @@ Status write_manifest(const ExternalSorter& by_path, const fs::path& file, const
     if (!more) {
       return writer.commit();
     }
-    parse_entry(bytes, record);
-    SNAPKEEP_TRY(writer.add(record));
+    const bool linked = parse_entry(bytes, record);
+    SNAPKEEP_TRY(writer.add(record, linked));
   }
 }
 
@@ -396,6 +402,9 @@ ManifestHeader new_manifest_header(const std::string& id, const ManifestBuildOpt
   header.checksum = options.checksum;
   header.snapshot_id = id;
   header.origin = options.origin;
+  // A link count says something about other names only where a snapshot is a filesystem tree of its
+  // own (btrfs); in a hard-link tree every unchanged file has links in other snapshots.
+  header.links = options.content_sharing == ContentSharing::extent_lineage;
   header.created_ns =
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   return header;
@@ -511,9 +520,12 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
   stats.manifest_ok = true;
   stats.change_counts = built->changes;
   if (patched) {
-    spdlog::info("{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files, {} entries",
-                 preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
-                 format_bytes(built->bytes_hashed), built->files_hashed, built->entries);
+    spdlog::info(
+        "{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files, {} entries; {} pages "
+        "rewritten, {} taken as they were",
+        preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
+        format_bytes(built->bytes_hashed), built->files_hashed, built->entries, built->base_pages_read,
+        built->base_pages_taken);
   } else {
     spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,
                  built->entries, format_bytes(built->bytes_hashed), built->files_hashed, built->files_reused);

@@ -28,6 +28,9 @@ struct ManifestBuildStats {
   std::uint64_t files_reused = 0;  // regular files whose hash came from the previous manifest
   std::uint64_t bytes_hashed = 0;  // bytes of file data read
   std::uint64_t bytes = 0;         // sizes of the regular files, summed
+  // patch_manifest only: pages of the base manifest read and merged, and taken as they are.
+  std::uint64_t base_pages_read = 0;
+  std::uint64_t base_pages_taken = 0;
   // patch_manifest only: what changed from the base manifest, by compare_entries' rule.
   std::optional<ChangeCounts> changes;
 };

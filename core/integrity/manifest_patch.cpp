@@ -27,6 +27,10 @@ namespace fs = std::filesystem;
 namespace snapkeep {
 namespace {
 
+// Entries of the base's pages a patch keeps in memory between its two looks at them (about 200
+// bytes each); pages beyond are read twice.
+constexpr std::size_t k_patch_cached_entries = 100000;
+
 // A changed path of the new snapshot and its lstat.
 struct Fresh {
   std::string path;
@@ -191,18 +195,39 @@ class PatchWriter {
     count_change(
         same_path == nullptr ? PathChange::added : compare_entries(*same_path, record, m_options.content_sharing),
         m_changes);
-    return add(record);
+    return add(record, S_ISREG(fresh.st.st_mode) && fresh.st.st_nlink > 1);
   }
 
   // A base entry the changes removed.
   void deleted() { count_change(PathChange::deleted, m_changes); }
   const ChangeCounts& changes() const { return m_changes; }
 
-  // A base entry nothing changed.
-  Status carried(const ManifestEntry& entry) { return add(entry); }
+  // A base entry nothing changed; `linked` as the base's link table says.
+  Status carried(const ManifestEntry& entry, bool linked) { return add(entry, linked); }
+
+  // The base's pages [first, end), which nothing changed, as they are.
+  Status pages(const ManifestIndex& base, std::size_t first, std::size_t end) {
+    const auto& pages = base.pages();
+    const auto& links = base.links();
+    auto by_path = [](const ManifestLink& link, std::string_view path) { return link.path < path; };
+    auto from = std::lower_bound(links.begin(), links.end(), std::string_view(pages[first].first), by_path);
+    auto to = end < pages.size() ? std::lower_bound(from, links.end(), std::string_view(pages[end].first), by_path)
+                                 : links.end();
+    for (std::size_t i = first; i < end; ++i) {
+      m_stats.entries += pages[i].count;
+      m_stats.files += pages[i].files;
+      m_stats.bytes += pages[i].bytes;
+    }
+    m_stats.base_pages_taken += end - first;
+    if (stop_signal() != 0) {
+      return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
+    }
+    SNAPKEEP_TRY(base.check_pages(first, end));
+    return m_writer.add_pages(base, first, end, std::vector<ManifestLink>(from, to));
+  }
 
  private:
-  Status add(const ManifestEntry& record) {
+  Status add(const ManifestEntry& record, bool linked) {
     if (record.type == EntryType::file) {
       ++m_stats.files;
       m_stats.bytes += record.size;
@@ -211,7 +236,7 @@ class PatchWriter {
     if ((m_stats.entries & 4095) == 0 && stop_signal() != 0) {
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
     }
-    return m_writer.add(record);
+    return m_writer.add(record, linked);
   }
 
   const fs::path& m_snapshot;
@@ -264,73 +289,147 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
   fresh.erase(std::unique(fresh.begin(), fresh.end(), [](const Fresh& a, const Fresh& b) { return a.path == b.path; }),
               fresh.end());
 
-  // The base, checked whole; on the way, what the changes removed or replaced, and the inodes whose
-  // other names (hard links the stream did not name) must be looked at again: a link gained or
-  // lost, or data written through another name, changes the inode's ctime under every name.
+  // The base: its header and tables, checked. It must list its links: the inodes whose other names
+  // (hard links the changes did not name) must be looked at again, because a link gained or lost,
+  // or data written through another name, changes the inode's ctime under every name.
+  auto opened = ManifestIndex::open(base_manifest);
+  if (!opened) {
+    return runtime_error("the manifest of " + changes.base + " cannot be used: " + opened.error().describe());
+  }
+  const ManifestIndex& base = *opened;
+  if (base.header().checksum != options.checksum) {
+    return runtime_error("the manifest of " + changes.base + " holds other hashes than the preset's checksum",
+                         base_manifest);
+  }
+  if (!base.header().links) {
+    return runtime_error("the manifest of " + changes.base + " lists no hard links", base_manifest);
+  }
   const ChangedPaths changed(changes);
-  std::unordered_map<std::uint64_t, ManifestEntry> removed;
+  const auto& pages = base.pages();
+  const auto& links = base.links();
   std::unordered_set<std::uint64_t> relook;
   for (const auto& f : fresh) {
     if (S_ISREG(f.st.st_mode) && f.st.st_nlink > 1) {
       relook.insert(f.st.st_ino);
     }
   }
-  auto opened = open_manifest(base_manifest, [&](const ManifestEntry& entry) {
-    if (entry.type == EntryType::file && removed.size() + relook.size() <= max_paths && changed.covers(entry.path)) {
-      if (!entry.hash.empty()) {
+  for (const auto& link : links) {
+    if (changed.covers(link.path)) {
+      relook.insert(link.ino);
+    }
+  }
+  if (relook.size() > max_paths) {
+    return too_many(max_paths);
+  }
+
+  // The pages the changes fall in: every other page is taken as it is. A changed or new path falls
+  // in the page it sorts into, a subtree in the pages its range spans.
+  std::vector<bool> touched(pages.size(), false);
+  if (!pages.empty()) {
+    for (const auto& f : fresh) {
+      touched[base.page_of(f.path)] = true;
+    }
+    for (const auto& path : changes.entries) {
+      touched[base.page_of(path)] = true;
+    }
+    for (const auto& path : changes.subtrees) {
+      touched[base.page_of(path)] = true;
+      // Below `path`: the paths from "path/" up to (not including) "path0", '0' following '/'.
+      const std::size_t to = base.page_of(path + "0");
+      for (std::size_t i = base.page_of(path + "/"); i <= to; ++i) {
+        touched[i] = true;
+      }
+    }
+    for (const auto& link : links) {
+      if (relook.count(link.ino) > 0) {
+        touched[base.page_of(link.path)] = true;
+      }
+    }
+  }
+
+  // The files the changes removed or replaced, by inode: their hashes may serve the same file under
+  // a new name. The pages read on the way are kept for the merge, up to k_patch_cached_entries.
+  std::unordered_map<std::uint64_t, ManifestEntry> removed;
+  std::unordered_map<std::size_t, std::vector<ManifestEntry>> cached;
+  std::size_t cached_entries = 0;
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    if (!touched[i]) {
+      continue;
+    }
+    SNAPKEEP_TRY_ASSIGN(std::vector<ManifestEntry> records, base.read_page(i));
+    for (const auto& entry : records) {
+      if (entry.type == EntryType::file && !entry.hash.empty() && changed.covers(entry.path)) {
+        if (removed.size() >= max_paths) {
+          return too_many(max_paths);
+        }
         removed[entry.ino] = entry;
       }
-      relook.insert(entry.ino);
     }
-  });
-  if (opened.state != ManifestState::ok) {
-    return runtime_error("the manifest of " + changes.base + " cannot be used: " +
-                             (opened.state == ManifestState::missing ? std::string("it is missing") : opened.reason),
-                         base_manifest);
-  }
-  ManifestReader& base = *opened.reader;
-  if (base.header().checksum != options.checksum) {
-    return runtime_error("the manifest of " + changes.base + " holds other hashes than the preset's checksum",
-                         base_manifest);
-  }
-  if (removed.size() + relook.size() > max_paths) {
-    return too_many(max_paths);
+    if (cached_entries + records.size() <= k_patch_cached_entries) {
+      cached_entries += records.size();
+      cached.emplace(i, std::move(records));
+    }
   }
 
   SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
   ManifestBuildStats stats;
   PatchWriter out(snapshot, options, writer, stats, std::move(removed));
+  auto linked = [&](const std::string& path) {
+    auto it = std::lower_bound(links.begin(), links.end(), path,
+                               [](const ManifestLink& link, const std::string& p) { return link.path < p; });
+    return it != links.end() && it->path == path;
+  };
 
-  // The base and the changed paths merged by path.
-  ManifestEntry entry;
+  // The pages in order: untouched runs taken whole, touched pages merged with the changed paths.
   std::size_t next = 0;
-  for (;;) {
-    SNAPKEEP_TRY_ASSIGN(bool more, base.next(entry));
-    if (!more) {
-      break;
+  for (std::size_t i = 0; i < pages.size();) {
+    if (!touched[i]) {
+      std::size_t end = i;
+      while (end < pages.size() && !touched[end]) {
+        ++end;
+      }
+      if (next < fresh.size() && (end == pages.size() || fresh[next].path < pages[end].first)) {
+        return runtime_error("internal error: a changed path falls in a page taken as it is", fresh[next].path);
+      }
+      SNAPKEEP_TRY(out.pages(base, i, end));
+      i = end;
+      continue;
     }
-    while (next < fresh.size() && fresh[next].path < entry.path) {
+    std::vector<ManifestEntry> records;
+    if (auto it = cached.find(i); it != cached.end()) {
+      records = std::move(it->second);
+    } else {
+      SNAPKEEP_TRY_ASSIGN(records, base.read_page(i));
+    }
+    ++stats.base_pages_read;
+    for (const auto& entry : records) {
+      while (next < fresh.size() && fresh[next].path < entry.path) {
+        SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
+      }
+      if (next < fresh.size() && fresh[next].path == entry.path) {
+        SNAPKEEP_TRY(out.fresh(fresh[next++], &entry));
+        continue;
+      }
+      if (changed.covers(entry.path)) {
+        out.deleted();
+        continue;
+      }
+      if (entry.type == EntryType::file && relook.count(entry.ino) > 0) {
+        Fresh again{entry.path, {}};
+        SNAPKEEP_TRY_ASSIGN(bool present, lstat_below(root.get(), snapshot, entry.path, again.st));
+        if (present) {
+          SNAPKEEP_TRY(out.fresh(again, &entry));
+        } else {
+          out.deleted();
+        }
+        continue;
+      }
+      SNAPKEEP_TRY(out.carried(entry, linked(entry.path)));
+    }
+    ++i;
+    while (next < fresh.size() && (i == pages.size() || fresh[next].path < pages[i].first)) {
       SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
     }
-    if (next < fresh.size() && fresh[next].path == entry.path) {
-      SNAPKEEP_TRY(out.fresh(fresh[next++], &entry));
-      continue;
-    }
-    if (changed.covers(entry.path)) {
-      out.deleted();
-      continue;
-    }
-    if (entry.type == EntryType::file && relook.count(entry.ino) > 0) {
-      Fresh again{entry.path, {}};
-      SNAPKEEP_TRY_ASSIGN(bool present, lstat_below(root.get(), snapshot, entry.path, again.st));
-      if (present) {
-        SNAPKEEP_TRY(out.fresh(again, &entry));
-      } else {
-        out.deleted();
-      }
-      continue;
-    }
-    SNAPKEEP_TRY(out.carried(entry));
   }
   while (next < fresh.size()) {
     SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));

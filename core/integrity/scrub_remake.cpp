@@ -28,7 +28,9 @@ Status verify_copy(const fs::path& copy, const fs::path& manifest_file, const fs
     return runtime_error("its manifest cannot be used: " + opened.reason, manifest_file);
   }
   const ManifestHeader& header = opened.reader->header();
-  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(new_manifest, header));
+  ManifestHeader copy_header = header;
+  copy_header.links = false;  // the entries are written without their link counts
+  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(new_manifest, copy_header));
   ManifestEntry e;
   for (;;) {
     SNAPKEEP_TRY_ASSIGN(bool more, opened.reader->next(e));

@@ -211,6 +211,15 @@ TEST_P(Manifest, DoesNotFitTheRunFailsAndTheSnapshotIsKept) {
   std::printf("[ fulldisk ] %s: a backup needs %llu KiB besides its %llu KiB manifest\n", kind_name(GetParam()).c_str(),
               static_cast<unsigned long long>(need / k_kib), static_cast<unsigned long long>(manifest_bytes / k_kib));
 
+  // On btrfs a patched manifest is mostly its parent's pages, cloned: it takes little room. A
+  // manifest written in full is the one that needs its size: without the parent's manifest, the
+  // next backup writes its own in full (and scrub --init makes the parent's again at the end).
+  std::vector<std::string> expected_init;
+  if (!hard_links(GetParam())) {
+    fs::remove(w.manifest(measured.id));
+    expected_init.push_back(measured.id);
+  }
+
   struct Step {
     std::string what;
     std::uint64_t spare;  // room given beyond `need`
@@ -246,7 +255,8 @@ TEST_P(Manifest, DoesNotFitTheRunFailsAndTheSnapshotIsKept) {
   for (const auto& id : doc["presets"][0]["initialized"]) {
     initialized.push_back(id.get<std::string>());
   }
-  EXPECT_EQ(initialized, without_manifest) << init.out;
+  expected_init.insert(expected_init.end(), without_manifest.begin(), without_manifest.end());
+  EXPECT_EQ(initialized, expected_init) << init.out;
   for (const auto& id : w.order()) {
     EXPECT_TRUE(fs::exists(w.manifest(id))) << "no manifest for " << id;
   }

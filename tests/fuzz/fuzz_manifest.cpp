@@ -46,6 +46,18 @@ void read_manifest(std::string_view bytes) {
   using namespace snapkeep;
   write_file(bytes);
   ManifestOpen opened = open_manifest(g_path);
+  // The page index a patch reads (version 3) must not crash on anything either, and must agree with
+  // open_manifest on a manifest that is ok.
+  std::uint64_t paged = 0;
+  bool pages_good = false;
+  if (auto index = ManifestIndex::open(g_path); index.ok()) {
+    pages_good = index->check_pages(0, index->pages().size()).ok();
+    for (std::size_t i = 0; i < index->pages().size(); ++i) {
+      auto records = index->read_page(i);
+      pages_good = pages_good && records.ok();
+      paged += records.ok() ? records->size() : 0;
+    }
+  }
   if (opened.state != ManifestState::ok) {
     check(opened.reader == nullptr, "a reader for a manifest that is not ok");
     check(!opened.reason.empty(), "a damaged or unsupported manifest without a reason");
@@ -68,6 +80,10 @@ void read_manifest(std::string_view bytes) {
     ++n;
   }
   check(n == reader.entry_count(), "next() gave another number of entries than entry_count()");
+  if (reader.header().version >= 3) {
+    check(pages_good, "a page of an ok manifest does not read");
+    check(paged == n, "the pages hold another number of entries than next() gave");
+  }
 }
 
 // `bytes` with the checksum on its first "end COUNT CHECKSUM" line (after the header) recomputed

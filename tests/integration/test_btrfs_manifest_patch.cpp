@@ -12,12 +12,15 @@
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "backends/btrfs/extents.hpp"
+#include "core/integrity/hashing.hpp"
 #include "core/integrity/manifest.hpp"
 #include "core/integrity/manifest_build.hpp"
 #include "core/integrity/manifest_diff.hpp"
@@ -157,6 +160,13 @@ class Changer {
     ::mkfifo((m_src / "fifo").c_str(), 0644);
     ASSERT_EQ(::link((m_src / "dir1/sub1/file1").c_str(), (m_src / "dir2/hardlink").c_str()), 0);
     ASSERT_EQ(::link((m_src / "dir1/sub1/file1").c_str(), (m_src / "dir3/hardlink2").c_str()), 0);
+    // Enough small files for a manifest of many pages, most of which a round leaves alone.
+    for (int d = 0; d < 12; ++d) {
+      for (int f = 0; f < 100; ++f) {
+        write_random_file(m_src / "bulk" / ("d" + std::to_string(d)) / ("f" + std::to_string(f)), pick(0, 100),
+                          m_rng());
+      }
+    }
   }
 
   // Applies one random change; returns what it did, for messages.
@@ -253,6 +263,16 @@ class Changer {
   std::mt19937 m_rng;
 };
 
+// The pages a patch rewrote and took as they were, from its log line.
+std::pair<unsigned long, unsigned long> pages_of_patch(const std::string& log) {
+  std::smatch pages;
+  if (!std::regex_search(log, pages, std::regex("([0-9]+) pages rewritten, ([0-9]+) taken"))) {
+    ADD_FAILURE() << "no page counts in the log:\n" << log;
+    return {0, 0};
+  }
+  return {std::stoul(pages[1]), std::stoul(pages[2])};
+}
+
 // Rounds of seeded changes, each backed up: the manifest patched from what changed must be the one a
 // full walk writes, with the same change counts.
 void seeded_rounds(bool subvolume) {
@@ -280,6 +300,12 @@ void seeded_rounds(bool subvolume) {
     ASSERT_FALSE(id.empty());
     const std::string name = "round " + std::to_string(round) + " (" + done + ")";
     EXPECT_NE(log.find("patched from"), std::string::npos) << name << ": the manifest was not patched:\n" << log;
+    if (changes == 0) {
+      // Nothing changed: every page is taken from the parent's manifest as it is.
+      auto [rewritten, taken] = pages_of_patch(log);
+      EXPECT_EQ(rewritten, 0u) << name << log;
+      EXPECT_GT(taken, 8u) << name << log;
+    }
     expect_same_as_full_build(w, id, name);
     // The counts the patch made on the way are the ones a merge of both manifests gives, and the
     // entry count is the snapshot's (its root included).
@@ -309,6 +335,78 @@ TEST(BtrfsManifestPatch, SeededRoundsOfChangesGiveTheManifestAFullWalkWrites) {
 TEST(BtrfsManifestPatch, SeededRoundsOfChangesInPlaceGiveTheManifestAFullWalkWrites) {
   SNAPKEEP_REQUIRE_ROOT();
   seeded_rounds(false);
+}
+
+// One file rewritten in a tree of 1 300 entries: the new manifest rewrites the page that file is in
+// and shares every other with the parent's manifest (their extents are the same on the drive).
+TEST(BtrfsManifestPatch, OneChangedFileRewritesItsPageAndSharesTheRest) {
+  SNAPKEEP_REQUIRE_ROOT();
+  for (bool subvolume : {true, false}) {
+    SCOPED_TRACE(subvolume ? "btrfs send" : "in place");
+    PatchWorld w(subvolume);
+    ASSERT_TRUE(w.fs_.ok());
+    Changer changer(w.src, 11);
+    changer.initial_tree();
+    auto [first, first_log] = w.backup();
+    ASSERT_FALSE(first.empty());
+    write_random_file(w.src / "bulk" / "d5" / "f50", 77, 5);
+    auto [id, log] = w.backup();
+    ASSERT_FALSE(id.empty());
+    auto [rewritten, taken] = pages_of_patch(log);
+    // The file's page and its folder's (write_random_file makes a new file, so the folder's times
+    // change too): 2 of 35.
+    EXPECT_GE(rewritten, 1u) << log;
+    EXPECT_LE(rewritten, 2u) << log;
+    EXPECT_GT(taken, 25u) << log;
+    EXPECT_TRUE(btrfs::shares_blocks(w.manifest(first), w.manifest(id)));
+    expect_same_as_full_build(w, id, "one file rewritten");
+  }
+}
+
+// The manifest as snapkeep 0.2 wrote it (format version 2: no pages, no link table).
+std::string as_version_2(const fs::path& manifest) {
+  auto opened = open_manifest(manifest);
+  EXPECT_EQ(opened.state, ManifestState::ok) << opened.reason;
+  const ManifestHeader& h = opened.reader->header();
+  std::string text = "snapkeep-manifest 2\nchecksum " + std::string(checksum_name(h.checksum)) + "\nsnapshot " +
+                     h.snapshot_id + "\norigin " + h.origin + "\ncreated " + std::to_string(h.created_ns) +
+                     "\nentries\n";
+  std::uint64_t count = 0;
+  for (const auto& e : read_entries(manifest)) {
+    text += std::string(1, static_cast<char>(e.type)) + " " + std::to_string(e.size) + " " +
+            std::to_string(e.mtime_ns) + " " + std::to_string(e.ino) + " " + std::to_string(e.ctime_ns) + " " +
+            (e.source ? std::to_string(e.source->ino) + " " + std::to_string(e.source->ctime_ns) : "- -") + " " +
+            (e.hash.empty() ? "-" : e.hash) + " " + std::to_string(e.path.size()) + ":" + e.path + "\n";
+    ++count;
+  }
+  return text + "end " + std::to_string(count) + " " + hash_bytes(ChecksumKind::xxh128, text) + "\n";
+}
+
+// After an upgrade the newest manifest is of version 2, which has no pages to take: the first
+// backup writes its manifest in full (version 3), the next one patches again.
+TEST(BtrfsManifestPatch, AVersion2ParentManifestMeansOneFullWalkThenPatchesAgain) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  Changer changer(w.src, 9);
+  changer.initial_tree();
+  auto [first, first_log] = w.backup();
+  ASSERT_FALSE(first.empty());
+  const std::string old = as_version_2(w.manifest(first));
+  write_file(w.manifest(first), old);
+  ASSERT_EQ(read_entries(w.manifest(first)).size(), 1392u) << "the version 2 file reads";
+  write_random_file(w.src / "bulk" / "d1" / "f1", 300, 1);
+  auto [second, second_log] = w.backup();
+  ASSERT_FALSE(second.empty());
+  EXPECT_EQ(second_log.find("patched from"), std::string::npos) << second_log;
+  EXPECT_NE(second_log.find("in full"), std::string::npos) << second_log;
+  EXPECT_EQ(read_file(w.manifest(first)), old) << "the old manifest stays as it was";
+  expect_same_as_full_build(w, second, "after a version 2 manifest");
+  write_random_file(w.src / "bulk" / "d2" / "f2", 300, 2);
+  auto [third, third_log] = w.backup();
+  ASSERT_FALSE(third.empty());
+  EXPECT_NE(third_log.find("patched from"), std::string::npos) << third_log;
+  expect_same_as_full_build(w, third, "the backup after");
 }
 
 TEST(BtrfsManifestPatch, ADamagedParentManifestMeansAFullWalkAndTheSameResult) {

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -259,8 +261,8 @@ TEST(Manifest, VersionCheck) {
   TempDir tmp;
   fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a)});
   std::string text = read_file(path);
-  ASSERT_EQ(text.rfind("snapkeep-manifest 2\n", 0), 0u);
-  write_file(path, "snapkeep-manifest 3\n" + text.substr(20));
+  ASSERT_EQ(text.rfind("snapkeep-manifest 3\n", 0), 0u);
+  write_file(path, "snapkeep-manifest 4\n" + text.substr(20));
   auto newer = open_manifest(path);
   EXPECT_EQ(newer.state, ManifestState::unsupported);
   EXPECT_NE(newer.reason.find("newer"), std::string::npos) << newer.reason;
@@ -295,6 +297,194 @@ TEST(Manifest, Version1IsReadAndVersion2KeepsTheSourceIdentity) {
   EXPECT_EQ(entries[0].ctime_ns, 30);
   EXPECT_FALSE(entries[0].source.has_value());
   EXPECT_EQ(entries[0].hash, k_hash_a);
+
+  // A version 2 file as snapkeep 0.2 wrote it: no pages, one checksum over everything.
+  std::string body2 =
+      "snapkeep-manifest 2\nchecksum xxh128\nsnapshot s\norigin backup\ncreated 5\nentries\n"
+      "f 3 10 20 30 77 88 " +
+      std::string(k_hash_a) + " 1:a\nd 0 11 21 31 - - - 1:b\n";
+  fs::path v2 = tmp / "v2";
+  write_file(v2, body2 + "end 2 " + hash_bytes(ChecksumKind::xxh128, body2) + "\n");
+  auto entries2 = read_all(v2);
+  ASSERT_EQ(entries2.size(), 2u);
+  EXPECT_EQ(entries2[0].source, (SourceIdentity{77, 88}));
+  EXPECT_EQ(entries2[1].type, EntryType::directory);
+  write_file(v2, body2 + "end 2 " + std::string(32, '0') + "\n");
+  EXPECT_EQ(open_manifest(v2).state, ManifestState::damaged);
+}
+
+// Version 3 entries for page tests: names of every length up to past a page, some files linked.
+std::vector<ManifestEntry> paged_entries(std::size_t n) {
+  std::vector<ManifestEntry> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "d%03zu/f%06zu", i / 100, i);
+    std::string path = name;
+    if (i % 997 == 5) {
+      path += std::string(5000 + i % 3000, 'L');  // a record longer than a page
+    } else {
+      path += std::string(i % 61, 'x');
+    }
+    ManifestEntry e = file_entry(path, i % 2 ? k_hash_a : k_hash_b, i);
+    e.ino = 1000 + i;
+    if (i % 7 == 0) {
+      e.type = EntryType::directory;
+      e.hash.clear();
+    }
+    out.push_back(e);
+  }
+  return out;
+}
+
+// Version 3 keeps records in pages with a table of their checksums: a flipped byte in one page names
+// that page, and ManifestIndex reads any page alone, checked.
+TEST(Manifest, PagesAreCheckedOneByOneAndReadAlone) {
+  TempDir tmp;
+  auto entries = paged_entries(3000);
+  fs::path path = tmp / "m";
+  ManifestHeader header;
+  header.links = true;
+  {
+    auto writer = ManifestWriter::create(path, header);
+    ASSERT_TRUE(writer.ok());
+    for (const auto& e : entries) {
+      ASSERT_TRUE(writer->add(e, e.ino % 5 == 0).ok());
+    }
+    ASSERT_TRUE(writer->commit().ok());
+  }
+  EXPECT_EQ(read_all(path), entries);
+  auto index = ManifestIndex::open(path);
+  ASSERT_TRUE(index.ok()) << index.error().describe();
+  EXPECT_TRUE(index->header().links);
+  EXPECT_EQ(index->entry_count(), entries.size());
+  ASSERT_GT(index->pages().size(), 20u);
+  std::vector<ManifestEntry> again;
+  std::uint64_t files = 0;
+  for (std::size_t i = 0; i < index->pages().size(); ++i) {
+    const auto& page = index->pages()[i];
+    EXPECT_EQ(page.offset % k_manifest_page, 0u);
+    EXPECT_EQ(page.length % k_manifest_page, 0u);
+    auto records = index->read_page(i);
+    ASSERT_TRUE(records.ok()) << records.error().describe();
+    EXPECT_EQ(records->front().path, page.first);
+    EXPECT_EQ(index->page_of(page.first), i);
+    EXPECT_EQ(index->page_of(records->back().path), i);
+    files += page.files;
+    again.insert(again.end(), records->begin(), records->end());
+  }
+  EXPECT_EQ(again, entries);
+  EXPECT_EQ(files, static_cast<std::uint64_t>(std::count_if(entries.begin(), entries.end(),
+                                                            [](const auto& e) { return e.type == EntryType::file; })));
+  EXPECT_EQ(index->page_of(""), 0u);
+  EXPECT_EQ(index->page_of("zzz"), index->pages().size() - 1);
+  // The link table: the linked files only (a folder is never linked), sorted by path.
+  std::vector<ManifestLink> expected;
+  for (const auto& e : entries) {
+    if (e.ino % 5 == 0 && e.type == EntryType::file) {
+      expected.push_back(ManifestLink{e.path, e.ino});
+    }
+  }
+  ASSERT_EQ(index->links().size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(index->links()[i].path, expected[i].path);
+    EXPECT_EQ(index->links()[i].ino, expected[i].ino);
+  }
+
+  // One flipped byte in page 7: the whole-file check names the page, the index still opens, and
+  // only that page fails to read.
+  const ManifestPage page = index->pages()[7];
+  std::string original = read_file(path);
+  std::string damaged = original;
+  damaged[page.offset + 30] ^= 0x01;
+  write_file(path, damaged);
+  auto opened = open_manifest(path);
+  EXPECT_EQ(opened.state, ManifestState::damaged);
+  EXPECT_NE(opened.reason.find("page 7"), std::string::npos) << opened.reason;
+  auto damaged_index = ManifestIndex::open(path);
+  ASSERT_TRUE(damaged_index.ok());
+  EXPECT_TRUE(damaged_index->read_page(6).ok());
+  EXPECT_FALSE(damaged_index->read_page(7).ok());
+  // A byte of the page table: neither opens.
+  damaged = original;
+  const ManifestPage& last = index->pages().back();
+  ASSERT_EQ(original.compare(last.offset + last.length, 7, "header "), 0);
+  damaged[last.offset + last.length + 200] ^= 0x01;
+  write_file(path, damaged);
+  EXPECT_EQ(open_manifest(path).state, ManifestState::damaged);
+  EXPECT_FALSE(ManifestIndex::open(path).ok());
+  // A header without `links yes` lists no links, whatever the writer is told.
+  auto plain = write_manifest(tmp, entries);
+  auto plain_index = ManifestIndex::open(plain);
+  ASSERT_TRUE(plain_index.ok());
+  EXPECT_FALSE(plain_index->header().links);
+  EXPECT_TRUE(plain_index->links().empty());
+}
+
+// A manifest made of another's pages (add_pages) and new records reads back as the merge, with the
+// links of the pages taken; entries that would sort before taken pages are refused.
+TEST(Manifest, PagesOfAnEarlierManifestAreTakenWhole) {
+  TempDir tmp;
+  auto entries = paged_entries(2000);
+  fs::path base_path = tmp / "base";
+  ManifestHeader header;
+  header.links = true;
+  {
+    auto writer = ManifestWriter::create(base_path, header);
+    ASSERT_TRUE(writer.ok());
+    for (const auto& e : entries) {
+      ASSERT_TRUE(writer->add(e, e.type == EntryType::file).ok());
+    }
+    ASSERT_TRUE(writer->commit().ok());
+  }
+  auto base = ManifestIndex::open(base_path);
+  ASSERT_TRUE(base.ok());
+  const auto& pages = base->pages();
+  ASSERT_GT(pages.size(), 12u);
+  // New: a changed first entry, pages 3..9 as they are, new records in page 10's range, pages 11.. as they are.
+  std::vector<ManifestEntry> expected;
+  fs::path next_path = tmp / "next";
+  auto writer = ManifestWriter::create(next_path, header);
+  ASSERT_TRUE(writer.ok());
+  ManifestEntry changed = entries[0];
+  changed.hash = k_hash_a == changed.hash ? k_hash_b : k_hash_a;
+  ASSERT_TRUE(writer->add(changed, true).ok());
+  expected.push_back(changed);
+  std::vector<ManifestLink> taken_links;
+  auto links_between = [&](std::string_view from, std::string_view to) {
+    std::vector<ManifestLink> out;
+    for (const auto& link : base->links()) {
+      if (link.path >= from && (to.empty() || link.path < to)) {
+        out.push_back(link);
+      }
+    }
+    return out;
+  };
+  ASSERT_TRUE(writer->add_pages(*base, 3, 10, links_between(pages[3].first, pages[10].first)).ok());
+  for (std::size_t i = 3; i < 10; ++i) {
+    auto records = base->read_page(i);
+    ASSERT_TRUE(records.ok());
+    expected.insert(expected.end(), records->begin(), records->end());
+  }
+  EXPECT_FALSE(writer->add(entries[0]).ok()) << "an entry before taken pages is refused";
+  ManifestEntry fresh = file_entry(pages[10].first + "-new", k_hash_a);
+  ASSERT_TRUE(writer->add(fresh, false).ok());
+  expected.push_back(fresh);
+  ASSERT_TRUE(writer->add_pages(*base, 11, pages.size(), links_between(pages[11].first, "")).ok());
+  for (std::size_t i = 11; i < pages.size(); ++i) {
+    auto records = base->read_page(i);
+    ASSERT_TRUE(records.ok());
+    expected.insert(expected.end(), records->begin(), records->end());
+  }
+  ASSERT_TRUE(writer->commit().ok());
+  EXPECT_EQ(read_all(next_path), expected);
+  auto next = ManifestIndex::open(next_path);
+  ASSERT_TRUE(next.ok()) << next.error().describe();
+  EXPECT_EQ(next->entry_count(), expected.size());
+  std::size_t linked = 0;
+  for (const auto& e : expected) {
+    linked += e.type == EntryType::file && (e.path == changed.path || e.path >= pages[3].first) && e.path != fresh.path;
+  }
+  EXPECT_EQ(next->links().size(), linked);
 }
 
 // A journal keeps what was checkpointed when its writer dies without commit; records can be read
