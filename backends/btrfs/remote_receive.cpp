@@ -116,7 +116,9 @@ void remove_strays(const BackupJob& job, const std::set<std::string>& before, co
       auto subvolume = btrfs::is_subvolume(stray);
       spdlog::warn("{}: removing {}, which the stream made instead of {}", job.preset->name, stray.string(), expected);
       if (subvolume && *subvolume) {
-        (void)btrfs::delete_subvolume(stray);
+        if (auto deleted = btrfs::delete_subvolume(stray); !deleted) {
+          spdlog::warn("{}: {}", job.preset->name, deleted.error().describe());
+        }
       }
     }
   }

@@ -54,7 +54,9 @@ class BtrfsSubvolumeSender final : public SubvolumeSender {
     SNAPKEEP_TRY(btrfs::snapshot(preset.source, send.snapshot, true));
     auto made = btrfs::subvolume_info(send.snapshot);
     if (!made) {
-      (void)btrfs::delete_subvolume(send.snapshot);
+      if (auto deleted = btrfs::delete_subvolume(send.snapshot); !deleted) {
+        spdlog::warn("{}: {}", preset.name, deleted.error().describe());
+      }
       return std::move(made).error();
     }
     send.uuid = btrfs::uuid_text(made->uuid);
@@ -96,7 +98,8 @@ class BtrfsSubvolumeSender final : public SubvolumeSender {
     ProcessResult ended = child.wait();
     if (ended.succeeded() && !copied.source_ended) {
       ended.exit_code = 1;  // the stream did not get through whole
-      ended.stderr_tail += "the stream could not be passed on: " + std::string(std::strerror(copied.error));
+      ended.stderr_tail += "the stream could not be passed on: " +
+                           std::string(copied.error != 0 ? std::strerror(copied.error) : "interrupted by a signal");
     }
     return ended;
   }
