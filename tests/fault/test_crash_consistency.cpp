@@ -370,6 +370,22 @@ class FaultWorld {
   }
 
   void finish() {
+    // Every manifest the runs wrote, patched ones included, whatever run was killed around them, is
+    // whole and true to its snapshot: scrub --init makes the ones killed runs left unwritten, and
+    // scrub then finds nothing.
+    RunResult init = snapkeep({"-c", m_config.string(), "--json", "scrub", "--init"});
+    EXPECT_EQ(init.exit_code, 0) << init.out << init.err;
+    RunResult scrub = snapkeep({"-c", m_config.string(), "--json", "scrub"});
+    EXPECT_EQ(scrub.exit_code, 0) << scrub.out << scrub.err;
+    auto doc = nlohmann::json::parse(scrub.out, nullptr, false);
+    ASSERT_FALSE(doc.is_discarded()) << scrub.out;
+    const auto& preset = doc["presets"][0];
+    EXPECT_TRUE(preset["findings"].empty()) << scrub.out;
+    EXPECT_TRUE(preset["without_manifest"].empty()) << scrub.out;
+    EXPECT_EQ(preset["snapshots_checked"], m_order.size()) << scrub.out;
+    std::printf("[ fault    ] %s: scrub checked %d snapshots, %s initialized first\n", m_label.c_str(),
+                preset.value("snapshots_checked", 0),
+                nlohmann::json::parse(init.out, nullptr, false)["presets"][0]["initialized"].dump().c_str());
     const Counters& c = m_counters;
     std::printf(
         "FAULT %s: trials=%d kills=%d child_kills=%d missed=%d killed_run_snapshots=%d latest_behind=%d "
