@@ -190,14 +190,20 @@ Result<DataCopy> copy_file_data(int in, int out, ContentHasher* hasher, const st
       result.bytes_read += got;
     }
   }
-  // A hole at the end: the size says where the file ends.
+  // A hole at the end: the size says where the file ends. A file that grew since SEEK_DATA found no
+  // data after pos is no hole, though: what it gained after this look is not part of the copy,
+  // which stays a prefix of the file (zeros in its place would be data the file never held).
   struct stat st {};
   if (::fstat(in, &st) != 0) {
     return sys_error("cannot stat", in_path);
   }
   if (!ended && static_cast<std::uint64_t>(st.st_size) > pos) {
-    hash_zeros(hasher, static_cast<std::uint64_t>(st.st_size) - pos);
-    pos = static_cast<std::uint64_t>(st.st_size);
+    errno = 0;
+    const bool still_hole = ::lseek(in, static_cast<off_t>(pos), SEEK_DATA) < 0 && errno == ENXIO;
+    if (still_hole) {
+      hash_zeros(hasher, static_cast<std::uint64_t>(st.st_size) - pos);
+      pos = static_cast<std::uint64_t>(st.st_size);
+    }
   }
   if (out >= 0 && ::ftruncate(out, static_cast<off_t>(pos)) != 0) {
     return sys_error("cannot write", out_path);
