@@ -2,6 +2,9 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -205,6 +208,20 @@ Status sync_filesystem(const fs::path& path) {
     return sys_error("cannot sync filesystem of", path);
   }
   return {};
+}
+
+Result<std::uint64_t> count_extents(int fd, const fs::path& path) {
+  struct fiemap map {};
+  map.fm_start = 0;
+  map.fm_length = FIEMAP_MAX_OFFSET;
+  map.fm_extent_count = 0;  // count them only
+  if (::ioctl(fd, FS_IOC_FIEMAP, &map) != 0) {
+    if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EINVAL) {
+      return std::uint64_t{0};
+    }
+    return sys_error("cannot map the extents of", path);
+  }
+  return std::uint64_t{map.fm_mapped_extents};
 }
 
 Status write_file_atomic(const fs::path& path, std::string_view content) {

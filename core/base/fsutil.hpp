@@ -31,6 +31,10 @@ Status fsync_dir(const std::filesystem::path& dir);
 // syncfs(2) of the filesystem holding `path`: everything written there so far is durable.
 Status sync_filesystem(const std::filesystem::path& path);
 
+// How many extents (separate runs of blocks on the drive) the open file `fd` is stored in, as FIEMAP
+// reports them; 0 when the filesystem cannot tell. `path` is for the error.
+Result<std::uint64_t> count_extents(int fd, const std::filesystem::path& path);
+
 // Writes `content` to a temporary sibling, fsyncs it and renames it over `path`.
 Status write_file_atomic(const std::filesystem::path& path, std::string_view content);
 

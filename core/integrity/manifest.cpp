@@ -823,6 +823,7 @@ ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
       m_clone_path(std::move(other.m_clone_path)),
       m_parked(std::move(other.m_parked)),
       m_parked_bytes(other.m_parked_bytes),
+      m_copy_taken(other.m_copy_taken),
       m_committed(other.m_committed),
       m_keep(other.m_keep) {
   other.m_hash = nullptr;
@@ -842,15 +843,15 @@ ManifestWriter::~ManifestWriter() {
 namespace {
 
 // Makes `length` bytes of `to` at `to_offset` those of `from` at `from_offset`: a clone (shared
-// extents) where the filesystem can, else a copy.
+// extents) when `clone` and the filesystem can, else a copy.
 Status clone_or_copy(int from, std::uint64_t from_offset, int to, std::uint64_t to_offset, std::uint64_t length,
-                     const fs::path& from_path, const fs::path& to_path) {
+                     bool clone, const fs::path& from_path, const fs::path& to_path) {
   file_clone_range range{};
   range.src_fd = from;
   range.src_offset = from_offset;
   range.src_length = length;
   range.dest_offset = to_offset;
-  if (::ioctl(to, FICLONERANGE, &range) == 0) {
+  if (clone && ::ioctl(to, FICLONERANGE, &range) == 0) {
     return {};
   }
   std::vector<char> buffer(256 * 1024);
@@ -925,7 +926,8 @@ void ManifestWriter::park() {
 // makes a clone into a file with unwritten data an order of magnitude slower.
 Status ManifestWriter::drain() {
   for (const auto& clone : m_clones) {
-    SNAPKEEP_TRY(clone_or_copy(m_clone_from, clone.from, m_fd.get(), clone.to, clone.length, m_clone_path, m_temp));
+    SNAPKEEP_TRY(clone_or_copy(m_clone_from, clone.from, m_fd.get(), clone.to, clone.length, !m_copy_taken,
+                               m_clone_path, m_temp));
   }
   m_clones.clear();
   for (const auto& [offset, data] : m_parked) {

@@ -96,6 +96,9 @@ class ManifestWriter {
   // after them. `base` must stay open until commit(); every call names the same base.
   Status add_pages(const ManifestIndex& base, std::size_t first, std::size_t end,
                    const std::vector<ManifestLink>& links);
+  // From now on, pages taken with add_pages are copied, not cloned, so the new file is written in one
+  // piece: a base made of many clones would pass its fragments on.
+  void copy_taken_pages() { m_copy_taken = true; }
   // Writes the records buffered so far to the file (no fsync).
   Status checkpoint();
   // Finishes the file and puts it in place atomically.
@@ -140,6 +143,7 @@ class ManifestWriter {
   std::filesystem::path m_clone_path;
   std::vector<std::pair<std::uint64_t, std::string>> m_parked;
   std::size_t m_parked_bytes = 0;
+  bool m_copy_taken = false;
   bool m_committed = false;
   bool m_keep = false;  // a journal: kept when not committed
 };

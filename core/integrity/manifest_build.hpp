@@ -31,6 +31,10 @@ struct ManifestBuildStats {
   // patch_manifest only: pages of the base manifest read and merged, and taken as they are.
   std::uint64_t base_pages_read = 0;
   std::uint64_t base_pages_taken = 0;
+  // patch_manifest only: the extents the base manifest is stored in, and whether the pages taken
+  // were copied rather than cloned because there were too many (k_min_pages_per_extent).
+  std::uint64_t base_extents = 0;
+  bool base_pages_copied = false;
   // patch_manifest only: what changed from the base manifest, by compare_entries' rule.
   std::optional<ChangeCounts> changes;
 };

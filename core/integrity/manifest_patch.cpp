@@ -15,7 +15,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "core/base/fd.hpp"
+#include "core/base/fsutil.hpp"
 #include "core/base/signals.hpp"
 #include "core/integrity/content_identity.hpp"
 #include "core/integrity/entry_hash.hpp"
@@ -304,6 +307,12 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
   if (!base.header().links) {
     return runtime_error("the manifest of " + changes.base + " lists no hard links", base_manifest);
   }
+  std::uint64_t base_extents = 0;
+  if (auto counted = count_extents(base.fd(), base_manifest); counted) {
+    base_extents = *counted;
+  } else {
+    spdlog::debug("{}", counted.error().describe());  // then the pages are cloned, as ever
+  }
   const ChangedPaths changed(changes);
   const auto& pages = base.pages();
   const auto& links = base.links();
@@ -373,6 +382,11 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
 
   SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
   ManifestBuildStats stats;
+  stats.base_extents = base_extents;
+  if (base_extents * k_min_pages_per_extent > pages.size()) {
+    writer.copy_taken_pages();
+    stats.base_pages_copied = true;
+  }
   PatchWriter out(snapshot, options, writer, stats, std::move(removed));
   auto linked = [&](const std::string& path) {
     auto it = std::lower_bound(links.begin(), links.end(), path,

@@ -20,10 +20,13 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/btrfs/extents.hpp"
+#include "core/base/fd.hpp"
+#include "core/base/fsutil.hpp"
 #include "core/integrity/hashing.hpp"
 #include "core/integrity/manifest.hpp"
 #include "core/integrity/manifest_build.hpp"
 #include "core/integrity/manifest_diff.hpp"
+#include "core/integrity/manifest_patch.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep::test {
@@ -361,6 +364,66 @@ TEST(BtrfsManifestPatch, OneChangedFileRewritesItsPageAndSharesTheRest) {
     EXPECT_TRUE(btrfs::shares_blocks(w.manifest(first), w.manifest(id)));
     expect_same_as_full_build(w, id, "one file rewritten");
   }
+}
+
+// Each patched manifest clones the pages it takes, so it is stored in its parent's extents plus the
+// ones it adds, and from one generation to the next the pieces add up (cloning gets slower, and a
+// hard disk seeks once per piece when the manifest is read). Once the parent is in more than one
+// extent per k_min_pages_per_extent pages, the pages are copied and the new manifest is in one
+// piece again; the entries stay the ones a full walk writes.
+TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  Changer changer(w.src, 5);
+  changer.initial_tree();
+  auto [previous, first_log] = w.backup();
+  ASSERT_FALSE(previous.empty());
+  auto extents_of = [](const fs::path& file) {
+    Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    auto counted = count_extents(fd.get(), file);
+    EXPECT_TRUE(counted.ok()) << counted.error().describe();
+    return counted ? *counted : 0;
+  };
+  int copies = 0;
+  int clones = 0;
+  for (int round = 1; round <= 6; ++round) {
+    // A file in every other folder of the bulk: changed pages spread over the whole manifest.
+    for (int d = round % 2; d < 12; d += 2) {
+      write_random_file(w.src / "bulk" / ("d" + std::to_string(d)) / ("f" + std::to_string(round * 13 % 100)), 50,
+                        static_cast<unsigned>(round * 100 + d));
+    }
+    const std::string name = "round " + std::to_string(round);
+    auto base = ManifestIndex::open(w.manifest(previous));
+    ASSERT_TRUE(base.ok()) << base.error().describe();
+    const std::uint64_t pages = base->pages().size();
+    const std::uint64_t pieces = extents_of(w.manifest(previous));
+    ASSERT_GT(pieces, 0u) << name;
+    auto [id, log] = w.backup();
+    ASSERT_FALSE(id.empty());
+    if (pieces * k_min_pages_per_extent > pages) {
+      ++copies;
+      EXPECT_NE(log.find("copied into one piece (the parent's manifest is in " + std::to_string(pieces) + " extents)"),
+                std::string::npos)
+          << name << ": " << pieces << " extents for " << pages << " pages\n"
+          << log;
+      EXPECT_LE(extents_of(w.manifest(id)), 2u) << name;
+      EXPECT_FALSE(btrfs::shares_blocks(w.manifest(previous), w.manifest(id))) << name;
+    } else {
+      ++clones;
+      EXPECT_NE(log.find("cloned (the parent's manifest is in " + std::to_string(pieces) + " extents)"),
+                std::string::npos)
+          << name << ": " << pieces << " extents for " << pages << " pages\n"
+          << log;
+      EXPECT_TRUE(btrfs::shares_blocks(w.manifest(previous), w.manifest(id))) << name;
+    }
+    expect_same_as_full_build(w, id, name);
+    previous = id;
+  }
+  // The first manifest is written in one piece, so the first patch clones; the pieces it adds make
+  // a later one copy.
+  EXPECT_GT(clones, 0);
+  EXPECT_GT(copies, 0);
 }
 
 // The manifest as snapkeep 0.2 wrote it (format version 2: no pages, no link table).

@@ -1,5 +1,5 @@
 // Unit tests for core/fsutil: remove_tree (read-only folders, symlinks out of the tree, deep chains,
-// hard links), write_file_atomic, dir_is_empty, path_is_within, make_dir, rename_path.
+// hard links), write_file_atomic, dir_is_empty, path_is_within, make_dir, rename_path, count_extents.
 
 #include <fcntl.h>
 #include <grp.h>
@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/base/fd.hpp"
 #include "core/base/fsutil.hpp"
 #include "tests/support/testutil.hpp"
 
@@ -479,6 +480,28 @@ TEST(CoreFsutil, RenamePathErrorNamesBothPaths) {
   write_file(tmp / "from", "x");
   ASSERT_TRUE(rename_path(tmp / "from", tmp / "to").ok());
   EXPECT_EQ(read_file(tmp / "to"), "x");
+}
+
+// Three blocks of data far apart in a sparse file are three extents; an empty file has none.
+TEST(CoreFsutil, CountExtentsCountsSeparateRunsOfData) {
+  TempDir tmp;
+  const fs::path file = tmp.path() / "sparse";
+  Fd fd(::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
+  ASSERT_TRUE(fd);
+  auto counted = count_extents(fd.get(), file);
+  ASSERT_TRUE(counted.ok()) << counted.error().describe();
+  EXPECT_EQ(*counted, 0u);
+  const std::string block(4096, 'x');
+  for (off_t at : {off_t{0}, off_t{1} << 20, off_t{2} << 20}) {
+    ASSERT_EQ(::pwrite(fd.get(), block.data(), block.size(), at), static_cast<ssize_t>(block.size()));
+  }
+  ASSERT_EQ(::fsync(fd.get()), 0);
+  counted = count_extents(fd.get(), file);
+  ASSERT_TRUE(counted.ok()) << counted.error().describe();
+  if (*counted == 0) {
+    GTEST_SKIP() << tmp.path() << " is on a filesystem without FIEMAP";
+  }
+  EXPECT_EQ(*counted, 3u);
 }
 
 }  // namespace
