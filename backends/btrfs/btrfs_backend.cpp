@@ -24,6 +24,7 @@
 #include "core/base/process.hpp"
 #include "core/base/progress.hpp"
 #include "core/config/units.hpp"
+#include "core/integrity/manifest.hpp"
 #include "core/store/damage.hpp"
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
@@ -270,8 +271,12 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   // An incremental stream names every path it changes: the manifest is then patched from the
   // parent's instead of walking the new snapshot (docs/btrfs.md).
   std::optional<btrfs::SendStreamChanges> stream;
+  // The manifest patch reads the parent's manifest once the stream is in: read it meanwhile, so the
+  // patch finds it in the page cache instead of waiting for the drive.
+  std::optional<BackgroundRead> parent_manifest;
   if (parent != nullptr) {
     stream.emplace();
+    parent_manifest.emplace(manifest_path(job.state_dir, parent->id));
   }
   auto piped = run_pipeline(
       send, receive,
@@ -335,6 +340,9 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
     }
   }
   stats.warnings = std::move(warnings);
+  if (parent_manifest) {
+    parent_manifest->finish();
+  }
   return stats;
 }
 
@@ -474,6 +482,10 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   }
   // A local source: the native engine's in-place mode (docs/engine.md); else rsync --inplace.
   const bool with_rsync = job.preset->remote_source || job.preset->transfer != TransferEngine::native;
+  std::optional<BackgroundRead> base_manifest;  // read meanwhile for the patch, as for btrfs send
+  if (!with_rsync && !clean_base.empty()) {
+    base_manifest.emplace(manifest_path(job.state_dir, clean_base));
+  }
   auto stats =
       with_rsync ? run_rsync(*job.preset, transfer, *job.progress) : mirror_into(job, transfer.target, clean_base);
   if (!stats || job.dry_run) {
@@ -496,6 +508,9 @@ Result<BackupStats> BtrfsBackend::sync_and_snapshot(const BackupJob& job) {
   SNAPKEEP_TRY(fsync_dir(job.preset_dir));
   if (auto marked = write_file_atomic(clean_mark_path(job), job.id); !marked) {
     spdlog::warn("{}: {}; the next backup writes its manifest in full", job.preset->name, marked.error().describe());
+  }
+  if (base_manifest) {
+    base_manifest->finish();
   }
   return stats;
 }

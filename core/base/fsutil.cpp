@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <system_error>
 #include <vector>
 
 #include "core/base/fd.hpp"
@@ -378,6 +379,43 @@ bool path_is_within(const fs::path& inner, const fs::path& outer) {
     }
   }
   return true;
+}
+
+BackgroundRead::BackgroundRead(const fs::path& path) try {
+  m_thread = std::thread([this, path] {
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+      return;
+    }
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+    std::vector<char> buffer(1 << 20);
+    while (!m_stop.load(std::memory_order_relaxed)) {
+      const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(m_bytes));
+      if (n < 0 && errno == EINTR) {
+        continue;
+      }
+      if (n <= 0) {
+        return;
+      }
+      m_bytes += static_cast<std::uint64_t>(n);
+    }
+  });
+} catch (const std::system_error&) {
+  // No thread to be had: the file is read when it is needed.
+}
+
+BackgroundRead::~BackgroundRead() {
+  m_stop = true;
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+}
+
+std::uint64_t BackgroundRead::finish() {
+  if (m_thread.joinable()) {
+    m_thread.join();
+  }
+  return m_bytes;
 }
 
 }  // namespace snapkeep

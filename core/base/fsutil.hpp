@@ -3,11 +3,13 @@
 
 #include <time.h>
 
+#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "core/base/error.hpp"
 
@@ -63,5 +65,24 @@ Result<bool> dir_is_empty(const std::filesystem::path& dir);
 
 // Is `inner` the same as or below `outer`, after resolving symlinks of the existing parts?
 bool path_is_within(const std::filesystem::path& inner, const std::filesystem::path& outer);
+
+// Reads a file once, in a thread of its own, so that a later read finds it in the page cache: a
+// file needed after a long step that keeps the process waiting (the parent's manifest, which the
+// manifest patch reads after btrfs send | receive). Nothing is reported: a file that cannot be read
+// is read later by its user, who reports why. Destroying it stops the reading.
+class BackgroundRead {
+ public:
+  explicit BackgroundRead(const std::filesystem::path& path);
+  ~BackgroundRead();
+  BackgroundRead(const BackgroundRead&) = delete;
+  BackgroundRead& operator=(const BackgroundRead&) = delete;
+  // Waits for the end of the file: the bytes read.
+  std::uint64_t finish();
+
+ private:
+  std::atomic<bool> m_stop{false};
+  std::uint64_t m_bytes = 0;
+  std::thread m_thread;
+};
 
 }  // namespace snapkeep

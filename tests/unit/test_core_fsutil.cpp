@@ -1,8 +1,10 @@
 // Unit tests for core/fsutil: remove_tree (read-only folders, symlinks out of the tree, deep chains,
-// hard links), write_file_atomic, dir_is_empty, path_is_within, make_dir, rename_path, count_extents.
+// hard links), write_file_atomic, dir_is_empty, path_is_within, make_dir, rename_path, count_extents,
+// BackgroundRead.
 
 #include <fcntl.h>
 #include <grp.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -502,6 +504,48 @@ TEST(CoreFsutil, CountExtentsCountsSeparateRunsOfData) {
     GTEST_SKIP() << tmp.path() << " is on a filesystem without FIEMAP";
   }
   EXPECT_EQ(*counted, 3u);
+}
+
+// Pages of `file` in the page cache, and of all.
+std::pair<std::size_t, std::size_t> cached_pages(const fs::path& file) {
+  Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+  const auto size = static_cast<std::size_t>(fs::file_size(file));
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd.get(), 0);
+  EXPECT_NE(map, MAP_FAILED);
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  EXPECT_EQ(::mincore(map, size, resident.data()), 0);
+  ::munmap(map, size);
+  return {
+      static_cast<std::size_t>(std::count_if(resident.begin(), resident.end(), [](unsigned char c) { return c & 1; })),
+      resident.size()};
+}
+
+// The whole file is read, and is in the page cache afterwards.
+TEST(CoreFsutil, BackgroundReadReadsTheWholeFileIntoThePageCache) {
+  TempDir tmp;
+  const fs::path file = tmp.path() / "manifest";
+  write_file(file, std::string(5 << 20, 'm') + "end");
+  {
+    Fd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(::fdatasync(fd.get()), 0);
+    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
+  }
+  const auto [before, pages] = cached_pages(file);
+  BackgroundRead read(file);
+  EXPECT_EQ(read.finish(), (5u << 20) + 3);
+  EXPECT_EQ(read.finish(), (5u << 20) + 3);  // again: nothing more to wait for
+  const auto [after, same] = cached_pages(file);
+  EXPECT_EQ(after, pages) << before << " of " << pages << " pages were cached before";
+}
+
+// A file that cannot be read: nothing is read, nothing fails; destroying one unfinished stops it.
+TEST(CoreFsutil, BackgroundReadOfAMissingFileReadsNothing) {
+  TempDir tmp;
+  BackgroundRead missing(tmp.path() / "missing");
+  EXPECT_EQ(missing.finish(), 0u);
+  write_file(tmp.path() / "big", std::string(8 << 20, 'b'));
+  { BackgroundRead dropped(tmp.path() / "big"); }
 }
 
 }  // namespace
