@@ -926,8 +926,8 @@ void ManifestWriter::park() {
 // makes a clone into a file with unwritten data an order of magnitude slower.
 Status ManifestWriter::drain() {
   for (const auto& clone : m_clones) {
-    SNAPKEEP_TRY(clone_or_copy(m_clone_from, clone.from, m_fd.get(), clone.to, clone.length, !m_copy_taken,
-                               m_clone_path, m_temp));
+    SNAPKEEP_TRY(
+        clone_or_copy(m_clone_from, clone.from, m_fd.get(), clone.to, clone.length, true, m_clone_path, m_temp));
   }
   m_clones.clear();
   for (const auto& [offset, data] : m_parked) {
@@ -1037,12 +1037,18 @@ Status ManifestWriter::add_pages(const ManifestIndex& base, std::size_t first, s
     return runtime_error("internal error: manifest pages from two manifests", base.path());
   }
   close_page();
-  park();
   const std::uint64_t from = pages[first].offset;
   const std::uint64_t length = pages[end - 1].offset + pages[end - 1].length - from;
-  m_clone_from = base.fd();
-  m_clone_path = base.path();
-  m_clones.push_back(PendingClone{from, m_end, length});
+  if (m_copy_taken) {
+    // Written now, in file order like the records around them: the file is allocated in one piece.
+    SNAPKEEP_TRY(flush());
+    SNAPKEEP_TRY(clone_or_copy(base.fd(), from, m_fd.get(), m_end, length, false, base.path(), m_temp));
+  } else {
+    park();
+    m_clone_from = base.fd();
+    m_clone_path = base.path();
+    m_clones.push_back(PendingClone{from, m_end, length});
+  }
   m_buffer_offset = m_end + length;
   for (std::size_t i = first; i < end; ++i) {
     ManifestPage page = pages[i];

@@ -96,8 +96,8 @@ class ManifestWriter {
   // after them. `base` must stay open until commit(); every call names the same base.
   Status add_pages(const ManifestIndex& base, std::size_t first, std::size_t end,
                    const std::vector<ManifestLink>& links);
-  // From now on, pages taken with add_pages are copied, not cloned, so the new file is written in one
-  // piece: a base made of many clones would pass its fragments on.
+  // Called before the first add_pages: the pages taken are copied, in file order, not cloned, so the
+  // new file is written in one piece (a base made of many clones would pass its fragments on).
   void copy_taken_pages() { m_copy_taken = true; }
   // Writes the records buffered so far to the file (no fsync).
   Status checkpoint();
