@@ -19,6 +19,42 @@
 
 namespace snapkeep::test {
 
+namespace {
+
+// Every test process keeps the local state (SNAPKEEP_STATE_DIR) in a folder of its own, removed when
+// it ends: below the folder ctest names (tests/CMakeLists.txt), or below TMPDIR when a test binary
+// is run by hand. So no test sees the state others left (at the end of a suite it held hundreds of
+// presets, and every run read and rewrote all of it), and none writes to the machine's
+// /var/lib/snapkeep.
+class OwnLocalState {
+ public:
+  OwnLocalState() : m_pid(::getpid()) {
+    const char* given = std::getenv("SNAPKEEP_STATE_DIR");
+    const char* tmp = std::getenv("TMPDIR");
+    const fs::path base = given != nullptr && *given != '\0' ? fs::path(given)
+                          : tmp != nullptr && *tmp != '\0'   ? fs::path(tmp)
+                                                             : fs::path("/tmp");
+    m_dir = base / ("snapkeep-state-" + std::to_string(m_pid));
+    ::setenv("SNAPKEEP_STATE_DIR", m_dir.c_str(), 1);
+  }
+  ~OwnLocalState() {
+    if (::getpid() == m_pid) {  // not in a forked child that exits
+      std::error_code ec;
+      fs::remove_all(m_dir, ec);
+    }
+  }
+  OwnLocalState(const OwnLocalState&) = delete;
+  OwnLocalState& operator=(const OwnLocalState&) = delete;
+
+ private:
+  pid_t m_pid;
+  fs::path m_dir;
+};
+
+const OwnLocalState g_own_local_state;
+
+}  // namespace
+
 ScopedEnv::ScopedEnv(const char* name, const std::string& value) : m_name(name) {
   if (const char* old = std::getenv(name)) {
     m_old = old;

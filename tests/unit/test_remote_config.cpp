@@ -57,10 +57,12 @@ TEST(RemoteConfig, RemoteSourceIsParsedNotResolvedAgainstTheConfigFolder) {
 }
 
 TEST(RemoteConfig, KnownHostsDefaultsToSnapkeepsStateFolder) {
-  ::unsetenv("SNAPKEEP_STATE_DIR");
-  const Preset p = only_preset("[a]\nsource = /home\ndestination = ssh://nas:2222/srv/backup\n");
-  EXPECT_EQ(p.remote.known_hosts, "/var/lib/snapkeep/known_hosts");
-  ::setenv("SNAPKEEP_STATE_DIR", "/tmp/state", 1);
+  {
+    test::ScopedEnv unset("SNAPKEEP_STATE_DIR", "");  // empty: the default
+    const Preset p = only_preset("[a]\nsource = /home\ndestination = ssh://nas:2222/srv/backup\n");
+    EXPECT_EQ(p.remote.known_hosts, "/var/lib/snapkeep/known_hosts");
+  }
+  test::ScopedEnv moved("SNAPKEEP_STATE_DIR", "/tmp/state");
   const Preset q = only_preset("[a]\nsource = /home\ndestination = ssh://nas:2222/srv/backup\n");
   EXPECT_EQ(q.remote.known_hosts, "/tmp/state/known_hosts");
   ASSERT_TRUE(q.remote_destination);
