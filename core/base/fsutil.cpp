@@ -4,11 +4,14 @@
 #include <fcntl.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <memory>
+#include <new>
 #include <system_error>
 #include <vector>
 
@@ -381,27 +384,41 @@ bool path_is_within(const fs::path& inner, const fs::path& outer) {
   return true;
 }
 
-BackgroundRead::BackgroundRead(const fs::path& path) try {
-  m_thread = std::thread([this, path] {
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) {
-      return;
-    }
-    ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    std::vector<char> buffer(1 << 20);
-    while (!m_stop.load(std::memory_order_relaxed)) {
-      const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(m_bytes));
-      if (n < 0 && errno == EINTR) {
-        continue;
-      }
-      if (n <= 0) {
+BackgroundRead::BackgroundRead(const fs::path& path) {
+  auto read = [this, path]() noexcept {
+    try {
+      Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd) {
         return;
       }
-      m_bytes += static_cast<std::uint64_t>(n);
+      ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+      std::vector<char> buffer(1 << 20);
+      while (!m_stop.load(std::memory_order_relaxed)) {
+        const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(m_bytes));
+        if (n < 0 && errno == EINTR) {
+          continue;
+        }
+        if (n <= 0) {
+          return;
+        }
+        m_bytes += static_cast<std::uint64_t>(n);
+      }
+    } catch (const std::bad_alloc&) {
+      // No buffer: the file is read when it is needed.
     }
-  });
-} catch (const std::system_error&) {
-  // No thread to be had: the file is read when it is needed.
+  };
+  // The thread blocks every signal (it inherits the mask it is started with), so they keep reaching
+  // the main thread, whose waits they interrupt.
+  sigset_t all;
+  sigset_t before;
+  ::sigfillset(&all);
+  ::pthread_sigmask(SIG_SETMASK, &all, &before);
+  try {
+    m_thread = std::thread(read);
+  } catch (const std::system_error&) {
+    // No thread to be had: the file is read when it is needed.
+  }
+  ::pthread_sigmask(SIG_SETMASK, &before, nullptr);
 }
 
 BackgroundRead::~BackgroundRead() {
