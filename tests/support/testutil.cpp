@@ -34,11 +34,17 @@ class OwnLocalState {
     const fs::path base = given != nullptr && *given != '\0' ? fs::path(given)
                           : tmp != nullptr && *tmp != '\0'   ? fs::path(tmp)
                                                              : fs::path("/tmp");
-    m_dir = base / ("snapkeep-state-" + std::to_string(m_pid));
+    std::error_code ec;
+    fs::create_directories(base, ec);
+    std::string pattern = (base / "snapkeep-state-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) {
+      return;  // the folder ctest named stays in use
+    }
+    m_dir = pattern;
     ::setenv("SNAPKEEP_STATE_DIR", m_dir.c_str(), 1);
   }
   ~OwnLocalState() {
-    if (::getpid() == m_pid) {  // not in a forked child that exits
+    if (!m_dir.empty() && ::getpid() == m_pid) {  // not in a forked child that exits
       std::error_code ec;
       fs::remove_all(m_dir, ec);
     }
