@@ -440,51 +440,61 @@ TEST(Manifest, PagesOfAnEarlierManifestAreTakenWhole) {
   ASSERT_TRUE(base.ok());
   const auto& pages = base->pages();
   ASSERT_GT(pages.size(), 12u);
-  // New: a changed first entry, pages 3..9 as they are, new records in page 10's range, pages 11.. as they are.
-  std::vector<ManifestEntry> expected;
-  fs::path next_path = tmp / "next";
-  auto writer = ManifestWriter::create(next_path, header);
-  ASSERT_TRUE(writer.ok());
-  ManifestEntry changed = entries[0];
-  changed.hash = k_hash_a == changed.hash ? k_hash_b : k_hash_a;
-  ASSERT_TRUE(writer->add(changed, true).ok());
-  expected.push_back(changed);
-  std::vector<ManifestLink> taken_links;
-  auto links_between = [&](std::string_view from, std::string_view to) {
-    std::vector<ManifestLink> out;
-    for (const auto& link : base->links()) {
-      if (link.path >= from && (to.empty() || link.path < to)) {
-        out.push_back(link);
-      }
+  // Taken as clones (a copy where the filesystem cannot clone), then copied in file order: the same
+  // file either way.
+  for (bool copy : {false, true}) {
+    SCOPED_TRACE(copy ? "copied" : "cloned");
+    // New: a changed first entry, pages 3..9 as they are, new records in page 10's range, pages 11.. as they are.
+    std::vector<ManifestEntry> expected;
+    fs::path next_path = tmp / (copy ? "next-copied" : "next");
+    auto writer = ManifestWriter::create(next_path, header);
+    ASSERT_TRUE(writer.ok());
+    if (copy) {
+      writer->copy_taken_pages();
     }
-    return out;
-  };
-  ASSERT_TRUE(writer->add_pages(*base, 3, 10, links_between(pages[3].first, pages[10].first)).ok());
-  for (std::size_t i = 3; i < 10; ++i) {
-    auto records = base->read_page(i);
-    ASSERT_TRUE(records.ok());
-    expected.insert(expected.end(), records->begin(), records->end());
+    ManifestEntry changed = entries[0];
+    changed.hash = k_hash_a == changed.hash ? k_hash_b : k_hash_a;
+    ASSERT_TRUE(writer->add(changed, true).ok());
+    expected.push_back(changed);
+    std::vector<ManifestLink> taken_links;
+    auto links_between = [&](std::string_view from, std::string_view to) {
+      std::vector<ManifestLink> out;
+      for (const auto& link : base->links()) {
+        if (link.path >= from && (to.empty() || link.path < to)) {
+          out.push_back(link);
+        }
+      }
+      return out;
+    };
+    ASSERT_TRUE(writer->add_pages(*base, 3, 10, links_between(pages[3].first, pages[10].first)).ok());
+    for (std::size_t i = 3; i < 10; ++i) {
+      auto records = base->read_page(i);
+      ASSERT_TRUE(records.ok());
+      expected.insert(expected.end(), records->begin(), records->end());
+    }
+    EXPECT_FALSE(writer->add(entries[0]).ok()) << "an entry before taken pages is refused";
+    ManifestEntry fresh = file_entry(pages[10].first + "-new", k_hash_a);
+    ASSERT_TRUE(writer->add(fresh, false).ok());
+    expected.push_back(fresh);
+    ASSERT_TRUE(writer->add_pages(*base, 11, pages.size(), links_between(pages[11].first, "")).ok());
+    for (std::size_t i = 11; i < pages.size(); ++i) {
+      auto records = base->read_page(i);
+      ASSERT_TRUE(records.ok());
+      expected.insert(expected.end(), records->begin(), records->end());
+    }
+    ASSERT_TRUE(writer->commit().ok());
+    EXPECT_EQ(read_all(next_path), expected);
+    auto next = ManifestIndex::open(next_path);
+    ASSERT_TRUE(next.ok()) << next.error().describe();
+    EXPECT_EQ(next->entry_count(), expected.size());
+    std::size_t linked = 0;
+    for (const auto& e : expected) {
+      linked +=
+          e.type == EntryType::file && (e.path == changed.path || e.path >= pages[3].first) && e.path != fresh.path;
+    }
+    EXPECT_EQ(next->links().size(), linked);
   }
-  EXPECT_FALSE(writer->add(entries[0]).ok()) << "an entry before taken pages is refused";
-  ManifestEntry fresh = file_entry(pages[10].first + "-new", k_hash_a);
-  ASSERT_TRUE(writer->add(fresh, false).ok());
-  expected.push_back(fresh);
-  ASSERT_TRUE(writer->add_pages(*base, 11, pages.size(), links_between(pages[11].first, "")).ok());
-  for (std::size_t i = 11; i < pages.size(); ++i) {
-    auto records = base->read_page(i);
-    ASSERT_TRUE(records.ok());
-    expected.insert(expected.end(), records->begin(), records->end());
-  }
-  ASSERT_TRUE(writer->commit().ok());
-  EXPECT_EQ(read_all(next_path), expected);
-  auto next = ManifestIndex::open(next_path);
-  ASSERT_TRUE(next.ok()) << next.error().describe();
-  EXPECT_EQ(next->entry_count(), expected.size());
-  std::size_t linked = 0;
-  for (const auto& e : expected) {
-    linked += e.type == EntryType::file && (e.path == changed.path || e.path >= pages[3].first) && e.path != fresh.path;
-  }
-  EXPECT_EQ(next->links().size(), linked);
+  EXPECT_EQ(read_file(tmp / "next"), read_file(tmp / "next-copied"));
 }
 
 // A journal keeps what was checkpointed when its writer dies without commit; records can be read
