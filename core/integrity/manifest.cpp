@@ -843,15 +843,15 @@ ManifestWriter::~ManifestWriter() {
 namespace {
 
 // Makes `length` bytes of `to` at `to_offset` those of `from` at `from_offset`: a clone (shared
-// extents) when `clone` and the filesystem can, else a copy.
+// extents) where the filesystem can, else a copy.
 Status clone_or_copy(int from, std::uint64_t from_offset, int to, std::uint64_t to_offset, std::uint64_t length,
-                     bool clone, const fs::path& from_path, const fs::path& to_path) {
+                     const fs::path& from_path, const fs::path& to_path) {
   file_clone_range range{};
   range.src_fd = from;
   range.src_offset = from_offset;
   range.src_length = length;
   range.dest_offset = to_offset;
-  if (clone && ::ioctl(to, FICLONERANGE, &range) == 0) {
+  if (::ioctl(to, FICLONERANGE, &range) == 0) {
     return {};
   }
   std::vector<char> buffer(256 * 1024);
@@ -926,8 +926,7 @@ void ManifestWriter::park() {
 // makes a clone into a file with unwritten data an order of magnitude slower.
 Status ManifestWriter::drain() {
   for (const auto& clone : m_clones) {
-    SNAPKEEP_TRY(
-        clone_or_copy(m_clone_from, clone.from, m_fd.get(), clone.to, clone.length, true, m_clone_path, m_temp));
+    SNAPKEEP_TRY(clone_or_copy(m_clone_from, clone.from, m_fd.get(), clone.to, clone.length, m_clone_path, m_temp));
   }
   m_clones.clear();
   for (const auto& [offset, data] : m_parked) {
@@ -1040,10 +1039,17 @@ Status ManifestWriter::add_pages(const ManifestIndex& base, std::size_t first, s
   const std::uint64_t from = pages[first].offset;
   const std::uint64_t length = pages[end - 1].offset + pages[end - 1].length - from;
   if (m_copy_taken) {
-    // Written now, in file order like the records around them: the file is allocated in one piece.
+    // The bytes the check read, written now, in file order like the records around them: the file
+    // is allocated in one piece.
     SNAPKEEP_TRY(flush());
-    SNAPKEEP_TRY(clone_or_copy(base.fd(), from, m_fd.get(), m_end, length, false, base.path(), m_temp));
+    std::uint64_t to = m_end;
+    SNAPKEEP_TRY(base.check_pages(first, end, [&](std::string_view bytes) -> Status {
+      SNAPKEEP_TRY(write_at(m_fd.get(), bytes, to, m_temp));
+      to += bytes.size();
+      return {};
+    }));
   } else {
+    SNAPKEEP_TRY(base.check_pages(first, end));
     park();
     m_clone_from = base.fd();
     m_clone_path = base.path();
@@ -1293,7 +1299,8 @@ Result<std::vector<ManifestEntry>> ManifestIndex::read_page(std::size_t i) const
   return entries;
 }
 
-Status ManifestIndex::check_pages(std::size_t first, std::size_t end) const {
+Status ManifestIndex::check_pages(std::size_t first, std::size_t end,
+                                  const std::function<Status(std::string_view)>& checked) const {
   constexpr std::uint64_t k_chunk = 1 << 20;
   std::string bytes;
   for (std::size_t i = first; i < end;) {
@@ -1316,6 +1323,9 @@ Status ManifestIndex::check_pages(std::size_t first, std::size_t end) const {
                                  page.hash + ", computed " + computed + ")",
                              m_path);
       }
+    }
+    if (checked) {
+      SNAPKEEP_TRY(checked(bytes));
     }
   }
   return {};

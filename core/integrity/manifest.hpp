@@ -91,7 +91,8 @@ class ManifestWriter {
   // Adds one entry; paths must come in strictly increasing byte order and hold no NUL. `linked`: the
   // entry is a file whose inode has more than one link (kept when the header says links).
   Status add(const ManifestEntry& entry, bool linked = false);
-  // Adds the pages [first, end) of `base` as they are, with `links` (base's links among them): they
+  // Adds the pages [first, end) of `base` as they are, with `links` (base's links among them), after
+  // checking them against their checksums (a damaged page must not pass into a new manifest): they
   // are cloned where the filesystem can (no data copied), else copied. Every later entry must sort
   // after them. `base` must stay open until commit(); every call names the same base.
   Status add_pages(const ManifestIndex& base, std::size_t first, std::size_t end,
@@ -197,8 +198,10 @@ class ManifestIndex {
   // The records of page `i`, after checking its checksum and record count against the table.
   Result<std::vector<ManifestEntry>> read_page(std::size_t i) const;
   // Checks the pages [first, end) against their checksums without parsing them (a patch takes
-  // them as they are: a damaged page must not pass into a new manifest).
-  Status check_pages(std::size_t first, std::size_t end) const;
+  // them as they are: a damaged page must not pass into a new manifest). `checked`, when given,
+  // gets their bytes in order, each run once it is checked.
+  Status check_pages(std::size_t first, std::size_t end,
+                     const std::function<Status(std::string_view)>& checked = {}) const;
 
  private:
   std::filesystem::path m_path;

@@ -225,7 +225,6 @@ class PatchWriter {
     if (stop_signal() != 0) {
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
     }
-    SNAPKEEP_TRY(base.check_pages(first, end));
     return m_writer.add_pages(base, first, end, std::vector<ManifestLink>(from, to));
   }
 
