@@ -157,9 +157,32 @@ std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, 
                                                     const std::vector<std::string>& also_taken) {
   std::vector<std::string> held = ids_held_by_work(preset_dir);
   held.insert(held.end(), also_taken.begin(), also_taken.end());
-  for (std::time_t t = now;; ++t) {
+  // Ids a little ahead of the clock were moved on by backups that started within the same seconds:
+  // the new id comes after them, so a burst's names keep its order even after a prune freed an
+  // earlier name. Farther ahead is a clock that jumped; the new id names the true time.
+  std::time_t start = now;
+  auto after = [&](const std::string& name) {
+    auto parsed = parse_snapshot_id(name);
+    if (parsed && !parsed->legacy) {
+      const std::time_t t = snapshot_id_time(*parsed);
+      if (t >= start && t - now <= k_id_catch_up_seconds) {
+        start = t + 1;
+      }
+    }
+  };
+  std::vector<std::string> names = held;
+  std::error_code ec;
+  for (const fs::path& dir : {preset_dir, preset_dir / k_state_dir_name / "snapshots"}) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(names.begin(), names.end());  // ids sort by time: each one seen can move start on
+  for (const auto& name : names) {
+    after(name);
+  }
+  for (std::time_t t = start;; ++t) {
     std::string id = format_snapshot_id(t);
-    std::error_code ec;
     if (!fs::exists(fs::symlink_status(preset_dir / id, ec)) &&
         !fs::exists(fs::symlink_status(record_path(preset_dir, id), ec)) &&
         std::find(held.begin(), held.end(), id) == held.end()) {

@@ -296,8 +296,8 @@ HeldRun hold_mid_work(LockWorld& w, Command command, const std::string& preset) 
 }
 
 // The preset's catalog is whole: every id folder has its record and manifest and is listed, every
-// record has its folder, `latest` names the newest, no work is left over, a scrub verifies every
-// snapshot against its manifest, and the newest equals the source.
+// record has its folder, names sort as `list` orders them, `latest` names the newest, no work is left
+// over, a scrub verifies every snapshot against its manifest, and the newest equals the source.
 void expect_consistent(const LockWorld& w, const std::string& preset) {
   SCOPED_TRACE("consistency of " + preset);
   fs::path dir = w.preset_dir(preset);
@@ -341,9 +341,9 @@ void expect_consistent(const LockWorld& w, const std::string& preset) {
   ASSERT_FALSE(sdoc.is_discarded()) << scrub.out;
   EXPECT_EQ(sdoc["presets"][0].value("status", ""), "ok") << scrub.out;
   EXPECT_EQ(sdoc["presets"][0].value("snapshots_checked", 0u), ids.size()) << scrub.out;
-  // The newest is the snapshot completed last, as `list` orders them, not the greatest name: three
-  // backups within one second can name the third after the true time again, before the second's id
-  // (docs/usage.md, "Snapshot ids and order").
+  // Names keep the order of completion, even after a burst of backups within one second and a
+  // prune in between (docs/usage.md, "Snapshot ids and order"); the newest is the one completed last.
+  EXPECT_EQ(listed, sorted) << "names are not in the order the snapshots were made";
   ASSERT_FALSE(listed.empty());
   auto diffs = tree_differences(w.src(preset), dir / listed.back(), whole_second_mtimes());
   EXPECT_TRUE(diffs.empty()) << "the newest snapshot (" << listed.back() << ") is not the source:\n"

@@ -16,6 +16,7 @@
 #include <gtest/gtest.h>
 
 #include "core/store/catalog.hpp"
+#include "core/store/snapshot_id.hpp"
 #include "tests/support/testutil.hpp"
 #include "tests/unit/time_util.hpp"
 
@@ -174,9 +175,10 @@ TEST(CoreCatalog, NewSnapshotIdSkipsTakenIds) {
 }
 
 // Three backups within one second: the second was moved on to :40, ahead of the clock. Once the
-// first (:39) is pruned, its name is free again while the clock still reads :39: the next id is
-// :39 again (the true time), and it still comes last, because the order is the recorded sequence.
-TEST(CoreCatalog, NewSnapshotIdNamesTheTrueTimeAndTheSequenceKeepsTheOrder) {
+// first (:39) is pruned, its name is free again while the clock still reads :39: the third id still
+// comes after :40, so names keep the order the snapshots were made in (the Locks stress test found
+// a third backup named :39 before a second named :40).
+TEST(CoreCatalog, ABurstOfBackupsKeepsItsNamesInOrderAfterAPrune) {
   ScopedTz tz("UTC");
   TempDir tmp;
   fs::path dir = make_preset_dir(tmp);
@@ -193,18 +195,36 @@ TEST(CoreCatalog, NewSnapshotIdNamesTheTrueTimeAndTheSequenceKeepsTheOrder) {
   fs::remove(dir / "2026-11-26_02-18-39");  // pruned: folder and record go
   fs::remove(dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-39");
   auto next = new_snapshot_id(dir, now);
-  EXPECT_EQ(next.first, "2026-11-26_02-18-39");
-  EXPECT_EQ(next.second, now);
+  EXPECT_EQ(next.first, "2026-11-26_02-18-41");
+  EXPECT_EQ(next.second, now + 2);
   fs::create_directory(dir / next.first);
   clock.tv_nsec = 900'000'000L;
   ASSERT_TRUE(record_snapshot_time(dir, next.first, clock).ok());
   auto list = list_snapshots(dir);
   ASSERT_TRUE(list.ok());
-  ASSERT_EQ(list->size(), 2u);
-  EXPECT_EQ((*list)[0].id, "2026-11-26_02-18-40");
-  EXPECT_EQ((*list)[1].id, "2026-11-26_02-18-39") << "the snapshot completed last is latest, whatever its name";
-  EXPECT_EQ((*list)[0].seq, 2u);
-  EXPECT_EQ((*list)[1].seq, 3u);
+  EXPECT_EQ(ids_of(*list), (std::vector<std::string>{"2026-11-26_02-18-40", "2026-11-26_02-18-41"}));
+  // Only the record left (the folder is being deleted), or only work in progress: still after it.
+  fs::remove(dir / "2026-11-26_02-18-41");
+  EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-42");
+  fs::remove(dir / ".snapkeep" / "snapshots" / "2026-11-26_02-18-41");
+  fs::create_directory(dir / ".incoming-2026-11-26_02-18-45");
+  EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-46");
+}
+
+// An id more than k_id_catch_up_seconds ahead is a clock that was ahead, not a burst: the new id
+// names the true time, and the sequence keeps the order.
+TEST(CoreCatalog, AnIdFarAheadOfTheClockIsNotFollowed) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  std::time_t now = utc(2026, 11, 26, 2, 18, 39);
+  const std::string just_within = format_snapshot_id(now + k_id_catch_up_seconds);
+  fs::create_directory(dir / just_within);
+  EXPECT_EQ(new_snapshot_id(dir, now).first, format_snapshot_id(now + k_id_catch_up_seconds + 1));
+  fs::remove(dir / just_within);
+  fs::create_directory(dir / format_snapshot_id(now + k_id_catch_up_seconds + 1));
+  fs::create_directory(dir / "2026-11-26");  // the old script's date-only folder of today: not a burst
+  EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-39");
 }
 
 // A clock that ran ahead (a bad RTC, a resumed VM): a snapshot recorded at 2030 was made second;
@@ -250,7 +270,8 @@ TEST(CoreCatalog, RecordsWithoutSequenceComeFirst) {
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(ids_of(*list),
             (std::vector<std::string>{"2026-11-26_02-18-45", "2026-11-26_02-18-50", "2026-11-26_02-00-00"}));
-  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 2, 18, 39)).first, "2026-11-26_02-18-39");
+  // An id_time= of an old record no longer moves new ids on: an hour before it, the true time.
+  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 1, 18, 39)).first, "2026-11-26_01-18-39");
 }
 
 TEST(CoreCatalog, NewSnapshotIdInRepeatedHourMovesOn) {
