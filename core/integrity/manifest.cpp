@@ -1048,14 +1048,22 @@ Status ManifestWriter::add_pages(const ManifestIndex& base, std::size_t first, s
       to += bytes.size();
       return {};
     }));
+    m_buffer_offset = m_end + length;
+  } else if (length < k_min_clone_bytes) {
+    // Cheaper written than cloned: the bytes the check read follow the buffered records.
+    SNAPKEEP_TRY(base.check_pages(first, end, [&](std::string_view bytes) -> Status {
+      m_buffer.append(bytes);
+      return {};
+    }));
   } else {
     SNAPKEEP_TRY(base.check_pages(first, end));
     park();
     m_clone_from = base.fd();
     m_clone_path = base.path();
     m_clones.push_back(PendingClone{from, m_end, length});
+    m_buffer_offset = m_end + length;
+    m_pages_cloned += end - first;
   }
-  m_buffer_offset = m_end + length;
   for (std::size_t i = first; i < end; ++i) {
     ManifestPage page = pages[i];
     page.offset = page.offset - from + m_end;

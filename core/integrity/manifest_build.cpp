@@ -525,7 +525,9 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
         "rewritten, {} taken as they were, {} (the parent's manifest is in {} extents)",
         preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
         format_bytes(built->bytes_hashed), built->files_hashed, built->entries, built->base_pages_read,
-        built->base_pages_taken, built->base_pages_copied ? "copied into one piece" : "cloned",
+        built->base_pages_taken,
+        built->base_pages_copied ? std::string("copied into one piece")
+                                 : std::to_string(built->base_pages_cloned) + " of them cloned",
         built->base_extents > 0 ? std::to_string(built->base_extents) : std::string("unknown"));
   } else {
     spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,

@@ -35,6 +35,9 @@ struct ManifestBuildStats {
   // were copied rather than cloned because there were too many (k_min_pages_per_extent).
   std::uint64_t base_extents = 0;
   bool base_pages_copied = false;
+  // patch_manifest only: the pages taken by a clone (the others in runs shorter than
+  // k_min_clone_bytes, or all of them when copied, were written).
+  std::uint64_t base_pages_cloned = 0;
   // patch_manifest only: what changed from the base manifest, by compare_entries' rule.
   std::optional<ChangeCounts> changes;
 };

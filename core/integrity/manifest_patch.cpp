@@ -448,6 +448,7 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
     SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
   }
   SNAPKEEP_TRY(writer.commit());
+  stats.base_pages_cloned = writer.pages_cloned();
   stats.changes = out.changes();
   return stats;
 }

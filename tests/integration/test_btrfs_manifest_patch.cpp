@@ -366,17 +366,24 @@ TEST(BtrfsManifestPatch, OneChangedFileRewritesItsPageAndSharesTheRest) {
   }
 }
 
-// Each patched manifest clones the pages it takes, so it is stored in its parent's extents plus the
-// ones it adds, and from one generation to the next the pieces add up (cloning gets slower, and a
-// hard disk seeks once per piece when the manifest is read). Once the parent is in more than one
-// extent per k_min_pages_per_extent pages, the pages are copied and the new manifest is in one
-// piece again; the entries stay the ones a full walk writes.
+// Each patched manifest clones the runs of pages it takes (k_min_clone_bytes and longer), so it is
+// stored in its parent's extents plus the ones it adds, and from one generation to the next the
+// pieces add up (cloning gets slower, and a hard disk seeks once per piece when the manifest is
+// read). Once the parent is in more than one extent per k_min_pages_per_extent pages, the pages are
+// copied and the new manifest is in one piece again; the entries stay the ones a full walk writes.
 TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
   Changer changer(w.src, 5);
   changer.initial_tree();
+  // Runs of pages between those a round rewrites long enough to be cloned (k_min_clone_bytes): about
+  // 600 entries, 17 pages, per bulk folder.
+  for (int d = 0; d < 12; ++d) {
+    for (int f = 0; f < 500; ++f) {
+      write_file(w.src / "bulk" / ("d" + std::to_string(d)) / ("g" + std::to_string(f)), std::to_string(f));
+    }
+  }
   auto [previous, first_log] = w.backup();
   ASSERT_FALSE(previous.empty());
   auto extents_of = [](const fs::path& file) {
@@ -387,10 +394,12 @@ TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
   };
   int copies = 0;
   int clones = 0;
-  for (int round = 1; round <= 6; ++round) {
-    // A file in every other folder of the bulk: changed pages spread over the whole manifest.
-    for (int d = round % 2; d < 12; d += 2) {
-      write_random_file(w.src / "bulk" / ("d" + std::to_string(d)) / ("f" + std::to_string(round * 13 % 100)), 50,
+  // Until the first copy (pieces come from clones only, so they add up more slowly than one per
+  // changed page: round 6 or 7 with this tree).
+  for (int round = 1; round <= 12 && copies == 0; ++round) {
+    // A file in every folder of the bulk: changed pages spread over the whole manifest.
+    for (int d = 0; d < 12; ++d) {
+      write_random_file(w.src / "bulk" / ("d" + std::to_string(d)) / ("g" + std::to_string(round * 83 % 500)), 50,
                         static_cast<unsigned>(round * 100 + d));
     }
     const std::string name = "round " + std::to_string(round);
@@ -424,6 +433,37 @@ TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
   // a later one copy.
   EXPECT_GT(clones, 0);
   EXPECT_GT(copies, 0);
+}
+
+// A run of taken pages shorter than k_min_clone_bytes is written, not cloned: a change in every
+// bulk folder leaves runs of two or three pages between the rewritten ones, and the new manifest
+// shares no block with its parent and is one extent, where clones would have made it dozens.
+TEST(BtrfsManifestPatch, ShortRunsOfTakenPagesAreWrittenNotCloned) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  Changer changer(w.src, 7);
+  changer.initial_tree();
+  auto [previous, first_log] = w.backup();
+  ASSERT_FALSE(previous.empty());
+  for (int d = 0; d < 12; ++d) {
+    write_random_file(w.src / "bulk" / ("d" + std::to_string(d)) / "f50", 50, static_cast<unsigned>(d));
+  }
+  auto [id, log] = w.backup();
+  ASSERT_FALSE(id.empty());
+  auto base = ManifestIndex::open(w.manifest(previous));
+  ASSERT_TRUE(base.ok()) << base.error().describe();
+  auto patched = ManifestIndex::open(w.manifest(id));
+  ASSERT_TRUE(patched.ok()) << patched.error().describe();
+  ASSERT_LT(base->pages().size() * k_manifest_page / 12, k_min_clone_bytes) << "runs too long for this test";
+  EXPECT_NE(log.find(" taken as they were, 0 of them cloned"), std::string::npos) << log;
+  EXPECT_EQ(log.find(" 0 taken as they were"), std::string::npos) << "no page was taken\n" << log;
+  EXPECT_FALSE(btrfs::shares_blocks(w.manifest(previous), w.manifest(id))) << "short runs were cloned\n" << log;
+  Fd fd(::open(w.manifest(id).c_str(), O_RDONLY | O_CLOEXEC));
+  auto extents = count_extents(fd.get(), w.manifest(id));
+  ASSERT_TRUE(extents.ok()) << extents.error().describe();
+  EXPECT_LE(*extents, 2u) << "the new manifest is in pieces";
+  expect_same_as_full_build(w, id, "a file in every bulk folder");
 }
 
 // The manifest as snapkeep 0.2 wrote it (format version 2: no pages, no link table).
