@@ -916,8 +916,9 @@ Status ManifestWriter::flush() {
 void ManifestWriter::park() {
   if (!m_buffer.empty()) {
     m_parked_bytes += m_buffer.size();
-    m_parked.emplace_back(m_buffer_offset, std::move(m_buffer));
-    m_buffer_offset += m_parked.back().second.size();
+    // A copy of its exact size: the buffer keeps its capacity instead of growing from empty again.
+    m_parked.emplace_back(m_buffer_offset, m_buffer);
+    m_buffer_offset += m_buffer.size();
     m_buffer.clear();
   }
 }

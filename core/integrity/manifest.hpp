@@ -33,9 +33,10 @@ inline constexpr int k_manifest_version = 3;
 // Version 3: records come in pages of this many bytes (a record longer than one page gets a page of
 // several), padded with NUL bytes.
 inline constexpr std::uint64_t k_manifest_page = 4096;
-// A run of pages taken from a base manifest shorter than this is written, not cloned: a clone costs
-// about as much as writing 24 KiB (about 0.1 ms on btrfs), and leaves two more extents in the new
-// file (docs/btrfs.md, "Fragments of patched manifests").
+// A run of pages taken from a base manifest shorter than this is written, not cloned: each clone
+// leaves up to two more extents in the new file, and runs of one to three pages are most of them
+// when changes are spread (docs/btrfs.md, "The manifest of an incremental snapshot costs what
+// changed").
 inline constexpr std::uint64_t k_min_clone_bytes = 32 * 1024;
 
 // The manifest's header fields.
