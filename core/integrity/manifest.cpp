@@ -824,6 +824,7 @@ ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
       m_parked(std::move(other.m_parked)),
       m_parked_bytes(other.m_parked_bytes),
       m_copy_taken(other.m_copy_taken),
+      m_pages_cloned(other.m_pages_cloned),
       m_committed(other.m_committed),
       m_keep(other.m_keep) {
   other.m_hash = nullptr;
@@ -1056,6 +1057,9 @@ Status ManifestWriter::add_pages(const ManifestIndex& base, std::size_t first, s
       m_buffer.append(bytes);
       return {};
     }));
+    if (m_buffer.size() >= k_write_chunk) {
+      SNAPKEEP_TRY(flush());
+    }
   } else {
     SNAPKEEP_TRY(base.check_pages(first, end));
     park();

@@ -113,7 +113,7 @@ class ManifestWriter {
   // Gives up: the temporary file or journal is removed now.
   void abandon();
   std::uint64_t entries() const { return m_entries; }
-  // Pages add_pages took by a clone so far.
+  // Pages add_pages handed to a clone so far (copied where the filesystem cannot clone).
   std::uint64_t pages_cloned() const { return m_pages_cloned; }
 
  private:

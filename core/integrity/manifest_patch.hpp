@@ -19,11 +19,12 @@ namespace snapkeep {
 // the manifest in full (which costs the same and keeps memory bounded).
 inline constexpr std::size_t k_patch_max_paths = 100000;
 
-// A patch clones the pages it takes from the base manifest, so each new manifest is stored in the
-// base's extents plus a few more, and fragments grow from one generation to the next: cloning costs
-// time per extent, and reading a manifest in thousands of pieces means as many seeks on a hard disk.
-// When the base is stored in more than one extent per this many pages, the pages taken are copied
-// instead, and the new manifest is written in one piece (docs/btrfs.md).
+// A patch clones the runs of pages it takes from the base manifest (k_min_clone_bytes and
+// longer), so each new manifest is stored in the base's extents plus a few more, and fragments grow
+// from one generation to the next: cloning costs time per extent, and reading a manifest in
+// thousands of pieces means as many seeks on a hard disk. When the base is stored in more than one
+// extent per this many pages, the pages taken are copied instead, and the new manifest is written
+// in one piece (docs/btrfs.md).
 inline constexpr std::size_t k_min_pages_per_extent = 4;
 
 // Writes the manifest of `snapshot` (id `id`) to `manifest_file` from `base_manifest` (the

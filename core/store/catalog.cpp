@@ -157,29 +157,38 @@ std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, 
                                                     const std::vector<std::string>& also_taken) {
   std::vector<std::string> held = ids_held_by_work(preset_dir);
   held.insert(held.end(), also_taken.begin(), also_taken.end());
-  // Ids a little ahead of the clock were moved on by backups that started within the same seconds:
-  // the new id comes after them, so a burst's names keep its order even after a prune freed an
-  // earlier name. Farther ahead is a clock that jumped; the new id names the true time.
+  // An id a little ahead of the clock whose snapshot was made before now was moved on by a burst of
+  // backups within the same seconds: the new id comes after it, so a burst's names keep its order
+  // even after a prune freed an earlier name. One made after now means the clock was ahead then,
+  // and one far ahead another time zone (ids are local time): the new id names the true time.
   std::time_t start = now;
-  auto after = [&](const std::string& name) {
+  auto follow = [&](const std::string& name) {
     auto parsed = parse_snapshot_id(name);
-    if (parsed && !parsed->legacy) {
-      const std::time_t t = snapshot_id_time(*parsed);
-      if (t >= start && t - now <= k_id_catch_up_seconds) {
-        start = t + 1;
-      }
+    if (!parsed || parsed->legacy) {
+      return;
+    }
+    const std::time_t t = snapshot_id_time(*parsed);
+    if (t < start) {
+      return;
+    }
+    if (t - now > k_id_catch_up_seconds) {
+      return;  // another time zone's, or a clock that was far ahead
+    }
+    auto recorded = read_record(preset_dir, name);
+    if (!recorded || recorded->time <= now) {
+      start = t + 1;
     }
   };
-  std::vector<std::string> names = held;
-  std::error_code ec;
-  for (const fs::path& dir : {preset_dir, preset_dir / k_state_dir_name / "snapshots"}) {
-    for (const auto& entry : fs::directory_iterator(dir, ec)) {
-      names.push_back(entry.path().filename().string());
-    }
+  for (const auto& name : held) {
+    follow(name);
   }
-  std::sort(names.begin(), names.end());  // ids sort by time: each one seen can move start on
-  for (const auto& name : names) {
-    after(name);
+  std::error_code ec;
+  // The folders, and the records (one whose folder is being deleted still counts).
+  for (const fs::path& dir : {preset_dir, preset_dir / k_state_dir_name / "snapshots"}) {
+    fs::directory_iterator it(dir, ec);
+    for (; !ec && it != fs::directory_iterator(); it.increment(ec)) {
+      follow(it->path().filename().string());
+    }
   }
   for (std::time_t t = start;; ++t) {
     std::string id = format_snapshot_id(t);

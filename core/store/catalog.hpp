@@ -45,15 +45,17 @@ Result<std::vector<SnapshotInfo>> list_snapshots(const std::filesystem::path& pr
 // Finds a snapshot by id, or "latest" for the newest; the error names the preset folder.
 Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, const std::string& id_or_latest);
 
-// Ids at most this many seconds ahead of the clock were moved on by a burst of backups within the
-// same seconds; a new id comes after them. Farther ahead, the clock jumped back: true time again.
-inline constexpr std::time_t k_id_catch_up_seconds = 60;
+// How far ahead of the clock an id a burst of backups moved on can be: more than any burst of
+// backups within a few seconds reaches, less than the smallest step between time zones (15 min).
+inline constexpr std::time_t k_id_catch_up_seconds = 600;
 
 // An id for a snapshot made at `now`: the local time it names, or the next second that no folder,
 // record or dot-named work ("..-<id>") in preset_dir uses yet (a second backup within one second,
-// a DST fall-back hour repeating wall-clock times), and after every id up to
-// k_id_catch_up_seconds ahead of `now`. Ids name the true time again after a clock jump; their
-// order is the recorded sequence, not their names.
+// a DST fall-back hour repeating wall-clock times). It also comes after every id up to
+// k_id_catch_up_seconds ahead of `now` that is not recorded as made after `now` (a burst of backups
+// moved it on), so a burst's names stay in order. An id recorded as made after `now` (the clock was
+// ahead then), or farther ahead (another time zone), is not followed: ids name the true time, and
+// their order is the recorded sequence, not their names.
 // `also_taken`: ids in use elsewhere (rotating drives' snapshots, core/store/drives.hpp).
 std::pair<std::string, std::time_t> new_snapshot_id(const std::filesystem::path& preset_dir, std::time_t now,
                                                     const std::vector<std::string>& also_taken = {});

@@ -395,7 +395,7 @@ TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
   int copies = 0;
   int clones = 0;
   // Until the first copy (pieces come from clones only, so they add up more slowly than one per
-  // changed page: round 6 or 7 with this tree).
+  // changed page).
   for (int round = 1; round <= 12 && copies == 0; ++round) {
     // A file in every folder of the bulk: changed pages spread over the whole manifest.
     for (int d = 0; d < 12; ++d) {

@@ -211,20 +211,46 @@ TEST(CoreCatalog, ABurstOfBackupsKeepsItsNamesInOrderAfterAPrune) {
   EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-46");
 }
 
-// An id more than k_id_catch_up_seconds ahead is a clock that was ahead, not a burst: the new id
-// names the true time, and the sequence keeps the order.
-TEST(CoreCatalog, AnIdFarAheadOfTheClockIsNotFollowed) {
+// A long burst: 90 backups within a few seconds moved ids 90 s ahead of the clock. Their records
+// say they were made before now, so the next id still comes after them. A snapshot recorded as made
+// in the future (the clock was ahead then) is not followed, however near; nor one made before now
+// in another time zone, whose id is hours ahead.
+TEST(CoreCatalog, IdsAreFollowedByWhenTheirSnapshotsWereMadeNotByHowFarAhead) {
   ScopedTz tz("UTC");
   TempDir tmp;
   fs::path dir = make_preset_dir(tmp);
-  std::time_t now = utc(2026, 11, 26, 2, 18, 39);
-  const std::string just_within = format_snapshot_id(now + k_id_catch_up_seconds);
-  fs::create_directory(dir / just_within);
-  EXPECT_EQ(new_snapshot_id(dir, now).first, format_snapshot_id(now + k_id_catch_up_seconds + 1));
-  fs::remove(dir / just_within);
-  fs::create_directory(dir / format_snapshot_id(now + k_id_catch_up_seconds + 1));
-  fs::create_directory(dir / "2026-11-26");  // the old script's date-only folder of today: not a burst
+  const std::time_t now = utc(2026, 11, 26, 2, 18, 39);
+  const std::string moved_on = format_snapshot_id(now + 90);
+  fs::create_directory(dir / moved_on);
+  ASSERT_TRUE(record_snapshot_time(dir, moved_on, now - 2).ok());
+  EXPECT_EQ(new_snapshot_id(dir, now).first, format_snapshot_id(now + 91));
+  fs::remove(dir / moved_on);
+  fs::remove(dir / ".snapkeep" / "snapshots" / moved_on);
+  const std::string clock_was_ahead = format_snapshot_id(now + 10);
+  fs::create_directory(dir / clock_was_ahead);
+  ASSERT_TRUE(record_snapshot_time(dir, clock_was_ahead, now + 10).ok());
   EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-39");
+  const std::string east = format_snapshot_id(now + 5 * 3600 + 1800);  // made in UTC+05:30
+  fs::create_directory(dir / east);
+  ASSERT_TRUE(record_snapshot_time(dir, east, now - 60).ok());
+  EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-39");
+}
+
+// Ids without a record (work in progress, another drive's snapshot) are followed up to
+// k_id_catch_up_seconds ahead too; the old script's date-only folders never.
+TEST(CoreCatalog, IdsWithoutARecordAreFollowedUpToTenMinutesAhead) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  const std::time_t now = utc(2026, 11, 25, 23, 59, 30);
+  EXPECT_EQ(new_snapshot_id(dir, now, {format_snapshot_id(now + 30)}).first, format_snapshot_id(now + 31))
+      << "another drive's id";
+  fs::create_directory(dir / ("." + std::string("incoming-") + format_snapshot_id(now + k_id_catch_up_seconds)));
+  EXPECT_EQ(new_snapshot_id(dir, now).first, format_snapshot_id(now + k_id_catch_up_seconds + 1));
+  fs::remove(dir / ("." + std::string("incoming-") + format_snapshot_id(now + k_id_catch_up_seconds)));
+  fs::create_directory(dir / format_snapshot_id(now + k_id_catch_up_seconds + 1));  // no record: too far
+  fs::create_directory(dir / "2026-11-26");  // the old script's, 30 s ahead: not a burst
+  EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-25_23-59-30");
 }
 
 // A clock that ran ahead (a bad RTC, a resumed VM): a snapshot recorded at 2030 was made second;
@@ -270,8 +296,9 @@ TEST(CoreCatalog, RecordsWithoutSequenceComeFirst) {
   ASSERT_TRUE(list.ok());
   EXPECT_EQ(ids_of(*list),
             (std::vector<std::string>{"2026-11-26_02-18-45", "2026-11-26_02-18-50", "2026-11-26_02-00-00"}));
-  // An id_time= of an old record no longer moves new ids on: an hour before it, the true time.
-  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 1, 18, 39)).first, "2026-11-26_01-18-39");
+  // Records made after now (02-18-45, 02-18-50: the clock was ahead then) and an old id_time= do
+  // not move new ids on: the true time.
+  EXPECT_EQ(new_snapshot_id(dir, utc(2026, 11, 26, 2, 18, 39)).first, "2026-11-26_02-18-39");
 }
 
 TEST(CoreCatalog, NewSnapshotIdInRepeatedHourMovesOn) {
