@@ -1040,26 +1040,14 @@ Status ManifestWriter::add_pages(const ManifestIndex& base, std::size_t first, s
   close_page();
   const std::uint64_t from = pages[first].offset;
   const std::uint64_t length = pages[end - 1].offset + pages[end - 1].length - from;
-  if (m_copy_taken) {
-    // The bytes the check read, written now, in file order like the records around them: the file
-    // is allocated in one piece.
-    SNAPKEEP_TRY(flush());
-    std::uint64_t to = m_end;
-    SNAPKEEP_TRY(base.check_pages(first, end, [&](std::string_view bytes) -> Status {
-      SNAPKEEP_TRY(write_at(m_fd.get(), bytes, to, m_temp));
-      to += bytes.size();
-      return {};
-    }));
-    m_buffer_offset = m_end + length;
-  } else if (length < k_min_clone_bytes) {
-    // Cheaper written than cloned: the bytes the check read follow the buffered records.
+  if (m_copy_taken || length < k_min_clone_bytes) {
+    // Written, not cloned: every run when the taken pages are copied (the file is allocated in one
+    // piece), else a run too short to be worth its extents. The bytes the check read follow the
+    // buffered records, in file order.
     SNAPKEEP_TRY(base.check_pages(first, end, [&](std::string_view bytes) -> Status {
       m_buffer.append(bytes);
-      return {};
+      return m_buffer.size() >= k_write_chunk ? flush() : Status{};
     }));
-    if (m_buffer.size() >= k_write_chunk) {
-      SNAPKEEP_TRY(flush());
-    }
   } else {
     SNAPKEEP_TRY(base.check_pages(first, end));
     park();

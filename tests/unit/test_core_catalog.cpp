@@ -245,9 +245,10 @@ TEST(CoreCatalog, IdsWithoutARecordAreFollowedUpToTenMinutesAhead) {
   const std::time_t now = utc(2026, 11, 25, 23, 59, 30);
   EXPECT_EQ(new_snapshot_id(dir, now, {format_snapshot_id(now + 30)}).first, format_snapshot_id(now + 31))
       << "another drive's id";
-  fs::create_directory(dir / ("." + std::string("incoming-") + format_snapshot_id(now + k_id_catch_up_seconds)));
+  const fs::path work = dir / (".incoming-" + format_snapshot_id(now + k_id_catch_up_seconds));
+  fs::create_directory(work);
   EXPECT_EQ(new_snapshot_id(dir, now).first, format_snapshot_id(now + k_id_catch_up_seconds + 1));
-  fs::remove(dir / ("." + std::string("incoming-") + format_snapshot_id(now + k_id_catch_up_seconds)));
+  fs::remove(work);
   fs::create_directory(dir / format_snapshot_id(now + k_id_catch_up_seconds + 1));  // no record: too far
   fs::create_directory(dir / "2026-11-26");  // the old script's, 30 s ahead: not a burst
   EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-25_23-59-30");
