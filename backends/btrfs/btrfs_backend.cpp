@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <future>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -23,8 +25,11 @@
 #include "core/base/fsutil.hpp"
 #include "core/base/process.hpp"
 #include "core/base/progress.hpp"
+#include "core/base/signals.hpp"
 #include "core/config/units.hpp"
 #include "core/integrity/manifest.hpp"
+#include "core/integrity/manifest_build.hpp"
+#include "core/integrity/manifest_patch.hpp"
 #include "core/store/damage.hpp"
 #include "core/store/preset_checks.hpp"
 #include "core/store/snapshot_id.hpp"
@@ -44,6 +49,109 @@ void count_tree(const fs::path& root, BackupStats& stats) {
   stats.files = count.entries;
   stats.bytes_total = count.bytes;
 }
+
+// The manifest of an incremental send, patched from the parent's: the half that needs only the
+// stream is prepared on a thread of its own as soon as the stream is whole, while btrfs receive
+// still writes the snapshot; the rest is written before the snapshot is synced, so that one syncfs
+// makes both durable, and the manifest takes its name just before the snapshot takes its own
+// (docs/btrfs.md). When any of it fails, the manifest step after the backup writes the manifest as
+// ever.
+class ManifestAhead {
+ public:
+  ManifestAhead(const BackupJob& job, std::string parent_id) : m_job(job), m_parent_id(std::move(parent_id)) {}
+  ManifestAhead(const ManifestAhead&) = delete;
+  ManifestAhead& operator=(const ManifestAhead&) = delete;
+
+  // After each piece of the stream: starts the preparation once the stream is whole.
+  void stream_fed(const btrfs::SendStreamChanges& stream) {
+    if (m_prepared.valid() || !stream.usable()) {
+      return;
+    }
+    auto changes = stream.changes(m_parent_id);
+    if (!changes) {
+      return;
+    }
+    auto prepare = [base = manifest_path(m_job.state_dir, m_parent_id), changes = std::move(*changes),
+                    checksum = m_job.preset->checksum]() mutable -> Result<PreparedPatch> {
+      try {
+        return PreparedPatch::prepare(base, std::move(changes), checksum);
+      } catch (const std::exception& e) {
+        return runtime_error(std::string("cannot prepare the manifest patch: ") + e.what());
+      }
+    };
+    try {
+      m_prepared = std::async(std::launch::async, std::move(prepare));
+    } catch (const std::system_error& e) {
+      spdlog::debug("{}: no thread to prepare the manifest patch on: {}", m_job.preset->name, e.what());
+    }
+  }
+
+  // Writes the manifest of `received` (the new snapshot, not yet under its id) from `changes`, the
+  // changes the stream made to the parent. Not yet durable nor in place: commit() after the sync.
+  // Fails when the manifest step after the backup must write it.
+  Status write(const fs::path& received, const TreeChanges& changes) {
+    if (!m_prepared.valid()) {
+      return runtime_error("the stream ended before its changes could be read");
+    }
+    Result<PreparedPatch> prepared = m_prepared.get();
+    if (!prepared) {
+      return std::move(prepared).error();
+    }
+    const TreeChanges& planned = prepared->changes();
+    if (planned.base != changes.base || planned.entries != changes.entries || planned.subtrees != changes.subtrees) {
+      return runtime_error("internal error: the manifest patch was prepared for other changes");
+    }
+    std::vector<std::string> ids{m_job.id};
+    for (const auto& s : m_job.snapshots) {
+      ids.push_back(s.id);
+    }
+    if (std::find(ids.begin() + 1, ids.end(), changes.base) == ids.end()) {
+      return runtime_error("the snapshot " + changes.base + " is gone");
+    }
+    SNAPKEEP_TRY(ready_manifest_dir(m_job.state_dir, ids));
+    ManifestBuildOptions options;
+    options.checksum = m_job.preset->checksum;
+    options.origin = "backup";
+    options.content_sharing = ContentSharing::extent_lineage;
+    options.work_dir = m_job.state_dir;
+    SNAPKEEP_TRY_ASSIGN(PreparedPatch::Written written,
+                        prepared->write(received, m_job.id, manifest_path(m_job.state_dir, m_job.id), options));
+    m_written.emplace(std::move(written));
+    return {};
+  }
+
+  // After the sync: puts the written manifest in place and notes it in `stats` (whose changes are
+  // the ones written from). False when none was written or it cannot be put in place (logged).
+  bool commit(BackupStats& stats) {
+    if (!m_written) {
+      return false;
+    }
+    if (auto committed = m_written->writer.commit(ManifestWriter::Durability::synced_by_caller); !committed) {
+      spdlog::warn("{}: the manifest cannot be put in place, it is written again after the backup: {}",
+                   m_job.preset->name, committed.error().describe());
+      return false;
+    }
+    m_committed = true;
+    stats.manifest_written = true;
+    note_backup_manifest(*m_job.preset, m_job.id, m_written->stats, true, stats);
+    return true;
+  }
+
+  // The snapshot did not take its id after all: its manifest goes too.
+  void withdraw() {
+    if (m_committed) {
+      std::error_code ec;
+      fs::remove(manifest_path(m_job.state_dir, m_job.id), ec);
+    }
+  }
+
+ private:
+  const BackupJob& m_job;
+  std::string m_parent_id;
+  std::future<Result<PreparedPatch>> m_prepared;
+  std::optional<PreparedPatch::Written> m_written;
+  bool m_committed = false;
+};
 
 class BtrfsBackend final : public Backend {
  public:
@@ -274,9 +382,11 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   // The manifest patch reads the parent's manifest once the stream is in: read it meanwhile, so the
   // patch finds it in the page cache instead of waiting for the drive.
   std::optional<BackgroundRead> parent_manifest;
+  std::optional<ManifestAhead> manifest;
   if (parent != nullptr) {
     stream.emplace();
     parent_manifest.emplace(manifest_path(job.state_dir, parent->id));
+    manifest.emplace(job, parent->id);
   }
   auto piped = run_pipeline(
       send, receive,
@@ -286,6 +396,7 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
       [&](std::string_view bytes) {
         if (stream) {
           stream->feed(bytes);
+          manifest->stream_fed(*stream);
         }
       });
   job.progress->finish();
@@ -312,15 +423,28 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
                          new_source.string() + "; nothing was kept")
         .in(preset.name);
   }
-  SNAPKEEP_TRY(sync_filesystem(new_dest));
-  SNAPKEEP_TRY(rename_path(new_dest, job.preset_dir / job.id));
-  SNAPKEEP_TRY(fsync_dir(job.preset_dir));
-  SNAPKEEP_TRY(rename_path(new_source, source_root / job.id));
-
   BackupStats stats;
   stats.bytes_transferred = piped->bytes;
   stats.counts_from_manifest = true;
-  stats.changes = changes_from_parent(preset, stream, job.preset_dir / job.id, parent != nullptr ? parent->id : "");
+  stats.changes = changes_from_parent(preset, stream, new_dest, parent != nullptr ? parent->id : "");
+  if (stats.changes) {
+    // The manifest goes to the drive with the snapshot, in the same sync.
+    if (auto written = manifest->write(new_dest, *stats.changes); !written && stop_signal() == 0) {
+      spdlog::info("{}: writing the manifest of {} in full: {}", preset.name, job.id, written.error().describe());
+      stats.changes.reset();
+    }
+  }
+  SNAPKEEP_TRY(sync_filesystem(new_dest));
+  // The manifest first: a snapshot id never names a snapshot without its manifest.
+  if (manifest) {
+    manifest->commit(stats);
+  }
+  if (auto renamed = rename_path(new_dest, job.preset_dir / job.id); !renamed) {
+    manifest->withdraw();
+    return std::move(renamed).error();
+  }
+  SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+  SNAPKEEP_TRY(rename_path(new_source, source_root / job.id));
   record_parent_pair(preset, drive, job.id, btrfs::uuid_text(source_info->uuid), warnings);
 
   // Keep the source snapshots of the newest verified pairs as future parents, and those other

@@ -825,6 +825,7 @@ ManifestWriter::ManifestWriter(ManifestWriter&& other) noexcept
       m_parked_bytes(other.m_parked_bytes),
       m_copy_taken(other.m_copy_taken),
       m_pages_cloned(other.m_pages_cloned),
+      m_sealed(other.m_sealed),
       m_committed(other.m_committed),
       m_keep(other.m_keep) {
   other.m_hash = nullptr;
@@ -961,6 +962,9 @@ void ManifestWriter::close_page() {
 }
 
 Status ManifestWriter::add(const ManifestEntry& entry, bool linked) {
+  if (m_sealed) {
+    return runtime_error("internal error: an entry added to a sealed manifest", m_path);
+  }
   if (entry.path.empty() || entry.path.find('\0') != std::string::npos) {
     return runtime_error("internal error: bad manifest path", entry.path);
   }
@@ -1027,6 +1031,9 @@ Status ManifestWriter::add(const ManifestEntry& entry, bool linked) {
 
 Status ManifestWriter::add_pages(const ManifestIndex& base, std::size_t first, std::size_t end,
                                  const std::vector<ManifestLink>& links) {
+  if (m_sealed) {
+    return runtime_error("internal error: pages added to a sealed manifest", m_path);
+  }
   if (first >= end) {
     return {};
   }
@@ -1083,7 +1090,10 @@ void ManifestWriter::abandon() {
   m_committed = true;  // nothing left to do
 }
 
-Status ManifestWriter::commit() {
+Status ManifestWriter::seal() {
+  if (m_sealed) {
+    return {};
+  }
   close_page();
   std::string tail = "header " + m_header_hash + "\n";
   for (const auto& page : m_pages) {
@@ -1097,7 +1107,13 @@ Status ManifestWriter::commit() {
   m_buffer += tail;
   m_buffer += "end " + std::to_string(m_entries) + " " + hex128_of(tail) + " " + std::to_string(m_end) + "\n";
   SNAPKEEP_TRY(drain());
-  if (::fsync(m_fd.get()) != 0) {
+  m_sealed = true;
+  return {};
+}
+
+Status ManifestWriter::commit(Durability durability) {
+  SNAPKEEP_TRY(seal());
+  if (durability == Durability::sync && ::fsync(m_fd.get()) != 0) {
     return sys_error("cannot sync manifest", m_temp);
   }
   if (m_fd.close() != 0) {

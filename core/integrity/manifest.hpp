@@ -108,8 +108,15 @@ class ManifestWriter {
   void copy_taken_pages() { m_copy_taken = true; }
   // Writes the records buffered so far to the file (no fsync).
   Status checkpoint();
-  // Finishes the file and puts it in place atomically.
-  Status commit();
+  // Finishes the file (trailer written, pending clones made) without syncing it or putting it in
+  // place; commit() then does the rest. Nothing is added after it.
+  Status seal();
+  // How commit() makes the file durable before it takes its name: by an fsync of its own, or not,
+  // because the caller synced the whole filesystem after seal() (a btrfs backup syncs the new
+  // snapshot and its manifest at once: docs/btrfs.md).
+  enum class Durability { sync, synced_by_caller };
+  // Finishes the file (seal()), makes it durable and puts it in place atomically.
+  Status commit(Durability durability = Durability::sync);
   // Gives up: the temporary file or journal is removed now.
   void abandon();
   std::uint64_t entries() const { return m_entries; }
@@ -154,6 +161,7 @@ class ManifestWriter {
   std::size_t m_parked_bytes = 0;
   bool m_copy_taken = false;
   std::uint64_t m_pages_cloned = 0;
+  bool m_sealed = false;
   bool m_committed = false;
   bool m_keep = false;  // a journal: kept when not committed
 };

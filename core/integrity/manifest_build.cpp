@@ -450,6 +450,38 @@ void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& i
   }
 }
 
+Status ready_manifest_dir(const fs::path& state_dir, const std::vector<std::string>& ids) {
+  SNAPKEEP_TRY(make_dir(manifest_dir(state_dir), 0700));
+  tidy_manifests(state_dir, ids);
+  remove_stale_work_files(state_dir);
+  return {};
+}
+
+void note_backup_manifest(const Preset& preset, const std::string& id, const ManifestBuildStats& built, bool patched,
+                          BackupStats& stats) {
+  if (stats.counts_from_manifest) {
+    stats.files = built.entries + 1;  // and the snapshot's root
+    stats.bytes_total = built.bytes;
+  }
+  stats.bytes_hashed = built.bytes_hashed;
+  stats.manifest_ok = true;
+  stats.change_counts = built.changes;
+  if (patched) {
+    spdlog::info(
+        "{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files, {} entries; {} pages "
+        "rewritten, {} taken as they were, {} (the parent's manifest is in {} extents)",
+        preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
+        format_bytes(built.bytes_hashed), built.files_hashed, built.entries, built.base_pages_read,
+        built.base_pages_taken,
+        built.base_pages_copied ? std::string("copied into one piece")
+                                : std::to_string(built.base_pages_cloned) + " of them cloned",
+        built.base_extents > 0 ? std::to_string(built.base_extents) : std::string("unknown"));
+  } else {
+    spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,
+                 built.entries, format_bytes(built.bytes_hashed), built.files_hashed, built.files_reused);
+  }
+}
+
 void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, const std::string& id,
                            const std::vector<SnapshotInfo>& earlier, BackupStats& stats, ContentSharing sharing) {
   fs::path state_dir = preset_dir / k_state_dir_name;
@@ -463,16 +495,14 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
                     ": " + why;
     stats.manifest_error = std::move(error).in(preset.name);
   };
-  if (auto made = make_dir(manifest_dir(state_dir), 0700); !made) {
-    fail(std::move(made).error());
-    return;
-  }
   std::vector<std::string> ids{id};
   for (const auto& s : earlier) {
     ids.push_back(s.id);
   }
-  tidy_manifests(state_dir, ids);
-  remove_stale_work_files(state_dir);
+  if (auto ready = ready_manifest_dir(state_dir, ids); !ready) {
+    fail(std::move(ready).error());
+    return;
+  }
   ManifestBuildOptions options;
   options.checksum = preset.checksum;
   options.origin = "backup";
@@ -502,37 +532,16 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
     built = build_manifest(preset_dir / id, id, manifest_path(state_dir, id), options);
   }
   progress.finish();
-  if (stats.counts_from_manifest) {
-    if (built) {
-      stats.files = built->entries + 1;  // and the snapshot's root
-      stats.bytes_total = built->bytes;
-    } else {
+  if (!built) {
+    if (stats.counts_from_manifest) {
       const TreeCount count = count_tree(preset_dir / id);
       stats.files = count.entries;
       stats.bytes_total = count.bytes;
     }
-  }
-  if (!built) {
     fail(std::move(built).error());
     return;
   }
-  stats.bytes_hashed = built->bytes_hashed;
-  stats.manifest_ok = true;
-  stats.change_counts = built->changes;
-  if (patched) {
-    spdlog::info(
-        "{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files, {} entries; {} pages "
-        "rewritten, {} taken as they were, {} (the parent's manifest is in {} extents)",
-        preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
-        format_bytes(built->bytes_hashed), built->files_hashed, built->entries, built->base_pages_read,
-        built->base_pages_taken,
-        built->base_pages_copied ? std::string("copied into one piece")
-                                 : std::to_string(built->base_pages_cloned) + " of them cloned",
-        built->base_extents > 0 ? std::to_string(built->base_extents) : std::string("unknown"));
-  } else {
-    spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,
-                 built->entries, format_bytes(built->bytes_hashed), built->files_hashed, built->files_reused);
-  }
+  note_backup_manifest(preset, id, *built, patched, stats);
 }
 
 }  // namespace snapkeep

@@ -74,6 +74,15 @@ Result<ManifestBuildStats> build_manifest(const std::filesystem::path& snapshot,
 // snapshots that are gone (not in `ids`). Call with the preset's lock held.
 void tidy_manifests(const std::filesystem::path& state_dir, const std::vector<std::string>& ids);
 
+// Makes state_dir/manifests and tidies it (tidy_manifests, and the work files killed runs left).
+Status ready_manifest_dir(const std::filesystem::path& state_dir, const std::vector<std::string>& ids);
+
+// What a backup's stats take from the manifest `built` of its new snapshot `id`, which a patch from
+// stats.changes->base wrote when `patched` (files and bytes when stats.counts_from_manifest, bytes
+// hashed, the change counts), and its line in the log.
+void note_backup_manifest(const Preset& preset, const std::string& id, const ManifestBuildStats& built, bool patched,
+                          BackupStats& stats);
+
 // The backup-time step: writes the manifest of the new snapshot `id` of `preset`, reusing the
 // manifest of the newest of `earlier` (complete snapshots before it, oldest first) as `sharing`
 // (the backend's content_sharing) allows. Sets stats.bytes_hashed and stats.manifest_ok; a failure

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <memory>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <unordered_set>
@@ -253,13 +254,138 @@ class PatchWriter {
 
 }  // namespace
 
-Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::string& id,
-                                          const fs::path& manifest_file, const fs::path& base_manifest,
-                                          const TreeChanges& changes, const ManifestBuildOptions& options,
-                                          std::size_t max_paths) {
+struct PreparedPatch::State {
+  TreeChanges changes;
+  fs::path base_manifest;
+  ChecksumKind checksum = ChecksumKind::xxh128;
+  std::size_t max_paths = 0;
+  std::optional<ManifestIndex> base;
+  std::optional<ChangedPaths> changed;  // views into `changes`
+  std::uint64_t base_extents = 0;
+  // Base pages the changes fall in, and the inodes whose other names (base links) are looked at again.
+  std::vector<bool> touched;
+  std::unordered_set<std::uint64_t> relook;
+  // The files the changes removed or replaced, by inode: their hashes may serve the same file under
+  // a new name. The pages read on the way, for the merge, up to k_patch_cached_entries.
+  std::unordered_map<std::uint64_t, ManifestEntry> removed;
+  std::unordered_map<std::size_t, std::vector<ManifestEntry>> cached;
+  bool written = false;
+};
+
+PreparedPatch::PreparedPatch(std::unique_ptr<State> state) : m_state(std::move(state)) {}
+PreparedPatch::PreparedPatch(PreparedPatch&&) noexcept = default;
+PreparedPatch::~PreparedPatch() = default;
+
+const TreeChanges& PreparedPatch::changes() const {
+  return m_state->changes;
+}
+
+Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, TreeChanges changes, ChecksumKind checksum,
+                                             std::size_t max_paths) {
   if (changes.entries.size() + changes.subtrees.size() > max_paths) {
     return too_many(max_paths);
   }
+  auto state = std::make_unique<State>();
+  state->changes = std::move(changes);
+  state->base_manifest = base_manifest;
+  state->checksum = checksum;
+  state->max_paths = max_paths;
+  const TreeChanges& changed_paths = state->changes;
+
+  // The base: its header and tables, checked. It must list its links: the inodes whose other names
+  // (hard links the changes did not name) must be looked at again, because a link gained or lost,
+  // or data written through another name, changes the inode's ctime under every name.
+  auto opened = ManifestIndex::open(base_manifest);
+  if (!opened) {
+    return runtime_error("the manifest of " + changed_paths.base + " cannot be used: " + opened.error().describe());
+  }
+  const ManifestIndex& base = state->base.emplace(std::move(opened).value());
+  if (base.header().checksum != checksum) {
+    return runtime_error("the manifest of " + changed_paths.base + " holds other hashes than the preset's checksum",
+                         base_manifest);
+  }
+  if (!base.header().links) {
+    return runtime_error("the manifest of " + changed_paths.base + " lists no hard links", base_manifest);
+  }
+  if (auto counted = count_extents(base.fd(), base_manifest); counted) {
+    state->base_extents = *counted;
+  } else {
+    spdlog::debug("{}", counted.error().describe());  // then the pages are cloned, as ever
+  }
+  const ChangedPaths& changed = state->changed.emplace(changed_paths);
+  const auto& pages = base.pages();
+  for (const auto& link : base.links()) {
+    if (changed.covers(link.path)) {
+      state->relook.insert(link.ino);
+    }
+  }
+  if (state->relook.size() > max_paths) {
+    return too_many(max_paths);
+  }
+
+  // The pages the changes fall in: every other page is taken as it is. A changed path falls in the
+  // page it sorts into, a subtree in the pages its range spans. write() adds the pages of paths
+  // found below subtrees and of other names of linked files.
+  std::vector<bool>& touched = state->touched;
+  touched.assign(pages.size(), false);
+  if (!pages.empty()) {
+    for (const auto& path : changed_paths.entries) {
+      touched[base.page_of(path)] = true;
+    }
+    for (const auto& path : changed_paths.subtrees) {
+      touched[base.page_of(path)] = true;
+      // Below `path`: the paths from "path/" up to (not including) "path0", '0' following '/'.
+      const std::size_t to = base.page_of(path + "0");
+      for (std::size_t i = base.page_of(path + "/"); i <= to; ++i) {
+        touched[i] = true;
+      }
+    }
+    for (const auto& link : base.links()) {
+      if (state->relook.count(link.ino) > 0) {
+        touched[base.page_of(link.path)] = true;
+      }
+    }
+  }
+
+  // Every path the changes cover lies in a page touched above: read them for the removed files.
+  std::size_t cached_entries = 0;
+  for (std::size_t i = 0; i < pages.size(); ++i) {
+    if (!touched[i]) {
+      continue;
+    }
+    SNAPKEEP_TRY_ASSIGN(std::vector<ManifestEntry> records, base.read_page(i));
+    for (const auto& entry : records) {
+      if (entry.type == EntryType::file && !entry.hash.empty() && changed.covers(entry.path)) {
+        if (state->removed.size() >= max_paths) {
+          return too_many(max_paths);
+        }
+        state->removed[entry.ino] = entry;
+      }
+    }
+    if (cached_entries + records.size() <= k_patch_cached_entries) {
+      cached_entries += records.size();
+      state->cached.emplace(i, std::move(records));
+    }
+    if (stop_signal() != 0) {
+      return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
+    }
+  }
+  return PreparedPatch(std::move(state));
+}
+
+Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, const std::string& id,
+                                                    const fs::path& manifest_file,
+                                                    const ManifestBuildOptions& options) {
+  State& state = *m_state;
+  if (state.written) {
+    return runtime_error("internal error: a prepared manifest patch is written twice", manifest_file);
+  }
+  state.written = true;
+  if (options.checksum != state.checksum) {
+    return runtime_error("internal error: a manifest patch prepared for another checksum", manifest_file);
+  }
+  const TreeChanges& changes = state.changes;
+  const std::size_t max_paths = state.max_paths;
   Fd root(::open(snapshot.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   struct stat root_st {};
   if (!root || ::fstat(root.get(), &root_st) != 0) {
@@ -291,102 +417,43 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
   fresh.erase(std::unique(fresh.begin(), fresh.end(), [](const Fresh& a, const Fresh& b) { return a.path == b.path; }),
               fresh.end());
 
-  // The base: its header and tables, checked. It must list its links: the inodes whose other names
-  // (hard links the changes did not name) must be looked at again, because a link gained or lost,
-  // or data written through another name, changes the inode's ctime under every name.
-  auto opened = ManifestIndex::open(base_manifest);
-  if (!opened) {
-    return runtime_error("the manifest of " + changes.base + " cannot be used: " + opened.error().describe());
-  }
-  const ManifestIndex& base = *opened;
-  if (base.header().checksum != options.checksum) {
-    return runtime_error("the manifest of " + changes.base + " holds other hashes than the preset's checksum",
-                         base_manifest);
-  }
-  if (!base.header().links) {
-    return runtime_error("the manifest of " + changes.base + " lists no hard links", base_manifest);
-  }
-  std::uint64_t base_extents = 0;
-  if (auto counted = count_extents(base.fd(), base_manifest); counted) {
-    base_extents = *counted;
-  } else {
-    spdlog::debug("{}", counted.error().describe());  // then the pages are cloned, as ever
-  }
-  const ChangedPaths changed(changes);
+  const ManifestIndex& base = *state.base;
+  const ChangedPaths& changed = *state.changed;
   const auto& pages = base.pages();
   const auto& links = base.links();
-  std::unordered_set<std::uint64_t> relook;
+  std::unordered_set<std::uint64_t>& relook = state.relook;
+  std::vector<bool>& touched = state.touched;
+  std::vector<std::uint64_t> linked_fresh;
   for (const auto& f : fresh) {
-    if (S_ISREG(f.st.st_mode) && f.st.st_nlink > 1) {
-      relook.insert(f.st.st_ino);
-    }
-  }
-  for (const auto& link : links) {
-    if (changed.covers(link.path)) {
-      relook.insert(link.ino);
+    if (S_ISREG(f.st.st_mode) && f.st.st_nlink > 1 && relook.insert(f.st.st_ino).second) {
+      linked_fresh.push_back(f.st.st_ino);
     }
   }
   if (relook.size() > max_paths) {
     return too_many(max_paths);
   }
-
-  // The pages the changes fall in: every other page is taken as it is. A changed or new path falls
-  // in the page it sorts into, a subtree in the pages its range spans.
-  std::vector<bool> touched(pages.size(), false);
   if (!pages.empty()) {
     for (const auto& f : fresh) {
       touched[base.page_of(f.path)] = true;
     }
-    for (const auto& path : changes.entries) {
-      touched[base.page_of(path)] = true;
-    }
-    for (const auto& path : changes.subtrees) {
-      touched[base.page_of(path)] = true;
-      // Below `path`: the paths from "path/" up to (not including) "path0", '0' following '/'.
-      const std::size_t to = base.page_of(path + "0");
-      for (std::size_t i = base.page_of(path + "/"); i <= to; ++i) {
-        touched[i] = true;
-      }
-    }
-    for (const auto& link : links) {
-      if (relook.count(link.ino) > 0) {
-        touched[base.page_of(link.path)] = true;
-      }
-    }
-  }
-
-  // The files the changes removed or replaced, by inode: their hashes may serve the same file under
-  // a new name. The pages read on the way are kept for the merge, up to k_patch_cached_entries.
-  std::unordered_map<std::uint64_t, ManifestEntry> removed;
-  std::unordered_map<std::size_t, std::vector<ManifestEntry>> cached;
-  std::size_t cached_entries = 0;
-  for (std::size_t i = 0; i < pages.size(); ++i) {
-    if (!touched[i]) {
-      continue;
-    }
-    SNAPKEEP_TRY_ASSIGN(std::vector<ManifestEntry> records, base.read_page(i));
-    for (const auto& entry : records) {
-      if (entry.type == EntryType::file && !entry.hash.empty() && changed.covers(entry.path)) {
-        if (removed.size() >= max_paths) {
-          return too_many(max_paths);
+    if (!linked_fresh.empty()) {
+      const std::unordered_set<std::uint64_t> added(linked_fresh.begin(), linked_fresh.end());
+      for (const auto& link : links) {
+        if (added.count(link.ino) > 0) {
+          touched[base.page_of(link.path)] = true;
         }
-        removed[entry.ino] = entry;
       }
-    }
-    if (cached_entries + records.size() <= k_patch_cached_entries) {
-      cached_entries += records.size();
-      cached.emplace(i, std::move(records));
     }
   }
 
   SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
   ManifestBuildStats stats;
-  stats.base_extents = base_extents;
-  if (base_extents * k_min_pages_per_extent > pages.size()) {
+  stats.base_extents = state.base_extents;
+  if (state.base_extents * k_min_pages_per_extent > pages.size()) {
     writer.copy_taken_pages();
     stats.base_pages_copied = true;
   }
-  PatchWriter out(snapshot, options, writer, stats, std::move(removed));
+  PatchWriter out(snapshot, options, writer, stats, std::move(state.removed));
   auto linked = [&](const std::string& path) {
     auto it = std::lower_bound(links.begin(), links.end(), path,
                                [](const ManifestLink& link, const std::string& p) { return link.path < p; });
@@ -409,7 +476,7 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
       continue;
     }
     std::vector<ManifestEntry> records;
-    if (auto it = cached.find(i); it != cached.end()) {
+    if (auto it = state.cached.find(i); it != state.cached.end()) {
       records = std::move(it->second);
     } else {
       SNAPKEEP_TRY_ASSIGN(records, base.read_page(i));
@@ -447,10 +514,21 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
   while (next < fresh.size()) {
     SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
   }
-  SNAPKEEP_TRY(writer.commit());
+  SNAPKEEP_TRY(writer.seal());
   stats.base_pages_cloned = writer.pages_cloned();
   stats.changes = out.changes();
-  return stats;
+  return Written{stats, std::move(writer)};
+}
+
+Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::string& id,
+                                          const fs::path& manifest_file, const fs::path& base_manifest,
+                                          const TreeChanges& changes, const ManifestBuildOptions& options,
+                                          std::size_t max_paths) {
+  SNAPKEEP_TRY_ASSIGN(PreparedPatch prepared,
+                      PreparedPatch::prepare(base_manifest, changes, options.checksum, max_paths));
+  SNAPKEEP_TRY_ASSIGN(PreparedPatch::Written written, prepared.write(snapshot, id, manifest_file, options));
+  SNAPKEEP_TRY(written.writer.commit());
+  return written.stats;
 }
 
 }  // namespace snapkeep

@@ -7,9 +7,11 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "core/base/error.hpp"
+#include "core/integrity/manifest.hpp"
 #include "core/integrity/manifest_build.hpp"
 #include "core/store/backend.hpp"
 
@@ -26,6 +28,39 @@ inline constexpr std::size_t k_patch_max_paths = 100000;
 // extent per this many pages, the pages taken are copied instead, and the new manifest is written
 // in one piece (docs/btrfs.md).
 inline constexpr std::size_t k_min_pages_per_extent = 4;
+
+// A patch in two halves. prepare() needs only the base manifest and the changed paths, not the new
+// snapshot: it opens and checks the base's index, reads the pages the changes fall in and gathers
+// the files they removed. write() then looks at the changed paths in the new snapshot and writes
+// the manifest. A btrfs backup prepares while btrfs receive still writes the snapshot, on a thread
+// of its own (docs/btrfs.md).
+class PreparedPatch {
+ public:
+  // Fails when the base manifest (of changes.base) cannot be used, holds other hashes than
+  // `checksum`, or more paths changed than max_paths.
+  static Result<PreparedPatch> prepare(const std::filesystem::path& base_manifest, TreeChanges changes,
+                                       ChecksumKind checksum, std::size_t max_paths = k_patch_max_paths);
+  PreparedPatch(PreparedPatch&&) noexcept;
+  PreparedPatch& operator=(PreparedPatch&&) = delete;
+  ~PreparedPatch();
+
+  const TreeChanges& changes() const;
+
+  // A manifest written and sealed (ManifestWriter::seal): the caller commits it.
+  struct Written {
+    ManifestBuildStats stats;
+    ManifestWriter writer;
+  };
+  // Writes the manifest of `snapshot` (id `id`) to `manifest_file`, as patch_manifest does, and
+  // seals it; options.checksum must be prepare()'s. Once per prepared patch.
+  Result<Written> write(const std::filesystem::path& snapshot, const std::string& id,
+                        const std::filesystem::path& manifest_file, const ManifestBuildOptions& options);
+
+ private:
+  struct State;
+  explicit PreparedPatch(std::unique_ptr<State> state);
+  std::unique_ptr<State> m_state;
+};
 
 // Writes the manifest of `snapshot` (id `id`) to `manifest_file` from `base_manifest` (the
 // manifest of changes.base, which must be whole and of options.checksum) and `changes`. Every

@@ -206,6 +206,36 @@ TEST(Manifest, UncommittedWriterLeavesNothing) {
   EXPECT_EQ(open_manifest(tmp / "m").state, ManifestState::missing);
 }
 
+// A btrfs backup seals the manifest, syncs the filesystem with the snapshot, then commits without
+// an fsync of its own: the manifest takes its name only then, whole.
+TEST(Manifest, ASealedManifestTakesItsNameOnlyWhenCommitted) {
+  TempDir tmp;
+  {
+    auto dropped = ManifestWriter::create(tmp / "dropped", ManifestHeader{});
+    ASSERT_TRUE(dropped.ok());
+    ASSERT_TRUE(dropped->add(file_entry("a", k_hash_a)).ok());
+    ASSERT_TRUE(dropped->seal().ok());
+  }
+  EXPECT_TRUE(fs::is_empty(tmp.path())) << "a sealed manifest never committed leaves nothing";
+
+  auto writer = ManifestWriter::create(tmp / "m", ManifestHeader{});
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE(writer->add(file_entry("a", k_hash_a)).ok());
+  ASSERT_TRUE(writer->add(file_entry("b", k_hash_a)).ok());
+  ASSERT_TRUE(writer->seal().ok());
+  EXPECT_TRUE(writer->seal().ok()) << "sealing twice is sealing once";
+  EXPECT_FALSE(writer->add(file_entry("c", k_hash_a)).ok()) << "nothing is added to a sealed manifest";
+  EXPECT_EQ(open_manifest(tmp / "m").state, ManifestState::missing) << "not in place before commit";
+  std::size_t files = 0;
+  for (const auto& entry : fs::directory_iterator(tmp.path())) {
+    EXPECT_EQ(entry.path().filename().string().rfind(".m.tmp-", 0), 0u) << entry.path();
+    ++files;
+  }
+  EXPECT_EQ(files, 1u);
+  ASSERT_TRUE(writer->commit(ManifestWriter::Durability::synced_by_caller).ok());
+  EXPECT_EQ(read_all(tmp / "m"), (std::vector<ManifestEntry>{file_entry("a", k_hash_a), file_entry("b", k_hash_a)}));
+}
+
 TEST(Manifest, AnyFlippedByteIsDamage) {
   TempDir tmp;
   fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a), file_entry("b", k_hash_b)});
