@@ -440,7 +440,9 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
     manifest->commit(stats);
   }
   if (auto renamed = rename_path(new_dest, job.preset_dir / job.id); !renamed) {
-    manifest->withdraw();
+    if (manifest) {
+      manifest->withdraw();
+    }
     return std::move(renamed).error();
   }
   SNAPKEEP_TRY(fsync_dir(job.preset_dir));

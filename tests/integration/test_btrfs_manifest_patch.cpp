@@ -269,6 +269,13 @@ class Changer {
   std::mt19937 m_rng;
 };
 
+// Changer(seed)'s initial tree in `w`, backed up once (a full send or copy): the snapshot's id.
+std::string first_backup(const PatchWorld& w, unsigned seed) {
+  Changer changer(w.src, seed);
+  changer.initial_tree();
+  return w.backup().first;
+}
+
 // The pages a patch rewrote and took as they were, from its log line.
 std::pair<unsigned long, unsigned long> pages_of_patch(const std::string& log) {
   std::smatch pages;
@@ -351,9 +358,7 @@ TEST(BtrfsManifestPatch, TheManifestTakesItsNameBeforeTheSnapshotTakesItsId) {
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
-  Changer changer(w.src, 11);
-  changer.initial_tree();
-  auto [first, first_log] = w.backup();
+  const std::string first = first_backup(w, 11);
   ASSERT_FALSE(first.empty());
   write_random_file(w.src / "bulk" / "d3" / "f3", 700, 4);
   const fs::path preset_dir = w.dest / "home";
@@ -398,9 +403,7 @@ TEST(BtrfsManifestPatch, OneChangedFileRewritesItsPageAndSharesTheRest) {
     SCOPED_TRACE(subvolume ? "btrfs send" : "in place");
     PatchWorld w(subvolume);
     ASSERT_TRUE(w.fs_.ok());
-    Changer changer(w.src, 11);
-    changer.initial_tree();
-    auto [first, first_log] = w.backup();
+    const std::string first = first_backup(w, 11);
     ASSERT_FALSE(first.empty());
     write_random_file(w.src / "bulk" / "d5" / "f50", 77, 5);
     auto [id, log] = w.backup();
@@ -492,9 +495,7 @@ TEST(BtrfsManifestPatch, ShortRunsOfTakenPagesAreWrittenNotCloned) {
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
-  Changer changer(w.src, 7);
-  changer.initial_tree();
-  auto [previous, first_log] = w.backup();
+  const std::string previous = first_backup(w, 7);
   ASSERT_FALSE(previous.empty());
   for (int d = 0; d < 12; ++d) {
     write_random_file(w.src / "bulk" / ("d" + std::to_string(d)) / "f50", 50, static_cast<unsigned>(d));
@@ -541,9 +542,7 @@ TEST(BtrfsManifestPatch, AVersion2ParentManifestMeansOneFullWalkThenPatchesAgain
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
-  Changer changer(w.src, 9);
-  changer.initial_tree();
-  auto [first, first_log] = w.backup();
+  const std::string first = first_backup(w, 9);
   ASSERT_FALSE(first.empty());
   const std::string old = as_version_2(w.manifest(first));
   write_file(w.manifest(first), old);
@@ -566,9 +565,7 @@ TEST(BtrfsManifestPatch, ADamagedParentManifestMeansAFullWalkAndTheSameResult) {
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
-  Changer changer(w.src, 7);
-  changer.initial_tree();
-  auto [first, first_log] = w.backup();
+  const std::string first = first_backup(w, 7);
   ASSERT_FALSE(first.empty());
   {
     // One flipped byte in the middle of the parent's manifest: its checksum no longer holds.
