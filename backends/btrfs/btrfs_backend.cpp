@@ -50,6 +50,10 @@ void count_tree(const fs::path& root, BackupStats& stats) {
   stats.bytes_total = count.bytes;
 }
 
+// Beyond this much stream the new snapshot takes its id before its manifest is written: hashing
+// what changed (read back from the page cache) must not keep a large backup from being complete.
+inline constexpr std::uint64_t k_manifest_ahead_max_bytes = 64ULL << 20;
+
 // The manifest of an incremental send, patched from the parent's: the half that needs only the
 // stream is prepared on a thread of its own as soon as the stream is whole, while btrfs receive
 // still writes the snapshot; the rest is written before the snapshot is synced, so that one syncfs
@@ -90,10 +94,11 @@ class ManifestAhead {
   // changes the stream made to the parent. Not yet durable nor in place: commit() after the sync.
   // Fails when the manifest step after the backup must write it.
   Status write(const fs::path& received, const TreeChanges& changes) {
-    if (!m_prepared.valid()) {
-      return runtime_error("the stream ended before its changes could be read");
-    }
-    Result<PreparedPatch> prepared = m_prepared.get();
+    // No thread could be started: prepare now.
+    Result<PreparedPatch> prepared =
+        m_prepared.valid()
+            ? m_prepared.get()
+            : PreparedPatch::prepare(manifest_path(m_job.state_dir, m_parent_id), changes, m_job.preset->checksum);
     if (!prepared) {
       return std::move(prepared).error();
     }
@@ -101,12 +106,11 @@ class ManifestAhead {
     if (planned.base != changes.base || planned.entries != changes.entries || planned.subtrees != changes.subtrees) {
       return runtime_error("internal error: the manifest patch was prepared for other changes");
     }
-    std::vector<std::string> ids{m_job.id};
+    // The parent is a verified copy in the preset folder, listed or not (a receive a killed run
+    // left, completed by reconcile_leftovers after the list was made).
+    std::vector<std::string> ids{m_job.id, changes.base};
     for (const auto& s : m_job.snapshots) {
       ids.push_back(s.id);
-    }
-    if (std::find(ids.begin() + 1, ids.end(), changes.base) == ids.end()) {
-      return runtime_error("the snapshot " + changes.base + " is gone");
     }
     SNAPKEEP_TRY(ready_manifest_dir(m_job.state_dir, ids));
     ManifestBuildOptions options;
@@ -131,7 +135,6 @@ class ManifestAhead {
                    m_job.preset->name, committed.error().describe());
       return false;
     }
-    m_committed = true;
     stats.manifest_written = true;
     note_backup_manifest(*m_job.preset, m_job.id, m_written->stats, true, stats);
     return true;
@@ -139,7 +142,7 @@ class ManifestAhead {
 
   // The snapshot did not take its id after all: its manifest goes too.
   void withdraw() {
-    if (m_committed) {
+    if (m_written) {
       std::error_code ec;
       fs::remove(manifest_path(m_job.state_dir, m_job.id), ec);
     }
@@ -150,7 +153,6 @@ class ManifestAhead {
   std::string m_parent_id;
   std::future<Result<PreparedPatch>> m_prepared;
   std::optional<PreparedPatch::Written> m_written;
-  bool m_committed = false;
 };
 
 class BtrfsBackend final : public Backend {
@@ -427,7 +429,10 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   stats.bytes_transferred = piped->bytes;
   stats.counts_from_manifest = true;
   stats.changes = changes_from_parent(preset, stream, new_dest, parent != nullptr ? parent->id : "");
-  if (stats.changes) {
+  if (stats.changes && piped->bytes > k_manifest_ahead_max_bytes) {
+    spdlog::info("{}: the stream carried {}: the manifest is patched once the snapshot has its id", preset.name,
+                 format_bytes(piped->bytes));
+  } else if (stats.changes) {
     // The manifest goes to the drive with the snapshot, in the same sync.
     if (auto written = manifest->write(new_dest, *stats.changes); !written && stop_signal() == 0) {
       spdlog::info("{}: writing the manifest of {} in full: {}", preset.name, job.id, written.error().describe());

@@ -1112,6 +1112,9 @@ Status ManifestWriter::seal() {
 }
 
 Status ManifestWriter::commit(Durability durability) {
+  if (durability == Durability::synced_by_caller && !m_sealed) {
+    return runtime_error("internal error: a manifest committed as synced before it was sealed", m_temp);
+  }
   SNAPKEEP_TRY(seal());
   if (durability == Durability::sync && ::fsync(m_fd.get()) != 0) {
     return sys_error("cannot sync manifest", m_temp);

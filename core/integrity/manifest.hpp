@@ -100,7 +100,7 @@ class ManifestWriter {
   // checking them against their checksums (a damaged page must not pass into a new manifest): they
   // are cloned where the filesystem can (no data copied), else copied; runs shorter than
   // k_min_clone_bytes are written with the records around them. Every later entry must sort
-  // after them. `base` must stay open until commit(); every call names the same base.
+  // after them. `base` must stay open until seal() or commit(); every call names the same base.
   Status add_pages(const ManifestIndex& base, std::size_t first, std::size_t end,
                    const std::vector<ManifestLink>& links);
   // Called before the first add_pages: the pages taken are copied, in file order, not cloned, so the
@@ -113,7 +113,7 @@ class ManifestWriter {
   Status seal();
   // How commit() makes the file durable before it takes its name: by an fsync of its own, or not,
   // because the caller synced the whole filesystem after seal() (a btrfs backup syncs the new
-  // snapshot and its manifest at once: docs/btrfs.md).
+  // snapshot and its manifest at once: docs/btrfs.md); then seal() must have come first.
   enum class Durability { sync, synced_by_caller };
   // Finishes the file (seal()), makes it durable and puts it in place atomically.
   Status commit(Durability durability = Durability::sync);

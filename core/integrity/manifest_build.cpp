@@ -436,10 +436,14 @@ Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::s
 
 void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& ids) {
   std::error_code ec;
+  const fs::path preset_dir = state_dir.parent_path();
   for (const auto& entry : fs::directory_iterator(manifest_dir(state_dir), ec)) {
     std::string name = entry.path().filename().string();
     bool temp = name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos;
-    bool orphan = name[0] != '.' && std::find(ids.begin(), ids.end(), name) == ids.end();
+    // A snapshot folder the caller did not list (a btrfs receive a killed run left, completed
+    // since) keeps its manifest.
+    bool orphan = name[0] != '.' && std::find(ids.begin(), ids.end(), name) == ids.end() &&
+                  !fs::exists(fs::symlink_status(preset_dir / name, ec));
     if (temp || orphan) {
       std::error_code rec;
       fs::remove(entry.path(), rec);

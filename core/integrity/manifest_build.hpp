@@ -71,7 +71,8 @@ Result<ManifestBuildStats> build_manifest(const std::filesystem::path& snapshot,
                                           const ManifestBuildOptions& options);
 
 // Removes what killed runs left in state_dir/manifests (temporary files) and the manifests of
-// snapshots that are gone (not in `ids`). Call with the preset's lock held.
+// snapshots that are gone (not in `ids`, and no folder of that name beside state_dir). Call with
+// the preset's lock held.
 void tidy_manifests(const std::filesystem::path& state_dir, const std::vector<std::string>& ids);
 
 // Makes state_dir/manifests and tidies it (tidy_manifests, and the work files killed runs left).

@@ -393,6 +393,15 @@ TEST(BtrfsManifestPatch, TheManifestTakesItsNameBeforeTheSnapshotTakesItsId) {
   ASSERT_NE(manifest_at, moved.end()) << all;
   EXPECT_LT(manifest_at - moved.begin(), snapshot_at - moved.begin()) << all;
   expect_same_as_full_build(w, id, "the second backup");
+
+  // A stream of more than 64 MiB: the snapshot takes its id first and the manifest is patched
+  // after, so hashing a large change never keeps the snapshot from being complete.
+  write_random_file(w.src / "big", 66 << 20, 5);
+  auto [big, big_log] = w.backup();
+  ASSERT_FALSE(big.empty());
+  EXPECT_NE(big_log.find("the manifest is patched once the snapshot has its id"), std::string::npos) << big_log;
+  EXPECT_NE(big_log.find("patched from"), std::string::npos) << big_log;
+  expect_same_as_full_build(w, big, "after a large change");
 }
 
 // One file rewritten in a tree of 1 300 entries: the new manifest rewrites the page that file is in

@@ -684,5 +684,25 @@ TEST(ManifestBuild, TidyRemovesTemporaryAndOrphanManifestsOnly) {
   EXPECT_EQ(left, std::vector<std::string>{"2026-01-01_00-00-00"});
 }
 
+// A snapshot folder the caller's list missed keeps its manifest: a btrfs backup killed after the
+// manifest took its name and before the snapshot took its id leaves a verified receive that the
+// next run completes after it listed the snapshots.
+TEST(ManifestBuild, TidyKeepsTheManifestOfASnapshotFolderTheListMissed) {
+  TempDir tmp;
+  const fs::path state_dir = tmp / "home" / ".snapkeep";
+  const fs::path dir = manifest_dir(state_dir);
+  write_file(dir / "2026-01-01_00-00-00", "listed");
+  write_file(dir / "2026-01-02_00-00-00", "completed since the list was made");
+  write_file(dir / "2026-01-03_00-00-00", "snapshot deleted by prune");
+  fs::create_directories(tmp / "home" / "2026-01-02_00-00-00");
+  tidy_manifests(state_dir, {"2026-01-01_00-00-00"});
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    left.push_back(e.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{"2026-01-01_00-00-00", "2026-01-02_00-00-00"}));
+}
+
 }  // namespace
 }  // namespace snapkeep
