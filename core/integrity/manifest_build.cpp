@@ -442,8 +442,9 @@ void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& i
     bool temp = name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos;
     // A snapshot folder the caller did not list (a btrfs receive a killed run left, completed
     // since) keeps its manifest.
+    std::error_code sec;
     bool orphan = name[0] != '.' && std::find(ids.begin(), ids.end(), name) == ids.end() &&
-                  !fs::exists(fs::symlink_status(preset_dir / name, ec));
+                  !fs::exists(fs::symlink_status(preset_dir / name, sec));
     if (temp || orphan) {
       std::error_code rec;
       fs::remove(entry.path(), rec);
