@@ -276,10 +276,6 @@ PreparedPatch::PreparedPatch(std::unique_ptr<State> state) : m_state(std::move(s
 PreparedPatch::PreparedPatch(PreparedPatch&&) noexcept = default;
 PreparedPatch::~PreparedPatch() = default;
 
-const TreeChanges& PreparedPatch::changes() const {
-  return m_state->changes;
-}
-
 Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, TreeChanges changes, ChecksumKind checksum,
                                              std::size_t max_paths) {
   if (changes.entries.size() + changes.subtrees.size() > max_paths) {
@@ -423,10 +419,10 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   const auto& links = base.links();
   std::unordered_set<std::uint64_t>& relook = state.relook;
   std::vector<bool>& touched = state.touched;
-  std::vector<std::uint64_t> linked_fresh;
+  std::unordered_set<std::uint64_t> linked_fresh;  // relooked because of what write() found
   for (const auto& f : fresh) {
     if (S_ISREG(f.st.st_mode) && f.st.st_nlink > 1 && relook.insert(f.st.st_ino).second) {
-      linked_fresh.push_back(f.st.st_ino);
+      linked_fresh.insert(f.st.st_ino);
     }
   }
   if (relook.size() > max_paths) {
@@ -436,12 +432,9 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
     for (const auto& f : fresh) {
       touched[base.page_of(f.path)] = true;
     }
-    if (!linked_fresh.empty()) {
-      const std::unordered_set<std::uint64_t> added(linked_fresh.begin(), linked_fresh.end());
-      for (const auto& link : links) {
-        if (added.count(link.ino) > 0) {
-          touched[base.page_of(link.path)] = true;
-        }
+    for (const auto& link : links) {
+      if (linked_fresh.count(link.ino) > 0) {
+        touched[base.page_of(link.path)] = true;
       }
     }
   }

@@ -44,8 +44,6 @@ class PreparedPatch {
   PreparedPatch& operator=(PreparedPatch&&) = delete;
   ~PreparedPatch();
 
-  const TreeChanges& changes() const;
-
   // A manifest written and sealed (ManifestWriter::seal): the caller commits it.
   struct Written {
     ManifestBuildStats stats;
