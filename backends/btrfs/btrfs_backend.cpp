@@ -180,10 +180,12 @@ class BtrfsBackend final : public Backend {
     std::vector<InterruptedWork> out;
     std::error_code ec;
     for (const auto& entry : fs::directory_iterator(preset_dir, ec)) {
-      if (entry.path().filename().string().rfind(k_incoming_prefix, 0) == 0) {
-        out.push_back({entry.path(), "an unfinished receive; the next backup completes or removes it"});
-      } else if (entry.path().filename().string().rfind(k_remake_prefix, 0) == 0) {
-        out.push_back({entry.path(), "an unfinished repair copy (scrub --repair); the next backup removes it"});
+      const std::string name = entry.path().filename().string();
+      if (name.rfind(k_incoming_prefix, 0) == 0) {
+        out.push_back({entry.path(), "an unfinished receive; the next backup completes or removes it",
+                       name.substr(k_incoming_prefix.size())});
+      } else if (name.rfind(k_remake_prefix, 0) == 0) {
+        out.push_back({entry.path(), "an unfinished repair copy (scrub --repair); the next backup removes it", ""});
       }
     }
     return out;

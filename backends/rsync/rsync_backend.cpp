@@ -125,10 +125,10 @@ class RsyncBackend final : public Backend {
     std::error_code ec;
     fs::path partial = state_dir / k_partial_name;
     if (fs::exists(fs::symlink_status(partial, ec))) {
-      out.push_back({partial, "an interrupted backup; the next backup resumes it"});
+      out.push_back({partial, "an interrupted backup; the next backup resumes it", ""});
     }
     for (const auto& [n, dir] : resume_dirs(state_dir)) {
-      out.push_back({dir, "an earlier interrupted backup; the next backup links unchanged files from it"});
+      out.push_back({dir, "an earlier interrupted backup; the next backup links unchanged files from it", ""});
     }
     return out;
   }

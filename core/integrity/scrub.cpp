@@ -341,6 +341,12 @@ Result<ScrubReport> run_scrub(const Preset& preset, const Backend& backend, cons
     for (const auto& s : snapshots) {
       ids.push_back(s.id);
     }
+    // A verified receive a killed run left keeps its manifest for the backup that completes it.
+    for (const auto& work : backend.interrupted_work(preset_dir)) {
+      if (!work.snapshot_id.empty()) {
+        ids.push_back(work.snapshot_id);
+      }
+    }
     tidy_manifests(state_dir, ids);
     remove_stale_work_files(state_dir);
     return scrub_snapshots(run, backend, std::move(todo), snapshots, state, report);

@@ -223,7 +223,7 @@ Result<RemoteListing> listing_from_json(const json& j) {
       out.snapshots.push_back(snapshot_from_json(s));
     }
     for (const auto& w : j.at("interrupted")) {
-      out.interrupted.push_back({w.at("path").get<std::string>(), w.at("what").get<std::string>()});
+      out.interrupted.push_back({w.at("path").get<std::string>(), w.at("what").get<std::string>(), ""});
     }
     return out;
   });

@@ -153,6 +153,9 @@ class SnapshotRemaker {
 struct InterruptedWork {
   std::filesystem::path path;
   std::string what;  // "an interrupted copy that the next backup resumes"
+  // The snapshot the next backup may still put in place from it, under this id; its manifest may
+  // already be written and is not an orphan (docs/btrfs.md). "" when none.
+  std::string snapshot_id;
 };
 
 class Backend {

@@ -30,6 +30,7 @@
 #include "core/integrity/manifest_build.hpp"
 #include "core/integrity/manifest_diff.hpp"
 #include "core/integrity/manifest_patch.hpp"
+#include "tests/support/file_probes.hpp"
 #include "tests/support/testutil.hpp"
 
 namespace snapkeep::test {
@@ -402,6 +403,40 @@ TEST(BtrfsManifestPatch, TheManifestTakesItsNameBeforeTheSnapshotTakesItsId) {
   EXPECT_NE(big_log.find("the manifest is patched once the snapshot has its id"), std::string::npos) << big_log;
   EXPECT_NE(big_log.find("patched from"), std::string::npos) << big_log;
   expect_same_as_full_build(w, big, "after a large change");
+}
+
+// A backup killed between its manifest's rename and its snapshot's leaves manifests/<id> beside a
+// verified .incoming-<id> (on both sides). A scrub before the next backup must not tidy that
+// manifest away as an orphan: the next backup completes the receive, and the snapshot keeps the
+// manifest written for it. The kill's window is a few microseconds, so the test makes its state by
+// renaming a finished backup's snapshots back.
+TEST(BtrfsManifestPatch, AScrubKeepsTheManifestOfAReceiveAKilledRunLeft) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  ASSERT_FALSE(first_backup(w, 12).empty());
+  write_random_file(w.src / "bulk" / "d1" / "f1", 900, 6);
+  auto [id, log] = w.backup();
+  ASSERT_FALSE(id.empty());
+  ASSERT_NE(log.find("patched from"), std::string::npos) << log;
+  const fs::path preset_dir = w.dest / "home";
+  const fs::path source_root = w.fs_.mount_point() / ".snapkeep-snapshots" / "home";
+  ASSERT_TRUE(exists_nofollow(source_root / id)) << source_root;
+  ASSERT_EQ(::rename((preset_dir / id).c_str(), (preset_dir / (".incoming-" + id)).c_str()), 0) << std::strerror(errno);
+  ASSERT_EQ(::rename((source_root / id).c_str(), (source_root / (".incoming-" + id)).c_str()), 0)
+      << std::strerror(errno);
+
+  RunResult scrub = snapkeep({"-c", w.config.string(), "-v", "scrub"});
+  EXPECT_TRUE(exists_nofollow(w.manifest(id))) << "the scrub tidied the manifest away:\n" << scrub.err;
+
+  write_random_file(w.src / "bulk" / "d2" / "f2", 800, 7);
+  auto [next, next_log] = w.backup();
+  ASSERT_FALSE(next.empty());
+  EXPECT_NE(next_log.find("completing the verified receive " + id), std::string::npos) << next_log;
+  ASSERT_TRUE(exists_nofollow(preset_dir / id));
+  ASSERT_TRUE(exists_nofollow(w.manifest(id))) << next_log;
+  expect_same_as_full_build(w, id, "the completed receive");
+  expect_same_as_full_build(w, next, "the backup after it");
 }
 
 // One file rewritten in a tree of 1 300 entries: the new manifest rewrites the page that file is in

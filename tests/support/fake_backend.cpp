@@ -265,7 +265,7 @@ std::vector<InterruptedWork> work_folders(const fs::path& preset_dir) {
   }
   for (const auto& name : *names) {
     if (name.rfind(k_work_prefix, 0) == 0) {
-      out.push_back({preset_dir / name, "an unfinished copy; the next backup removes it"});
+      out.push_back({preset_dir / name, "an unfinished copy; the next backup removes it", ""});
     }
   }
   return out;
