@@ -216,6 +216,44 @@ class BtrfsBackend final : public Backend {
   Result<BackupStats> sync_and_snapshot(const BackupJob& job);
 };
 
+// A verified receive a killed run left, now in place as `id`, without its manifest (the run was
+// killed before the manifest took its name): written now by a walk, as a full send's is, so the
+// snapshot does not wait for `scrub --init` and the new snapshot's manifest can be patched from it.
+void write_completed_manifest(const BackupJob& job, const std::string& id) {
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(manifest_path(job.state_dir, id), ec))) {
+    return;  // killed after the manifest took its name
+  }
+  std::vector<std::string> ids{id};
+  for (const auto& s : job.snapshots) {
+    ids.push_back(s.id);
+  }
+  ManifestBuildOptions options;
+  options.checksum = job.preset->checksum;
+  options.origin = "backup";
+  options.content_sharing = ContentSharing::extent_lineage;
+  options.work_dir = job.state_dir;
+  if (!job.snapshots.empty() && job.snapshots.back().id < id) {
+    options.previous_snapshot = job.snapshots.back().path;
+    options.previous_manifest = manifest_path(job.state_dir, job.snapshots.back().id);
+  }
+  Progress progress(job.preset->name);
+  options.progress = &progress;
+  Status ready = ready_manifest_dir(job.state_dir, ids);
+  Result<ManifestBuildStats> built =
+      ready ? build_manifest(job.preset_dir / id, id, manifest_path(job.state_dir, id), options)
+            : Result<ManifestBuildStats>(std::move(ready).error());
+  progress.finish();
+  if (!built) {
+    spdlog::warn(
+        "{}: the manifest of the completed snapshot {} was not written (`snapkeep scrub --init {}` makes it): {}",
+        job.preset->name, id, job.preset->name, built.error().describe());
+    return;
+  }
+  spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files", job.preset->name, id, built->entries,
+               format_bytes(built->bytes_hashed), built->files_hashed);
+}
+
 // Settles what a killed run left: a verified receive is renamed into place, anything else deleted.
 Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
   std::error_code ec;
@@ -234,6 +272,7 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
       spdlog::info("{}: completing the verified receive {} left by an interrupted run", job.preset->name, id);
       SNAPKEEP_TRY(rename_path(dest, job.preset_dir / id));
       SNAPKEEP_TRY(fsync_dir(job.preset_dir));
+      write_completed_manifest(job, id);
       continue;
     }
     spdlog::info("{}: removing the unfinished receive {}", job.preset->name, dest.string());

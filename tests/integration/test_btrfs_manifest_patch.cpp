@@ -439,6 +439,46 @@ TEST(BtrfsManifestPatch, AScrubKeepsTheManifestOfAReceiveAKilledRunLeft) {
   expect_same_as_full_build(w, next, "the backup after it");
 }
 
+// A backup killed after its receive was verified but before its manifest took its name (the
+// manifest's write and the sync: the longest step after the receive) leaves .incoming-<id> and no
+// manifest. The backup that completes the receive writes that snapshot's manifest, as one made at
+// backup time, instead of leaving it to `scrub --init`.
+TEST(BtrfsManifestPatch, ACompletedReceiveGetsItsManifest) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  ASSERT_FALSE(first_backup(w, 13).empty());
+  write_random_file(w.src / "bulk" / "d1" / "f1", 900, 8);
+  auto [id, log] = w.backup();
+  ASSERT_FALSE(id.empty());
+  const fs::path preset_dir = w.dest / "home";
+  const fs::path source_root = w.fs_.mount_point() / ".snapkeep-snapshots" / "home";
+  ASSERT_EQ(::rename((preset_dir / id).c_str(), (preset_dir / (".incoming-" + id)).c_str()), 0) << std::strerror(errno);
+  ASSERT_EQ(::rename((source_root / id).c_str(), (source_root / (".incoming-" + id)).c_str()), 0)
+      << std::strerror(errno);
+  ASSERT_TRUE(fs::remove(w.manifest(id)));
+
+  write_random_file(w.src / "bulk" / "d2" / "f2", 800, 9);
+  auto [next, next_log] = w.backup();
+  ASSERT_FALSE(next.empty());
+  EXPECT_NE(next_log.find("completing the verified receive " + id), std::string::npos) << next_log;
+  ASSERT_TRUE(exists_nofollow(w.manifest(id))) << next_log;
+  auto opened = open_manifest(w.manifest(id));
+  ASSERT_EQ(opened.state, ManifestState::ok) << opened.reason;
+  EXPECT_EQ(opened.reader->header().origin, "backup");
+  expect_same_as_full_build(w, id, "the completed receive");
+  // Its manifest is there in time for the new snapshot's to be patched from it.
+  EXPECT_NE(next_log.find("patched from " + id), std::string::npos) << next_log;
+  expect_same_as_full_build(w, next, "the backup after it");
+
+  RunResult scrub = snapkeep({"-c", w.config.string(), "--json", "scrub"});
+  EXPECT_EQ(scrub.exit_code, 0) << scrub.out << scrub.err;
+  json doc = json::parse(scrub.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << scrub.out;
+  ASSERT_FALSE(doc["presets"].empty()) << scrub.out;
+  EXPECT_EQ(doc["presets"][0].value("without_manifest", json::array({"?"})), json::array()) << scrub.out;
+}
+
 // One file rewritten in a tree of 1 300 entries: the new manifest rewrites the page that file is in
 // and shares every other with the parent's manifest (their extents are the same on the drive).
 TEST(BtrfsManifestPatch, OneChangedFileRewritesItsPageAndSharesTheRest) {
