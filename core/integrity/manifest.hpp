@@ -219,14 +219,23 @@ class ManifestIndex {
   // gets their bytes in order, each run once it is checked.
   Status check_pages(std::size_t first, std::size_t end,
                      const std::function<Status(std::string_view)>& checked = {}) const;
+  // Checks every page `skip` does not mark, in large reads, so that later check_pages calls need
+  // not check them again (nor read them, unless they want the bytes). A btrfs backup checks the
+  // pages its patch will take while btrfs receive still runs (docs/btrfs.md).
+  Status check_pages_ahead(const std::vector<bool>& skip);
 
  private:
+  // check_pages over [first, end), where the pages `known` marks (when given) pass unchecked.
+  Status check_run(std::size_t first, std::size_t end, const std::vector<bool>* known,
+                   const std::function<Status(std::string_view)>& checked) const;
+
   std::filesystem::path m_path;
   Fd m_fd;
   ManifestHeader m_header;
   std::vector<ManifestPage> m_pages;
   std::vector<ManifestLink> m_links;
   std::uint64_t m_count = 0;
+  std::vector<bool> m_checked;  // the pages check_pages_ahead checked
 };
 
 // Streams the entries of a manifest that open_manifest checked.

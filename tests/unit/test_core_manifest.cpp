@@ -450,6 +450,55 @@ TEST(Manifest, PagesAreCheckedOneByOneAndReadAlone) {
   EXPECT_TRUE(plain_index->links().empty());
 }
 
+// check_pages_ahead checks every page but the ones it is told to skip; a page it skipped is still
+// checked when check_pages takes it later, and a damaged page it checked fails it at once.
+TEST(Manifest, PagesCheckedAheadAreCheckedOnceAndSkippedOnesLater) {
+  TempDir tmp;
+  auto entries = paged_entries(3000);
+  fs::path path = tmp / "m";
+  {
+    ManifestHeader header;
+    header.links = true;
+    auto writer = ManifestWriter::create(path, header);
+    ASSERT_TRUE(writer.ok());
+    for (const auto& e : entries) {
+      ASSERT_TRUE(writer->add(e).ok());
+    }
+    ASSERT_TRUE(writer->commit().ok());
+  }
+  auto index = ManifestIndex::open(path);
+  ASSERT_TRUE(index.ok());
+  const std::size_t pages = index->pages().size();
+  ASSERT_GT(pages, 20u);
+  std::string damaged = read_file(path);
+  damaged[index->pages()[7].offset + 30] ^= 0x01;
+  write_file(path, damaged);
+
+  std::vector<bool> skip(pages, false);
+  EXPECT_FALSE(ManifestIndex::open(path)->check_pages_ahead(skip).ok()) << "page 7 was checked ahead";
+  skip[7] = true;
+  auto ahead = ManifestIndex::open(path);
+  ASSERT_TRUE(ahead.ok());
+  ASSERT_TRUE(ahead->check_pages_ahead(skip).ok());
+  EXPECT_TRUE(ahead->check_pages(0, 7).ok());
+  EXPECT_TRUE(ahead->check_pages(8, pages).ok());
+  auto taken = ahead->check_pages(5, 9);
+  ASSERT_FALSE(taken.ok()) << "page 7, skipped ahead, passed unchecked";
+  EXPECT_NE(taken.error().describe().find("page 7"), std::string::npos) << taken.error().describe();
+  // Pages checked ahead still hand out their bytes when asked for them.
+  std::string bytes;
+  ASSERT_TRUE(ahead
+                  ->check_pages(0, 3,
+                                [&](std::string_view b) -> Status {
+                                  bytes.append(b);
+                                  return {};
+                                })
+                  .ok());
+  const auto& first3 = index->pages();
+  EXPECT_TRUE(bytes == damaged.substr(first3[0].offset, first3[2].offset + first3[2].length - first3[0].offset))
+      << bytes.size() << " bytes handed out";
+}
+
 // A manifest made of another's pages (add_pages) and new records reads back as the merge, with the
 // links of the pages taken; entries that would sort before taken pages are refused.
 TEST(Manifest, PagesOfAnEarlierManifestAreTakenWhole) {
