@@ -55,14 +55,17 @@ void count_tree(const fs::path& root, BackupStats& stats) {
 inline constexpr std::uint64_t k_manifest_ahead_max_bytes = 64ULL << 20;
 
 // The manifest of an incremental send, patched from the parent's: the half that needs only the
-// stream is prepared on a thread of its own as soon as the stream is whole, while btrfs receive
-// still writes the snapshot; the rest is written before the snapshot is synced, so that one syncfs
+// stream (and the small changed files' hashes, read from the source snapshot) is prepared on a
+// thread of its own as soon as the stream is whole, while btrfs receive still writes the snapshot;
+// the rest is written before the snapshot is synced, so that one syncfs
 // makes both durable, and the manifest takes its name just before the snapshot takes its own
 // (docs/btrfs.md). When any of it fails, the manifest step after the backup writes the manifest as
 // ever.
 class ManifestAhead {
  public:
-  ManifestAhead(const BackupJob& job, std::string parent_id) : m_job(job), m_parent_id(std::move(parent_id)) {}
+  // `source`: the read-only source snapshot being sent.
+  ManifestAhead(const BackupJob& job, std::string parent_id, fs::path source)
+      : m_job(job), m_parent_id(std::move(parent_id)), m_source(std::move(source)) {}
   ManifestAhead(const ManifestAhead&) = delete;
   ManifestAhead& operator=(const ManifestAhead&) = delete;
 
@@ -76,9 +79,16 @@ class ManifestAhead {
       return;
     }
     auto prepare = [base = manifest_path(m_job.state_dir, m_parent_id), changes = std::move(*changes),
-                    checksum = m_job.preset->checksum]() mutable -> Result<PreparedPatch> {
+                    checksum = m_job.preset->checksum, source = m_source,
+                    name = m_job.preset->name]() mutable -> Result<PreparedPatch> {
       try {
-        return PreparedPatch::prepare(base, std::move(changes), checksum);
+        auto prepared = PreparedPatch::prepare(base, std::move(changes), checksum);
+        if (prepared) {
+          if (auto hashed = prepared->hash_ahead(source); !hashed) {
+            spdlog::debug("{}: changed files not hashed ahead: {}", name, hashed.error().describe());
+          }
+        }
+        return prepared;
       } catch (const std::exception& e) {
         return runtime_error(std::string("cannot prepare the manifest patch: ") + e.what());
       }
@@ -144,9 +154,17 @@ class ManifestAhead {
     }
   }
 
+  // Waits for the preparation, if one started: the source snapshot it reads is about to be deleted.
+  void settle() {
+    if (m_prepared.valid()) {
+      m_prepared.wait();
+    }
+  }
+
  private:
   const BackupJob& m_job;
   std::string m_parent_id;
+  fs::path m_source;
   std::future<Result<PreparedPatch>> m_prepared;
   std::optional<PreparedPatch::Written> m_written;
 };
@@ -425,7 +443,7 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   if (parent != nullptr) {
     stream.emplace();
     parent_manifest.emplace(manifest_path(job.state_dir, parent->id));
-    manifest.emplace(job, parent->id);
+    manifest.emplace(job, parent->id, new_source);
   }
   auto piped = run_pipeline(
       send, receive,
@@ -440,6 +458,9 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
       });
   job.progress->finish();
   if (!piped || !piped->succeeded()) {
+    if (manifest) {
+      manifest->settle();
+    }
     cleanup();
     if (!piped) {
       return std::move(piped).error();
@@ -457,6 +478,9 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   }
   auto source_info = btrfs::subvolume_info(new_source);
   if (!source_info || !btrfs::is_verified_copy(new_dest, source_info->uuid)) {
+    if (manifest) {
+      manifest->settle();
+    }
     cleanup();
     return runtime_error("btrfs receive finished but " + new_dest.string() + " is not a read-only copy of " +
                          new_source.string() + "; nothing was kept")

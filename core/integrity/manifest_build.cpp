@@ -473,11 +473,14 @@ void note_backup_manifest(const Preset& preset, const std::string& id, const Man
   stats.change_counts = built.changes;
   if (patched) {
     spdlog::info(
-        "{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files, {} entries; {} pages "
+        "{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files{}, {} entries; {} pages "
         "rewritten, {} taken as they were, {} (the parent's manifest is in {} extents)",
         preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
-        format_bytes(built.bytes_hashed), built.files_hashed, built.entries, built.base_pages_read,
-        built.base_pages_taken,
+        format_bytes(built.bytes_hashed), built.files_hashed,
+        built.files_hashed_ahead > 0
+            ? " (" + std::to_string(built.files_hashed_ahead) + " from the source snapshot during the receive)"
+            : std::string(),
+        built.entries, built.base_pages_read, built.base_pages_taken,
         built.base_pages_copied ? std::string("copied into one piece")
                                 : std::to_string(built.base_pages_cloned) + " of them cloned",
         built.base_extents > 0 ? std::to_string(built.base_extents) : std::string("unknown"));

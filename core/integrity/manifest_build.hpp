@@ -26,6 +26,9 @@ struct ManifestBuildStats {
   std::uint64_t files = 0;         // regular files among them
   std::uint64_t files_hashed = 0;  // regular files whose data was read
   std::uint64_t files_reused = 0;  // regular files whose hash came from the previous manifest
+  // patch only: files_hashed whose data was read from the source snapshot, while btrfs receive
+  // still ran (PreparedPatch::hash_ahead), not from the new snapshot.
+  std::uint64_t files_hashed_ahead = 0;
   std::uint64_t bytes_hashed = 0;  // bytes of file data read
   std::uint64_t bytes = 0;         // sizes of the regular files, summed
   // patch_manifest only: pages of the base manifest read and merged, and taken as they are.

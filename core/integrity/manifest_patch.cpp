@@ -45,35 +45,58 @@ Error too_many(std::size_t max_paths) {
   return runtime_error("more than " + std::to_string(max_paths) + " paths changed");
 }
 
-// lstat of `rel` below the folder `root_fd` without following any symlink on the way (a path the
-// stream named may have become a symlink's name since). False when there is no such entry.
-Result<bool> lstat_below(int root_fd, const fs::path& root, const std::string& rel, struct stat& st) {
-  const auto slash = rel.rfind('/');
-  Fd parent;
-  int dir_fd = root_fd;
-  if (slash != std::string::npos) {
-    open_how how{};
-    how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    const std::string folder = rel.substr(0, slash);
-    parent.reset(static_cast<int>(::syscall(SYS_openat2, root_fd, folder.c_str(), &how, sizeof how)));
-    if (!parent) {
-      if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+// lstats of paths below the folder `root`, none following a symlink on the way (a path the stream
+// named may have become a symlink's name since). The folders of the last few paths stay open:
+// changed paths come sorted, so the entries of one folder follow one another.
+class Below {
+ public:
+  Below(int root_fd, const fs::path& root) : m_root_fd(root_fd), m_root(root) {}
+
+  // The lstat of `rel`; false when there is no such entry.
+  Result<bool> lstat(const std::string& rel, struct stat& st) {
+    const auto slash = rel.rfind('/');
+    int dir_fd = m_root_fd;
+    if (slash != std::string::npos) {
+      const std::string_view folder(rel.data(), slash);
+      auto kept = std::find_if(m_folders.begin(), m_folders.end(), [&](const auto& f) { return f.first == folder; });
+      if (kept != m_folders.end()) {
+        std::rotate(kept, kept + 1, m_folders.end());  // the most recent last
+      } else {
+        open_how how{};
+        how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+        how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+        std::string name(folder);
+        Fd fd(static_cast<int>(::syscall(SYS_openat2, m_root_fd, name.c_str(), &how, sizeof how)));
+        if (!fd) {
+          if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP) {
+            return false;
+          }
+          return sys_error("cannot look at", m_root / name);
+        }
+        if (m_folders.size() == k_kept) {
+          m_folders.erase(m_folders.begin());
+        }
+        m_folders.emplace_back(std::move(name), std::move(fd));
+      }
+      dir_fd = m_folders.back().second.get();
+    }
+    const char* name = slash == std::string::npos ? rel.c_str() : rel.c_str() + slash + 1;
+    if (::fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
         return false;
       }
-      return sys_error("cannot look at", root / folder);
+      return sys_error("cannot look at", m_root / rel);
     }
-    dir_fd = parent.get();
+    return true;
   }
-  const std::string name = slash == std::string::npos ? rel : rel.substr(slash + 1);
-  if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR) {
-      return false;
-    }
-    return sys_error("cannot look at", root / rel);
-  }
-  return true;
-}
+
+ private:
+  // A file's folder and the folder holding that one, and a little more.
+  static constexpr std::size_t k_kept = 4;
+  int m_root_fd;
+  const fs::path& m_root;
+  std::vector<std::pair<std::string, Fd>> m_folders;  // the least recently used first
+};
 
 struct DirCloser {
   void operator()(DIR* dir) const { ::closedir(dir); }
@@ -160,14 +183,30 @@ class ChangedPaths {
   std::unordered_set<std::string_view> m_subtrees;
 };
 
-// Writes entries of changed paths: reuses a hash the base manifest vouches for, else reads.
+// A file's hash as PreparedPatch::hash_ahead read it from the source snapshot, with the size and
+// mtime it had there.
+struct AheadHash {
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::string hash;
+};
+using AheadHashes = std::unordered_map<std::string, AheadHash>;
+
+// Writes entries of changed paths: reuses a hash the base manifest vouches for or one hashed ahead,
+// else reads.
 class PatchWriter {
  public:
   // `removed`: the base's files at changed paths, by inode: their hashes may serve the same file
   // under its new name.
   PatchWriter(const fs::path& snapshot, const ManifestBuildOptions& options, ManifestWriter& writer,
-              ManifestBuildStats& stats, std::unordered_map<std::uint64_t, ManifestEntry> removed)
-      : m_snapshot(snapshot), m_options(options), m_writer(writer), m_stats(stats), m_removed(std::move(removed)) {
+              ManifestBuildStats& stats, std::unordered_map<std::uint64_t, ManifestEntry> removed,
+              const AheadHashes& ahead)
+      : m_snapshot(snapshot),
+        m_options(options),
+        m_writer(writer),
+        m_stats(stats),
+        m_removed(std::move(removed)),
+        m_ahead(ahead) {
     if (options.checksum != ChecksumKind::none) {
       m_hashers.emplace_back(options.checksum);
     }
@@ -188,6 +227,13 @@ class PatchWriter {
       } else if (auto linked = m_hashed.find(record.ino); linked != m_hashed.end()) {
         record.hash = linked->second;  // a hard link read earlier in this patch
         ++m_stats.files_reused;
+      } else if (auto ahead = m_ahead.find(fresh.path); ahead != m_ahead.end() && ahead->second.size == record.size &&
+                                                        ahead->second.mtime_ns == record.mtime_ns) {
+        record.hash = ahead->second.hash;
+        m_stats.bytes_hashed += record.size;
+        ++m_stats.files_hashed;
+        ++m_stats.files_hashed_ahead;
+        m_hashed[record.ino] = record.hash;
       } else {
         SNAPKEEP_TRY(hash_entry(m_snapshot / fresh.path, m_hashers, record, m_stats.bytes_hashed));
         ++m_stats.files_hashed;
@@ -249,6 +295,7 @@ class PatchWriter {
   std::vector<Hasher> m_hashers;
   std::unordered_map<std::uint64_t, ManifestEntry> m_removed;
   std::unordered_map<std::uint64_t, std::string> m_hashed;
+  const AheadHashes& m_ahead;
   ChangeCounts m_changes;
 };
 
@@ -269,6 +316,7 @@ struct PreparedPatch::State {
   // a new name. The pages read on the way, for the merge, up to k_patch_cached_entries.
   std::unordered_map<std::uint64_t, ManifestEntry> removed;
   std::unordered_map<std::size_t, std::vector<ManifestEntry>> cached;
+  AheadHashes ahead;  // hash_ahead's, by path
   bool written = false;
 };
 
@@ -366,7 +414,55 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
     }
   }
+  // The pages write() will take as they are, checked now in a few large reads rather than one run
+  // at a time when they are taken (pages write() finds touched after all were checked for nothing).
+  SNAPKEEP_TRY(state->base->check_pages_ahead(touched));
   return PreparedPatch(std::move(state));
+}
+
+Status PreparedPatch::hash_ahead(const fs::path& source) {
+  State& state = *m_state;
+  if (state.checksum == ChecksumKind::none) {
+    return {};
+  }
+  Fd root(::open(source.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  struct stat root_st {};
+  if (!root || ::fstat(root.get(), &root_st) != 0) {
+    return sys_error("cannot read snapshot", source);
+  }
+  Below below(root.get(), source);
+  std::vector<Fresh> paths;
+  for (const auto& path : state.changes.entries) {
+    Fresh f{path, {}};
+    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
+    if (present) {
+      paths.push_back(std::move(f));
+    }
+  }
+  for (const auto& path : state.changes.subtrees) {
+    Fresh f{path, {}};
+    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
+    if (present && S_ISDIR(f.st.st_mode) && f.st.st_dev == root_st.st_dev) {
+      SNAPKEEP_TRY(walk_below(source, path, root_st.st_dev, state.max_paths, paths));
+    }
+  }
+  std::vector<Hasher> hashers;
+  hashers.emplace_back(state.checksum);
+  std::uint64_t total = 0;
+  for (const auto& f : paths) {
+    const auto size = static_cast<std::uint64_t>(f.st.st_size);
+    if (!S_ISREG(f.st.st_mode) || size > k_hash_ahead_file_bytes || total + size > k_hash_ahead_bytes) {
+      continue;
+    }
+    if (stop_signal() != 0) {
+      return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
+    }
+    ManifestEntry record = entry_from_stat(f.path, f.st);
+    // The size and mtime as the open file had them while it was read.
+    SNAPKEEP_TRY(hash_entry(source / f.path, hashers, record, total));
+    state.ahead[f.path] = AheadHash{record.size, record.mtime_ns, std::move(record.hash)};
+  }
+  return {};
 }
 
 Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, const std::string& id,
@@ -387,19 +483,20 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   if (!root || ::fstat(root.get(), &root_st) != 0) {
     return sys_error("cannot read snapshot", snapshot);
   }
+  Below below(root.get(), snapshot);
 
   // The changed paths as they are now.
   std::vector<Fresh> fresh;
   for (const auto& path : changes.entries) {
     Fresh f{path, {}};
-    SNAPKEEP_TRY_ASSIGN(bool present, lstat_below(root.get(), snapshot, path, f.st));
+    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
     if (present) {
       fresh.push_back(std::move(f));
     }
   }
   for (const auto& path : changes.subtrees) {
     Fresh f{path, {}};
-    SNAPKEEP_TRY_ASSIGN(bool present, lstat_below(root.get(), snapshot, path, f.st));
+    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
     if (!present) {
       continue;
     }
@@ -446,7 +543,7 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
     writer.copy_taken_pages();
     stats.base_pages_copied = true;
   }
-  PatchWriter out(snapshot, options, writer, stats, std::move(state.removed));
+  PatchWriter out(snapshot, options, writer, stats, std::move(state.removed), state.ahead);
   auto linked = [&](const std::string& path) {
     auto it = std::lower_bound(links.begin(), links.end(), path,
                                [](const ManifestLink& link, const std::string& p) { return link.path < p; });
@@ -489,7 +586,7 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
       }
       if (entry.type == EntryType::file && relook.count(entry.ino) > 0) {
         Fresh again{entry.path, {}};
-        SNAPKEEP_TRY_ASSIGN(bool present, lstat_below(root.get(), snapshot, entry.path, again.st));
+        SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(entry.path, again.st));
         if (present) {
           SNAPKEEP_TRY(out.fresh(again, &entry));
         } else {

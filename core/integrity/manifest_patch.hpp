@@ -29,11 +29,17 @@ inline constexpr std::size_t k_patch_max_paths = 100000;
 // in one piece (docs/btrfs.md).
 inline constexpr std::size_t k_min_pages_per_extent = 4;
 
+// PreparedPatch::hash_ahead reads files up to this size, and this much in all: a file whose change
+// was its metadata only needs no read at all (its hash is reused), so what is read ahead in vain
+// stays small.
+inline constexpr std::uint64_t k_hash_ahead_file_bytes = 1024 * 1024;
+inline constexpr std::uint64_t k_hash_ahead_bytes = 64 * 1024 * 1024;
+
 // A patch in two halves. prepare() needs only the base manifest and the changed paths, not the new
-// snapshot: it opens and checks the base's index, reads the pages the changes fall in and gathers
-// the files they removed. write() then looks at the changed paths in the new snapshot and writes
-// the manifest. A btrfs backup prepares while btrfs receive still writes the snapshot, on a thread
-// of its own (docs/btrfs.md).
+// snapshot: it opens and checks the base's index, reads the pages the changes fall in, gathers
+// the files they removed and checks the pages write() will take as they are. write() then looks at the changed paths in
+// the new snapshot and writes the manifest. A btrfs backup prepares while btrfs receive still writes the snapshot, on a
+// thread of its own (docs/btrfs.md).
 class PreparedPatch {
  public:
   // Fails when the base manifest (of changes.base) cannot be used, holds other hashes than
@@ -43,6 +49,14 @@ class PreparedPatch {
   PreparedPatch(PreparedPatch&&) noexcept;
   PreparedPatch& operator=(PreparedPatch&&) = delete;
   ~PreparedPatch();
+
+  // Hashes the small files among the changed paths (up to k_hash_ahead_file_bytes each,
+  // k_hash_ahead_bytes in all) as `source` holds them: a read-only snapshot of what the new snapshot
+  // is a copy of (the source snapshot btrfs send reads from), so write() need not read them from the
+  // new one. write() takes such a hash only for a file of the same size and mtime there; the hash
+  // then attests what was sent, as the native engine's attests what it copied (docs/btrfs.md).
+  // After a failure write() reads what was not hashed yet, as without it.
+  Status hash_ahead(const std::filesystem::path& source);
 
   // A manifest written and sealed (ManifestWriter::seal): the caller commits it.
   struct Written {

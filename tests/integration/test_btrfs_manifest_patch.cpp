@@ -372,6 +372,8 @@ TEST(BtrfsManifestPatch, TheManifestTakesItsNameBeforeTheSnapshotTakesItsId) {
   auto [id, log] = w.backup();
   ASSERT_FALSE(id.empty());
   EXPECT_NE(log.find("patched from"), std::string::npos) << log;
+  // The one changed file was hashed from the source snapshot while the receive ran.
+  EXPECT_NE(log.find("hashed in 1 files (1 from the source snapshot during the receive)"), std::string::npos) << log;
 
   std::vector<std::string> moved;  // "snapshot NAME" or "manifest NAME", in order
   alignas(inotify_event) char buffer[64 * 1024];
@@ -403,6 +405,51 @@ TEST(BtrfsManifestPatch, TheManifestTakesItsNameBeforeTheSnapshotTakesItsId) {
   EXPECT_NE(big_log.find("the manifest is patched once the snapshot has its id"), std::string::npos) << big_log;
   EXPECT_NE(big_log.find("patched from"), std::string::npos) << big_log;
   expect_same_as_full_build(w, big, "after a large change");
+}
+
+// hash_ahead reads the changed files from the source snapshot while the receive still runs; write()
+// takes such a hash only for a file of the same size and mtime in the new snapshot and reads any
+// other there. Plain folders stand in for the snapshots.
+TEST(ManifestPatch, AHashReadAheadServesOnlyAFileOfTheSameSizeAndMtime) {
+  TempDir tmp;
+  const fs::path before = tmp / "before";
+  const fs::path after = tmp / "after";
+  const fs::path source = tmp / "source";
+  for (const auto& dir : {before, after, source}) {
+    fs::create_directories(dir);
+  }
+  write_file(before / "same", "old same");
+  write_file(before / "touched", "old touched");
+  write_file(before / "resized", "old resized");
+  ManifestBuildOptions options;
+  options.content_sharing = ContentSharing::extent_lineage;
+  options.work_dir = tmp.path();
+  ASSERT_TRUE(build_manifest(before, "2026-01-01_00-00-00", tmp / "base", options).ok());
+
+  // `same` is in the new snapshot as the source holds it; `touched` has the same size but other
+  // bytes and another mtime there (changed again since), `resized` other bytes of another size.
+  for (const auto& dir : {after, source}) {
+    write_file(dir / "same", "new same!");
+    set_mtime(dir / "same", 1700000000, 5);
+    write_file(dir / "touched", dir == after ? "new touched" : "NEW TOUCHED");
+    write_file(dir / "resized", dir == after ? "resized in the snapshot" : "resized");
+    set_mtime(dir / "resized", 1700000000, 0);
+  }
+  set_mtime(after / "touched", 1700000000, 0);
+  set_mtime(source / "touched", 1700000001, 0);
+
+  TreeChanges changes{"2026-01-01_00-00-00", {"resized", "same", "touched"}, {}};
+  auto prepared = PreparedPatch::prepare(tmp / "base", changes, options.checksum);
+  ASSERT_TRUE(prepared.ok()) << prepared.error().describe();
+  ASSERT_TRUE(prepared->hash_ahead(source).ok());
+  auto written = prepared->write(after, "2026-01-02_00-00-00", tmp / "patched", options);
+  ASSERT_TRUE(written.ok()) << written.error().describe();
+  ASSERT_TRUE(written->writer.commit().ok());
+  EXPECT_EQ(written->stats.files_hashed, 3u);
+  EXPECT_EQ(written->stats.files_hashed_ahead, 1u);  // `same`
+  EXPECT_EQ(written->stats.bytes_hashed, 9u + 11u + 23u);
+  ASSERT_TRUE(build_manifest(after, "2026-01-02_00-00-00", tmp / "full", options).ok());
+  EXPECT_EQ(read_entries(tmp / "patched"), read_entries(tmp / "full"));
 }
 
 // A backup killed between its manifest's rename and its snapshot's leaves manifests/<id> beside a
