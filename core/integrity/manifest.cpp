@@ -1352,7 +1352,9 @@ Status ManifestIndex::check_pages_ahead(const std::vector<bool>& skip) {
 Status ManifestIndex::check_run(std::size_t first, std::size_t end, const std::vector<bool>* known,
                                 const std::function<Status(std::string_view)>& checked) const {
   constexpr std::uint64_t k_chunk = 1 << 20;
-  auto is_known = [&](std::size_t i) { return known != nullptr && (*known)[i]; };
+  // Bytes handed out are always checked: they are the ones the new manifest gets, and a read
+  // after the check ahead could differ from the one it checked.
+  auto is_known = [&](std::size_t i) { return !checked && known != nullptr && (*known)[i]; };
   std::string bytes;
   for (std::size_t i = first; i < end;) {
     // Whole pages, about a chunk's worth, in one read.
@@ -1364,7 +1366,7 @@ Status ManifestIndex::check_run(std::size_t first, std::size_t end, const std::v
     for (std::size_t k = i; k < last && all_known; ++k) {
       all_known = is_known(k);
     }
-    if (all_known && !checked) {
+    if (all_known) {
       i = last;  // nothing to check, no bytes wanted
       continue;
     }

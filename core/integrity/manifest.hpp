@@ -219,9 +219,10 @@ class ManifestIndex {
   // gets their bytes in order, each run once it is checked.
   Status check_pages(std::size_t first, std::size_t end,
                      const std::function<Status(std::string_view)>& checked = {}) const;
-  // Checks every page `skip` does not mark, in large reads, so that later check_pages calls need
-  // not check them again (nor read them, unless they want the bytes). A btrfs backup checks the
-  // pages its patch will take while btrfs receive still runs (docs/btrfs.md).
+  // Checks every page `skip` does not mark, in large reads, so that later check_pages calls that
+  // want no bytes (a clone) need not read them again. Calls that want the bytes still check them.
+  // A btrfs backup checks the pages its patch will take while btrfs receive still runs
+  // (docs/btrfs.md).
   Status check_pages_ahead(const std::vector<bool>& skip);
 
  private:

@@ -485,7 +485,15 @@ TEST(Manifest, PagesCheckedAheadAreCheckedOnceAndSkippedOnesLater) {
   auto taken = ahead->check_pages(5, 9);
   ASSERT_FALSE(taken.ok()) << "page 7, skipped ahead, passed unchecked";
   EXPECT_NE(taken.error().describe().find("page 7"), std::string::npos) << taken.error().describe();
-  // Pages checked ahead still hand out their bytes when asked for them.
+  // Page 3 rots after the check ahead: taken by a clone (no bytes wanted) it is not read again, but
+  // bytes handed out to be written into a new manifest are always checked.
+  std::string rotten = damaged;
+  rotten[index->pages()[3].offset + 30] ^= 0x01;
+  write_file(path, rotten);
+  EXPECT_TRUE(ahead->check_pages(0, 5).ok()) << "a page checked ahead was checked again";
+  auto copied = ahead->check_pages(0, 5, [](std::string_view) -> Status { return {}; });
+  ASSERT_FALSE(copied.ok()) << "bytes of a page checked ahead were handed out unchecked";
+  EXPECT_NE(copied.error().describe().find("page 3"), std::string::npos) << copied.error().describe();
   std::string bytes;
   ASSERT_TRUE(ahead
                   ->check_pages(0, 3,
@@ -495,7 +503,7 @@ TEST(Manifest, PagesCheckedAheadAreCheckedOnceAndSkippedOnesLater) {
                                 })
                   .ok());
   const auto& first3 = index->pages();
-  EXPECT_TRUE(bytes == damaged.substr(first3[0].offset, first3[2].offset + first3[2].length - first3[0].offset))
+  EXPECT_TRUE(bytes == rotten.substr(first3[0].offset, first3[2].offset + first3[2].length - first3[0].offset))
       << bytes.size() << " bytes handed out";
 }
 
