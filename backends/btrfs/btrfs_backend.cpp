@@ -69,9 +69,10 @@ class ManifestAhead {
   ManifestAhead(const ManifestAhead&) = delete;
   ManifestAhead& operator=(const ManifestAhead&) = delete;
 
-  // After each piece of the stream: starts the preparation once the stream is whole.
-  void stream_fed(const btrfs::SendStreamChanges& stream) {
-    if (m_prepared.valid() || !stream.usable()) {
+  // After each piece of the stream (`bytes` so far): starts the preparation once the stream is
+  // whole, unless it is so large that the manifest is patched after the backup anyway.
+  void stream_fed(const btrfs::SendStreamChanges& stream, std::uint64_t bytes) {
+    if (m_prepared.valid() || !stream.usable() || bytes > k_manifest_ahead_max_bytes) {
       return;
     }
     auto changes = stream.changes(m_parent_id);
@@ -234,15 +235,19 @@ class BtrfsBackend final : public Backend {
   Result<BackupStats> sync_and_snapshot(const BackupJob& job);
 };
 
-// A verified receive a killed run left, now in place as `id`, without its manifest (the run was
-// killed before the manifest took its name): written now by a walk, as a full send's is, so the
-// snapshot does not wait for `scrub --init` and the new snapshot's manifest can be patched from it.
-void write_completed_manifest(const BackupJob& job, const std::string& id) {
+// A verified receive a killed run left, `received` (.incoming-<id>), about to take its id without
+// its manifest (the run was killed before the manifest took its name): the manifest is written
+// now, by a walk, as a full send's is, so that the snapshot does not wait for `scrub --init` and
+// the new snapshot's manifest can be patched from it. It takes its name before the snapshot takes
+// its id, as ever. `leftovers`: the ids of every receive left, whose manifests stay. Fails only on a
+// stop signal (the receive is then still a leftover); any other failure is a warning.
+Status write_completed_manifest(const BackupJob& job, const fs::path& received, const std::string& id,
+                                const std::vector<std::string>& leftovers) {
   std::error_code ec;
   if (fs::exists(fs::symlink_status(manifest_path(job.state_dir, id), ec))) {
-    return;  // killed after the manifest took its name
+    return {};  // killed after the manifest took its name
   }
-  std::vector<std::string> ids{id};
+  std::vector<std::string> ids = leftovers;
   for (const auto& s : job.snapshots) {
     ids.push_back(s.id);
   }
@@ -251,25 +256,34 @@ void write_completed_manifest(const BackupJob& job, const std::string& id) {
   options.origin = "backup";
   options.content_sharing = ContentSharing::extent_lineage;
   options.work_dir = job.state_dir;
-  if (!job.snapshots.empty() && job.snapshots.back().id < id) {
-    options.previous_snapshot = job.snapshots.back().path;
-    options.previous_manifest = manifest_path(job.state_dir, job.snapshots.back().id);
+  // The newest snapshot before it: the hashes of the files the two share need no read.
+  for (auto it = job.snapshots.rbegin(); it != job.snapshots.rend(); ++it) {
+    if (it->id < id) {
+      options.previous_snapshot = it->path;
+      options.previous_manifest = manifest_path(job.state_dir, it->id);
+      break;
+    }
   }
   Progress progress(job.preset->name);
   options.progress = &progress;
   Status ready = ready_manifest_dir(job.state_dir, ids);
-  Result<ManifestBuildStats> built =
-      ready ? build_manifest(job.preset_dir / id, id, manifest_path(job.state_dir, id), options)
-            : Result<ManifestBuildStats>(std::move(ready).error());
+  Result<ManifestBuildStats> built = ready ? build_manifest(received, id, manifest_path(job.state_dir, id), options)
+                                           : Result<ManifestBuildStats>(std::move(ready).error());
   progress.finish();
+  if (stop_signal() != 0) {
+    return runtime_error("interrupted by signal " + std::to_string(stop_signal()) + " while writing the manifest of " +
+                         id)
+        .in(job.preset->name);
+  }
   if (!built) {
     spdlog::warn(
         "{}: the manifest of the completed snapshot {} was not written (`snapkeep scrub --init {}` makes it): {}",
         job.preset->name, id, job.preset->name, built.error().describe());
-    return;
+    return {};
   }
   spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files", job.preset->name, id, built->entries,
                format_bytes(built->bytes_hashed), built->files_hashed);
+  return {};
 }
 
 // Settles what a killed run left: a verified receive is renamed into place, anything else deleted.
@@ -281,6 +295,10 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
       leftovers.push_back(entry.path());
     }
   }
+  std::vector<std::string> leftover_ids;
+  for (const auto& dest : leftovers) {
+    leftover_ids.push_back(dest.filename().string().substr(k_incoming_prefix.size()));
+  }
   for (const auto& dest : leftovers) {
     std::string id = dest.filename().string().substr(k_incoming_prefix.size());
     fs::path source = source_root / dest.filename();
@@ -288,9 +306,9 @@ Status reconcile_leftovers(const BackupJob& job, const fs::path& source_root) {
     if (source_info && btrfs::is_verified_copy(dest, source_info->uuid) && parse_snapshot_id(id) &&
         !fs::exists(job.preset_dir / id, ec)) {
       spdlog::info("{}: completing the verified receive {} left by an interrupted run", job.preset->name, id);
+      SNAPKEEP_TRY(write_completed_manifest(job, dest, id, leftover_ids));
       SNAPKEEP_TRY(rename_path(dest, job.preset_dir / id));
       SNAPKEEP_TRY(fsync_dir(job.preset_dir));
-      write_completed_manifest(job, id);
       continue;
     }
     spdlog::info("{}: removing the unfinished receive {}", job.preset->name, dest.string());
@@ -450,10 +468,11 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
       [&](std::uint64_t bytes) {
         job.progress->update(format_bytes(bytes) + " sent", {0, bytes});
       },
-      [&](std::string_view bytes) {
+      [&, streamed = std::uint64_t{0}](std::string_view bytes) mutable {
         if (stream) {
+          streamed += bytes.size();
           stream->feed(bytes);
-          manifest->stream_fed(*stream);
+          manifest->stream_fed(*stream, streamed);
         }
       });
   job.progress->finish();
@@ -499,6 +518,9 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
       spdlog::info("{}: writing the manifest of {} in full: {}", preset.name, job.id, written.error().describe());
       stats.changes.reset();
     }
+  }
+  if (manifest) {
+    manifest->settle();  // a preparation nothing wrote from: done before the source snapshot moves
   }
   SNAPKEEP_TRY(sync_filesystem(new_dest));
   // The manifest first: a snapshot id never names a snapshot without its manifest.

@@ -451,8 +451,9 @@ Status PreparedPatch::hash_ahead(const fs::path& source) {
   std::uint64_t total = 0;
   for (const auto& f : paths) {
     const auto size = static_cast<std::uint64_t>(f.st.st_size);
-    if (!S_ISREG(f.st.st_mode) || size > k_hash_ahead_file_bytes || total + size > k_hash_ahead_bytes) {
-      continue;
+    if (!S_ISREG(f.st.st_mode) || size > k_hash_ahead_file_bytes || total + size > k_hash_ahead_bytes ||
+        state.ahead.count(f.path) > 0) {
+      continue;  // a path named and also below a named folder is hashed once
     }
     if (stop_signal() != 0) {
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));

@@ -29,9 +29,8 @@ inline constexpr std::size_t k_patch_max_paths = 100000;
 // in one piece (docs/btrfs.md).
 inline constexpr std::size_t k_min_pages_per_extent = 4;
 
-// PreparedPatch::hash_ahead reads files up to this size, and this much in all: a file whose change
-// was its metadata only needs no read at all (its hash is reused), so what is read ahead in vain
-// stays small.
+// PreparedPatch::hash_ahead reads files up to this size, and this much in all, so that what it
+// reads in vain (a file write() finds changed again, or whose hash it reuses) stays small.
 inline constexpr std::uint64_t k_hash_ahead_file_bytes = 1024 * 1024;
 inline constexpr std::uint64_t k_hash_ahead_bytes = 64 * 1024 * 1024;
 

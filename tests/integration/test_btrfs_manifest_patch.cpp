@@ -271,6 +271,47 @@ class Changer {
 };
 
 // Changer(seed)'s initial tree in `w`, backed up once (a full send or copy): the snapshot's id.
+// The renames into a preset folder and into its manifest folder, in the order they happen
+// (inotify), to tell which of a snapshot and its manifest took its name first.
+class RenameOrder {
+ public:
+  explicit RenameOrder(const fs::path& preset_dir) : m_watch(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+    if (m_watch) {
+      m_snapshots = ::inotify_add_watch(m_watch.get(), preset_dir.c_str(), IN_MOVED_TO);
+      m_manifests = ::inotify_add_watch(m_watch.get(), (preset_dir / ".snapkeep" / "manifests").c_str(), IN_MOVED_TO);
+    }
+  }
+  bool ok() const { return m_watch && m_snapshots >= 0 && m_manifests >= 0; }
+  // The manifest of `id` took its name, and before the snapshot `id` took its own.
+  void expect_manifest_first(const std::string& id) {
+    alignas(inotify_event) char buffer[64 * 1024];
+    for (ssize_t n; (n = ::read(m_watch.get(), buffer, sizeof buffer)) > 0;) {
+      for (const char* p = buffer; p < buffer + n;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(p);
+        if (event->len > 0) {
+          m_moved.push_back(std::string(event->wd == m_manifests ? "manifest " : "snapshot ") + event->name);
+        }
+        p += sizeof(inotify_event) + event->len;
+      }
+    }
+    std::string all;
+    for (const auto& m : m_moved) {
+      all += m + "\n";
+    }
+    const auto manifest_at = std::find(m_moved.begin(), m_moved.end(), "manifest " + id);
+    const auto snapshot_at = std::find(m_moved.begin(), m_moved.end(), "snapshot " + id);
+    ASSERT_NE(snapshot_at, m_moved.end()) << all;
+    ASSERT_NE(manifest_at, m_moved.end()) << all;
+    EXPECT_LT(manifest_at - m_moved.begin(), snapshot_at - m_moved.begin()) << all;
+  }
+
+ private:
+  Fd m_watch;
+  int m_snapshots = -1;
+  int m_manifests = -1;
+  std::vector<std::string> m_moved;  // "snapshot NAME" or "manifest NAME", in order
+};
+
 std::string first_backup(const PatchWorld& w, unsigned seed) {
   Changer changer(w.src, seed);
   changer.initial_tree();
@@ -362,39 +403,14 @@ TEST(BtrfsManifestPatch, TheManifestTakesItsNameBeforeTheSnapshotTakesItsId) {
   const std::string first = first_backup(w, 11);
   ASSERT_FALSE(first.empty());
   write_random_file(w.src / "bulk" / "d3" / "f3", 700, 4);
-  const fs::path preset_dir = w.dest / "home";
-  Fd watch(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
-  ASSERT_TRUE(watch) << std::strerror(errno);
-  const int snapshots = ::inotify_add_watch(watch.get(), preset_dir.c_str(), IN_MOVED_TO);
-  const int manifests = ::inotify_add_watch(watch.get(), (preset_dir / ".snapkeep" / "manifests").c_str(), IN_MOVED_TO);
-  ASSERT_GE(snapshots, 0) << std::strerror(errno);
-  ASSERT_GE(manifests, 0) << std::strerror(errno);
+  RenameOrder renames(w.dest / "home");
+  ASSERT_TRUE(renames.ok()) << std::strerror(errno);
   auto [id, log] = w.backup();
   ASSERT_FALSE(id.empty());
   EXPECT_NE(log.find("patched from"), std::string::npos) << log;
   // The one changed file was hashed from the source snapshot while the receive ran.
   EXPECT_NE(log.find("hashed in 1 files (1 from the source snapshot during the receive)"), std::string::npos) << log;
-
-  std::vector<std::string> moved;  // "snapshot NAME" or "manifest NAME", in order
-  alignas(inotify_event) char buffer[64 * 1024];
-  for (ssize_t n; (n = ::read(watch.get(), buffer, sizeof buffer)) > 0;) {
-    for (const char* p = buffer; p < buffer + n;) {
-      const auto* event = reinterpret_cast<const inotify_event*>(p);
-      if (event->len > 0) {
-        moved.push_back(std::string(event->wd == manifests ? "manifest " : "snapshot ") + event->name);
-      }
-      p += sizeof(inotify_event) + event->len;
-    }
-  }
-  std::string all;
-  for (const auto& m : moved) {
-    all += m + "\n";
-  }
-  const auto manifest_at = std::find(moved.begin(), moved.end(), "manifest " + id);
-  const auto snapshot_at = std::find(moved.begin(), moved.end(), "snapshot " + id);
-  ASSERT_NE(snapshot_at, moved.end()) << all;
-  ASSERT_NE(manifest_at, moved.end()) << all;
-  EXPECT_LT(manifest_at - moved.begin(), snapshot_at - moved.begin()) << all;
+  renames.expect_manifest_first(id);
   expect_same_as_full_build(w, id, "the second backup");
 
   // A stream of more than 64 MiB: the snapshot takes its id first and the manifest is patched
@@ -506,9 +522,13 @@ TEST(BtrfsManifestPatch, ACompletedReceiveGetsItsManifest) {
   ASSERT_TRUE(fs::remove(w.manifest(id)));
 
   write_random_file(w.src / "bulk" / "d2" / "f2", 800, 9);
+  RenameOrder renames(preset_dir);
+  ASSERT_TRUE(renames.ok()) << std::strerror(errno);
   auto [next, next_log] = w.backup();
   ASSERT_FALSE(next.empty());
   EXPECT_NE(next_log.find("completing the verified receive " + id), std::string::npos) << next_log;
+  // As ever, the manifest takes its name before the snapshot takes its id.
+  renames.expect_manifest_first(id);
   ASSERT_TRUE(exists_nofollow(w.manifest(id))) << next_log;
   auto opened = open_manifest(w.manifest(id));
   ASSERT_EQ(opened.state, ManifestState::ok) << opened.reason;
