@@ -468,6 +468,27 @@ TEST(ManifestPatch, AHashReadAheadServesOnlyAFileOfTheSameSizeAndMtime) {
   EXPECT_EQ(read_entries(tmp / "patched"), read_entries(tmp / "full"));
 }
 
+// Two backups, the second patched, then its snapshot renamed back to .incoming-<id> on both sides,
+// as a run killed after its receive was verified leaves it (its manifest is in place); its id, or ""
+// after a failure.
+std::string leave_a_verified_receive(const PatchWorld& w, unsigned seed) {
+  if (first_backup(w, seed).empty()) {
+    return "";
+  }
+  write_random_file(w.src / "bulk" / "d1" / "f1", 900, seed + 1);
+  auto [id, log] = w.backup();
+  EXPECT_NE(log.find("patched from"), std::string::npos) << log;
+  const fs::path preset_dir = w.dest / "home";
+  const fs::path source_root = w.fs_.mount_point() / ".snapkeep-snapshots" / "home";
+  for (const auto& dir : {preset_dir, source_root}) {
+    if (id.empty() || ::rename((dir / id).c_str(), (dir / (".incoming-" + id)).c_str()) != 0) {
+      ADD_FAILURE() << "cannot rename " << (dir / id) << ": " << std::strerror(errno);
+      return "";
+    }
+  }
+  return id;
+}
+
 // A backup killed between its manifest's rename and its snapshot's leaves manifests/<id> beside a
 // verified .incoming-<id> (on both sides). A scrub before the next backup must not tidy that
 // manifest away as an orphan: the next backup completes the receive, and the snapshot keeps the
@@ -477,17 +498,9 @@ TEST(BtrfsManifestPatch, AScrubKeepsTheManifestOfAReceiveAKilledRunLeft) {
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
-  ASSERT_FALSE(first_backup(w, 12).empty());
-  write_random_file(w.src / "bulk" / "d1" / "f1", 900, 6);
-  auto [id, log] = w.backup();
+  const std::string id = leave_a_verified_receive(w, 12);
   ASSERT_FALSE(id.empty());
-  ASSERT_NE(log.find("patched from"), std::string::npos) << log;
   const fs::path preset_dir = w.dest / "home";
-  const fs::path source_root = w.fs_.mount_point() / ".snapkeep-snapshots" / "home";
-  ASSERT_TRUE(exists_nofollow(source_root / id)) << source_root;
-  ASSERT_EQ(::rename((preset_dir / id).c_str(), (preset_dir / (".incoming-" + id)).c_str()), 0) << std::strerror(errno);
-  ASSERT_EQ(::rename((source_root / id).c_str(), (source_root / (".incoming-" + id)).c_str()), 0)
-      << std::strerror(errno);
 
   RunResult scrub = snapkeep({"-c", w.config.string(), "-v", "scrub"});
   EXPECT_TRUE(exists_nofollow(w.manifest(id))) << "the scrub tidied the manifest away:\n" << scrub.err;
@@ -510,15 +523,9 @@ TEST(BtrfsManifestPatch, ACompletedReceiveGetsItsManifest) {
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
-  ASSERT_FALSE(first_backup(w, 13).empty());
-  write_random_file(w.src / "bulk" / "d1" / "f1", 900, 8);
-  auto [id, log] = w.backup();
+  const std::string id = leave_a_verified_receive(w, 13);
   ASSERT_FALSE(id.empty());
   const fs::path preset_dir = w.dest / "home";
-  const fs::path source_root = w.fs_.mount_point() / ".snapkeep-snapshots" / "home";
-  ASSERT_EQ(::rename((preset_dir / id).c_str(), (preset_dir / (".incoming-" + id)).c_str()), 0) << std::strerror(errno);
-  ASSERT_EQ(::rename((source_root / id).c_str(), (source_root / (".incoming-" + id)).c_str()), 0)
-      << std::strerror(errno);
   ASSERT_TRUE(fs::remove(w.manifest(id)));
 
   write_random_file(w.src / "bulk" / "d2" / "f2", 800, 9);

@@ -454,18 +454,7 @@ TEST(Manifest, PagesAreCheckedOneByOneAndReadAlone) {
 // checked when check_pages takes it later, and a damaged page it checked fails it at once.
 TEST(Manifest, PagesCheckedAheadAreCheckedOnceAndSkippedOnesLater) {
   TempDir tmp;
-  auto entries = paged_entries(3000);
-  fs::path path = tmp / "m";
-  {
-    ManifestHeader header;
-    header.links = true;
-    auto writer = ManifestWriter::create(path, header);
-    ASSERT_TRUE(writer.ok());
-    for (const auto& e : entries) {
-      ASSERT_TRUE(writer->add(e).ok());
-    }
-    ASSERT_TRUE(writer->commit().ok());
-  }
+  const fs::path path = write_manifest(tmp, paged_entries(3000));
   auto index = ManifestIndex::open(path);
   ASSERT_TRUE(index.ok());
   const std::size_t pages = index->pages().size();
