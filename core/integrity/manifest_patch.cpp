@@ -156,6 +156,36 @@ Status walk_below(const fs::path& root, const std::string& rel, dev_t root_dev, 
   return {};
 }
 
+// The changed paths as `snapshot` (device `dev`) holds them, looked at through `below`: each named
+// entry, and each named subtree with everything below it; sorted by path, each once.
+Result<std::vector<Fresh>> look_at_changes(const fs::path& snapshot, dev_t dev, Below& below,
+                                           const TreeChanges& changes, std::size_t max_paths) {
+  std::vector<Fresh> fresh;
+  for (const auto& path : changes.entries) {
+    Fresh f{path, {}};
+    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
+    if (present) {
+      fresh.push_back(std::move(f));
+    }
+  }
+  for (const auto& path : changes.subtrees) {
+    Fresh f{path, {}};
+    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
+    if (!present) {
+      continue;
+    }
+    const bool folder = S_ISDIR(f.st.st_mode) && f.st.st_dev == dev;
+    fresh.push_back(std::move(f));
+    if (folder) {
+      SNAPKEEP_TRY(walk_below(snapshot, path, dev, max_paths, fresh));
+    }
+  }
+  std::sort(fresh.begin(), fresh.end(), [](const Fresh& a, const Fresh& b) { return a.path < b.path; });
+  fresh.erase(std::unique(fresh.begin(), fresh.end(), [](const Fresh& a, const Fresh& b) { return a.path == b.path; }),
+              fresh.end());
+  return fresh;
+}
+
 // Which paths the changes cover: named entries, and everything at or below a named subtree.
 class ChangedPaths {
  public:
@@ -431,29 +461,15 @@ Status PreparedPatch::hash_ahead(const fs::path& source) {
     return sys_error("cannot read snapshot", source);
   }
   Below below(root.get(), source);
-  std::vector<Fresh> paths;
-  for (const auto& path : state.changes.entries) {
-    Fresh f{path, {}};
-    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
-    if (present) {
-      paths.push_back(std::move(f));
-    }
-  }
-  for (const auto& path : state.changes.subtrees) {
-    Fresh f{path, {}};
-    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
-    if (present && S_ISDIR(f.st.st_mode) && f.st.st_dev == root_st.st_dev) {
-      SNAPKEEP_TRY(walk_below(source, path, root_st.st_dev, state.max_paths, paths));
-    }
-  }
+  SNAPKEEP_TRY_ASSIGN(std::vector<Fresh> paths,
+                      look_at_changes(source, root_st.st_dev, below, state.changes, state.max_paths));
   std::vector<Hasher> hashers;
   hashers.emplace_back(state.checksum);
   std::uint64_t total = 0;
   for (const auto& f : paths) {
     const auto size = static_cast<std::uint64_t>(f.st.st_size);
-    if (!S_ISREG(f.st.st_mode) || size > k_hash_ahead_file_bytes || total + size > k_hash_ahead_bytes ||
-        state.ahead.count(f.path) > 0) {
-      continue;  // a path named and also below a named folder is hashed once
+    if (!S_ISREG(f.st.st_mode) || size > k_hash_ahead_file_bytes || total + size > k_hash_ahead_bytes) {
+      continue;
     }
     if (stop_signal() != 0) {
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
@@ -485,31 +501,7 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
     return sys_error("cannot read snapshot", snapshot);
   }
   Below below(root.get(), snapshot);
-
-  // The changed paths as they are now.
-  std::vector<Fresh> fresh;
-  for (const auto& path : changes.entries) {
-    Fresh f{path, {}};
-    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
-    if (present) {
-      fresh.push_back(std::move(f));
-    }
-  }
-  for (const auto& path : changes.subtrees) {
-    Fresh f{path, {}};
-    SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(path, f.st));
-    if (!present) {
-      continue;
-    }
-    const bool folder = S_ISDIR(f.st.st_mode) && f.st.st_dev == root_st.st_dev;
-    fresh.push_back(std::move(f));
-    if (folder) {
-      SNAPKEEP_TRY(walk_below(snapshot, path, root_st.st_dev, max_paths, fresh));
-    }
-  }
-  std::sort(fresh.begin(), fresh.end(), [](const Fresh& a, const Fresh& b) { return a.path < b.path; });
-  fresh.erase(std::unique(fresh.begin(), fresh.end(), [](const Fresh& a, const Fresh& b) { return a.path == b.path; }),
-              fresh.end());
+  SNAPKEEP_TRY_ASSIGN(std::vector<Fresh> fresh, look_at_changes(snapshot, root_st.st_dev, below, changes, max_paths));
 
   const ManifestIndex& base = *state.base;
   const ChangedPaths& changed = *state.changed;
