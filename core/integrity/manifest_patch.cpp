@@ -156,10 +156,13 @@ Status walk_below(const fs::path& root, const std::string& rel, dev_t root_dev, 
   return {};
 }
 
+// Whether look_at_changes walks what lies below a named subtree.
+enum class Subtrees { walked, named_only };
+
 // The changed paths as `snapshot` (device `dev`) holds them, looked at through `below`: each named
-// entry, and each named subtree with everything below it; sorted by path, each once.
+// entry, and each named subtree with (when walked) everything below it; sorted by path, each once.
 Result<std::vector<Fresh>> look_at_changes(const fs::path& snapshot, dev_t dev, Below& below,
-                                           const TreeChanges& changes, std::size_t max_paths) {
+                                           const TreeChanges& changes, std::size_t max_paths, Subtrees subtrees) {
   std::vector<Fresh> fresh;
   for (const auto& path : changes.entries) {
     Fresh f{path, {}};
@@ -174,7 +177,7 @@ Result<std::vector<Fresh>> look_at_changes(const fs::path& snapshot, dev_t dev, 
     if (!present) {
       continue;
     }
-    const bool folder = S_ISDIR(f.st.st_mode) && f.st.st_dev == dev;
+    const bool folder = S_ISDIR(f.st.st_mode) && f.st.st_dev == dev && subtrees == Subtrees::walked;
     fresh.push_back(std::move(f));
     if (folder) {
       SNAPKEEP_TRY(walk_below(snapshot, path, dev, max_paths, fresh));
@@ -346,7 +349,8 @@ struct PreparedPatch::State {
   // a new name. The pages read on the way, for the merge, up to k_patch_cached_entries.
   std::unordered_map<std::uint64_t, ManifestEntry> removed;
   std::unordered_map<std::size_t, std::vector<ManifestEntry>> cached;
-  AheadHashes ahead;  // hash_ahead's, by path
+  AheadHashes ahead;              // hash_ahead's, by path
+  std::uint64_t ahead_bytes = 0;  // and the bytes it read
   bool written = false;
 };
 
@@ -461,8 +465,10 @@ Status PreparedPatch::hash_ahead(const fs::path& source) {
     return sys_error("cannot read snapshot", source);
   }
   Below below(root.get(), source);
-  SNAPKEEP_TRY_ASSIGN(std::vector<Fresh> paths,
-                      look_at_changes(source, root_st.st_dev, below, state.changes, state.max_paths));
+  // Not below a named subtree: that is a renamed folder, whose files keep their content and their
+  // hashes (a new file is named itself, as the target of its rename from a temporary name).
+  SNAPKEEP_TRY_ASSIGN(std::vector<Fresh> paths, look_at_changes(source, root_st.st_dev, below, state.changes,
+                                                                state.max_paths, Subtrees::named_only));
   std::vector<Hasher> hashers;
   hashers.emplace_back(state.checksum);
   std::uint64_t total = 0;
@@ -479,7 +485,12 @@ Status PreparedPatch::hash_ahead(const fs::path& source) {
     SNAPKEEP_TRY(hash_entry(source / f.path, hashers, record, total));
     state.ahead[f.path] = AheadHash{record.size, record.mtime_ns, std::move(record.hash)};
   }
+  state.ahead_bytes = total;
   return {};
+}
+
+std::pair<std::size_t, std::uint64_t> PreparedPatch::hashed_ahead() const {
+  return {m_state->ahead.size(), m_state->ahead_bytes};
 }
 
 Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, const std::string& id,
@@ -501,7 +512,8 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
     return sys_error("cannot read snapshot", snapshot);
   }
   Below below(root.get(), snapshot);
-  SNAPKEEP_TRY_ASSIGN(std::vector<Fresh> fresh, look_at_changes(snapshot, root_st.st_dev, below, changes, max_paths));
+  SNAPKEEP_TRY_ASSIGN(std::vector<Fresh> fresh,
+                      look_at_changes(snapshot, root_st.st_dev, below, changes, max_paths, Subtrees::walked));
 
   const ManifestIndex& base = *state.base;
   const ChangedPaths& changed = *state.changed;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "core/base/error.hpp"
 #include "core/integrity/manifest.hpp"
@@ -49,13 +50,15 @@ class PreparedPatch {
   PreparedPatch& operator=(PreparedPatch&&) = delete;
   ~PreparedPatch();
 
-  // Hashes the small files among the changed paths (up to k_hash_ahead_file_bytes each,
+  // Hashes the small files among the changed paths, not below a renamed folder (up to k_hash_ahead_file_bytes each,
   // k_hash_ahead_bytes in all) as `source` holds them: a read-only snapshot of what the new snapshot
   // is a copy of (the source snapshot btrfs send reads from), so write() need not read them from the
   // new one. write() takes such a hash only for a file of the same size and mtime there; the hash
   // then attests what was sent, as the native engine's attests what it copied (docs/btrfs.md).
   // After a failure write() reads what was not hashed yet, as without it.
   Status hash_ahead(const std::filesystem::path& source);
+  // The files hash_ahead hashed and the bytes it read (write() may not use them all).
+  std::pair<std::size_t, std::uint64_t> hashed_ahead() const;
 
   // A manifest written and sealed (ManifestWriter::seal): the caller commits it.
   struct Written {

@@ -468,6 +468,32 @@ TEST(ManifestPatch, AHashReadAheadServesOnlyAFileOfTheSameSizeAndMtime) {
   EXPECT_EQ(read_entries(tmp / "patched"), read_entries(tmp / "full"));
 }
 
+// A renamed folder costs no reads ahead: its files keep their content and their hashes. New files,
+// also in a new folder, are hashed from the source snapshot during the receive.
+TEST(BtrfsManifestPatch, ARenamedFolderIsNotReadAheadNewFilesAre) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  ASSERT_FALSE(first_backup(w, 14).empty());
+  fs::rename(w.src / "bulk" / "d4", w.src / "bulk" / "d4-renamed");
+  auto [renamed, log] = w.backup();
+  ASSERT_FALSE(renamed.empty());
+  EXPECT_NE(log.find("patched from"), std::string::npos) << log;
+  EXPECT_NE(log.find(" 0 changed files hashed ahead (0 B)"), std::string::npos) << log;
+  EXPECT_NE(log.find("hashed in 0 files"), std::string::npos) << log;
+  expect_same_as_full_build(w, renamed, "after the rename");
+
+  write_random_file(w.src / "new" / "a", 300, 1);
+  write_random_file(w.src / "new" / "b", 400, 2);
+  write_random_file(w.src / "bulk" / "d5" / "new", 500, 3);
+  auto [added, added_log] = w.backup();
+  ASSERT_FALSE(added.empty());
+  EXPECT_NE(added_log.find(" 3 changed files hashed ahead (1.2 KiB)"), std::string::npos) << added_log;
+  EXPECT_NE(added_log.find("hashed in 3 files (3 from the source snapshot during the receive)"), std::string::npos)
+      << added_log;
+  expect_same_as_full_build(w, added, "after new files");
+}
+
 // Two backups, the second patched, then its snapshot renamed back to .incoming-<id> on both sides,
 // as a run killed after its receive was verified leaves it (its manifest is in place); its id, or ""
 // after a failure.
