@@ -122,11 +122,8 @@ class ManifestAhead {
       ids.push_back(s.id);
     }
     SNAPKEEP_TRY(ready_manifest_dir(m_job.state_dir, ids));
-    ManifestBuildOptions options;
-    options.checksum = m_job.preset->checksum;
-    options.origin = "backup";
-    options.content_sharing = ContentSharing::extent_lineage;
-    options.work_dir = m_job.state_dir;
+    const ManifestBuildOptions options =
+        backup_manifest_options(*m_job.preset, m_job.state_dir, ContentSharing::extent_lineage);
     SNAPKEEP_TRY_ASSIGN(PreparedPatch::Written written,
                         prepared->write(received, m_job.id, manifest_path(m_job.state_dir, m_job.id), options));
     m_written.emplace(std::move(written));
@@ -253,19 +250,11 @@ Status write_completed_manifest(const BackupJob& job, const fs::path& received, 
   for (const auto& s : job.snapshots) {
     ids.push_back(s.id);
   }
-  ManifestBuildOptions options;
-  options.checksum = job.preset->checksum;
-  options.origin = "backup";
-  options.content_sharing = ContentSharing::extent_lineage;
-  options.work_dir = job.state_dir;
   // The newest snapshot before it: the hashes of the files the two share need no read.
-  for (auto it = job.snapshots.rbegin(); it != job.snapshots.rend(); ++it) {
-    if (it->id < id) {
-      options.previous_snapshot = it->path;
-      options.previous_manifest = manifest_path(job.state_dir, it->id);
-      break;
-    }
-  }
+  auto previous =
+      std::find_if(job.snapshots.rbegin(), job.snapshots.rend(), [&](const SnapshotInfo& s) { return s.id < id; });
+  ManifestBuildOptions options = backup_manifest_options(*job.preset, job.state_dir, ContentSharing::extent_lineage,
+                                                         previous == job.snapshots.rend() ? nullptr : &*previous);
   Progress progress(job.preset->name);
   options.progress = &progress;
   Status ready = ready_manifest_dir(job.state_dir, ids);

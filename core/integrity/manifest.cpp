@@ -1342,10 +1342,8 @@ Status ManifestIndex::check_pages_ahead(const std::vector<bool>& skip) {
     return runtime_error("internal error: pages to skip do not match the manifest's", m_path);
   }
   SNAPKEEP_TRY(check_run(0, m_pages.size(), &skip, {}));
-  m_checked.assign(m_pages.size(), false);
-  for (std::size_t i = 0; i < m_pages.size(); ++i) {
-    m_checked[i] = !skip[i];
-  }
+  m_checked = skip;
+  m_checked.flip();  // checked: every page not skipped
   return {};
 }
 

@@ -455,6 +455,20 @@ void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& i
   }
 }
 
+ManifestBuildOptions backup_manifest_options(const Preset& preset, const fs::path& state_dir, ContentSharing sharing,
+                                             const SnapshotInfo* previous) {
+  ManifestBuildOptions options;
+  options.checksum = preset.checksum;
+  options.origin = "backup";
+  options.content_sharing = sharing;
+  options.work_dir = state_dir;
+  if (previous != nullptr) {
+    options.previous_snapshot = previous->path;
+    options.previous_manifest = manifest_path(state_dir, previous->id);
+  }
+  return options;
+}
+
 Status ready_manifest_dir(const fs::path& state_dir, const std::vector<std::string>& ids) {
   SNAPKEEP_TRY(make_dir(manifest_dir(state_dir), 0700));
   tidy_manifests(state_dir, ids);
@@ -511,15 +525,8 @@ void write_backup_manifest(const Preset& preset, const fs::path& preset_dir, con
     fail(std::move(ready).error());
     return;
   }
-  ManifestBuildOptions options;
-  options.checksum = preset.checksum;
-  options.origin = "backup";
-  options.content_sharing = sharing;
-  options.work_dir = state_dir;
-  if (!earlier.empty()) {
-    options.previous_snapshot = earlier.back().path;
-    options.previous_manifest = manifest_path(state_dir, earlier.back().id);
-  }
+  ManifestBuildOptions options =
+      backup_manifest_options(preset, state_dir, sharing, earlier.empty() ? nullptr : &earlier.back());
   Progress progress(preset.name);
   options.progress = &progress;
   Result<ManifestBuildStats> built = runtime_error("not built");

@@ -78,6 +78,12 @@ Result<ManifestBuildStats> build_manifest(const std::filesystem::path& snapshot,
 // the preset's lock held.
 void tidy_manifests(const std::filesystem::path& state_dir, const std::vector<std::string>& ids);
 
+// The options of a manifest made at backup time for `preset`: its checksum, origin "backup", the
+// backend's `sharing`, work files in state_dir, and the hashes of `previous` (a snapshot before the
+// new one, with its manifest in state_dir) to reuse, when given.
+ManifestBuildOptions backup_manifest_options(const Preset& preset, const std::filesystem::path& state_dir,
+                                             ContentSharing sharing, const SnapshotInfo* previous = nullptr);
+
 // Makes state_dir/manifests and tidies it (tidy_manifests, and the work files killed runs left).
 Status ready_manifest_dir(const std::filesystem::path& state_dir, const std::vector<std::string>& ids);
 
