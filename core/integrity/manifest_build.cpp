@@ -476,6 +476,18 @@ Status ready_manifest_dir(const fs::path& state_dir, const std::vector<std::stri
   return {};
 }
 
+// How a patch took the base's pages, for the log: copied (and why) or how many cloned.
+static std::string copied_or_cloned(const ManifestBuildStats& built) {
+  switch (built.base_copy) {
+    case ManifestBuildStats::BaseCopy::cloned: break;
+    case ManifestBuildStats::BaseCopy::fragmented: return "copied into one piece";
+    case ManifestBuildStats::BaseCopy::little_to_clone:
+      return "copied into one piece, as clones would take only " + std::to_string(built.base_cloned_percent) +
+             " % of it";
+  }
+  return std::to_string(built.base_pages_cloned) + " of them cloned";
+}
+
 void note_backup_manifest(const Preset& preset, const std::string& id, const ManifestBuildStats& built, bool patched,
                           BackupStats& stats) {
   if (stats.counts_from_manifest) {
@@ -494,9 +506,7 @@ void note_backup_manifest(const Preset& preset, const std::string& id, const Man
         built.files_hashed_ahead > 0
             ? " (" + std::to_string(built.files_hashed_ahead) + " from the source snapshot during the receive)"
             : std::string(),
-        built.entries, built.base_pages_read, built.base_pages_taken,
-        built.base_pages_copied ? std::string("copied into one piece")
-                                : std::to_string(built.base_pages_cloned) + " of them cloned",
+        built.entries, built.base_pages_read, built.base_pages_taken, copied_or_cloned(built),
         built.base_extents > 0 ? std::to_string(built.base_extents) : std::string("unknown"));
   } else {
     spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,

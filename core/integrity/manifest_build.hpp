@@ -34,10 +34,15 @@ struct ManifestBuildStats {
   // patch_manifest only: pages of the base manifest read and merged, and taken as they are.
   std::uint64_t base_pages_read = 0;
   std::uint64_t base_pages_taken = 0;
-  // patch_manifest only: the extents the base manifest is stored in, and whether the pages taken
-  // were copied rather than cloned because there were too many (k_min_pages_per_extent).
+  // patch_manifest only: the extents the base manifest is stored in, and the share of its bytes in
+  // runs of taken pages long enough to be cloned (k_min_clone_bytes), in percent.
   std::uint64_t base_extents = 0;
-  bool base_pages_copied = false;
+  std::uint64_t base_cloned_percent = 0;
+  // patch_manifest only: whether the pages taken were cloned or copied, and why copied: the base is
+  // in too many extents (k_min_pages_per_extent), or clones would take too little of it
+  // (base_cloned_percent below k_min_cloned_percent).
+  enum class BaseCopy { cloned, fragmented, little_to_clone };
+  BaseCopy base_copy = BaseCopy::cloned;
   // patch_manifest only: the pages taken by a clone (the others in runs shorter than
   // k_min_clone_bytes, or all of them when copied, were written).
   std::uint64_t base_pages_cloned = 0;

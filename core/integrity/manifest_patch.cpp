@@ -225,6 +225,32 @@ struct AheadHash {
 };
 using AheadHashes = std::unordered_map<std::string, AheadHash>;
 
+// The share of the bytes of `pages` that clones would take, in percent: the runs of pages not
+// `touched` of k_min_clone_bytes and longer, as ManifestWriter::add_pages clones them.
+std::uint64_t cloned_percent(const std::vector<ManifestPage>& pages, const std::vector<bool>& touched) {
+  if (pages.empty()) {
+    return 0;
+  }
+  std::uint64_t cloned = 0;
+  for (std::size_t i = 0; i < pages.size();) {
+    if (touched[i]) {
+      ++i;
+      continue;
+    }
+    std::size_t end = i;
+    while (end < pages.size() && !touched[end]) {
+      ++end;
+    }
+    const std::uint64_t length = pages[end - 1].offset + pages[end - 1].length - pages[i].offset;
+    if (length >= k_min_clone_bytes) {
+      cloned += length;
+    }
+    i = end;
+  }
+  const std::uint64_t whole = pages.back().offset + pages.back().length - pages.front().offset;
+  return cloned * 100 / whole;
+}
+
 // Writes entries of changed paths: reuses a hash the base manifest vouches for or one hashed ahead,
 // else reads.
 class PatchWriter {
@@ -544,9 +570,14 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
   ManifestBuildStats stats;
   stats.base_extents = state.base_extents;
+  stats.base_cloned_percent = cloned_percent(pages, touched);
   if (state.base_extents * k_min_pages_per_extent > pages.size()) {
+    stats.base_copy = ManifestBuildStats::BaseCopy::fragmented;
+  } else if (stats.base_cloned_percent < k_min_cloned_percent) {
+    stats.base_copy = ManifestBuildStats::BaseCopy::little_to_clone;
+  }
+  if (stats.base_copy != ManifestBuildStats::BaseCopy::cloned) {
     writer.copy_taken_pages();
-    stats.base_pages_copied = true;
   }
   PatchWriter out(snapshot, options, writer, stats, std::move(state.removed), state.ahead);
   auto linked = [&](const std::string& path) {

@@ -30,6 +30,12 @@ inline constexpr std::size_t k_patch_max_paths = 100000;
 // in one piece (docs/btrfs.md).
 inline constexpr std::size_t k_min_pages_per_extent = 4;
 
+// The pages taken are copied too when clones would take less than this share of the base (percent
+// of its bytes in runs of k_min_clone_bytes and longer): changes spread over a small manifest leave
+// short runs between them, and clones that spare writing a few MiB cost more in the sync that
+// follows than writing them (measured in docs/btrfs.md). A copy then takes at most twice the room.
+inline constexpr std::uint64_t k_min_cloned_percent = 50;
+
 // PreparedPatch::hash_ahead reads files up to this size, and this much in all, so that what it
 // reads in vain (a file write() finds changed again, or whose hash it reuses) stays small.
 inline constexpr std::uint64_t k_hash_ahead_file_bytes = 1024 * 1024;

@@ -614,10 +614,11 @@ TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
   ASSERT_TRUE(w.fs_.ok());
   Changer changer(w.src, 5);
   changer.initial_tree();
-  // Runs of pages between those a round rewrites long enough to be cloned (k_min_clone_bytes): about
-  // 600 entries, 17 pages, per bulk folder.
+  // Runs of pages between those a round rewrites long enough to be cloned (k_min_clone_bytes), and
+  // most of the manifest (k_min_cloned_percent): about 1 100 entries, 30 pages, per bulk folder, in
+  // which a round rewrites the folder's page and a file's.
   for (int d = 0; d < 12; ++d) {
-    for (int f = 0; f < 500; ++f) {
+    for (int f = 0; f < 1000; ++f) {
       write_file(w.src / "bulk" / ("d" + std::to_string(d)) / ("g" + std::to_string(f)), std::to_string(f));
     }
   }
@@ -674,7 +675,8 @@ TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
 
 // A run of taken pages shorter than k_min_clone_bytes is written, not cloned: a change in every
 // bulk folder leaves runs of two or three pages between the rewritten ones, and the new manifest
-// shares no block with its parent and is one extent, where clones would have made it dozens.
+// shares no block with its parent and is one extent, where clones would have made it dozens. With
+// nothing to clone, the taken pages are copied as a whole (k_min_cloned_percent).
 TEST(BtrfsManifestPatch, ShortRunsOfTakenPagesAreWrittenNotCloned) {
   SNAPKEEP_REQUIRE_ROOT();
   PatchWorld w;
@@ -691,7 +693,9 @@ TEST(BtrfsManifestPatch, ShortRunsOfTakenPagesAreWrittenNotCloned) {
   auto patched = ManifestIndex::open(w.manifest(id));
   ASSERT_TRUE(patched.ok()) << patched.error().describe();
   ASSERT_LT(base->pages().size() * k_manifest_page / 12, k_min_clone_bytes) << "runs too long for this test";
-  EXPECT_NE(log.find(" taken as they were, 0 of them cloned"), std::string::npos) << log;
+  EXPECT_NE(log.find(" taken as they were, copied into one piece, as clones would take only 0 % of it"),
+            std::string::npos)
+      << log;
   EXPECT_EQ(log.find(" 0 taken as they were"), std::string::npos) << "no page was taken\n" << log;
   EXPECT_FALSE(btrfs::shares_blocks(w.manifest(previous), w.manifest(id))) << "short runs were cloned\n" << log;
   Fd fd(::open(w.manifest(id).c_str(), O_RDONLY | O_CLOEXEC));
@@ -699,6 +703,37 @@ TEST(BtrfsManifestPatch, ShortRunsOfTakenPagesAreWrittenNotCloned) {
   ASSERT_TRUE(extents.ok()) << extents.error().describe();
   EXPECT_LE(*extents, 2u) << "the new manifest is in pieces";
   expect_same_as_full_build(w, id, "a file in every bulk folder");
+}
+
+// Changes spread over most of a manifest leave one run of pages long enough to clone, but less
+// than half of the manifest: clones would spare writing a few pages and cost more in the sync that
+// follows (docs/btrfs.md), so the taken pages are copied and the new manifest is one piece again.
+TEST(BtrfsManifestPatch, PagesClonesWouldTakeLittleOfAreCopied) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  const std::string previous = first_backup(w, 7);
+  ASSERT_FALSE(previous.empty());
+  // A file in each of the first nine bulk folders: the pages of the last three and of dir0..dir5
+  // are one run left alone.
+  for (int d = 0; d < 9; ++d) {
+    write_random_file(w.src / "bulk" / ("d" + std::to_string(d)) / "f50", 50, static_cast<unsigned>(d));
+  }
+  auto [id, log] = w.backup();
+  ASSERT_FALSE(id.empty());
+  std::smatch share;
+  ASSERT_TRUE(
+      std::regex_search(log, share, std::regex("copied into one piece, as clones would take only ([0-9]+) % of it")))
+      << log;
+  const unsigned long percent = std::stoul(share[1]);
+  EXPECT_GT(percent, 0u) << "no run long enough to clone: the test shows nothing\n" << log;
+  EXPECT_LT(percent, k_min_cloned_percent) << log;
+  EXPECT_FALSE(btrfs::shares_blocks(w.manifest(previous), w.manifest(id))) << "pages were cloned\n" << log;
+  Fd fd(::open(w.manifest(id).c_str(), O_RDONLY | O_CLOEXEC));
+  auto extents = count_extents(fd.get(), w.manifest(id));
+  ASSERT_TRUE(extents.ok()) << extents.error().describe();
+  EXPECT_LE(*extents, 2u) << "the new manifest is in pieces";
+  expect_same_as_full_build(w, id, "a file in nine bulk folders");
 }
 
 // The manifest as snapkeep 0.2 wrote it (format version 2: no pages, no link table).
