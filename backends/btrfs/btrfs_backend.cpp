@@ -88,8 +88,8 @@ class ManifestAhead {
           if (auto hashed = prepared->hash_ahead(source); !hashed) {
             spdlog::debug("{}: changed files not hashed ahead: {}", name, hashed.error().describe());
           }
-          const auto [files, bytes] = prepared->hashed_ahead();
-          spdlog::debug("{}: {} changed files hashed ahead ({})", name, files, format_bytes(bytes));
+          const auto [files, read] = prepared->hashed_ahead();
+          spdlog::debug("{}: {} changed files hashed ahead ({})", name, files, format_bytes(read));
         }
         return prepared;
       } catch (const std::exception& e) {

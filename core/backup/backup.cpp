@@ -132,8 +132,7 @@ Status check_before_writing(const Preset& preset, const BackupOptions& options) 
                          "needs it mounted read-write")
         .in(preset.name);
   }
-  if (auto existing = list_snapshots(preset.preset_dir());
-      !existing || std::none_of(existing->begin(), existing->end(), [](const auto& s) { return s.time_recorded; })) {
+  if (!holds_recorded_snapshot(preset.preset_dir())) {
     SNAPKEEP_TRY(check_destination_filesystem(preset));
   }
   return {};

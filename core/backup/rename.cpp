@@ -28,11 +28,6 @@ std::string recorded_source(const fs::path& preset_dir) {
   return doc.is_object() ? doc.value("source", "") : "";
 }
 
-bool holds_own_snapshots(const fs::path& preset_dir) {
-  auto snapshots = list_snapshots(preset_dir);
-  return snapshots && std::any_of(snapshots->begin(), snapshots->end(), [](const auto& s) { return s.time_recorded; });
-}
-
 }  // namespace
 
 Status record_preset_identity(const Preset& preset) {
@@ -43,7 +38,7 @@ Status record_preset_identity(const Preset& preset) {
 
 std::optional<std::string> orphaned_folder_of(const Preset& preset,
                                               const std::vector<std::string>& configured_presets) {
-  if (holds_own_snapshots(preset.preset_dir())) {
+  if (holds_recorded_snapshot(preset.preset_dir())) {
     return std::nullopt;
   }
   std::error_code ec;
@@ -53,7 +48,7 @@ std::optional<std::string> orphaned_folder_of(const Preset& preset,
         std::find(configured_presets.begin(), configured_presets.end(), name) != configured_presets.end()) {
       continue;
     }
-    if (recorded_source(entry.path()) == preset.source.string() && holds_own_snapshots(entry.path())) {
+    if (recorded_source(entry.path()) == preset.source.string() && holds_recorded_snapshot(entry.path())) {
       return name;
     }
   }
@@ -67,12 +62,12 @@ Status rename_preset(const Preset& renamed, const std::string& old_name, const B
   if (old_name.empty() || old_name.find('/') != std::string::npos || old_name.front() == '.' || old_name == "latest") {
     return config_error("'" + old_name + "' is not a preset name").in(renamed.name);
   }
-  if (!holds_own_snapshots(from)) {
+  if (!holds_recorded_snapshot(from)) {
     return config_error("there are no snapkeep snapshots in " + from.string() + " to rename").in(renamed.name);
   }
   std::error_code ec;
   if (fs::exists(fs::symlink_status(to, ec))) {
-    if (holds_own_snapshots(to)) {
+    if (holds_recorded_snapshot(to)) {
       return config_error(to.string() + " already holds snapshots; move one of the two folders aside first")
           .in(renamed.name);
     }

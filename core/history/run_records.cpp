@@ -95,8 +95,8 @@ nlohmann::json backup_record(const Preset& preset, const Backend& backend, const
   }
   record["pruned"] = run.pruned;
   record["deleted_for_space"] = for_space;
-  if (auto snapshots = list_snapshots(preset.preset_dir())) {
-    record["snapshots"] = snapshots->size();
+  if (auto snapshots = count_snapshots(preset.preset_dir())) {
+    record["snapshots"] = *snapshots;
   }
   add_destination(preset, backend, record);
   return record;

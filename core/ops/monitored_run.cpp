@@ -25,13 +25,13 @@ void warn(const Preset& preset, const Error& error) {
 
 // The destination as it is now: snapshot count and room; nullopt when it cannot be listed.
 std::optional<DestinationRecord> measure_destination(const Preset& preset, const Backend& backend) {
-  auto snapshots = list_snapshots(preset.preset_dir());
+  auto snapshots = count_snapshots(preset.preset_dir());
   if (!snapshots) {
     return std::nullopt;
   }
   DestinationRecord d;
   d.time = std::time(nullptr);
-  d.snapshots = snapshots->size();
+  d.snapshots = *snapshots;
   if (auto space = backend.space(preset.destination)) {
     d.free_bytes = space->free_bytes;
     d.size_bytes = space->size_bytes;

@@ -1,15 +1,18 @@
 #include "core/store/catalog.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
+#include <functional>
+#include <memory>
 #include <tuple>
 
+#include "core/base/fd.hpp"
 #include "core/base/fsutil.hpp"
 #include "core/store/snapshot_id.hpp"
 
@@ -32,11 +35,44 @@ struct Record {
   std::optional<std::uint64_t> bytes;
 };
 
+// The text of a small file, or nullopt when it cannot be read. A backup reads every snapshot's
+// record (list_snapshots, record_snapshot_time): plain read(2)s, no stream.
+std::optional<std::string> read_small_file(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    return std::nullopt;
+  }
+  std::string text;
+  char buffer[512];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n < 0) {
+      return std::nullopt;
+    }
+    if (n == 0) {
+      return text;
+    }
+    text.append(buffer, static_cast<std::size_t>(n));
+  }
+}
+
 std::optional<Record> read_record(const fs::path& preset_dir, const std::string& id) {
-  std::ifstream in(record_path(preset_dir, id));
-  std::string line;
   std::optional<Record> out;
-  while (std::getline(in, line)) {
+  const std::optional<std::string> text = read_small_file(record_path(preset_dir, id));
+  if (!text) {
+    return out;
+  }
+  std::size_t start = 0;
+  while (start < text->size()) {
+    std::size_t newline = text->find('\n', start);
+    if (newline == std::string::npos) {
+      newline = text->size();
+    }
+    const std::string line = text->substr(start, newline - start);
+    start = newline + 1;
     std::size_t eq = line.find('=');
     if (eq == std::string::npos) {
       continue;
@@ -46,7 +82,7 @@ std::optional<Record> read_record(const fs::path& preset_dir, const std::string&
     if (end == nullptr || *end != '\0' || end == line.c_str() + eq + 1) {
       continue;
     }
-    std::string key = line.substr(0, eq);
+    const std::string_view key = std::string_view(line).substr(0, eq);
     if (key == "time") {
       out = out.value_or(Record{});
       out->time = static_cast<std::time_t>(v);
@@ -80,52 +116,92 @@ std::vector<std::string> ids_held_by_work(const fs::path& preset_dir) {
   return out;
 }
 
-}  // namespace
-
-Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
-  std::vector<SnapshotInfo> out;
-  std::error_code ec;
-  fs::directory_iterator it(preset_dir, ec);
-  if (ec) {
-    if (ec == std::errc::no_such_file_or_directory) {
-      return out;
+// Calls `visit` with the path, name and parsed id of each snapshot folder of preset_dir (a
+// directory, not a symlink, named by a snapshot id) until it returns false. A missing preset_dir
+// has none. The type is the one readdir gives (an lstat only where the filesystem gives none):
+// every backup goes over the folder several times, and it may hold thousands of snapshots.
+Status for_each_snapshot_folder(
+    const fs::path& preset_dir,
+    const std::function<bool(const fs::path&, const std::string&, const SnapshotId&)>& visit) {
+  std::unique_ptr<DIR, int (*)(DIR*)> dir(::opendir(preset_dir.c_str()), ::closedir);
+  if (!dir) {
+    if (errno == ENOENT) {
+      return {};
     }
-    return sys_error("cannot list snapshots", preset_dir, ec.value());
+    return sys_error("cannot list snapshots", preset_dir);
   }
-  for (; it != fs::directory_iterator(); it.increment(ec)) {
-    std::string name = it->path().filename().string();
+  for (;;) {
+    errno = 0;
+    const struct dirent* entry = ::readdir(dir.get());
+    if (entry == nullptr) {
+      if (errno != 0) {
+        return sys_error("cannot list snapshots", preset_dir);
+      }
+      return {};
+    }
+    const std::string name = entry->d_name;
     auto id = parse_snapshot_id(name);
     if (!id) {
       continue;
     }
-    struct stat st {};
-    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-      continue;
+    const fs::path path = preset_dir / name;
+    bool folder = entry->d_type == DT_DIR;
+    if (entry->d_type == DT_UNKNOWN) {
+      struct stat st {};
+      folder = ::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
     }
-    SnapshotInfo info;
-    info.id = name;
-    info.path = it->path();
-    info.legacy = id->legacy;
-    if (auto recorded = read_record(preset_dir, name)) {
-      info.time = recorded->time;
-      info.time_ns = recorded->time_ns;
-      info.seq = recorded->seq;
-      info.files = recorded->files;
-      info.bytes = recorded->bytes;
-      info.time_recorded = true;
-    } else {
-      info.time = snapshot_id_time(*id);
-      info.time_ns = static_cast<long long>(info.time) * 1000000000LL;
+    if (folder && !visit(path, name, *id)) {
+      return {};
     }
-    out.push_back(std::move(info));
   }
-  if (ec) {
-    return sys_error("cannot list snapshots", preset_dir, ec.value());
-  }
+}
+
+}  // namespace
+
+Result<std::vector<SnapshotInfo>> list_snapshots(const fs::path& preset_dir) {
+  std::vector<SnapshotInfo> out;
+  SNAPKEEP_TRY(
+      for_each_snapshot_folder(preset_dir, [&](const fs::path& path, const std::string& name, const SnapshotId& id) {
+        SnapshotInfo info;
+        info.id = name;
+        info.path = path;
+        info.legacy = id.legacy;
+        if (auto recorded = read_record(preset_dir, name)) {
+          info.time = recorded->time;
+          info.time_ns = recorded->time_ns;
+          info.seq = recorded->seq;
+          info.files = recorded->files;
+          info.bytes = recorded->bytes;
+          info.time_recorded = true;
+        } else {
+          info.time = snapshot_id_time(id);
+          info.time_ns = static_cast<long long>(info.time) * 1000000000LL;
+        }
+        out.push_back(std::move(info));
+        return true;
+      }));
   std::sort(out.begin(), out.end(), [](const SnapshotInfo& a, const SnapshotInfo& b) {
     return std::make_tuple(a.seq != 0, a.seq, a.time_ns, a.id) < std::make_tuple(b.seq != 0, b.seq, b.time_ns, b.id);
   });
   return out;
+}
+
+Result<std::size_t> count_snapshots(const fs::path& preset_dir) {
+  std::size_t count = 0;
+  SNAPKEEP_TRY(for_each_snapshot_folder(preset_dir, [&](const fs::path&, const std::string&, const SnapshotId&) {
+    ++count;
+    return true;
+  }));
+  return count;
+}
+
+bool holds_recorded_snapshot(const fs::path& preset_dir) {
+  bool found = false;
+  auto listed = for_each_snapshot_folder(preset_dir, [&](const fs::path&, const std::string& name, const SnapshotId&) {
+    found = read_record(preset_dir, name).has_value();
+    return !found;
+  });
+  return listed && found;
 }
 
 Result<SnapshotInfo> find_snapshot(const fs::path& preset_dir, const std::string& id_or_latest_text) {
@@ -162,7 +238,15 @@ std::pair<std::string, std::time_t> new_snapshot_id(const fs::path& preset_dir, 
   // even after a prune freed an earlier name. One made after now means the clock was ahead then,
   // and one far ahead another time zone (ids are local time): the new id names the true time.
   std::time_t start = now;
+  // Ids are fixed-width local times, so they sort as the times they name: one that sorts before the
+  // local time of two days ago names a moment before now whatever daylight saving did, and is
+  // passed over without converting it (mktime reads the time zone each call, and a preset of hourly
+  // snapshots kept for months has thousands of ids).
+  const std::string long_before = format_snapshot_id(now - 2 * 24 * 3600);
   auto follow = [&](const std::string& name) {
+    if (name < long_before) {
+      return;
+    }
     auto parsed = parse_snapshot_id(name);
     if (!parsed || parsed->legacy) {
       return;
@@ -227,8 +311,7 @@ Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, c
 
 Status record_snapshot_counts(const fs::path& preset_dir, const std::string& id, std::uint64_t files,
                               std::uint64_t bytes) {
-  std::ifstream in(record_path(preset_dir, id));
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text = read_small_file(record_path(preset_dir, id)).value_or("");
   if (text.empty()) {
     return runtime_error("no record to add counts to", record_path(preset_dir, id));
   }

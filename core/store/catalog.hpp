@@ -42,6 +42,13 @@ struct SnapshotInfo {
 // id count.
 Result<std::vector<SnapshotInfo>> list_snapshots(const std::filesystem::path& preset_dir);
 
+// The snapshots list_snapshots lists, counted without reading their records: every backup counts
+// them (history, metrics), and a preset of hourly snapshots kept for months has thousands.
+Result<std::size_t> count_snapshots(const std::filesystem::path& preset_dir);
+
+// Whether preset_dir holds a snapshot snapkeep recorded (time_recorded); stops at the first.
+bool holds_recorded_snapshot(const std::filesystem::path& preset_dir);
+
 // Finds a snapshot by id, or "latest" for the newest; the error names the preset folder.
 Result<SnapshotInfo> find_snapshot(const std::filesystem::path& preset_dir, const std::string& id_or_latest);
 

@@ -137,6 +137,61 @@ TEST(CoreCatalog, RecordWithoutFolderIsNotASnapshot) {
   EXPECT_EQ(ids_of(*list), (std::vector<std::string>{"2026-11-25_02-00-00"}));
 }
 
+// count_snapshots and holds_recorded_snapshot see the folders list_snapshots lists, without
+// reading every record: look-alikes (a symlink to a snapshot, a file, a record without its folder)
+// do not count.
+TEST(CoreCatalog, CountAndRecordedSnapshotSeeWhatTheListSees) {
+  ScopedTz tz("UTC");
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  auto count = count_snapshots(dir);
+  ASSERT_TRUE(count.ok()) << count.error().describe();
+  EXPECT_EQ(*count, 0U);
+  EXPECT_FALSE(holds_recorded_snapshot(dir));
+  fs::create_directory(dir / "2014-01-11");  // the old script's: no record
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  fs::create_directory_symlink(dir / "2026-11-25_02-00-00", dir / "2026-11-27_00-00-00");
+  write_file(dir / "2026-11-29_00-00-00", "a file, not a snapshot");
+  fs::create_directory(dir / "photos");
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-26_02-00-00", utc(2026, 11, 26, 2, 0, 0)).ok());  // no folder
+  count = count_snapshots(dir);
+  ASSERT_TRUE(count.ok()) << count.error().describe();
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok()) << list.error().describe();
+  EXPECT_EQ(*count, list->size());
+  EXPECT_EQ(*count, 2U);
+  EXPECT_FALSE(holds_recorded_snapshot(dir)) << "only the old script's snapshot and a bare folder are here";
+  ASSERT_TRUE(record_snapshot_time(dir, "2026-11-25_02-00-00", utc(2026, 11, 25, 2, 0, 0)).ok());
+  EXPECT_TRUE(holds_recorded_snapshot(dir));
+
+  EXPECT_FALSE(holds_recorded_snapshot(tmp / "missing"));
+  auto missing = count_snapshots(tmp / "missing");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(*missing, 0U);
+  write_file(tmp / "a-file", "");
+  EXPECT_FALSE(count_snapshots(tmp / "a-file").ok());
+}
+
+// A record as an older version or a hand edit may leave it: no newline at the end, unknown keys
+// and a line that is not a number are passed over, the rest is read.
+TEST(CoreCatalog, RecordsAreReadLineByLine) {
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  fs::create_directory(dir / "2026-11-25_02-00-00");
+  write_file(dir / ".snapkeep" / "snapshots" / "2026-11-25_02-00-00",
+             "id_time=5\ntime=1795400319\nnote=x\nseq=7z\nseq=4\nfiles=12\nbytes=3400");
+  auto list = list_snapshots(dir);
+  ASSERT_TRUE(list.ok()) << list.error().describe();
+  ASSERT_EQ(list->size(), 1U);
+  const SnapshotInfo& s = list->front();
+  EXPECT_TRUE(s.time_recorded);
+  EXPECT_EQ(s.time, 1795400319);
+  EXPECT_EQ(s.time_ns, 1795400319000000000LL);
+  EXPECT_EQ(s.seq, 4U);
+  EXPECT_EQ(s.files, std::optional<std::uint64_t>(12));
+  EXPECT_EQ(s.bytes, std::optional<std::uint64_t>(3400));
+}
+
 TEST(CoreCatalog, RecordSnapshotTimeWritesItsRecordAtomically) {
   TempDir tmp;
   fs::path dir = make_preset_dir(tmp);
