@@ -896,6 +896,14 @@ static void append_decimal(std::string& out, Integer value) {
   out.append(digits, end);
 }
 
+// Appends `text` as the manifest writes a name: its length in bytes, ':', the bytes, a newline.
+static void append_counted_line(std::string& out, std::string_view text) {
+  append_decimal(out, text.size());
+  out += ':';
+  out += text;
+  out += '\n';
+}
+
 // Writes `data` at `offset` of `fd`.
 static Status write_at(int fd, std::string_view data, std::uint64_t offset, const fs::path& path) {
   std::size_t done = 0;
@@ -1006,10 +1014,7 @@ Status ManifestWriter::add(const ManifestEntry& entry, bool linked) {
     r += entry.hash;
   }
   r += ' ';
-  append_decimal(r, entry.path.size());
-  r += ':';
-  r += entry.path;
-  r += '\n';
+  append_counted_line(r, entry.path);
   if (m_page_open && m_page.length + r.size() > k_manifest_page) {
     close_page();
   }
@@ -1123,19 +1128,13 @@ Status ManifestWriter::seal() {
     }
     tail += page.hash;
     tail += ' ';
-    append_decimal(tail, page.first.size());
-    tail += ':';
-    tail += page.first;
-    tail += '\n';
+    append_counted_line(tail, page.first);
   }
   for (const auto& link : m_links) {
     tail += "link ";
     append_decimal(tail, link.ino);
     tail += ' ';
-    append_decimal(tail, link.path.size());
-    tail += ':';
-    tail += link.path;
-    tail += '\n';
+    append_counted_line(tail, link.path);
   }
   m_buffer += tail;
   m_buffer += "end " + std::to_string(m_entries) + " " + hex128_of(tail) + " " + std::to_string(m_end) + "\n";
