@@ -40,7 +40,7 @@ struct ManifestBuildStats {
   std::uint64_t base_cloned_percent = 0;
   // patch_manifest only: whether the pages taken were cloned or copied, and why copied: the base is
   // in too many extents (k_min_pages_per_extent), or clones would take too little of it
-  // (base_cloned_percent below k_min_cloned_percent).
+  // (base_cloned_percent below k_min_cloned_percent, and less than k_max_copied_clonable_bytes).
   enum class BaseCopy { cloned, fragmented, little_to_clone };
   BaseCopy base_copy = BaseCopy::cloned;
   // patch_manifest only: the pages taken by a clone (the others in runs shorter than

@@ -225,18 +225,26 @@ struct AheadHash {
 };
 using AheadHashes = std::unordered_map<std::string, AheadHash>;
 
-// The share of the bytes of `pages` that clones would take, in percent: the runs of pages not
-// `touched` of k_min_clone_bytes and longer, as ManifestWriter::add_pages clones them.
-std::uint64_t cloned_percent(const std::vector<ManifestPage>& pages, const std::vector<bool>& touched) {
+// What clones would take of `pages`: the runs of pages not `touched` of k_min_clone_bytes and
+// longer, as ManifestWriter::add_pages clones them; and whether any page is taken at all.
+struct Clonable {
+  std::uint64_t bytes = 0;
+  std::uint64_t percent = 0;  // of the bytes of all pages
+  bool any_taken = false;
+};
+
+Clonable clonable(const std::vector<ManifestPage>& pages, const std::vector<bool>& touched) {
+  Clonable out;
   if (pages.empty()) {
-    return 0;
+    return out;
   }
-  std::uint64_t cloned = 0;
+  std::uint64_t& cloned = out.bytes;
   for (std::size_t i = 0; i < pages.size();) {
     if (touched[i]) {
       ++i;
       continue;
     }
+    out.any_taken = true;
     std::size_t end = i;
     while (end < pages.size() && !touched[end]) {
       ++end;
@@ -248,7 +256,8 @@ std::uint64_t cloned_percent(const std::vector<ManifestPage>& pages, const std::
     i = end;
   }
   const std::uint64_t whole = pages.back().offset + pages.back().length - pages.front().offset;
-  return cloned * 100 / whole;
+  out.percent = cloned * 100 / whole;
+  return out;
 }
 
 // Writes entries of changed paths: reuses a hash the base manifest vouches for or one hashed ahead,
@@ -570,10 +579,12 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
   ManifestBuildStats stats;
   stats.base_extents = state.base_extents;
-  stats.base_cloned_percent = cloned_percent(pages, touched);
+  const Clonable would_clone = clonable(pages, touched);
+  stats.base_cloned_percent = would_clone.percent;
   if (state.base_extents * k_min_pages_per_extent > pages.size()) {
     stats.base_copy = ManifestBuildStats::BaseCopy::fragmented;
-  } else if (stats.base_cloned_percent < k_min_cloned_percent) {
+  } else if (would_clone.any_taken && would_clone.percent < k_min_cloned_percent &&
+             would_clone.bytes < k_max_copied_clonable_bytes) {
     stats.base_copy = ManifestBuildStats::BaseCopy::little_to_clone;
   }
   if (stats.base_copy != ManifestBuildStats::BaseCopy::cloned) {

@@ -31,10 +31,13 @@ inline constexpr std::size_t k_patch_max_paths = 100000;
 inline constexpr std::size_t k_min_pages_per_extent = 4;
 
 // The pages taken are copied too when clones would take less than this share of the base (percent
-// of its bytes in runs of k_min_clone_bytes and longer): changes spread over a small manifest leave
-// short runs between them, and clones that spare writing a few MiB cost more in the sync that
-// follows than writing them (measured in docs/btrfs.md). A copy then takes at most twice the room.
+// of its bytes in runs of k_min_clone_bytes and longer) and spare writing less than
+// k_max_copied_clonable_bytes: changes spread over a small manifest leave short runs between them,
+// and clones that spare writing a few MiB cost more in the sync that follows than writing them
+// (measured at 100 000 files in docs/btrfs.md). A copy then takes at most twice the room. A large
+// manifest is cloned whatever the share: a copy would write tens of MiB more.
 inline constexpr std::uint64_t k_min_cloned_percent = 50;
+inline constexpr std::uint64_t k_max_copied_clonable_bytes = 16 * 1024 * 1024;
 
 // PreparedPatch::hash_ahead reads files up to this size, and this much in all, so that what it
 // reads in vain (a file write() finds changed again, or whose hash it reuses) stays small.

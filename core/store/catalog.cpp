@@ -38,7 +38,7 @@ struct Record {
 // The text of a small file, or nullopt when it cannot be read. A backup reads every snapshot's
 // record (list_snapshots, record_snapshot_time): plain read(2)s, no stream.
 std::optional<std::string> read_small_file(const fs::path& path) {
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
     return std::nullopt;
   }

@@ -291,6 +291,29 @@ TEST(CoreCatalog, IdsAreFollowedByWhenTheirSnapshotsWereMadeNotByHowFarAhead) {
   EXPECT_EQ(new_snapshot_id(dir, now).first, "2026-11-26_02-18-39");
 }
 
+// Months of hourly snapshots before a burst: the old ids (passed over without a time conversion,
+// in Berlin's time zone across a daylight saving change) never move the new id, the burst's do.
+TEST(CoreCatalog, OldIdsAmongMonthsOfHourlySnapshotsNeverMoveTheNewId) {
+  ScopedTz tz(berlin_tz());
+  TempDir tmp;
+  fs::path dir = make_preset_dir(tmp);
+  const std::time_t now = utc(2026, 11, 26, 2, 18, 39);
+  int seq = 0;
+  for (std::time_t t = now - 60 * 24 * 3600; t < now - 3600; t += 3600) {
+    const std::string id = format_snapshot_id(t);
+    fs::create_directory(dir / id);
+    // Each recorded as made later than its id says (as record_snapshot_time writes it).
+    write_file(dir / ".snapkeep" / "snapshots" / id, "time=" + std::to_string(t + 600) +
+                                                         "\ntime_ns=" + std::to_string((t + 600) * 1000000000LL) +
+                                                         "\nseq=" + std::to_string(++seq) + "\n");
+  }
+  EXPECT_EQ(new_snapshot_id(dir, now).first, format_snapshot_id(now));
+  const std::string moved_on = format_snapshot_id(now + 30);
+  fs::create_directory(dir / moved_on);
+  ASSERT_TRUE(record_snapshot_time(dir, moved_on, now - 1).ok());
+  EXPECT_EQ(new_snapshot_id(dir, now).first, format_snapshot_id(now + 31));
+}
+
 // Ids without a record (work in progress, another drive's snapshot) are followed up to
 // k_id_catch_up_seconds ahead too; the old script's date-only folders never.
 TEST(CoreCatalog, IdsWithoutARecordAreFollowedUpToTenMinutesAhead) {
