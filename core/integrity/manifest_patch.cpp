@@ -225,6 +225,15 @@ struct AheadHash {
 };
 using AheadHashes = std::unordered_map<std::string, AheadHash>;
 
+// The end of the run of pages not `touched` that starts at `first`.
+std::size_t untouched_run_end(const std::vector<bool>& touched, std::size_t first) {
+  std::size_t end = first;
+  while (end < touched.size() && !touched[end]) {
+    ++end;
+  }
+  return end;
+}
+
 // What clones would take of `pages`: the runs of pages not `touched` of k_min_clone_bytes and
 // longer, as ManifestWriter::add_pages clones them; and whether any page is taken at all.
 struct Clonable {
@@ -245,10 +254,7 @@ Clonable clonable(const std::vector<ManifestPage>& pages, const std::vector<bool
       continue;
     }
     out.any_taken = true;
-    std::size_t end = i;
-    while (end < pages.size() && !touched[end]) {
-      ++end;
-    }
+    const std::size_t end = untouched_run_end(touched, i);
     const std::uint64_t length = pages[end - 1].offset + pages[end - 1].length - pages[i].offset;
     if (length >= k_min_clone_bytes) {
       cloned += length;
@@ -601,10 +607,7 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   std::size_t next = 0;
   for (std::size_t i = 0; i < pages.size();) {
     if (!touched[i]) {
-      std::size_t end = i;
-      while (end < pages.size() && !touched[end]) {
-        ++end;
-      }
+      const std::size_t end = untouched_run_end(touched, i);
       if (next < fresh.size() && (end == pages.size() || fresh[next].path < pages[end].first)) {
         return runtime_error("internal error: a changed path falls in a page taken as it is", fresh[next].path);
       }

@@ -35,12 +35,12 @@ struct Record {
   std::optional<std::uint64_t> bytes;
 };
 
-// The text of a small file, or nullopt when it cannot be read. A backup reads every snapshot's
-// record (list_snapshots, record_snapshot_time): plain read(2)s, no stream.
-std::optional<std::string> read_small_file(const fs::path& path) {
+// The text of a small file. A backup reads every snapshot's record (list_snapshots,
+// record_snapshot_time): plain read(2)s, no stream.
+Result<std::string> read_small_file(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) {
-    return std::nullopt;
+    return sys_error("cannot read", path);
   }
   std::string text;
   char buffer[512];
@@ -50,7 +50,7 @@ std::optional<std::string> read_small_file(const fs::path& path) {
       continue;
     }
     if (n < 0) {
-      return std::nullopt;
+      return sys_error("cannot read", path);
     }
     if (n == 0) {
       return text;
@@ -61,9 +61,9 @@ std::optional<std::string> read_small_file(const fs::path& path) {
 
 std::optional<Record> read_record(const fs::path& preset_dir, const std::string& id) {
   std::optional<Record> out;
-  const std::optional<std::string> text = read_small_file(record_path(preset_dir, id));
+  const Result<std::string> text = read_small_file(record_path(preset_dir, id));
   if (!text) {
-    return out;
+    return out;  // no record (or none readable): the id names the time
   }
   std::size_t start = 0;
   while (start < text->size()) {
@@ -311,7 +311,8 @@ Status record_snapshot_time(const fs::path& preset_dir, const std::string& id, c
 
 Status record_snapshot_counts(const fs::path& preset_dir, const std::string& id, std::uint64_t files,
                               std::uint64_t bytes) {
-  std::string text = read_small_file(record_path(preset_dir, id)).value_or("");
+  // A record that cannot be read says why (errno, path); one that is empty has nothing to add to.
+  SNAPKEEP_TRY_ASSIGN(std::string text, read_small_file(record_path(preset_dir, id)));
   if (text.empty()) {
     return runtime_error("no record to add counts to", record_path(preset_dir, id));
   }
