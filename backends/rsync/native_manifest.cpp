@@ -56,6 +56,12 @@ std::unique_ptr<PreviousManifest> open_previous_manifest(const fs::path& path, b
     }
     return nullptr;
   }
+  if (opened.reader->header().delta()) {
+    // The engine reads records again by their position; a delta's come from two files. A btrfs
+    // backup writes deltas: a preset moved to this engine links by size and mtime, as without one.
+    spdlog::info("not linking by the manifest {}: a delta manifest", path.string());
+    return nullptr;
+  }
   return std::make_unique<ManifestStream>(path, journal, checksum, std::move(opened.reader));
 }
 

@@ -290,9 +290,9 @@ ManifestState parse_header(ManifestParser& parser, const fs::path& path, Manifes
     why = "bad format version";
     return ManifestState::damaged;
   }
-  if (header.version > k_manifest_version) {
+  if (header.version > k_manifest_delta_version) {
     why = "format version " + std::to_string(header.version) + " is newer than this snapkeep reads (" +
-          std::to_string(k_manifest_version) + ")";
+          std::to_string(k_manifest_delta_version) + ")";
     return ManifestState::unsupported;
   }
   bool have_checksum = false;
@@ -331,6 +331,17 @@ ManifestState parse_header(ManifestParser& parser, const fs::path& path, Manifes
       }
     } else if (key == "links") {
       header.links = value == "yes";
+    } else if (key == "base") {
+      header.base = value;
+    } else if (key == "base_checksum") {
+      header.base_checksum = value;
+    } else if (key == "totals") {
+      auto totals = split_spaces(value);
+      if (totals.size() != 3 || !parse_number(totals[0], header.total_entries) ||
+          !parse_number(totals[1], header.total_files) || !parse_number(totals[2], header.total_bytes)) {
+        why = "bad totals";
+        return ManifestState::damaged;
+      }
     }
     // Other keys: written by a later release of the same version; ignored.
   }
@@ -338,7 +349,16 @@ ManifestState parse_header(ManifestParser& parser, const fs::path& path, Manifes
     why = "the header names no checksum";
     return ManifestState::damaged;
   }
-  if (header.version >= 3) {
+  if (header.delta()) {
+    // The base is another file of the same folder, named by a snapshot id.
+    const std::string& base = header.base;
+    if (base.empty() || base.front() == '.' || base.find_first_of(std::string_view("/\0", 2)) != std::string::npos ||
+        base == header.snapshot_id || header.base_checksum.size() != 32 || !is_hex(header.base_checksum)) {
+      why = "a delta manifest without a valid base";
+      return ManifestState::damaged;
+    }
+  }
+  if (header.version == 3) {
     auto padded = parser.skip_zeros(k_manifest_page, path);
     if (!padded || !*padded) {
       why = "the header page is damaged";
@@ -517,6 +537,7 @@ bool take_line(std::string_view text, std::size_t& pos, std::size_t words, std::
 struct Tail {
   std::uint64_t offset = 0;  // where it starts: the end of the pages
   std::uint64_t count = 0;   // entries, from the trailer
+  std::string checksum;      // of the tables, from the trailer
   std::string header_hash;
   std::vector<ManifestPage> pages;
   std::vector<ManifestLink> links;
@@ -553,6 +574,7 @@ Result<bool> read_tail(int fd, std::uint64_t size, const fs::path& path, Tail& t
     why = "checksum mismatch (recorded " + std::string(words[2]) + ", computed " + computed + ")";
     return false;
   }
+  tail.checksum.assign(words[2]);
   std::string_view rest = text;
   constexpr std::string_view k_header = "header ";
   std::size_t pos = rest.find('\n');
@@ -662,7 +684,7 @@ Result<bool> parse_page(ManifestParser& parser, const fs::path& path, const Mani
 // page. `count`: the entries. False with `why` when anything is damaged.
 Result<bool> check_paged(ManifestParser& parser, int fd, const fs::path& path, const ManifestHeader& header,
                          const std::function<void(const ManifestEntry&)>& visit, std::uint64_t& count,
-                         std::string& why) {
+                         std::string& checksum, std::string& why) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     return sys_error("cannot read", path);
@@ -684,13 +706,42 @@ Result<bool> check_paged(ManifestParser& parser, int fd, const fs::path& path, c
     }
   }
   count = tail.count;
+  checksum = std::move(tail.checksum);
   return true;
 }
 
 // Pass 1 of open_manifest for versions 1 and 2, after the header: every record, the trailer and
 // the checksum of everything before it. False with `why` when anything is damaged.
+// Checks the trailer parse_record found after `count` records ("end COUNT CHECKSUM COMPUTED") and
+// that nothing follows it; the recorded checksum into `checksum`.
+bool check_trailer(ManifestParser& parser, const fs::path& path, const std::string& trailer, std::uint64_t count,
+                   std::string& checksum, std::string& why) {
+  auto words = split_spaces(trailer);
+  std::uint64_t declared = 0;
+  if (words.size() != 4 || words[0] != "end" || !parse_number(words[1], declared)) {
+    why = "a malformed trailer";
+    return false;
+  }
+  if (declared != count) {
+    why = "the trailer counts " + std::to_string(declared) + " entries, the file holds " + std::to_string(count);
+    return false;
+  }
+  if (words[2] != words[3]) {
+    why = "checksum mismatch (recorded " + std::string(words[2]) + ", computed " + std::string(words[3]) + ")";
+    return false;
+  }
+  std::string rest;
+  if (auto more = parser.read_exact(1, rest, path); !more || *more) {
+    why = "bytes after the trailer";
+    return false;
+  }
+  checksum.assign(words[2]);
+  return true;
+}
+
 bool check_unpaged(ManifestParser& parser, const fs::path& path, const ManifestHeader& header,
-                   const std::function<void(const ManifestEntry&)>& visit, std::uint64_t& count, std::string& why) {
+                   const std::function<void(const ManifestEntry&)>& visit, std::uint64_t& count, std::string& checksum,
+                   std::string& why) {
   ManifestEntry entry;
   std::string last;
   std::string trailer;
@@ -717,26 +768,75 @@ bool check_unpaged(ManifestParser& parser, const fs::path& path, const ManifestH
     last = entry.path;
     ++count;
   }
-  auto words = split_spaces(trailer);  // end COUNT CHECKSUM COMPUTED
-  std::uint64_t declared = 0;
-  if (words.size() != 4 || words[0] != "end" || !parse_number(words[1], declared)) {
-    why = "a malformed trailer";
+  return check_trailer(parser, path, trailer, count, checksum, why);
+}
+
+// A delta manifest holds no more records than this: more means damage (a delta lists what changed).
+constexpr std::size_t k_max_delta_records = std::size_t{1} << 22;
+
+// Pass 1 of open_manifest for version 4 (a delta), after the header: every record, each an entry as
+// version 2 writes it ("+" before it for a linked file) or "R LEN:PATH" for a base path removed, in
+// strictly increasing path order; the trailer and the checksum of everything before it. The records
+// into `out`. False with `why` when anything is damaged.
+Result<bool> check_delta(ManifestParser& parser, const fs::path& path, const ManifestHeader& header,
+                         std::vector<ManifestDeltaRecord>& out, std::string& checksum, std::string& why) {
+  ManifestHeader body = header;
+  body.version = 2;  // the records and the trailer as version 2 writes them
+  std::string trailer;
+  auto bad = [&](const std::string& what) {
+    why = what + " after " + std::to_string(out.size()) + " records";
     return false;
+  };
+  for (;;) {
+    SNAPKEEP_TRY_ASSIGN(int first, parser.peek(path));
+    ManifestDeltaRecord record;
+    if (first == 'R') {
+      std::string& prefix = parser.prefix_scratch();
+      SNAPKEEP_TRY_ASSIGN(bool got, parser.read_until(':', prefix, path, 32));
+      std::size_t length = 0;
+      if (!got || !prefix.starts_with("R ") || !parse_number(std::string_view(prefix).substr(2), length) ||
+          length == 0 || length > k_max_path) {
+        return bad("a malformed removal");
+      }
+      SNAPKEEP_TRY_ASSIGN(got, parser.read_exact(length, record.entry.path, path));
+      std::string& end = parser.end_scratch();
+      if (!got || record.entry.path.find('\0') != std::string::npos) {
+        return bad("a removal is cut off");
+      }
+      SNAPKEEP_TRY_ASSIGN(got, parser.read_exact(1, end, path));
+      if (!got || end != "\n") {
+        return bad("a removal does not end where its length says");
+      }
+      record.removed = true;
+    } else {
+      if (first == '+') {
+        std::string plus;
+        SNAPKEEP_TRY(parser.read_exact(1, plus, path));
+        record.linked = true;
+      }
+      SNAPKEEP_TRY_ASSIGN(Record parsed, parse_record(parser, path, body, record.entry, trailer, why));
+      if (parsed == Record::bad) {
+        return bad(why);
+      }
+      if (parsed == Record::end) {
+        if (record.linked) {
+          return bad("a malformed record");
+        }
+        break;
+      }
+      if (record.linked && record.entry.type != EntryType::file) {
+        return bad("a linked entry that is no file");
+      }
+    }
+    if (!out.empty() && !(out.back().entry.path < record.entry.path)) {
+      return bad("records are out of order");
+    }
+    if (out.size() >= k_max_delta_records) {
+      return bad("too many records");
+    }
+    out.push_back(std::move(record));
   }
-  if (declared != count) {
-    why = "the trailer counts " + std::to_string(declared) + " entries, the file holds " + std::to_string(count);
-    return false;
-  }
-  if (words[2] != words[3]) {
-    why = "checksum mismatch (recorded " + std::string(words[2]) + ", computed " + std::string(words[3]) + ")";
-    return false;
-  }
-  std::string rest;
-  if (auto more = parser.read_exact(1, rest, path); !more || *more) {
-    why = "bytes after the trailer";
-    return false;
-  }
-  return true;
+  return check_trailer(parser, path, trailer, out.size(), checksum, why);
 }
 
 }  // namespace
@@ -784,19 +884,31 @@ Result<ManifestWriter> ManifestWriter::create_journal(const fs::path& path, cons
   return writer;
 }
 
+// The header of a manifest of `header.version`, up to and including its "entries" line.
+static std::string header_text(const ManifestHeader& header) {
+  std::string text = std::string(k_magic) + " " + std::to_string(header.version) + "\n";
+  text += "checksum " + std::string(checksum_name(header.checksum)) + "\n";
+  text += "snapshot " + header.snapshot_id + "\n";
+  text += "origin " + header.origin + "\n";
+  text += "created " + std::to_string(header.created_ns) + "\n";
+  text += std::string("links ") + (header.links ? "yes" : "no") + "\n";
+  if (header.delta()) {
+    text += "base " + header.base + "\n";
+    text += "base_checksum " + header.base_checksum + "\n";
+    text += "totals " + std::to_string(header.total_entries) + " " + std::to_string(header.total_files) + " " +
+            std::to_string(header.total_bytes) + "\n";
+  }
+  text += "entries\n";
+  return text;
+}
+
 void ManifestWriter::start(const ManifestHeader& header) {
   auto* state = XXH3_createState();
   XXH3_128bits_reset(state);
   m_hash = state;
   m_header = header;
   m_header.version = k_manifest_version;
-  m_buffer = std::string(k_magic) + " " + std::to_string(k_manifest_version) + "\n";
-  m_buffer += "checksum " + std::string(checksum_name(header.checksum)) + "\n";
-  m_buffer += "snapshot " + header.snapshot_id + "\n";
-  m_buffer += "origin " + header.origin + "\n";
-  m_buffer += "created " + std::to_string(header.created_ns) + "\n";
-  m_buffer += std::string("links ") + (header.links ? "yes" : "no") + "\n";
-  m_buffer += "entries\n";
+  m_buffer = header_text(m_header);
   m_buffer.resize(k_manifest_page, '\0');  // a snapshot id and origin are short
   m_header_hash = hex128_of(m_buffer);
   m_end = k_manifest_page;
@@ -904,6 +1016,36 @@ static void append_counted_line(std::string& out, std::string_view text) {
   out += '\n';
 }
 
+// Appends the record of `entry` (version 2 and later): TYPE SIZE MTIME INO CTIME SRC_INO SRC_CTIME
+// HASH and the path as a counted line.
+static void append_record(std::string& r, const ManifestEntry& entry) {
+  r += static_cast<char>(entry.type);
+  r += ' ';
+  append_decimal(r, entry.size);
+  r += ' ';
+  append_decimal(r, entry.mtime_ns);
+  r += ' ';
+  append_decimal(r, entry.ino);
+  r += ' ';
+  append_decimal(r, entry.ctime_ns);
+  r += ' ';
+  if (entry.source) {
+    append_decimal(r, entry.source->ino);
+    r += ' ';
+    append_decimal(r, entry.source->ctime_ns);
+  } else {
+    r += "- -";
+  }
+  r += ' ';
+  if (entry.hash.empty()) {
+    r += '-';
+  } else {
+    r += entry.hash;
+  }
+  r += ' ';
+  append_counted_line(r, entry.path);
+}
+
 // Writes `data` at `offset` of `fd`.
 static Status write_at(int fd, std::string_view data, std::uint64_t offset, const fs::path& path) {
   std::size_t done = 0;
@@ -990,31 +1132,7 @@ Status ManifestWriter::add(const ManifestEntry& entry, bool linked) {
   }
   std::string& r = m_record;
   r.clear();
-  r += static_cast<char>(entry.type);
-  r += ' ';
-  append_decimal(r, entry.size);
-  r += ' ';
-  append_decimal(r, entry.mtime_ns);
-  r += ' ';
-  append_decimal(r, entry.ino);
-  r += ' ';
-  append_decimal(r, entry.ctime_ns);
-  r += ' ';
-  if (entry.source) {
-    append_decimal(r, entry.source->ino);
-    r += ' ';
-    append_decimal(r, entry.source->ctime_ns);
-  } else {
-    r += "- -";
-  }
-  r += ' ';
-  if (entry.hash.empty()) {
-    r += '-';
-  } else {
-    r += entry.hash;
-  }
-  r += ' ';
-  append_counted_line(r, entry.path);
+  append_record(r, entry);
   if (m_page_open && m_page.length + r.size() > k_manifest_page) {
     close_page();
   }
@@ -1160,10 +1278,207 @@ Status ManifestWriter::commit(Durability durability) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Delta writer
+
+ManifestDeltaWriter::ManifestDeltaWriter(const ManifestHeader& header) : m_header(header) {
+  m_header.version = k_manifest_delta_version;
+}
+
+Status ManifestDeltaWriter::check_order(std::string_view path) {
+  if (path.empty() || path.find('\0') != std::string_view::npos) {
+    return runtime_error("internal error: bad manifest path", std::string(path));
+  }
+  if (m_records > 0 && !(m_last_path < path)) {
+    return runtime_error("internal error: delta manifest records out of order", std::string(path));
+  }
+  m_last_path = path;
+  ++m_records;
+  return {};
+}
+
+Status ManifestDeltaWriter::add(const ManifestEntry& entry, bool linked) {
+  SNAPKEEP_TRY(check_order(entry.path));
+  if (linked && m_header.links && entry.type == EntryType::file) {
+    m_body += '+';
+  }
+  append_record(m_body, entry);
+  return {};
+}
+
+Status ManifestDeltaWriter::remove(std::string_view path) {
+  SNAPKEEP_TRY(check_order(path));
+  m_body += "R ";
+  append_counted_line(m_body, path);
+  return {};
+}
+
+Status ManifestDeltaWriter::commit(const fs::path& path, const Totals& totals) {
+  m_header.total_entries = totals.entries;
+  m_header.total_files = totals.files;
+  m_header.total_bytes = totals.bytes;
+  std::string text = header_text(m_header);
+  text += m_body;
+  text += "end " + std::to_string(m_records) + " " + hex128_of(text) + "\n";
+  std::string pattern = (path.parent_path() / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
+  std::vector<char> name(pattern.begin(), pattern.end());
+  name.push_back('\0');
+  Fd fd(::mkostemp(name.data(), O_CLOEXEC));
+  if (!fd) {
+    return sys_error("cannot create a manifest", pattern);
+  }
+  const fs::path temp = name.data();
+  ::fchmod(fd.get(), 0600);
+  Status written = write_at(fd.get(), text, 0, temp);
+  if (written && ::fsync(fd.get()) != 0) {
+    written = sys_error("cannot sync manifest", temp);
+  }
+  if (written && fd.close() != 0) {
+    written = sys_error("cannot close manifest", temp);
+  }
+  if (written) {
+    written = rename_path(temp, path);
+  }
+  if (!written) {
+    ::unlink(temp.c_str());
+    return written;
+  }
+  return fsync_dir(path.parent_path());
+}
+
+std::optional<std::string> manifest_base_of(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    return std::nullopt;
+  }
+  ManifestParser parser(fd.get(), k_manifest_page);
+  ManifestHeader header;
+  std::string why;
+  if (parse_header(parser, path, header, why) != ManifestState::ok || !header.delta()) {
+    return std::nullopt;
+  }
+  return header.base;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Reader
 
 ManifestReader::~ManifestReader() {
   m_parser.reset();  // before the descriptor it reads
+}
+
+// Merges a delta's records into its base's entries as open_delta checks them: the entries of the
+// two merged go to `visit`, counted.
+class DeltaMerge {
+ public:
+  DeltaMerge(const std::vector<ManifestDeltaRecord>& delta, const std::function<void(const ManifestEntry&)>& visit)
+      : m_delta(delta), m_visit(visit) {}
+
+  // The base's next entry.
+  void base(const ManifestEntry& entry) {
+    delta_before(entry.path);
+    if (m_next < m_delta.size() && m_delta[m_next].entry.path == entry.path) {
+      const ManifestDeltaRecord& record = m_delta[m_next++];
+      if (!record.removed) {
+        emit(record.entry);
+      }
+      return;
+    }
+    emit(entry);
+  }
+  // After the base's last entry.
+  void finish() { delta_before(std::nullopt); }
+
+  std::uint64_t entries = 0;
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
+  std::string bad;  // a removal of a path the base lacks: damage
+
+ private:
+  void delta_before(const std::optional<std::string_view>& path) {
+    while (m_next < m_delta.size() && (!path || m_delta[m_next].entry.path < *path)) {
+      const ManifestDeltaRecord& record = m_delta[m_next++];
+      if (record.removed) {
+        if (bad.empty()) {
+          bad = "it removes a path its base does not hold";
+        }
+        continue;
+      }
+      emit(record.entry);
+    }
+  }
+  void emit(const ManifestEntry& entry) {
+    ++entries;
+    if (entry.type == EntryType::file) {
+      ++files;
+      bytes += entry.size;
+    }
+    if (m_visit) {
+      m_visit(entry);
+    }
+  }
+  const std::vector<ManifestDeltaRecord>& m_delta;
+  const std::function<void(const ManifestEntry&)>& m_visit;
+  std::size_t m_next = 0;
+};
+
+// open_manifest of a delta manifest, whose header `reader` has read: its records, then its base,
+// found by id (or, once its snapshot is deleted, by k_gone_manifest_prefix and id) and by checksum,
+// checked whole with the two merged.
+ManifestOpen open_delta(std::unique_ptr<ManifestReader> reader, const fs::path& path,
+                        const std::function<void(const ManifestEntry&)>& visit) {
+  ManifestOpen out;
+  out.state = ManifestState::damaged;
+  const ManifestHeader& header = reader->m_header;
+  auto checked = check_delta(*reader->m_parser, path, header, reader->m_delta, reader->m_checksum, out.reason);
+  if (!checked || !*checked) {
+    if (!checked) {
+      out.reason = checked.error().describe();
+    }
+    return out;
+  }
+  reader->m_parser.reset();
+  reader->m_fd.reset();
+  const fs::path dir = path.parent_path();
+  std::string why = "its base manifest " + header.base + " is missing";
+  for (const fs::path& candidate : {dir / header.base, dir / (std::string(k_gone_manifest_prefix) + header.base)}) {
+    // Only the base it was written against: a manifest under that name may be another since (a
+    // snapshot made again under a deleted one's id).
+    auto index = ManifestIndex::open(candidate);
+    if (!index) {
+      if (index.error().err != ENOENT) {
+        why = "its base manifest cannot be used: " + index.error().describe();
+      }
+      continue;
+    }
+    if (index->checksum() != header.base_checksum || index->header().snapshot_id != header.base) {
+      why = "its base manifest " + candidate.string() + " is not the one it was written against";
+      continue;
+    }
+    DeltaMerge merge(reader->m_delta, visit);
+    ManifestOpen base = open_manifest(candidate, [&](const ManifestEntry& entry) { merge.base(entry); });
+    if (base.state != ManifestState::ok || base.reader->checksum() != header.base_checksum) {
+      out.reason = "its base manifest " + candidate.string() +
+                   " is damaged: " + (base.state == ManifestState::ok ? "it changed while it was read" : base.reason);
+      return out;
+    }
+    merge.finish();
+    if (!merge.bad.empty()) {
+      out.reason = merge.bad;
+      return out;
+    }
+    if (merge.entries != header.total_entries || merge.files != header.total_files ||
+        merge.bytes != header.total_bytes) {
+      out.reason = "its totals do not match its base and records merged";
+      return out;
+    }
+    reader->m_base = std::move(base.reader);
+    reader->m_count = merge.entries;
+    out.state = ManifestState::ok;
+    out.reader = std::move(reader);
+    return out;
+  }
+  out.reason = why;
+  return out;
 }
 
 ManifestOpen open_manifest(const fs::path& path, const std::function<void(const ManifestEntry&)>& visit) {
@@ -1189,9 +1504,12 @@ ManifestOpen open_manifest(const fs::path& path, const std::function<void(const 
   if (out.state != ManifestState::ok) {
     return out;
   }
+  if (reader->m_header.delta()) {
+    return open_delta(std::move(reader), path, visit);
+  }
   std::uint64_t count = 0;
-  if (reader->m_header.version >= 3) {
-    auto good = check_paged(parser, fd, path, reader->m_header, visit, count, out.reason);
+  if (reader->m_header.version == 3) {
+    auto good = check_paged(parser, fd, path, reader->m_header, visit, count, reader->m_checksum, out.reason);
     if (!good || !*good) {
       out.state = ManifestState::damaged;
       if (!good) {
@@ -1199,7 +1517,7 @@ ManifestOpen open_manifest(const fs::path& path, const std::function<void(const 
       }
       return out;
     }
-  } else if (!check_unpaged(parser, path, reader->m_header, visit, count, out.reason)) {
+  } else if (!check_unpaged(parser, path, reader->m_header, visit, count, reader->m_checksum, out.reason)) {
     out.state = ManifestState::damaged;
     return out;
   }
@@ -1244,10 +1562,13 @@ ManifestOpen open_manifest_journal(const fs::path& path) {
 }
 
 std::uint64_t ManifestReader::position() const {
-  return m_parser->offset();
+  return m_parser ? m_parser->offset() : 0;
 }
 
 Result<ManifestEntry> ManifestReader::read_at(std::uint64_t position) {
+  if (m_base) {
+    return runtime_error("internal error: a record of a delta manifest read by its position", m_path);
+  }
   SNAPKEEP_TRY(m_parser->seek(position, m_path, false));
   ManifestEntry entry;
   std::string trailer;
@@ -1265,6 +1586,9 @@ Result<ManifestEntry> ManifestReader::read_at(std::uint64_t position) {
 Result<bool> ManifestReader::next(ManifestEntry& entry) {
   if (!m_journal && m_read >= m_count) {
     return false;
+  }
+  if (m_base) {
+    return next_merged(entry);
   }
   std::string trailer;
   std::string why;
@@ -1290,6 +1614,36 @@ Result<bool> ManifestReader::next(ManifestEntry& entry) {
   return true;
 }
 
+Result<bool> ManifestReader::next_merged(ManifestEntry& entry) {
+  for (;;) {
+    if (!m_base_pending && !m_base_done) {
+      SNAPKEEP_TRY_ASSIGN(bool more, m_base->next(m_base_entry));
+      m_base_pending = more;
+      m_base_done = !more;
+    }
+    ManifestDeltaRecord* record = m_delta_next < m_delta.size() ? &m_delta[m_delta_next] : nullptr;
+    if (record != nullptr && (!m_base_pending || !(m_base_entry.path < record->entry.path))) {
+      ++m_delta_next;
+      if (m_base_pending && m_base_entry.path == record->entry.path) {
+        m_base_pending = false;
+      } else if (record->removed) {
+        return runtime_error("delta manifest changed while it was read", m_path);
+      }
+      if (record->removed) {
+        continue;
+      }
+      entry = std::move(record->entry);
+    } else if (m_base_pending) {
+      entry = std::move(m_base_entry);
+      m_base_pending = false;
+    } else {
+      return runtime_error("manifest changed while it was read (fewer entries than counted)", m_path);
+    }
+    ++m_read;
+    return true;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Index (version 3)
 
@@ -1304,6 +1658,10 @@ Result<ManifestIndex> ManifestIndex::open(const fs::path& path) {
   std::string why;
   if (parse_header(parser, path, index.m_header, why) != ManifestState::ok) {
     return runtime_error("the manifest cannot be used: " + why, path);
+  }
+  if (index.m_header.delta()) {
+    return runtime_error("the manifest is a delta of the manifest of " + index.m_header.base + ": it has no page table",
+                         path);
   }
   if (index.m_header.version < 3) {
     return runtime_error(
@@ -1325,6 +1683,7 @@ Result<ManifestIndex> ManifestIndex::open(const fs::path& path) {
   index.m_pages = std::move(tail.pages);
   index.m_links = std::move(tail.links);
   index.m_count = tail.count;
+  index.m_checksum = std::move(tail.checksum);
   return index;
 }
 

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -26,9 +27,14 @@ namespace snapkeep {
 
 class ManifestParser;
 
-// The format version this snapkeep writes; it reads every version up to this one. Version 2 adds
-// the source identity to each record; version 3 the pages, the page table and the link table.
+// The format version of the (whole) manifests this snapkeep writes. Version 2 adds the source
+// identity to each record; version 3 the pages, the page table and the link table.
 inline constexpr int k_manifest_version = 3;
+// Version 4 is a delta manifest: the records of a snapshot that differ from the version 3 manifest
+// of an earlier snapshot (its base), and the base's paths it lacks. open_manifest reads the two
+// merged, as one whole manifest (docs/scrub.md, "Delta manifests"). This snapkeep reads every
+// version up to this one.
+inline constexpr int k_manifest_delta_version = 4;
 
 // Version 3: records come in pages of this many bytes (a record longer than one page gets a page of
 // several), padded with NUL bytes.
@@ -49,6 +55,14 @@ struct ManifestHeader {
   // Version 3: the link table lists every file entry whose inode had more than one link when it was
   // recorded (btrfs snapshots, where a link count is the snapshot's own). False: it lists nothing.
   bool links = false;
+  // Version 4 (a delta): the snapshot whose manifest (version 3) it amends, that manifest's checksum
+  // (ManifestReader::checksum), and the entries, files and file bytes of the two merged.
+  std::string base;
+  std::string base_checksum;
+  std::uint64_t total_entries = 0;
+  std::uint64_t total_files = 0;
+  std::uint64_t total_bytes = 0;
+  bool delta() const { return version == k_manifest_delta_version; }
 };
 
 // Version 3: one page of records, as the page table describes it.
@@ -166,6 +180,43 @@ class ManifestWriter {
   bool m_keep = false;  // a journal: kept when not committed
 };
 
+// Writes a delta manifest (version 4, k_manifest_delta_version): the entries of a snapshot that
+// differ from the manifest of its base, and the base's paths the snapshot lacks, in one pass in path
+// order. Small by design (what changed), so it is kept in memory until commit().
+class ManifestDeltaWriter {
+ public:
+  // `header` names the snapshot, the checksum, the base and its checksum; its totals are set by
+  // commit(). The base must be a whole manifest (version 3), never another delta.
+  explicit ManifestDeltaWriter(const ManifestHeader& header);
+
+  // An entry of the snapshot that its base's manifest lacks or holds otherwise. `linked`: a file
+  // whose inode had more than one link (ManifestHeader::links).
+  Status add(const ManifestEntry& entry, bool linked = false);
+  // A path the base's manifest holds and the snapshot lacks.
+  Status remove(std::string_view path);
+  std::uint64_t records() const { return m_records; }
+
+  // Writes the file with `totals` (the entries, files and bytes of base and delta merged) to a
+  // temporary sibling of `path`, fsyncs it, puts it in place and fsyncs the folder.
+  struct Totals {
+    std::uint64_t entries = 0;
+    std::uint64_t files = 0;
+    std::uint64_t bytes = 0;
+  };
+  Status commit(const std::filesystem::path& path, const Totals& totals);
+
+ private:
+  Status check_order(std::string_view path);
+  ManifestHeader m_header;
+  std::string m_body;
+  std::string m_last_path;
+  std::uint64_t m_records = 0;
+};
+
+// The base a delta manifest names (ManifestHeader::base), from its header alone; nullopt for a whole
+// manifest, or one whose header does not read.
+std::optional<std::string> manifest_base_of(const std::filesystem::path& path);
+
 // What opening a manifest found.
 enum class ManifestState {
   ok,
@@ -175,6 +226,14 @@ enum class ManifestState {
 };
 
 class ManifestReader;
+
+// One record of a delta manifest: an entry (`linked` as the link table would say), or a path of the
+// base that the snapshot lacks.
+struct ManifestDeltaRecord {
+  ManifestEntry entry;  // only its path, when removed
+  bool linked = false;
+  bool removed = false;
+};
 
 // The result of open_manifest: a reader when state is ok, else why not.
 struct ManifestOpen {
@@ -186,7 +245,10 @@ struct ManifestOpen {
 // Opens a manifest and checks all of it (format, version, every record, count and checksum) before
 // any entry is handed out; memory does not grow with its size. `visit`, when given, sees every
 // entry during that check (one pass less for a caller that needs two): what it gathered counts
-// only when the state is ok.
+// only when the state is ok. A delta manifest (version 4) is read merged with its base (in the same
+// folder, under the base's id or k_gone_manifest_prefix and it), both checked: the entries are the
+// snapshot's, as a whole manifest would list them; memory grows with the delta only. A delta whose
+// base is missing, damaged or another than the one it was written against is damaged.
 ManifestOpen open_manifest(const std::filesystem::path& path,
                            const std::function<void(const ManifestEntry&)>& visit = {});
 
@@ -207,6 +269,7 @@ class ManifestIndex {
   const std::vector<ManifestPage>& pages() const { return m_pages; }
   const std::vector<ManifestLink>& links() const { return m_links; }  // sorted by path
   std::uint64_t entry_count() const { return m_count; }
+  const std::string& checksum() const { return m_checksum; }  // as ManifestReader::checksum
   const std::filesystem::path& path() const { return m_path; }
   int fd() const { return m_fd.get(); }
   // The index of the page a record of `path` belongs in: the last page whose first path is not
@@ -236,6 +299,7 @@ class ManifestIndex {
   std::vector<ManifestPage> m_pages;
   std::vector<ManifestLink> m_links;
   std::uint64_t m_count = 0;
+  std::string m_checksum;
   std::vector<bool> m_checked;  // the pages check_pages_ahead checked
 };
 
@@ -248,12 +312,15 @@ class ManifestReader {
 
   const ManifestHeader& header() const { return m_header; }
   std::uint64_t entry_count() const { return m_count; }
+  // The checksum its trailer records (over its tables for version 3): what names this very file.
+  const std::string& checksum() const { return m_checksum; }
   // The next entry into `entry`; false after the last. An error means the file changed under us.
   Result<bool> next(ManifestEntry& entry);
-  // The file offset of the record next() hands out next: a position for read_at().
+  // The file offset of the record next() hands out next: a position for read_at(). Not for a delta
+  // manifest (header().delta()), whose entries come from two files.
   std::uint64_t position() const;
   // The record at `position` (from position()). It moves the reader: use one reader either for
-  // next() or for read_at(), not both. An error means the file changed under us.
+  // next() or for read_at(), not both. An error means the file changed under us, or a delta.
   Result<ManifestEntry> read_at(std::uint64_t position);
 
  private:
@@ -268,7 +335,18 @@ class ManifestReader {
   std::uint64_t m_read = 0;
   bool m_journal = false;  // an unfinished manifest: no count, stops at the first incomplete record
   std::string m_last;      // journal: the path handed out last
+  std::string m_checksum;
   std::unique_ptr<ManifestParser> m_parser;
+  // A delta: its records, merged into its base's entries as they come.
+  friend ManifestOpen open_delta(std::unique_ptr<ManifestReader> reader, const std::filesystem::path& path,
+                                 const std::function<void(const ManifestEntry&)>& visit);
+  Result<bool> next_merged(ManifestEntry& entry);
+  std::unique_ptr<ManifestReader> m_base;
+  std::vector<ManifestDeltaRecord> m_delta;
+  std::size_t m_delta_next = 0;
+  ManifestEntry m_base_entry;
+  bool m_base_pending = false;  // m_base_entry holds the base's next entry, not handed out yet
+  bool m_base_done = false;
 };
 
 }  // namespace snapkeep

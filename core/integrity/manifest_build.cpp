@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <set>
 
 #include <spdlog/spdlog.h>
 
@@ -437,6 +438,8 @@ Result<ManifestBuildStats> build_manifest(const fs::path& snapshot, const std::s
 void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& ids) {
   std::error_code ec;
   const fs::path preset_dir = state_dir.parent_path();
+  std::vector<fs::path> gone;  // manifests of deleted snapshots: removed unless a delta amends one
+  std::vector<fs::path> kept;
   for (const auto& entry : fs::directory_iterator(manifest_dir(state_dir), ec)) {
     std::string name = entry.path().filename().string();
     bool temp = name.size() > 1 && name[0] == '.' && name.find(".tmp-") != std::string::npos;
@@ -445,12 +448,41 @@ void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& i
     std::error_code sec;
     bool orphan = name[0] != '.' && std::find(ids.begin(), ids.end(), name) == ids.end() &&
                   !fs::exists(fs::symlink_status(preset_dir / name, sec));
-    if (temp || orphan) {
+    if (temp) {
       std::error_code rec;
       fs::remove(entry.path(), rec);
-      if (!rec && orphan) {
-        spdlog::debug("removed the manifest of the deleted snapshot {}", name);
+    } else if (orphan || name.starts_with(k_gone_manifest_prefix)) {
+      gone.push_back(entry.path());
+    } else if (name[0] != '.') {
+      kept.push_back(entry.path());
+    }
+  }
+  if (gone.empty()) {
+    return;
+  }
+  // The bases the manifests kept amend (docs/scrub.md, "Delta manifests"): each header is read.
+  std::set<std::string> bases;
+  for (const auto& path : kept) {
+    if (auto base = manifest_base_of(path)) {
+      bases.insert(*base);
+    }
+  }
+  for (const auto& path : gone) {
+    std::string id = path.filename().string();
+    if (id.starts_with(k_gone_manifest_prefix)) {
+      id.erase(0, k_gone_manifest_prefix.size());
+    }
+    std::error_code rec;
+    if (bases.count(id) > 0) {
+      // Kept for the deltas, under a name no snapshot made again under that id can take.
+      if (!path.filename().string().starts_with(k_gone_manifest_prefix)) {
+        fs::rename(path, path.parent_path() / (std::string(k_gone_manifest_prefix) + id), rec);
       }
+      continue;
+    }
+    fs::remove(path, rec);
+    if (!rec) {
+      spdlog::debug("removed the manifest of the deleted snapshot {}", id);
     }
   }
 }

@@ -79,8 +79,9 @@ Result<ManifestBuildStats> build_manifest(const std::filesystem::path& snapshot,
                                           const ManifestBuildOptions& options);
 
 // Removes what killed runs left in state_dir/manifests (temporary files) and the manifests of
-// snapshots that are gone (not in `ids`, and no folder of that name beside state_dir). Call with
-// the preset's lock held.
+// snapshots that are gone (not in `ids`, and no folder of that name beside state_dir; or renamed
+// by forget_snapshot_state), except those a delta manifest kept names as its base: these are kept
+// as k_gone_manifest_prefix and the id. Call with the preset's lock held.
 void tidy_manifests(const std::filesystem::path& state_dir, const std::vector<std::string>& ids);
 
 // The options of a manifest made at backup time for `preset`: its checksum, origin "backup", the

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -334,7 +335,10 @@ Status record_adopted_snapshot(const fs::path& preset_dir, const std::string& id
 void forget_snapshot_state(const fs::path& preset_dir, const std::string& id) {
   std::error_code ec;
   fs::remove(record_path(preset_dir, id), ec);
-  fs::remove(preset_dir / k_state_dir_name / k_manifest_dir_name / id, ec);
+  const fs::path manifests = preset_dir / k_state_dir_name / k_manifest_dir_name;
+  if (::rename((manifests / id).c_str(), (manifests / (std::string(k_gone_manifest_prefix) + id)).c_str()) != 0) {
+    fs::remove(manifests / id, ec);  // there is none, or it cannot be renamed
+  }
 }
 
 void remove_orphan_records(const fs::path& preset_dir, const std::vector<SnapshotInfo>& snapshots) {

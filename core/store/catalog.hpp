@@ -85,11 +85,15 @@ Status record_snapshot_counts(const std::filesystem::path& preset_dir, const std
 Status record_adopted_snapshot(const std::filesystem::path& preset_dir, const std::string& id, std::time_t when);
 
 // Forgets snapshot `id`'s state under preset_dir/.snapkeep (its record, its manifest), as its
-// folder is deleted; an id that comes back later starts clean.
+// folder is deleted; an id that comes back later starts clean. The manifest is renamed to
+// k_gone_manifest_prefix and the id, not removed: a delta manifest of a later snapshot may amend it
+// (tidy_manifests, core/integrity/manifest_build.hpp, removes it once none does).
 void forget_snapshot_state(const std::filesystem::path& preset_dir, const std::string& id);
 
 // The folder of manifests in a preset's state folder (DEST/<preset>/.snapkeep/manifests).
 inline constexpr std::string_view k_manifest_dir_name = "manifests";
+// The name a deleted snapshot's manifest keeps there: this prefix and the id.
+inline constexpr std::string_view k_gone_manifest_prefix = ".gone-";
 
 // Deletes time records whose snapshot folder is gone and that no dot-named work ("..-<id>") holds (a killed run, or a
 // snapshot deleted by hand). Call with the lock held.

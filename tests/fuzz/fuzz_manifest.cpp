@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 #include <string_view>
 
@@ -80,7 +81,7 @@ void read_manifest(std::string_view bytes) {
     ++n;
   }
   check(n == reader.entry_count(), "next() gave another number of entries than entry_count()");
-  if (reader.header().version >= 3) {
+  if (reader.header().version == 3) {
     check(pages_good, "a page of an ok manifest does not read");
     check(paged == n, "the pages hold another number of entries than next() gave");
   }
@@ -113,14 +114,86 @@ std::string with_fixed_checksum(std::string_view bytes) {
 
 }  // namespace
 
+// The base a delta manifest input may name (version 4): a whole manifest of fixed bytes beside the
+// input, under the id k_base_id, so that the fuzzer reaches the merge of the two.
+constexpr const char* k_base_id = "2026-01-01_00-00-00";
+std::string g_dir;
+
+void remove_temp_dir() {
+  remove_temp();
+  ::unlink((g_dir + "/" + k_base_id).c_str());
+  ::rmdir(g_dir.c_str());
+}
+
+void write_base() {
+  using namespace snapkeep;
+  ManifestHeader header;
+  header.snapshot_id = k_base_id;
+  header.created_ns = 1;
+  header.links = true;
+  auto writer = ManifestWriter::create(g_dir + "/" + k_base_id, header);
+  check(writer.ok(), "cannot write the base manifest");
+  for (const char* path : {"a", "a/one", "a/two", "b", "c"}) {
+    ManifestEntry e;
+    e.path = path;
+    e.type = std::string_view(path).size() == 1 ? EntryType::directory : EntryType::file;
+    if (e.type == EntryType::file) {
+      e.size = 3;
+      e.hash = "0123456789abcdef0123456789abcdef";
+    }
+    check(writer->add(e, e.path == "a/two").ok(), "cannot add to the base manifest");
+  }
+  check(writer->commit().ok(), "cannot commit the base manifest");
+}
+
+// SNAPKEEP_FUZZ_WRITE_DELTA_SEED=FILE: writes a delta of the base to FILE (the corpus seed
+// tests/fuzz/corpus/manifest/delta-version-4 was made so) and exits.
+void write_delta_seed(const char* file) {
+  using namespace snapkeep;
+  auto base = ManifestIndex::open(g_dir + "/" + k_base_id);
+  check(base.ok(), "cannot read the base manifest");
+  ManifestHeader header;
+  header.snapshot_id = "2026-01-01_01-00-00";
+  header.created_ns = 2;
+  header.links = true;
+  header.base = k_base_id;
+  header.base_checksum = base->checksum();
+  ManifestDeltaWriter delta(header);
+  ManifestEntry changed;
+  changed.path = "a/one";
+  changed.type = EntryType::file;
+  changed.size = 4;
+  changed.hash = "00000000000000000000000000000001";
+  ManifestEntry added = changed;
+  added.path = "a/three";
+  check(delta.add(changed).ok() && delta.add(added, true).ok() && delta.remove("b").ok(), "cannot write the delta");
+  const std::string temp = g_dir + "/seed";
+  check(delta.commit(temp, {5, 3, 11}).ok(), "cannot commit the delta");
+  {
+    std::ifstream in(temp, std::ios::binary);
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << in.rdbuf();
+    out.flush();
+    check(in.is_open() && out.good(), "cannot copy the delta");
+  }
+  ::unlink(temp.c_str());
+  std::exit(0);
+}
+
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
   const char* dir = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
   std::string pattern = std::string(dir) + "/snapkeep-fuzz-manifest-XXXXXX";
-  const int fd = ::mkstemp(pattern.data());
+  check(::mkdtemp(pattern.data()) != nullptr, "cannot create a temporary folder");
+  g_dir = pattern;
+  g_path = g_dir + "/2026-01-01_01-00-00";
+  const int fd = ::open(g_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   check(fd >= 0, "cannot create a temporary file");
   ::close(fd);
-  g_path = pattern;
-  std::atexit(remove_temp);
+  std::atexit(remove_temp_dir);
+  write_base();
+  if (const char* seed = std::getenv("SNAPKEEP_FUZZ_WRITE_DELTA_SEED")) {
+    write_delta_seed(seed);
+  }
   return 0;
 }
 

@@ -292,7 +292,7 @@ TEST(Manifest, VersionCheck) {
   fs::path path = write_manifest(tmp, {file_entry("a", k_hash_a)});
   std::string text = read_file(path);
   ASSERT_EQ(text.rfind("snapkeep-manifest 3\n", 0), 0u);
-  write_file(path, "snapkeep-manifest 4\n" + text.substr(20));
+  write_file(path, "snapkeep-manifest 5\n" + text.substr(20));  // 4 is a delta (test_core_manifest_delta.cpp)
   auto newer = open_manifest(path);
   EXPECT_EQ(newer.state, ManifestState::unsupported);
   EXPECT_NE(newer.reason.find("newer"), std::string::npos) << newer.reason;
