@@ -136,7 +136,7 @@ class ManifestAhead {
     if (!m_written) {
       return false;
     }
-    if (auto committed = m_written->writer.commit(ManifestWriter::Durability::synced_by_caller); !committed) {
+    if (auto committed = m_written->commit(ManifestWriter::Durability::synced_by_caller); !committed) {
       spdlog::warn("{}: the manifest cannot be put in place, it is written again after the backup: {}",
                    m_job.preset->name, committed.error().describe());
       return false;

@@ -771,72 +771,132 @@ bool check_unpaged(ManifestParser& parser, const fs::path& path, const ManifestH
   return check_trailer(parser, path, trailer, count, checksum, why);
 }
 
-// A delta manifest holds no more records than this: more means damage (a delta lists what changed).
-constexpr std::size_t k_max_delta_records = std::size_t{1} << 22;
+}  // namespace
 
-// Pass 1 of open_manifest for version 4 (a delta), after the header: every record, each an entry as
-// version 2 writes it ("+" before it for a linked file) or "R LEN:PATH" for a base path removed, in
-// strictly increasing path order; the trailer and the checksum of everything before it. The records
-// into `out`. False with `why` when anything is damaged.
-Result<bool> check_delta(ManifestParser& parser, const fs::path& path, const ManifestHeader& header,
-                         std::vector<ManifestDeltaRecord>& out, std::string& checksum, std::string& why) {
-  ManifestHeader body = header;
-  body.version = 2;  // the records and the trailer as version 2 writes them
-  std::string trailer;
-  auto bad = [&](const std::string& what) {
-    why = what + " after " + std::to_string(out.size()) + " records";
-    return false;
-  };
-  for (;;) {
-    SNAPKEEP_TRY_ASSIGN(int first, parser.peek(path));
-    ManifestDeltaRecord record;
+// The records of a delta manifest (version 4), streamed from its parser after the header, each an
+// entry as version 2 writes it ("+" before it for a linked file) or "R LEN:PATH" for a base path
+// removed, checked for syntax and strictly increasing path order; then the trailer and the checksum
+// of everything before it. Memory: one record.
+class DeltaRecords {
+ public:
+  DeltaRecords(ManifestParser& parser, const fs::path& path, const ManifestHeader& header)
+      : m_parser(parser), m_path(path), m_body(header) {
+    m_body.version = 2;  // the records and the trailer as version 2 writes them
+  }
+
+  // The next record; false after the last, once the trailer is checked (checksum()). False with
+  // bad() set when the file is damaged.
+  Result<bool> next(ManifestDeltaRecord& record) {
+    if (m_done) {
+      return false;
+    }
+    SNAPKEEP_TRY_ASSIGN(int first, m_parser.peek(m_path));
+    record.linked = false;
+    record.removed = false;
     if (first == 'R') {
-      std::string& prefix = parser.prefix_scratch();
-      SNAPKEEP_TRY_ASSIGN(bool got, parser.read_until(':', prefix, path, 32));
+      std::string& prefix = m_parser.prefix_scratch();
+      SNAPKEEP_TRY_ASSIGN(bool got, m_parser.read_until(':', prefix, m_path, 32));
       std::size_t length = 0;
       if (!got || !prefix.starts_with("R ") || !parse_number(std::string_view(prefix).substr(2), length) ||
           length == 0 || length > k_max_path) {
-        return bad("a malformed removal");
+        return fail("a malformed removal");
       }
-      SNAPKEEP_TRY_ASSIGN(got, parser.read_exact(length, record.entry.path, path));
-      std::string& end = parser.end_scratch();
+      SNAPKEEP_TRY_ASSIGN(got, m_parser.read_exact(length, record.entry.path, m_path));
+      std::string& end = m_parser.end_scratch();
       if (!got || record.entry.path.find('\0') != std::string::npos) {
-        return bad("a removal is cut off");
+        return fail("a removal is cut off");
       }
-      SNAPKEEP_TRY_ASSIGN(got, parser.read_exact(1, end, path));
+      SNAPKEEP_TRY_ASSIGN(got, m_parser.read_exact(1, end, m_path));
       if (!got || end != "\n") {
-        return bad("a removal does not end where its length says");
+        return fail("a removal does not end where its length says");
       }
       record.removed = true;
     } else {
       if (first == '+') {
         std::string plus;
-        SNAPKEEP_TRY(parser.read_exact(1, plus, path));
+        SNAPKEEP_TRY(m_parser.read_exact(1, plus, m_path));
         record.linked = true;
       }
-      SNAPKEEP_TRY_ASSIGN(Record parsed, parse_record(parser, path, body, record.entry, trailer, why));
+      std::string why;
+      SNAPKEEP_TRY_ASSIGN(Record parsed, parse_record(m_parser, m_path, m_body, record.entry, m_trailer, why));
       if (parsed == Record::bad) {
-        return bad(why);
+        return fail(why);
       }
       if (parsed == Record::end) {
+        m_done = true;
         if (record.linked) {
-          return bad("a malformed record");
+          return fail("a malformed record");
         }
-        break;
+        if (!check_trailer(m_parser, m_path, m_trailer, m_count, m_checksum, why)) {
+          return fail(why);
+        }
+        return false;
       }
       if (record.linked && record.entry.type != EntryType::file) {
-        return bad("a linked entry that is no file");
+        return fail("a linked entry that is no file");
       }
     }
-    if (!out.empty() && !(out.back().entry.path < record.entry.path)) {
-      return bad("records are out of order");
+    if (m_count > 0 && !(m_last < record.entry.path)) {
+      return fail("records are out of order");
     }
-    if (out.size() >= k_max_delta_records) {
-      return bad("too many records");
-    }
-    out.push_back(std::move(record));
+    m_last = record.entry.path;
+    ++m_count;
+    return true;
   }
-  return check_trailer(parser, path, trailer, out.size(), checksum, why);
+
+  const std::string& bad() const { return m_bad; }
+  const std::string& checksum() const { return m_checksum; }
+  std::uint64_t count() const { return m_count; }
+
+ private:
+  bool fail(const std::string& what) {
+    m_done = true;
+    m_bad = what + " after " + std::to_string(m_count) + " records";
+    return false;
+  }
+
+  ManifestParser& m_parser;
+  const fs::path& m_path;
+  ManifestHeader m_body;
+  std::string m_trailer;
+  std::string m_last;
+  std::string m_checksum;
+  std::string m_bad;
+  std::uint64_t m_count = 0;
+  bool m_done = false;
+};
+
+namespace {
+
+// A delta kept in memory (read_manifest_delta, for a patch) holds no more records than this: a
+// patch writes far fewer (k_patch_max_paths), so more means damage.
+constexpr std::size_t k_max_delta_records_kept = std::size_t{1} << 22;
+
+// Pass 1 of open_manifest for version 4 (a delta), after the header: every record (DeltaRecords),
+// kept in `out` when given. False with `why` when anything is damaged.
+Result<bool> check_delta(ManifestParser& parser, const fs::path& path, const ManifestHeader& header,
+                         std::vector<ManifestDeltaRecord>* out, std::string& checksum, std::string& why) {
+  DeltaRecords records(parser, path, header);
+  ManifestDeltaRecord record;
+  for (;;) {
+    SNAPKEEP_TRY_ASSIGN(bool more, records.next(record));
+    if (!more) {
+      break;
+    }
+    if (out != nullptr) {
+      if (out->size() >= k_max_delta_records_kept) {
+        why = "more than " + std::to_string(k_max_delta_records_kept) + " records";
+        return false;
+      }
+      out->push_back(record);
+    }
+  }
+  if (!records.bad().empty()) {
+    why = records.bad();
+    return false;
+  }
+  checksum = records.checksum();
+  return true;
 }
 
 }  // namespace
@@ -1312,7 +1372,10 @@ Status ManifestDeltaWriter::remove(std::string_view path) {
   return {};
 }
 
-Status ManifestDeltaWriter::commit(const fs::path& path, const Totals& totals) {
+Status ManifestDeltaWriter::seal(const fs::path& path, const Totals& totals) {
+  if (!m_temp.empty()) {
+    return runtime_error("internal error: a delta manifest sealed twice", path);
+  }
   m_header.total_entries = totals.entries;
   m_header.total_files = totals.files;
   m_header.total_bytes = totals.bytes;
@@ -1326,21 +1389,60 @@ Status ManifestDeltaWriter::commit(const fs::path& path, const Totals& totals) {
   if (!fd) {
     return sys_error("cannot create a manifest", pattern);
   }
-  const fs::path temp = name.data();
   ::fchmod(fd.get(), 0600);
-  Status written = write_at(fd.get(), text, 0, temp);
-  if (written && ::fsync(fd.get()) != 0) {
-    written = sys_error("cannot sync manifest", temp);
+  m_path = path;
+  m_temp = name.data();
+  m_fd = std::move(fd);
+  return write_at(m_fd.get(), text, 0, m_temp);
+}
+
+Status ManifestDeltaWriter::commit(ManifestWriter::Durability durability) {
+  if (m_temp.empty() || !m_fd) {
+    return runtime_error("internal error: a delta manifest committed before it was sealed", m_path);
   }
-  if (written && fd.close() != 0) {
-    written = sys_error("cannot close manifest", temp);
+  if (durability == ManifestWriter::Durability::sync && ::fsync(m_fd.get()) != 0) {
+    return sys_error("cannot sync manifest", m_temp);
   }
-  if (written) {
-    written = rename_path(temp, path);
+  if (m_fd.close() != 0) {
+    return sys_error("cannot close manifest", m_temp);
   }
-  if (!written) {
-    ::unlink(temp.c_str());
-    return written;
+  SNAPKEEP_TRY(rename_path(m_temp, m_path));
+  m_temp.clear();
+  return fsync_dir(m_path.parent_path());
+}
+
+Status ManifestDeltaWriter::commit(const fs::path& path, const Totals& totals) {
+  SNAPKEEP_TRY(seal(path, totals));
+  return commit(ManifestWriter::Durability::sync);
+}
+
+ManifestDeltaWriter::ManifestDeltaWriter(ManifestDeltaWriter&& other) noexcept
+    : m_header(std::move(other.m_header)),
+      m_body(std::move(other.m_body)),
+      m_last_path(std::move(other.m_last_path)),
+      m_records(other.m_records),
+      m_path(std::move(other.m_path)),
+      m_temp(std::move(other.m_temp)),
+      m_fd(std::move(other.m_fd)) {
+  other.m_temp.clear();
+}
+
+ManifestDeltaWriter::~ManifestDeltaWriter() {
+  if (!m_temp.empty()) {
+    m_fd.reset();
+    ::unlink(m_temp.c_str());
+  }
+}
+
+Status set_manifest_aside(const fs::path& path) {
+  auto index = ManifestIndex::open(path);
+  if (!index) {
+    return {};  // no whole manifest (or a damaged one): no delta can amend it
+  }
+  const fs::path aside =
+      path.parent_path() / (std::string(k_gone_manifest_prefix) + path.filename().string() + "." + index->checksum());
+  if (::link(path.c_str(), aside.c_str()) != 0 && errno != EEXIST) {
+    return sys_error("cannot keep the manifest as " + aside.filename().string(), path);
   }
   return fsync_dir(path.parent_path());
 }
@@ -1370,16 +1472,16 @@ ManifestReader::~ManifestReader() {
 // two merged go to `visit`, counted.
 class DeltaMerge {
  public:
-  DeltaMerge(const std::vector<ManifestDeltaRecord>& delta, const std::function<void(const ManifestEntry&)>& visit)
+  DeltaMerge(DeltaRecords& delta, const std::function<void(const ManifestEntry&)>& visit)
       : m_delta(delta), m_visit(visit) {}
 
   // The base's next entry.
   void base(const ManifestEntry& entry) {
     delta_before(entry.path);
-    if (m_next < m_delta.size() && m_delta[m_next].entry.path == entry.path) {
-      const ManifestDeltaRecord& record = m_delta[m_next++];
-      if (!record.removed) {
-        emit(record.entry);
+    if (m_pending && m_record.entry.path == entry.path) {
+      m_pending = false;
+      if (!m_record.removed) {
+        emit(m_record.entry);
       }
       return;
     }
@@ -1391,19 +1493,34 @@ class DeltaMerge {
   std::uint64_t entries = 0;
   std::uint64_t files = 0;
   std::uint64_t bytes = 0;
-  std::string bad;  // a removal of a path the base lacks: damage
+  std::string bad;  // a removal of a path the base lacks, or the delta unreadable: damage
 
  private:
+  // Emits the delta's records before `path` (all of them without one); the next stays pending.
   void delta_before(const std::optional<std::string_view>& path) {
-    while (m_next < m_delta.size() && (!path || m_delta[m_next].entry.path < *path)) {
-      const ManifestDeltaRecord& record = m_delta[m_next++];
-      if (record.removed) {
+    for (;;) {
+      if (!m_pending && !m_done) {
+        auto more = m_delta.next(m_record);
+        if (!more || !*more) {
+          m_done = true;
+          if (bad.empty() && (!more || !m_delta.bad().empty())) {
+            bad = "the file changed while it was read: " + (more ? m_delta.bad() : more.error().describe());
+          }
+          return;
+        }
+        m_pending = true;
+      }
+      if (!m_pending || (path && !(m_record.entry.path < *path))) {
+        return;
+      }
+      m_pending = false;
+      if (m_record.removed) {
         if (bad.empty()) {
           bad = "it removes a path its base does not hold";
         }
         continue;
       }
-      emit(record.entry);
+      emit(m_record.entry);
     }
   }
   void emit(const ManifestEntry& entry) {
@@ -1416,31 +1533,86 @@ class DeltaMerge {
       m_visit(entry);
     }
   }
-  const std::vector<ManifestDeltaRecord>& m_delta;
+  DeltaRecords& m_delta;
   const std::function<void(const ManifestEntry&)>& m_visit;
-  std::size_t m_next = 0;
+  ManifestDeltaRecord m_record;
+  bool m_pending = false;
+  bool m_done = false;
 };
+
+// The parser of `reader`, a delta, back at its first record (the header read again).
+Status rewind_delta(ManifestReader& reader, ManifestParser& parser, const fs::path& path) {
+  SNAPKEEP_TRY(parser.rewind(path));
+  ManifestHeader again;
+  std::string why;
+  if (parse_header(parser, path, again, why) != ManifestState::ok || again.base != reader.header().base ||
+      again.base_checksum != reader.header().base_checksum) {
+    return runtime_error("the file changed while it was read", path);
+  }
+  return {};
+}
 
 // open_manifest of a delta manifest, whose header `reader` has read: its records, then its base,
 // found by id (or, once its snapshot is deleted, by k_gone_manifest_prefix and id) and by checksum,
-// checked whole with the two merged.
+// checked whole with the two merged. The delta is read three times (checked, merged with the base
+// as it is checked, merged again by next()), one record at a time.
 ManifestOpen open_delta(std::unique_ptr<ManifestReader> reader, const fs::path& path,
                         const std::function<void(const ManifestEntry&)>& visit) {
   ManifestOpen out;
   out.state = ManifestState::damaged;
   const ManifestHeader& header = reader->m_header;
-  auto checked = check_delta(*reader->m_parser, path, header, reader->m_delta, reader->m_checksum, out.reason);
+  ManifestParser& parser = *reader->m_parser;
+  auto checked = check_delta(parser, path, header, nullptr, reader->m_checksum, out.reason);
   if (!checked || !*checked) {
     if (!checked) {
       out.reason = checked.error().describe();
     }
     return out;
   }
-  reader->m_parser.reset();
-  reader->m_fd.reset();
-  const fs::path dir = path.parent_path();
+  auto index = open_delta_base(path, header);
+  if (!index) {
+    out.reason = index.error().message;
+    return out;
+  }
+  const fs::path candidate = index->path();
+  if (auto rewound = rewind_delta(*reader, parser, path); !rewound) {
+    out.reason = rewound.error().describe();
+    return out;
+  }
+  DeltaRecords records(parser, path, header);
+  DeltaMerge merge(records, visit);
+  ManifestOpen base = open_manifest(candidate, [&](const ManifestEntry& entry) { merge.base(entry); });
+  if (base.state != ManifestState::ok || base.reader->checksum() != header.base_checksum) {
+    out.reason = "its base manifest " + candidate.string() +
+                 " is damaged: " + (base.state == ManifestState::ok ? "it changed while it was read" : base.reason);
+    return out;
+  }
+  merge.finish();
+  if (!merge.bad.empty()) {
+    out.reason = merge.bad;
+    return out;
+  }
+  if (merge.entries != header.total_entries || merge.files != header.total_files || merge.bytes != header.total_bytes) {
+    out.reason = "its totals do not match its base and records merged";
+    return out;
+  }
+  if (auto rewound = rewind_delta(*reader, parser, path); !rewound) {
+    out.reason = rewound.error().describe();
+    return out;
+  }
+  reader->m_delta = std::make_unique<DeltaRecords>(parser, reader->m_path, reader->m_header);
+  reader->m_base = std::move(base.reader);
+  reader->m_count = merge.entries;
+  out.state = ManifestState::ok;
+  out.reader = std::move(reader);
+  return out;
+}
+
+Result<ManifestIndex> open_delta_base(const fs::path& delta_path, const ManifestHeader& header) {
+  const fs::path dir = delta_path.parent_path();
   std::string why = "its base manifest " + header.base + " is missing";
-  for (const fs::path& candidate : {dir / header.base, dir / (std::string(k_gone_manifest_prefix) + header.base)}) {
+  const std::string gone = std::string(k_gone_manifest_prefix) + header.base;
+  for (const fs::path& candidate : {dir / header.base, dir / gone, dir / (gone + "." + header.base_checksum)}) {
     // Only the base it was written against: a manifest under that name may be another since (a
     // snapshot made again under a deleted one's id).
     auto index = ManifestIndex::open(candidate);
@@ -1454,31 +1626,30 @@ ManifestOpen open_delta(std::unique_ptr<ManifestReader> reader, const fs::path& 
       why = "its base manifest " + candidate.string() + " is not the one it was written against";
       continue;
     }
-    DeltaMerge merge(reader->m_delta, visit);
-    ManifestOpen base = open_manifest(candidate, [&](const ManifestEntry& entry) { merge.base(entry); });
-    if (base.state != ManifestState::ok || base.reader->checksum() != header.base_checksum) {
-      out.reason = "its base manifest " + candidate.string() +
-                   " is damaged: " + (base.state == ManifestState::ok ? "it changed while it was read" : base.reason);
-      return out;
-    }
-    merge.finish();
-    if (!merge.bad.empty()) {
-      out.reason = merge.bad;
-      return out;
-    }
-    if (merge.entries != header.total_entries || merge.files != header.total_files ||
-        merge.bytes != header.total_bytes) {
-      out.reason = "its totals do not match its base and records merged";
-      return out;
-    }
-    reader->m_base = std::move(base.reader);
-    reader->m_count = merge.entries;
-    out.state = ManifestState::ok;
-    out.reader = std::move(reader);
-    return out;
+    return index;
   }
-  out.reason = why;
-  return out;
+  return runtime_error(why, delta_path);
+}
+
+Result<ManifestDelta> read_manifest_delta(const fs::path& path) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!fd) {
+    return sys_error("cannot open manifest", path);
+  }
+  ManifestParser parser(fd.get());
+  ManifestDelta delta;
+  std::string why;
+  if (parse_header(parser, path, delta.header, why) != ManifestState::ok) {
+    return runtime_error("the manifest cannot be used: " + why, path);
+  }
+  if (!delta.header.delta()) {
+    return runtime_error("the manifest is no delta", path);
+  }
+  SNAPKEEP_TRY_ASSIGN(bool good, check_delta(parser, path, delta.header, &delta.records, delta.checksum, why));
+  if (!good) {
+    return runtime_error("the manifest cannot be used: " + why, path);
+  }
+  return delta;
 }
 
 ManifestOpen open_manifest(const fs::path& path, const std::function<void(const ManifestEntry&)>& visit) {
@@ -1621,18 +1792,25 @@ Result<bool> ManifestReader::next_merged(ManifestEntry& entry) {
       m_base_pending = more;
       m_base_done = !more;
     }
-    ManifestDeltaRecord* record = m_delta_next < m_delta.size() ? &m_delta[m_delta_next] : nullptr;
-    if (record != nullptr && (!m_base_pending || !(m_base_entry.path < record->entry.path))) {
-      ++m_delta_next;
-      if (m_base_pending && m_base_entry.path == record->entry.path) {
+    if (!m_delta_pending && !m_delta_done) {
+      SNAPKEEP_TRY_ASSIGN(bool more, m_delta->next(m_delta_record));
+      m_delta_pending = more;
+      m_delta_done = !more;
+      if (!more && !m_delta->bad().empty()) {
+        return runtime_error("delta manifest changed while it was read (" + m_delta->bad() + ")", m_path);
+      }
+    }
+    if (m_delta_pending && (!m_base_pending || !(m_base_entry.path < m_delta_record.entry.path))) {
+      m_delta_pending = false;
+      if (m_base_pending && m_base_entry.path == m_delta_record.entry.path) {
         m_base_pending = false;
-      } else if (record->removed) {
+      } else if (m_delta_record.removed) {
         return runtime_error("delta manifest changed while it was read", m_path);
       }
-      if (record->removed) {
+      if (m_delta_record.removed) {
         continue;
       }
-      entry = std::move(record->entry);
+      entry = std::move(m_delta_record.entry);
     } else if (m_base_pending) {
       entry = std::move(m_base_entry);
       m_base_pending = false;

@@ -26,6 +26,7 @@
 namespace snapkeep {
 
 class ManifestParser;
+class DeltaRecords;
 
 // The format version of the (whole) manifests this snapkeep writes. Version 2 adds the source
 // identity to each record; version 3 the pages, the page table and the link table.
@@ -182,12 +183,17 @@ class ManifestWriter {
 
 // Writes a delta manifest (version 4, k_manifest_delta_version): the entries of a snapshot that
 // differ from the manifest of its base, and the base's paths the snapshot lacks, in one pass in path
-// order. Small by design (what changed), so it is kept in memory until commit().
+// order. Small by design (what changed), so it is kept in memory until seal().
 class ManifestDeltaWriter {
  public:
   // `header` names the snapshot, the checksum, the base and its checksum; its totals are set by
-  // commit(). The base must be a whole manifest (version 3), never another delta.
+  // seal(). The base must be a whole manifest (version 3), never another delta.
   explicit ManifestDeltaWriter(const ManifestHeader& header);
+  ManifestDeltaWriter(ManifestDeltaWriter&& other) noexcept;
+  ManifestDeltaWriter& operator=(ManifestDeltaWriter&&) = delete;
+  ManifestDeltaWriter(const ManifestDeltaWriter&) = delete;
+  ManifestDeltaWriter& operator=(const ManifestDeltaWriter&) = delete;
+  ~ManifestDeltaWriter();  // removes the temporary file unless committed
 
   // An entry of the snapshot that its base's manifest lacks or holds otherwise. `linked`: a file
   // whose inode had more than one link (ManifestHeader::links).
@@ -196,13 +202,18 @@ class ManifestDeltaWriter {
   Status remove(std::string_view path);
   std::uint64_t records() const { return m_records; }
 
-  // Writes the file with `totals` (the entries, files and bytes of base and delta merged) to a
-  // temporary sibling of `path`, fsyncs it, puts it in place and fsyncs the folder.
+  // The entries, files and bytes of base and delta merged: the snapshot's.
   struct Totals {
     std::uint64_t entries = 0;
     std::uint64_t files = 0;
     std::uint64_t bytes = 0;
   };
+  // Writes the file with `totals` to a temporary sibling of `path`, not synced nor in place.
+  Status seal(const std::filesystem::path& path, const Totals& totals);
+  // After seal(): makes it durable (an fsync, unless the caller synced the filesystem since) and
+  // puts it in place, as ManifestWriter::commit does.
+  Status commit(ManifestWriter::Durability durability = ManifestWriter::Durability::sync);
+  // seal() and commit() with an fsync.
   Status commit(const std::filesystem::path& path, const Totals& totals);
 
  private:
@@ -211,7 +222,17 @@ class ManifestDeltaWriter {
   std::string m_body;
   std::string m_last_path;
   std::uint64_t m_records = 0;
+  std::filesystem::path m_path;
+  std::filesystem::path m_temp;  // once sealed, until committed
+  Fd m_fd;
 };
+
+// Keeps the whole manifest `path` for the delta manifests that may amend it, before something else
+// takes its name (a repair that swaps in a clean copy of its snapshot): a hard link named
+// k_gone_manifest_prefix, the id, '.' and its checksum, where open_manifest looks for a delta's base
+// and tidy_manifests removes it once no delta names the id. Nothing for a manifest that is no whole
+// one.
+Status set_manifest_aside(const std::filesystem::path& path);
 
 // The base a delta manifest names (ManifestHeader::base), from its header alone; nullopt for a whole
 // manifest, or one whose header does not read.
@@ -247,8 +268,8 @@ struct ManifestOpen {
 // entry during that check (one pass less for a caller that needs two): what it gathered counts
 // only when the state is ok. A delta manifest (version 4) is read merged with its base (in the same
 // folder, under the base's id or k_gone_manifest_prefix and it), both checked: the entries are the
-// snapshot's, as a whole manifest would list them; memory grows with the delta only. A delta whose
-// base is missing, damaged or another than the one it was written against is damaged.
+// snapshot's, as a whole manifest would list them, and memory does not grow with either. A delta
+// whose base is missing, damaged or another than the one it was written against is damaged.
 ManifestOpen open_manifest(const std::filesystem::path& path,
                            const std::function<void(const ManifestEntry&)>& visit = {});
 
@@ -257,6 +278,20 @@ ManifestOpen open_manifest(const std::filesystem::path& path,
 // writer leaves a torn end). There is no checksum to check: use it only for hints that are
 // verified against the files themselves.
 ManifestOpen open_manifest_journal(const std::filesystem::path& path);
+
+// A delta manifest's own file, checked (format, order, count, checksum), without its base: for a
+// patch that amends it again (core/integrity/manifest_patch.hpp).
+struct ManifestDelta {
+  ManifestHeader header;
+  std::string checksum;
+  std::vector<ManifestDeltaRecord> records;
+};
+Result<ManifestDelta> read_manifest_delta(const std::filesystem::path& path);
+
+// The index of the base the delta manifest at `delta_path` (header `header`) amends, found as
+// open_manifest finds it: beside it, under the base's id or k_gone_manifest_prefix and it, with the
+// checksum the delta names. Fails with the reason (missing, another, damaged).
+Result<ManifestIndex> open_delta_base(const std::filesystem::path& delta_path, const ManifestHeader& header);
 
 // Version 3, for a patch: the header, page table and link table of a manifest, checked (their
 // checksum), and any one page on demand, checked when it is read. Nothing else is read.
@@ -342,8 +377,10 @@ class ManifestReader {
                                  const std::function<void(const ManifestEntry&)>& visit);
   Result<bool> next_merged(ManifestEntry& entry);
   std::unique_ptr<ManifestReader> m_base;
-  std::vector<ManifestDeltaRecord> m_delta;
-  std::size_t m_delta_next = 0;
+  std::unique_ptr<DeltaRecords> m_delta;  // reads through m_parser
+  ManifestDeltaRecord m_delta_record;
+  bool m_delta_pending = false;  // m_delta_record holds the delta's next record, not merged yet
+  bool m_delta_done = false;
   ManifestEntry m_base_entry;
   bool m_base_pending = false;  // m_base_entry holds the base's next entry, not handed out yet
   bool m_base_done = false;

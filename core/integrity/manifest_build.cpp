@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <set>
 
@@ -471,6 +472,10 @@ void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& i
     std::string id = path.filename().string();
     if (id.starts_with(k_gone_manifest_prefix)) {
       id.erase(0, k_gone_manifest_prefix.size());
+      // set_manifest_aside's: the id, '.' and a checksum of 32 hex digits.
+      if (const auto dot = id.find('.'); dot != std::string::npos && id.size() == dot + 33) {
+        id.erase(dot);
+      }
     }
     std::error_code rec;
     if (bases.count(id) > 0) {
@@ -494,6 +499,8 @@ ManifestBuildOptions backup_manifest_options(const Preset& preset, const fs::pat
   options.origin = "backup";
   options.content_sharing = sharing;
   options.work_dir = state_dir;
+  const char* deltas = std::getenv("SNAPKEEP_MANIFEST_DELTAS");
+  options.deltas = deltas == nullptr || std::string_view(deltas) != "0";
   if (previous != nullptr) {
     options.previous_snapshot = previous->path;
     options.previous_manifest = manifest_path(state_dir, previous->id);
@@ -530,15 +537,23 @@ void note_backup_manifest(const Preset& preset, const std::string& id, const Man
   stats.manifest_ok = true;
   stats.change_counts = built.changes;
   if (patched) {
+    const std::string hashed_ahead = built.files_hashed_ahead > 0 ? " (" + std::to_string(built.files_hashed_ahead) +
+                                                                        " from the source snapshot during the receive)"
+                                                                  : std::string();
+    const std::size_t changed = stats.changes->entries.size() + stats.changes->subtrees.size();
+    if (built.delta) {
+      spdlog::info(
+          "{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files{}, {} entries; a delta of "
+          "the manifest of {}: {} records, {} pages of it read",
+          preset.name, id, stats.changes->base, changed, format_bytes(built.bytes_hashed), built.files_hashed,
+          hashed_ahead, built.entries, built.delta_base, built.delta_records, built.base_pages_read);
+      return;
+    }
     spdlog::info(
         "{}: manifest of {} patched from {}'s: {} changed paths, {} hashed in {} files{}, {} entries; {} pages "
         "rewritten, {} taken as they were, {} (the parent's manifest is in {} extents)",
-        preset.name, id, stats.changes->base, stats.changes->entries.size() + stats.changes->subtrees.size(),
-        format_bytes(built.bytes_hashed), built.files_hashed,
-        built.files_hashed_ahead > 0
-            ? " (" + std::to_string(built.files_hashed_ahead) + " from the source snapshot during the receive)"
-            : std::string(),
-        built.entries, built.base_pages_read, built.base_pages_taken, copied_or_cloned(built),
+        preset.name, id, stats.changes->base, changed, format_bytes(built.bytes_hashed), built.files_hashed,
+        hashed_ahead, built.entries, built.base_pages_read, built.base_pages_taken, copied_or_cloned(built),
         built.base_extents > 0 ? std::to_string(built.base_extents) : std::string("unknown"));
   } else {
     spdlog::info("{}: manifest of {}: {} entries, {} hashed in {} files, {} files unchanged", preset.name, id,

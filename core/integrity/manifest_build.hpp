@@ -48,6 +48,11 @@ struct ManifestBuildStats {
   std::uint64_t base_pages_cloned = 0;
   // patch_manifest only: what changed from the base manifest, by compare_entries' rule.
   std::optional<ChangeCounts> changes;
+  // patch_manifest only: written as a delta manifest (version 4) of the whole manifest of
+  // snapshot `delta_base`, in `delta_records` records (docs/scrub.md, "Delta manifests").
+  bool delta = false;
+  std::string delta_base;
+  std::uint64_t delta_records = 0;
 };
 
 // How to build one manifest.
@@ -66,6 +71,8 @@ struct ManifestBuildOptions {
   // the manifest file.
   std::optional<std::filesystem::path> work_dir;
   Progress* progress = nullptr;  // may be null
+  // A patch may write a delta manifest (k_min_delta_records in core/integrity/manifest_patch.hpp).
+  bool deltas = false;
 };
 
 // The header of a new manifest of snapshot `id`, made now (build_manifest, patch_manifest).
@@ -86,7 +93,8 @@ void tidy_manifests(const std::filesystem::path& state_dir, const std::vector<st
 
 // The options of a manifest made at backup time for `preset`: its checksum, origin "backup", the
 // backend's `sharing`, work files in state_dir, and the hashes of `previous` (a snapshot before the
-// new one, with its manifest in state_dir) to reuse, when given.
+// new one, with its manifest in state_dir) to reuse, when given. A patch may write a delta, unless
+// the environment sets SNAPKEEP_MANIFEST_DELTAS=0 (docs/scrub.md).
 ManifestBuildOptions backup_manifest_options(const Preset& preset, const std::filesystem::path& state_dir,
                                              ContentSharing sharing, const SnapshotInfo* previous = nullptr);
 

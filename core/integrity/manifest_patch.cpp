@@ -225,6 +225,13 @@ struct AheadHash {
 };
 using AheadHashes = std::unordered_map<std::string, AheadHash>;
 
+// The most records a delta of a base of `entries` entries holds (k_min_delta_records).
+std::size_t delta_record_limit(std::uint64_t entries) {
+  return static_cast<std::size_t>(std::min<std::uint64_t>(
+      k_patch_max_paths, std::max<std::uint64_t>(entries / k_delta_entries_divisor,
+                                                 std::min<std::uint64_t>(k_min_delta_records, entries / 2))));
+}
+
 // The end of the run of pages not `touched` that starts at `first`.
 std::size_t untouched_run_end(const std::vector<bool>& touched, std::size_t first) {
   std::size_t end = first;
@@ -266,18 +273,21 @@ Clonable clonable(const std::vector<ManifestPage>& pages, const std::vector<bool
   return out;
 }
 
-// Writes entries of changed paths: reuses a hash the base manifest vouches for or one hashed ahead,
-// else reads.
+// Writes entries of changed paths: reuses a hash the parent's manifest vouches for or one hashed
+// ahead, else reads. Into a whole manifest (`whole`), or a delta of the base (`delta`), which takes
+// only what differs from the base: then the snapshot's totals are the parent's, adjusted.
 class PatchWriter {
  public:
-  // `removed`: the base's files at changed paths, by inode: their hashes may serve the same file
-  // under its new name.
-  PatchWriter(const fs::path& snapshot, const ManifestBuildOptions& options, ManifestWriter& writer,
-              ManifestBuildStats& stats, std::unordered_map<std::uint64_t, ManifestEntry> removed,
-              const AheadHashes& ahead)
+  // `removed`: the parent's files at changed paths, by inode: their hashes may serve the same file
+  // under its new name. `parent`: the parent's totals (for a delta).
+  PatchWriter(const fs::path& snapshot, const ManifestBuildOptions& options, ManifestWriter* whole,
+              ManifestDeltaWriter* delta, const ManifestDeltaWriter::Totals& parent, ManifestBuildStats& stats,
+              std::unordered_map<std::uint64_t, ManifestEntry> removed, const AheadHashes& ahead)
       : m_snapshot(snapshot),
         m_options(options),
-        m_writer(writer),
+        m_whole(whole),
+        m_delta(delta),
+        m_totals(parent),
         m_stats(stats),
         m_removed(std::move(removed)),
         m_ahead(ahead) {
@@ -286,7 +296,7 @@ class PatchWriter {
     }
   }
 
-  // The entry of `fresh`; `same_path` is the base entry of its path, if any.
+  // The entry of `fresh`; `same_path` is the parent's entry of its path, if any.
   Status fresh(const Fresh& fresh, const ManifestEntry* same_path) {
     ManifestEntry record = entry_from_stat(fresh.path, fresh.st);
     if (record.type == EntryType::file && !m_hashers.empty()) {
@@ -319,17 +329,34 @@ class PatchWriter {
     count_change(
         same_path == nullptr ? PathChange::added : compare_entries(*same_path, record, m_options.content_sharing),
         m_changes);
-    return add(record, S_ISREG(fresh.st.st_mode) && fresh.st.st_nlink > 1);
+    if (same_path != nullptr) {
+      tally(*same_path, -1);
+    }
+    tally(record, 1);
+    const bool linked = S_ISREG(fresh.st.st_mode) && fresh.st.st_nlink > 1;
+    return m_delta != nullptr ? m_delta->add(record, linked) : add(record, linked);
   }
 
-  // A base entry the changes removed.
-  void deleted() { count_change(PathChange::deleted, m_changes); }
+  // A parent entry the changes removed; `in_base`: the base holds its path.
+  Status deleted(const ManifestEntry& entry, bool in_base) {
+    count_change(PathChange::deleted, m_changes);
+    tally(entry, -1);
+    return m_delta != nullptr && in_base ? m_delta->remove(entry.path) : Status{};
+  }
+  // A path of the base the parent lacked already, and the new snapshot lacks too.
+  Status gone(const std::string& path) { return m_delta != nullptr ? m_delta->remove(path) : Status{}; }
   const ChangeCounts& changes() const { return m_changes; }
 
-  // A base entry nothing changed; `linked` as the base's link table says.
-  Status carried(const ManifestEntry& entry, bool linked) { return add(entry, linked); }
+  // A parent entry nothing changed; `linked` as the parent's manifest says; `overlaid`: a record of
+  // the parent's delta, not the base's (a delta takes it again).
+  Status carried(const ManifestEntry& entry, bool linked, bool overlaid) {
+    if (m_delta != nullptr) {
+      return overlaid ? m_delta->add(entry, linked) : Status{};
+    }
+    return add(entry, linked);
+  }
 
-  // The base's pages [first, end), which nothing changed, as they are.
+  // The base's pages [first, end), which nothing changed, as they are (a whole manifest only).
   Status pages(const ManifestIndex& base, std::size_t first, std::size_t end) {
     const auto& pages = base.pages();
     const auto& links = base.links();
@@ -346,10 +373,24 @@ class PatchWriter {
     if (stop_signal() != 0) {
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
     }
-    return m_writer.add_pages(base, first, end, std::vector<ManifestLink>(from, to));
+    return m_whole->add_pages(base, first, end, std::vector<ManifestLink>(from, to));
   }
 
+  // A delta's totals: the parent's, with what the changes added and removed.
+  const ManifestDeltaWriter::Totals& totals() const { return m_totals; }
+
  private:
+  void tally(const ManifestEntry& entry, int sign) {
+    const auto step = [sign](std::uint64_t& total, std::uint64_t amount) {
+      total = sign > 0 ? total + amount : total - amount;
+    };
+    step(m_totals.entries, 1);
+    if (entry.type == EntryType::file) {
+      step(m_totals.files, 1);
+      step(m_totals.bytes, entry.size);
+    }
+  }
+
   Status add(const ManifestEntry& record, bool linked) {
     if (record.type == EntryType::file) {
       ++m_stats.files;
@@ -359,12 +400,14 @@ class PatchWriter {
     if ((m_stats.entries & 4095) == 0 && stop_signal() != 0) {
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
     }
-    return m_writer.add(record, linked);
+    return m_whole->add(record, linked);
   }
 
   const fs::path& m_snapshot;
   const ManifestBuildOptions& m_options;
-  ManifestWriter& m_writer;
+  ManifestWriter* m_whole;
+  ManifestDeltaWriter* m_delta;
+  ManifestDeltaWriter::Totals m_totals;
   ManifestBuildStats& m_stats;
   std::vector<Hasher> m_hashers;
   std::unordered_map<std::uint64_t, ManifestEntry> m_removed;
@@ -377,7 +420,13 @@ class PatchWriter {
 
 struct PreparedPatch::State {
   TreeChanges changes;
-  fs::path base_manifest;
+  fs::path base_manifest;  // the parent's
+  // The whole manifest the pages come from: the parent's, or the one the parent's delta amends,
+  // whose records then overlay its pages (the parent's view), with the parent's totals.
+  std::string base_id;
+  std::string base_checksum;
+  std::vector<ManifestDeltaRecord> overlay;
+  ManifestDeltaWriter::Totals parent_totals;
   ChecksumKind checksum = ChecksumKind::xxh128;
   std::size_t max_paths = 0;
   std::optional<ManifestIndex> base;
@@ -414,11 +463,38 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
   // The base: its header and tables, checked. It must list its links: the inodes whose other names
   // (hard links the changes did not name) must be looked at again, because a link gained or lost,
   // or data written through another name, changes the inode's ctime under every name.
-  auto opened = ManifestIndex::open(base_manifest);
+  // A delta amends a whole manifest: its pages, overlaid by the delta's records.
+  Result<ManifestIndex> opened = runtime_error("not opened");
+  if (manifest_base_of(base_manifest)) {
+    auto delta = read_manifest_delta(base_manifest);
+    if (!delta) {
+      return runtime_error("the manifest of " + changed_paths.base + " cannot be used: " + delta.error().describe());
+    }
+    opened = open_delta_base(base_manifest, delta->header);
+    state->base_id = delta->header.base;
+    state->base_checksum = delta->header.base_checksum;
+    state->overlay = std::move(delta->records);
+    state->parent_totals = {delta->header.total_entries, delta->header.total_files, delta->header.total_bytes};
+    if (delta->header.checksum != checksum) {
+      return runtime_error("the manifest of " + changed_paths.base + " holds other hashes than the preset's checksum",
+                           base_manifest);
+    }
+  } else {
+    opened = ManifestIndex::open(base_manifest);
+    state->base_id = changed_paths.base;
+  }
   if (!opened) {
     return runtime_error("the manifest of " + changed_paths.base + " cannot be used: " + opened.error().describe());
   }
   const ManifestIndex& base = state->base.emplace(std::move(opened).value());
+  if (state->overlay.empty() && state->base_checksum.empty()) {
+    state->base_checksum = base.checksum();
+    for (const auto& page : base.pages()) {
+      state->parent_totals.entries += page.count;
+      state->parent_totals.files += page.files;
+      state->parent_totals.bytes += page.bytes;
+    }
+  }
   if (base.header().checksum != checksum) {
     return runtime_error("the manifest of " + changed_paths.base + " holds other hashes than the preset's checksum",
                          base_manifest);
@@ -436,6 +512,11 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
   for (const auto& link : base.links()) {
     if (changed.covers(link.path)) {
       state->relook.insert(link.ino);
+    }
+  }
+  for (const auto& record : state->overlay) {
+    if (record.linked && changed.covers(record.entry.path)) {
+      state->relook.insert(record.entry.ino);
     }
   }
   if (state->relook.size() > max_paths) {
@@ -464,6 +545,11 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
         touched[base.page_of(link.path)] = true;
       }
     }
+    for (const auto& record : state->overlay) {
+      if (record.linked && state->relook.count(record.entry.ino) > 0) {
+        touched[base.page_of(record.entry.path)] = true;
+      }
+    }
   }
 
   // Every path the changes cover lies in a page touched above: read them for the removed files.
@@ -489,8 +575,20 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
       return runtime_error("interrupted by signal " + std::to_string(stop_signal()));
     }
   }
+  // The parent's own files at changed paths, where its delta overlays the base (they
+  // replace the base's of the same inode).
+  for (const auto& record : state->overlay) {
+    if (!record.removed && record.entry.type == EntryType::file && !record.entry.hash.empty() &&
+        changed.covers(record.entry.path)) {
+      if (state->removed.size() >= max_paths) {
+        return too_many(max_paths);
+      }
+      state->removed[record.entry.ino] = record.entry;
+    }
+  }
   // The pages write() will take as they are, checked now in a few large reads rather than one run
   // at a time when they are taken (pages write() finds touched after all were checked for nothing).
+  // A delta takes none, but it amends them: it must not amend a damaged manifest either.
   SNAPKEEP_TRY(state->base->check_pages_ahead(touched));
   return PreparedPatch(std::move(state));
 }
@@ -571,6 +669,11 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   if (relook.size() > max_paths) {
     return too_many(max_paths);
   }
+  const auto& overlay = state.overlay;
+  // A delta while it stays small; else a whole manifest, which takes the parent's records into
+  // the base's pages (and the next delta starts from it).
+  const bool as_delta =
+      options.deltas && overlay.size() + fresh.size() + state.removed.size() <= delta_record_limit(base.entry_count());
   if (!pages.empty()) {
     for (const auto& f : fresh) {
       touched[base.page_of(f.path)] = true;
@@ -580,38 +683,99 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
         touched[base.page_of(link.path)] = true;
       }
     }
+    for (const auto& record : overlay) {
+      if (!as_delta || (record.linked && linked_fresh.count(record.entry.ino) > 0)) {
+        touched[base.page_of(record.entry.path)] = true;
+      }
+    }
   }
 
-  SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
   ManifestBuildStats stats;
-  stats.base_extents = state.base_extents;
-  const Clonable would_clone = clonable(pages, touched);
-  stats.base_cloned_percent = would_clone.percent;
-  if (state.base_extents * k_min_pages_per_extent > pages.size()) {
-    stats.base_copy = ManifestBuildStats::BaseCopy::fragmented;
-  } else if (would_clone.any_taken && would_clone.percent < k_min_cloned_percent &&
-             would_clone.bytes < k_max_copied_clonable_bytes) {
-    stats.base_copy = ManifestBuildStats::BaseCopy::little_to_clone;
+  std::optional<ManifestWriter> whole;
+  std::optional<ManifestDeltaWriter> delta;
+  if (as_delta) {
+    ManifestHeader header = new_manifest_header(id, options);
+    header.base = state.base_id;
+    header.base_checksum = state.base_checksum;
+    delta.emplace(header);
+    stats.delta = true;
+    stats.delta_base = state.base_id;
+  } else {
+    SNAPKEEP_TRY_ASSIGN(ManifestWriter writer, ManifestWriter::create(manifest_file, new_manifest_header(id, options)));
+    whole.emplace(std::move(writer));
+    stats.base_extents = state.base_extents;
+    const Clonable would_clone = clonable(pages, touched);
+    stats.base_cloned_percent = would_clone.percent;
+    if (state.base_extents * k_min_pages_per_extent > pages.size()) {
+      stats.base_copy = ManifestBuildStats::BaseCopy::fragmented;
+    } else if (would_clone.any_taken && would_clone.percent < k_min_cloned_percent &&
+               would_clone.bytes < k_max_copied_clonable_bytes) {
+      stats.base_copy = ManifestBuildStats::BaseCopy::little_to_clone;
+    }
+    if (stats.base_copy != ManifestBuildStats::BaseCopy::cloned) {
+      whole->copy_taken_pages();
+    }
   }
-  if (stats.base_copy != ManifestBuildStats::BaseCopy::cloned) {
-    writer.copy_taken_pages();
-  }
-  PatchWriter out(snapshot, options, writer, stats, std::move(state.removed), state.ahead);
+  PatchWriter out(snapshot, options, whole ? &*whole : nullptr, delta ? &*delta : nullptr, state.parent_totals, stats,
+                  std::move(state.removed), state.ahead);
   auto linked = [&](const std::string& path) {
     auto it = std::lower_bound(links.begin(), links.end(), path,
                                [](const ManifestLink& link, const std::string& p) { return link.path < p; });
     return it != links.end() && it->path == path;
   };
 
-  // The pages in order: untouched runs taken whole, touched pages merged with the changed paths.
+  // One entry of the parent's manifest, in path order, after the changed paths before it: looked at
+  // again, removed, or carried. `in_base`: the base holds its path; `overlaid`: it is a record of
+  // the parent's delta; `gone`: that record removes the base's entry.
   std::size_t next = 0;
+  auto parent_entry = [&](const ManifestEntry& entry, bool in_base, bool overlaid, bool is_linked,
+                          bool gone) -> Status {
+    while (next < fresh.size() && fresh[next].path < entry.path) {
+      SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
+    }
+    if (next < fresh.size() && fresh[next].path == entry.path) {
+      return out.fresh(fresh[next++], gone ? nullptr : &entry);
+    }
+    if (gone) {
+      return in_base ? out.gone(entry.path) : Status{};
+    }
+    if (changed.covers(entry.path)) {
+      return out.deleted(entry, in_base);
+    }
+    if (entry.type == EntryType::file && relook.count(entry.ino) > 0) {
+      Fresh again{entry.path, {}};
+      SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(entry.path, again.st));
+      return present ? out.fresh(again, &entry) : out.deleted(entry, in_base);
+    }
+    return out.carried(entry, is_linked, overlaid);
+  };
+  // The overlay's records, by the page of the base they fall in.
+  std::size_t overlay_next = 0;
+  auto overlay_in = [&](std::size_t page) {
+    return overlay_next < overlay.size() &&
+           (pages.empty() || base.page_of(overlay[overlay_next].entry.path) < page + 1);
+  };
+
+  // The pages in order: untouched runs taken whole (a delta takes nothing of them but the parent's
+  // records there), touched pages merged with the parent's records and the changed paths.
   for (std::size_t i = 0; i < pages.size();) {
     if (!touched[i]) {
       const std::size_t end = untouched_run_end(touched, i);
       if (next < fresh.size() && (end == pages.size() || fresh[next].path < pages[end].first)) {
         return runtime_error("internal error: a changed path falls in a page taken as it is", fresh[next].path);
       }
-      SNAPKEEP_TRY(out.pages(base, i, end));
+      if (whole) {
+        if (overlay_in(end - 1)) {
+          return runtime_error("internal error: a record of the parent's delta falls in a page taken as it is",
+                               overlay[overlay_next].entry.path);
+        }
+        SNAPKEEP_TRY(out.pages(base, i, end));
+      } else {
+        while (overlay_in(end - 1)) {
+          const ManifestDeltaRecord& record = overlay[overlay_next++];
+          SNAPKEEP_TRY(parent_entry(record.entry, record.removed, true, record.linked, record.removed));
+        }
+      }
       i = end;
       continue;
     }
@@ -622,42 +786,42 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
       SNAPKEEP_TRY_ASSIGN(records, base.read_page(i));
     }
     ++stats.base_pages_read;
-    for (const auto& entry : records) {
-      while (next < fresh.size() && fresh[next].path < entry.path) {
-        SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
+    for (std::size_t r = 0; r < records.size() || overlay_in(i);) {
+      if (overlay_in(i) && (r == records.size() || !(records[r].path < overlay[overlay_next].entry.path))) {
+        const ManifestDeltaRecord& record = overlay[overlay_next++];
+        const bool in_base = r < records.size() && records[r].path == record.entry.path;
+        r += in_base ? 1 : 0;
+        SNAPKEEP_TRY(parent_entry(record.entry, in_base, true, record.linked, record.removed));
+      } else {
+        const ManifestEntry& entry = records[r++];
+        SNAPKEEP_TRY(parent_entry(entry, true, false, linked(entry.path), false));
       }
-      if (next < fresh.size() && fresh[next].path == entry.path) {
-        SNAPKEEP_TRY(out.fresh(fresh[next++], &entry));
-        continue;
-      }
-      if (changed.covers(entry.path)) {
-        out.deleted();
-        continue;
-      }
-      if (entry.type == EntryType::file && relook.count(entry.ino) > 0) {
-        Fresh again{entry.path, {}};
-        SNAPKEEP_TRY_ASSIGN(bool present, below.lstat(entry.path, again.st));
-        if (present) {
-          SNAPKEEP_TRY(out.fresh(again, &entry));
-        } else {
-          out.deleted();
-        }
-        continue;
-      }
-      SNAPKEEP_TRY(out.carried(entry, linked(entry.path)));
     }
     ++i;
     while (next < fresh.size() && (i == pages.size() || fresh[next].path < pages[i].first)) {
       SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
     }
   }
+  while (overlay_next < overlay.size()) {  // an empty base
+    const ManifestDeltaRecord& record = overlay[overlay_next++];
+    SNAPKEEP_TRY(parent_entry(record.entry, false, true, record.linked, record.removed));
+  }
   while (next < fresh.size()) {
     SNAPKEEP_TRY(out.fresh(fresh[next++], nullptr));
   }
-  SNAPKEEP_TRY(writer.seal());
-  stats.base_pages_cloned = writer.pages_cloned();
   stats.changes = out.changes();
-  return Written{stats, std::move(writer)};
+  if (delta) {
+    const ManifestDeltaWriter::Totals& totals = out.totals();
+    stats.entries = totals.entries;
+    stats.files = totals.files;
+    stats.bytes = totals.bytes;
+    stats.delta_records = delta->records();
+    SNAPKEEP_TRY(delta->seal(manifest_file, totals));
+  } else {
+    SNAPKEEP_TRY(whole->seal());
+    stats.base_pages_cloned = whole->pages_cloned();
+  }
+  return Written{stats, std::move(whole), std::move(delta)};
 }
 
 Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::string& id,
@@ -667,7 +831,7 @@ Result<ManifestBuildStats> patch_manifest(const fs::path& snapshot, const std::s
   SNAPKEEP_TRY_ASSIGN(PreparedPatch prepared,
                       PreparedPatch::prepare(base_manifest, changes, options.checksum, max_paths));
   SNAPKEEP_TRY_ASSIGN(PreparedPatch::Written written, prepared.write(snapshot, id, manifest_file, options));
-  SNAPKEEP_TRY(written.writer.commit());
+  SNAPKEEP_TRY(written.commit(ManifestWriter::Durability::sync));
   return written.stats;
 }
 

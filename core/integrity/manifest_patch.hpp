@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -39,6 +40,15 @@ inline constexpr std::size_t k_min_pages_per_extent = 4;
 inline constexpr std::uint64_t k_min_cloned_percent = 50;
 inline constexpr std::uint64_t k_max_copied_clonable_bytes = 16 * 1024 * 1024;
 
+// A patch with ManifestBuildOptions::deltas writes a delta manifest (version 4) of the whole
+// manifest its parent's is or amends, not a whole one, while the delta would hold no more records
+// than the base's entries / k_delta_entries_divisor, or k_min_delta_records but never more than half
+// the base's entries (and never more than k_patch_max_paths): a backup then writes what changed
+// since that base, not a manifest of the whole tree, and a whole manifest written when the delta
+// grows past that starts the chain over (docs/btrfs.md).
+inline constexpr std::size_t k_min_delta_records = 4096;
+inline constexpr std::size_t k_delta_entries_divisor = 16;
+
 // PreparedPatch::hash_ahead reads files up to this size, and this much in all, so that what it
 // reads in vain (a file write() finds changed again, or whose hash it reuses) stays small.
 inline constexpr std::uint64_t k_hash_ahead_file_bytes = 1024 * 1024;
@@ -52,7 +62,8 @@ inline constexpr std::uint64_t k_hash_ahead_bytes = 64 * 1024 * 1024;
 class PreparedPatch {
  public:
   // Fails when the base manifest (of changes.base) cannot be used, holds other hashes than
-  // `checksum`, or more paths changed than max_paths.
+  // `checksum`, or more paths changed than max_paths. A delta manifest is read with the whole one
+  // it amends: the patch then reads the pages of that one, overlaid by the delta's records.
   static Result<PreparedPatch> prepare(const std::filesystem::path& base_manifest, TreeChanges changes,
                                        ChecksumKind checksum, std::size_t max_paths = k_patch_max_paths);
   PreparedPatch(PreparedPatch&&) noexcept;
@@ -69,10 +80,15 @@ class PreparedPatch {
   // The files hash_ahead hashed and the bytes it read (write() may not use them all).
   std::pair<std::size_t, std::uint64_t> hashed_ahead() const;
 
-  // A manifest written and sealed (ManifestWriter::seal): the caller commits it.
+  // A manifest written and sealed (ManifestWriter::seal, ManifestDeltaWriter::seal): the caller
+  // commits it.
   struct Written {
     ManifestBuildStats stats;
-    ManifestWriter writer;
+    std::optional<ManifestWriter> whole;
+    std::optional<ManifestDeltaWriter> delta;  // stats.delta
+    Status commit(ManifestWriter::Durability durability) {
+      return whole ? whole->commit(durability) : delta->commit(durability);
+    }
   };
   // Writes the manifest of `snapshot` (id `id`) to `manifest_file`, as patch_manifest does, and
   // seals it; options.checksum must be prepare()'s. Once per prepared patch.

@@ -116,6 +116,11 @@ void remake_damaged_snapshots(const Preset& preset, const SnapshotRemaker& remak
       return verify_copy(copy, manifest_path(state_dir, snapshot.id), staged);
     });
     if (made.remade) {
+      // The old manifest stays for the delta manifests that amend it (docs/scrub.md): their
+      // snapshots were not swapped.
+      if (auto kept = set_manifest_aside(manifest_path(state_dir, snapshot.id)); !kept) {
+        spdlog::warn("{}: {}", preset.name, kept.error().describe());
+      }
       if (auto moved = rename_path(staged, manifest_path(state_dir, snapshot.id)); !moved) {
         spdlog::warn("{}: {} (the next backup rehashes what it cannot reuse)", preset.name, moved.error().describe());
       }

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
 #include <random>
 #include <regex>
 #include <string>
@@ -344,6 +345,8 @@ void seeded_rounds(bool subvolume) {
   ASSERT_FALSE(first.empty());
   EXPECT_EQ(first_log.find("patched from"), std::string::npos) << "a first backup has no parent manifest to patch";
   std::string previous = first;
+  int deltas = 0;  // manifests written as a delta of a whole one (docs/scrub.md), and whole
+  int wholes = 0;
   for (int round = 1; round <= 8; ++round) {
     std::string done;
     const int changes = round == 8 ? 0 : 1 + static_cast<int>(seed % 7) + round;
@@ -355,7 +358,12 @@ void seeded_rounds(bool subvolume) {
     ASSERT_FALSE(id.empty());
     const std::string name = "round " + std::to_string(round) + " (" + done + ")";
     EXPECT_NE(log.find("patched from"), std::string::npos) << name << ": the manifest was not patched:\n" << log;
-    if (changes == 0) {
+    const bool delta = log.find("; a delta of the manifest of ") != std::string::npos;
+    (delta ? deltas : wholes) += 1;
+    if (changes == 0 && delta) {
+      // Nothing changed: the parent's delta again, and no page of the base read.
+      EXPECT_NE(log.find(" records, 0 pages of it read"), std::string::npos) << name << log;
+    } else if (changes == 0) {
       // Nothing changed: every page is taken from the parent's manifest as it is.
       auto [rewritten, taken] = pages_of_patch(log);
       EXPECT_EQ(rewritten, 0u) << name << log;
@@ -378,6 +386,8 @@ void seeded_rounds(bool subvolume) {
       break;
     }
   }
+  std::cerr << "seeded rounds: " << deltas << " delta manifests, " << wholes << " whole\n";
+  EXPECT_GT(deltas, 0);
 }
 
 // btrfs send | receive: the paths the incremental stream names.
@@ -460,7 +470,7 @@ TEST(ManifestPatch, AHashReadAheadServesOnlyAFileOfTheSameSizeAndMtime) {
   ASSERT_TRUE(prepared->hash_ahead(source).ok());
   auto written = prepared->write(after, "2026-01-02_00-00-00", tmp / "patched", options);
   ASSERT_TRUE(written.ok()) << written.error().describe();
-  ASSERT_TRUE(written->writer.commit().ok());
+  ASSERT_TRUE(written->commit(ManifestWriter::Durability::sync).ok());
   EXPECT_EQ(written->stats.files_hashed, 3u);
   EXPECT_EQ(written->stats.files_hashed_ahead, 1u);  // `same`
   EXPECT_EQ(written->stats.bytes_hashed, 9u + 11u + 23u);
@@ -579,10 +589,91 @@ TEST(BtrfsManifestPatch, ACompletedReceiveGetsItsManifest) {
   EXPECT_EQ(doc["presets"][0].value("without_manifest", json::array({"?"})), json::array()) << scrub.out;
 }
 
+// A scrub of every snapshot must pass: no finding, nothing without a manifest, all checked.
+void expect_clean_scrub(const PatchWorld& w, std::size_t snapshots, const std::string& when) {
+  RunResult scrub = snapkeep({"-c", w.config.string(), "--json", "scrub"});
+  EXPECT_EQ(scrub.exit_code, 0) << when << scrub.out << scrub.err;
+  json doc = json::parse(scrub.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << scrub.out;
+  ASSERT_FALSE(doc["presets"].empty()) << scrub.out;
+  const json& report = doc["presets"][0];
+  EXPECT_EQ(report.value("snapshots_checked", 0u), snapshots) << when << scrub.out;
+  EXPECT_EQ(report.value("findings", json::array({"?"})), json::array()) << when << scrub.out;
+  EXPECT_EQ(report.value("without_manifest", json::array({"?"})), json::array()) << when << scrub.out;
+}
+
+// Incremental backups write delta manifests of the last whole one (docs/scrub.md, "Delta
+// manifests"). The snapshot whose whole manifest they amend is deleted: its manifest stays, moved
+// aside, while a delta names it, and goes once a whole manifest starts the chain over and no delta
+// names it. Throughout, every manifest reads as a full walk of its snapshot would write it, and a
+// scrub passes.
+TEST(BtrfsManifestPatch, DeltasOutliveTheSnapshotWhoseManifestTheyAmend) {
+  SNAPKEEP_REQUIRE_ROOT();
+  PatchWorld w;
+  ASSERT_TRUE(w.fs_.ok());
+  const std::string first = first_backup(w, 17);
+  ASSERT_FALSE(first.empty());
+  const fs::path manifests = w.dest / "home" / ".snapkeep" / "manifests";
+  std::vector<std::string> ids{first};
+  for (int round = 0; round < 2; ++round) {
+    write_random_file(w.src / "bulk" / "d4" / ("f" + std::to_string(round)), 300 + round, 21 + round);
+    auto [id, log] = w.backup();
+    ASSERT_FALSE(id.empty());
+    EXPECT_NE(log.find("; a delta of the manifest of " + first + ": "), std::string::npos) << log;
+    EXPECT_EQ(manifest_base_of(w.manifest(id)), first);
+    EXPECT_LT(fs::file_size(w.manifest(id)), fs::file_size(w.manifest(first)) / 4);
+    expect_same_as_full_build(w, id, "delta " + std::to_string(round));
+    ids.push_back(id);
+  }
+  expect_clean_scrub(w, 3, "with two deltas");
+
+  RunResult deleted = snapkeep({"-c", w.config.string(), "delete", "home", first});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.out << deleted.err;
+  EXPECT_FALSE(exists_nofollow(w.dest / "home" / first));
+  EXPECT_FALSE(exists_nofollow(w.manifest(first)));
+  const fs::path gone = manifests / (".gone-" + first);
+  EXPECT_TRUE(exists_nofollow(gone));
+  expect_same_as_full_build(w, ids[2], "after the base's snapshot was deleted");
+  expect_clean_scrub(w, 2, "after the base's snapshot was deleted");
+  EXPECT_TRUE(exists_nofollow(gone)) << "the scrub's tidy removed a base a delta names";
+
+  // A change touching most entries: too much for a delta, a whole manifest again.
+  for (int d = 0; d < 12; ++d) {
+    for (int f = 0; f < 60; ++f) {
+      write_random_file(w.src / "bulk" / ("d" + std::to_string(d)) / ("f" + std::to_string(f)), 50, 100 + d * 60 + f);
+    }
+  }
+  auto [whole, whole_log] = w.backup();
+  ASSERT_FALSE(whole.empty());
+  EXPECT_NE(whole_log.find("pages rewritten"), std::string::npos) << whole_log;
+  EXPECT_EQ(manifest_base_of(w.manifest(whole)), std::nullopt);
+  expect_same_as_full_build(w, whole, "a whole manifest after deltas");
+  // The deltas of the deleted snapshot's manifest are still there: so is it.
+  EXPECT_TRUE(exists_nofollow(gone));
+  for (const auto& id : {ids[1], ids[2]}) {
+    RunResult gone_too = snapkeep({"-c", w.config.string(), "delete", "home", id});
+    ASSERT_EQ(gone_too.exit_code, 0) << gone_too.out << gone_too.err;
+  }
+  write_random_file(w.src / "bulk" / "d4" / "f9", 99, 31);
+  auto [after, after_log] = w.backup();
+  ASSERT_FALSE(after.empty());
+  EXPECT_NE(after_log.find("; a delta of the manifest of " + whole + ": "), std::string::npos) << after_log;
+  EXPECT_FALSE(exists_nofollow(gone)) << "no delta names it any more";
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(manifests)) {
+    left.push_back(e.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  EXPECT_EQ(left, (std::vector<std::string>{whole, after}));
+  expect_same_as_full_build(w, after, "a delta of the new whole manifest");
+  expect_clean_scrub(w, 2, "at the end");
+}
+
 // One file rewritten in a tree of 1 300 entries: the new manifest rewrites the page that file is in
 // and shares every other with the parent's manifest (their extents are the same on the drive).
 TEST(BtrfsManifestPatch, OneChangedFileRewritesItsPageAndSharesTheRest) {
   SNAPKEEP_REQUIRE_ROOT();
+  ScopedEnv whole_manifests("SNAPKEEP_MANIFEST_DELTAS", "0");  // how whole manifests are written
   for (bool subvolume : {true, false}) {
     SCOPED_TRACE(subvolume ? "btrfs send" : "in place");
     PatchWorld w(subvolume);
@@ -610,6 +701,7 @@ TEST(BtrfsManifestPatch, OneChangedFileRewritesItsPageAndSharesTheRest) {
 // copied and the new manifest is in one piece again; the entries stay the ones a full walk writes.
 TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
   SNAPKEEP_REQUIRE_ROOT();
+  ScopedEnv whole_manifests("SNAPKEEP_MANIFEST_DELTAS", "0");  // how whole manifests are written
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
   Changer changer(w.src, 5);
@@ -679,6 +771,7 @@ TEST(BtrfsManifestPatch, AManifestInTooManyPiecesIsCopiedIntoOne) {
 // nothing to clone, the taken pages are copied as a whole (k_min_cloned_percent).
 TEST(BtrfsManifestPatch, ShortRunsOfTakenPagesAreWrittenNotCloned) {
   SNAPKEEP_REQUIRE_ROOT();
+  ScopedEnv whole_manifests("SNAPKEEP_MANIFEST_DELTAS", "0");  // how whole manifests are written
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
   const std::string previous = first_backup(w, 7);
@@ -710,6 +803,7 @@ TEST(BtrfsManifestPatch, ShortRunsOfTakenPagesAreWrittenNotCloned) {
 // follows (docs/btrfs.md), so the taken pages are copied and the new manifest is one piece again.
 TEST(BtrfsManifestPatch, PagesClonesWouldTakeLittleOfAreCopied) {
   SNAPKEEP_REQUIRE_ROOT();
+  ScopedEnv whole_manifests("SNAPKEEP_MANIFEST_DELTAS", "0");  // how whole manifests are written
   PatchWorld w;
   ASSERT_TRUE(w.fs_.ok());
   const std::string previous = first_backup(w, 7);

@@ -44,10 +44,10 @@ ManifestEntry entry(std::string path, EntryType type, std::uint64_t size, std::s
 }
 
 std::vector<ManifestEntry> base_entries() {
-  return {entry("a", EntryType::directory, 0),       entry("a/keep", EntryType::file, 10),
-          entry("a/old", EntryType::file, 20),       entry("b", EntryType::directory, 0),
-          entry("b/changed", EntryType::file, 30),   entry("b/linked", EntryType::file, 40),
-          entry("c", EntryType::symlink, 5),         entry("z-last", EntryType::file, 50)};
+  return {entry("a", EntryType::directory, 0),     entry("a/keep", EntryType::file, 10),
+          entry("a/old", EntryType::file, 20),     entry("b", EntryType::directory, 0),
+          entry("b/changed", EntryType::file, 30), entry("b/linked", EntryType::file, 40),
+          entry("c", EntryType::symlink, 5),       entry("z-last", EntryType::file, 50)};
 }
 
 // The base: a whole manifest (version 3) under its id in `dir`. Its checksum into `checksum`.
@@ -306,6 +306,43 @@ TEST(ManifestDelta, WriterRefusesUnsortedRecordsAndANewerVersionIsUnsupported) {
   auto opened = open_manifest(tmp / "m");
   EXPECT_EQ(opened.state, ManifestState::unsupported);
   EXPECT_NE(opened.reason.find("newer"), std::string::npos) << opened.reason;
+}
+
+// A repair that swaps in a clean copy of the base's snapshot gives it a manifest of its own (the
+// copy's inodes): the one the deltas amend is kept aside, found by its checksum, and goes once no
+// delta names the id.
+TEST(ManifestDelta, ABaseReplacedByARepairStaysForItsDeltas) {
+  TempDir tmp;
+  const fs::path preset_dir = tmp / "preset";
+  const fs::path state_dir = preset_dir / k_state_dir_name;
+  const fs::path dir = manifest_dir(state_dir);
+  std::string base_checksum;
+  write_base(dir, base_entries(), base_checksum);
+  const Expected expected = write_delta(dir, base_checksum);
+  fs::create_directories(preset_dir / k_base_id);
+  fs::create_directories(preset_dir / k_delta_id);
+
+  ASSERT_TRUE(set_manifest_aside(dir / k_base_id).ok());
+  const fs::path aside = dir / (std::string(k_gone_manifest_prefix) + k_base_id + "." + base_checksum);
+  EXPECT_TRUE(fs::exists(aside));
+  std::vector<ManifestEntry> copy = base_entries();
+  copy[1].ino += 1000;  // the copy's own inode
+  std::string copy_checksum;
+  write_base(dir, copy, copy_checksum);
+  ASSERT_NE(copy_checksum, base_checksum);
+  EXPECT_EQ(read_all(dir / k_delta_id), expected.entries);
+  EXPECT_EQ(read_all(dir / k_base_id), copy);
+  ASSERT_TRUE(set_manifest_aside(dir / k_delta_id).ok()) << "a delta is no base: nothing to keep";
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 3);
+
+  tidy_manifests(state_dir, {k_base_id, k_delta_id});
+  EXPECT_TRUE(fs::exists(aside));
+  forget_snapshot_state(preset_dir, k_delta_id);
+  fs::remove(preset_dir / k_delta_id);
+  tidy_manifests(state_dir, {k_base_id});
+  EXPECT_FALSE(fs::exists(aside));
+  EXPECT_EQ(read_all(dir / k_base_id), copy);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 1);
 }
 
 // A deleted snapshot's manifest is moved aside, not removed; tidy_manifests keeps it while a delta
