@@ -451,7 +451,12 @@ Result<BackupStats> BtrfsBackend::send_receive(const BackupJob& job) {
   std::optional<ManifestAhead> manifest;
   if (parent != nullptr) {
     stream.emplace();
-    parent_manifest.emplace(manifest_path(job.state_dir, parent->id));
+    // A delta is small: the whole manifest it amends is what the patch reads.
+    fs::path warm = manifest_path(job.state_dir, parent->id);
+    if (auto base = manifest_base_of(warm); base && *base) {
+      warm = manifest_path(job.state_dir, (*base)->id);
+    }
+    parent_manifest.emplace(warm);
     manifest.emplace(job, parent->id, new_source);
   }
   auto piped = run_pipeline(

@@ -794,6 +794,7 @@ class DeltaRecords {
     record.linked = false;
     record.removed = false;
     if (first == 'R') {
+      record.entry = ManifestEntry{};  // a path alone: nothing of the record before
       std::string& prefix = m_parser.prefix_scratch();
       SNAPKEEP_TRY_ASSIGN(bool got, m_parser.read_until(':', prefix, m_path, 32));
       std::size_t length = 0;
@@ -869,7 +870,8 @@ class DeltaRecords {
 namespace {
 
 // A delta kept in memory (read_manifest_delta, for a patch) holds no more records than this: a
-// patch writes far fewer (k_patch_max_paths), so more means damage.
+// patch writes a whole manifest long before (k_delta_entries_divisor in manifest_patch.hpp, at
+// most about twice k_patch_max_paths), so more means damage.
 constexpr std::size_t k_max_delta_records_kept = std::size_t{1} << 22;
 
 // Pass 1 of open_manifest for version 4 (a delta), after the header: every record (DeltaRecords),
@@ -1437,7 +1439,9 @@ ManifestDeltaWriter::~ManifestDeltaWriter() {
 Status set_manifest_aside(const fs::path& path) {
   auto index = ManifestIndex::open(path);
   if (!index) {
-    return {};  // no whole manifest (or a damaged one): no delta can amend it
+    // No whole manifest, or a damaged one (no errno): no delta can amend it. A failed read (errno)
+    // is not known to be either.
+    return index.error().err != 0 ? std::move(index).error() : Status{};
   }
   const fs::path aside =
       path.parent_path() / (std::string(k_gone_manifest_prefix) + path.filename().string() + "." + index->checksum());
@@ -1447,18 +1451,33 @@ Status set_manifest_aside(const fs::path& path) {
   return fsync_dir(path.parent_path());
 }
 
-std::optional<std::string> manifest_base_of(const fs::path& path) {
+Result<std::optional<DeltaBase>> manifest_base_of(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (!fd) {
-    return std::nullopt;
+    if (errno == ENOENT) {
+      return std::optional<DeltaBase>();
+    }
+    return sys_error("cannot open manifest", path);
   }
   ManifestParser parser(fd.get(), k_manifest_page);
   ManifestHeader header;
   std::string why;
-  if (parse_header(parser, path, header, why) != ManifestState::ok || !header.delta()) {
-    return std::nullopt;
+  const ManifestState state = parse_header(parser, path, header, why);
+  if (state == ManifestState::unsupported) {
+    return runtime_error("the manifest's header cannot be read: " + why, path);
   }
-  return header.base;
+  if (state == ManifestState::damaged) {
+    // A read that failed may hide a delta; damage does not: a damaged delta amends nothing.
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0 || why.starts_with("cannot read")) {
+      return runtime_error("the manifest's header cannot be read: " + why, path);
+    }
+    return std::optional<DeltaBase>();
+  }
+  if (!header.delta()) {
+    return std::optional<DeltaBase>();
+  }
+  return std::optional<DeltaBase>(DeltaBase{header.base, header.base_checksum});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1571,7 +1590,7 @@ ManifestOpen open_delta(std::unique_ptr<ManifestReader> reader, const fs::path& 
   }
   auto index = open_delta_base(path, header);
   if (!index) {
-    out.reason = index.error().message;
+    out.reason = index.error().describe();
     return out;
   }
   const fs::path candidate = index->path();
@@ -1611,22 +1630,38 @@ ManifestOpen open_delta(std::unique_ptr<ManifestReader> reader, const fs::path& 
 Result<ManifestIndex> open_delta_base(const fs::path& delta_path, const ManifestHeader& header) {
   const fs::path dir = delta_path.parent_path();
   std::string why = "its base manifest " + header.base + " is missing";
-  const std::string gone = std::string(k_gone_manifest_prefix) + header.base;
-  for (const fs::path& candidate : {dir / header.base, dir / gone, dir / (gone + "." + header.base_checksum)}) {
-    // Only the base it was written against: a manifest under that name may be another since (a
-    // snapshot made again under a deleted one's id).
+  // Only the base it was written against: a manifest under that name may be another since (a
+  // snapshot made again under a deleted one's id).
+  auto matches = [&](const fs::path& candidate) -> std::optional<ManifestIndex> {
     auto index = ManifestIndex::open(candidate);
     if (!index) {
       if (index.error().err != ENOENT) {
         why = "its base manifest cannot be used: " + index.error().describe();
       }
-      continue;
+      return std::nullopt;
     }
     if (index->checksum() != header.base_checksum || index->header().snapshot_id != header.base) {
       why = "its base manifest " + candidate.string() + " is not the one it was written against";
-      continue;
+      return std::nullopt;
     }
-    return index;
+    return std::move(index).value();
+  };
+  const std::string gone = std::string(k_gone_manifest_prefix) + header.base;
+  const std::vector<fs::path> named{dir / header.base, dir / gone, dir / (gone + "." + header.base_checksum)};
+  for (const fs::path& candidate : named) {
+    if (auto index = matches(candidate)) {
+      return std::move(*index);
+    }
+  }
+  // forget_snapshot_state's other name, when `gone` was taken: ".gone-<id>.<time>".
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(gone + ".") && std::find(named.begin(), named.end(), entry.path()) == named.end()) {
+      if (auto index = matches(entry.path())) {
+        return std::move(*index);
+      }
+    }
   }
   return runtime_error(why, delta_path);
 }

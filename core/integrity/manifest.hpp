@@ -8,6 +8,7 @@
 
 #include <sys/types.h>
 
+#include <compare>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -234,9 +235,15 @@ class ManifestDeltaWriter {
 // one.
 Status set_manifest_aside(const std::filesystem::path& path);
 
-// The base a delta manifest names (ManifestHeader::base), from its header alone; nullopt for a whole
-// manifest, or one whose header does not read.
-std::optional<std::string> manifest_base_of(const std::filesystem::path& path);
+// The base a delta manifest names (ManifestHeader::base and base_checksum), from its header alone;
+// nullopt for a whole manifest, a damaged one or none. Fails when the header cannot be read (an
+// I/O error) or is of a newer version: then it may be a delta.
+struct DeltaBase {
+  std::string id;
+  std::string checksum;
+  auto operator<=>(const DeltaBase&) const = default;
+};
+Result<std::optional<DeltaBase>> manifest_base_of(const std::filesystem::path& path);
 
 // What opening a manifest found.
 enum class ManifestState {

@@ -461,29 +461,56 @@ void tidy_manifests(const fs::path& state_dir, const std::vector<std::string>& i
   if (gone.empty()) {
     return;
   }
-  // The bases the manifests kept amend (docs/scrub.md, "Delta manifests"): each header is read.
-  std::set<std::string> bases;
+  // The bases the manifests kept amend (docs/scrub.md, "Delta manifests"): each header is read. One
+  // that does not read may be a delta: then nothing that could be a base goes this time.
+  std::set<std::string> base_ids;
+  std::set<DeltaBase> bases;  // id and checksum
   for (const auto& path : kept) {
-    if (auto base = manifest_base_of(path)) {
-      bases.insert(*base);
+    auto base = manifest_base_of(path);
+    if (!base) {
+      spdlog::debug("manifests of deleted snapshots kept for now: {}", base.error().describe());
+      return;
+    }
+    if (*base) {
+      base_ids.insert((*base)->id);
+      bases.insert(**base);
     }
   }
   for (const auto& path : gone) {
-    std::string id = path.filename().string();
-    if (id.starts_with(k_gone_manifest_prefix)) {
-      id.erase(0, k_gone_manifest_prefix.size());
-      // set_manifest_aside's: the id, '.' and a checksum of 32 hex digits.
-      if (const auto dot = id.find('.'); dot != std::string::npos && id.size() == dot + 33) {
-        id.erase(dot);
-      }
+    const std::string name = path.filename().string();
+    // "<id>" (its snapshot gone), ".gone-<id>", ".gone-<id>.<time>" or ".gone-<id>.<checksum>".
+    const bool moved = name.starts_with(k_gone_manifest_prefix);
+    std::string id = moved ? name.substr(k_gone_manifest_prefix.size()) : name;
+    std::string suffix;
+    if (const auto dot = id.find('.'); dot != std::string::npos) {
+      suffix = id.substr(dot + 1);
+      id.erase(dot);
     }
+    const bool checksummed = suffix.size() == 32 && std::all_of(suffix.begin(), suffix.end(), [](char c) {
+                               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                             });
     std::error_code rec;
-    if (bases.count(id) > 0) {
-      // Kept for the deltas, under a name no snapshot made again under that id can take.
-      if (!path.filename().string().starts_with(k_gone_manifest_prefix)) {
-        fs::rename(path, path.parent_path() / (std::string(k_gone_manifest_prefix) + id), rec);
+    if (base_ids.count(id) > 0) {
+      // Its id is named: kept when it is the very manifest a delta amends (by checksum).
+      std::string checksum = checksummed ? suffix : std::string();
+      if (!checksummed) {
+        auto index = ManifestIndex::open(path);
+        if (!index && index.error().err != 0) {
+          continue;  // not known: kept for now
+        }
+        checksum = index ? index->checksum() : std::string();
       }
-      continue;
+      if (bases.count(DeltaBase{id, checksum}) > 0) {
+        if (!moved) {
+          // Under a name no snapshot made again under that id can take.
+          if (auto aside = set_manifest_aside(path); !aside) {
+            spdlog::debug("{}", aside.error().describe());
+            continue;
+          }
+          fs::remove(path, rec);
+        }
+        continue;
+      }
     }
     fs::remove(path, rec);
     if (!rec) {

@@ -439,6 +439,7 @@ struct PreparedPatch::State {
   // a new name. The pages read on the way, for the merge, up to k_patch_cached_entries.
   std::unordered_map<std::uint64_t, ManifestEntry> removed;
   std::unordered_map<std::size_t, std::vector<ManifestEntry>> cached;
+  std::uint64_t covered = 0;      // entries of the base the changes cover (a delta may remove them)
   AheadHashes ahead;              // hash_ahead's, by path
   std::uint64_t ahead_bytes = 0;  // and the bytes it read
   bool written = false;
@@ -465,7 +466,8 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
   // or data written through another name, changes the inode's ctime under every name.
   // A delta amends a whole manifest: its pages, overlaid by the delta's records.
   Result<ManifestIndex> opened = runtime_error("not opened");
-  if (manifest_base_of(base_manifest)) {
+  auto delta_base = manifest_base_of(base_manifest);
+  if (delta_base && *delta_base) {
     auto delta = read_manifest_delta(base_manifest);
     if (!delta) {
       return runtime_error("the manifest of " + changed_paths.base + " cannot be used: " + delta.error().describe());
@@ -478,6 +480,9 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
     if (delta->header.checksum != checksum) {
       return runtime_error("the manifest of " + changed_paths.base + " holds other hashes than the preset's checksum",
                            base_manifest);
+    }
+    if (!delta->header.links) {
+      return runtime_error("the manifest of " + changed_paths.base + " lists no hard links", base_manifest);
     }
   } else {
     opened = ManifestIndex::open(base_manifest);
@@ -546,7 +551,7 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
       }
     }
     for (const auto& record : state->overlay) {
-      if (record.linked && state->relook.count(record.entry.ino) > 0) {
+      if (!record.removed && state->relook.count(record.entry.ino) > 0) {
         touched[base.page_of(record.entry.path)] = true;
       }
     }
@@ -560,6 +565,9 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
     }
     SNAPKEEP_TRY_ASSIGN(std::vector<ManifestEntry> records, base.read_page(i));
     for (const auto& entry : records) {
+      if (changed.covers(entry.path)) {
+        ++state->covered;
+      }
       if (entry.type == EntryType::file && !entry.hash.empty() && changed.covers(entry.path)) {
         if (state->removed.size() >= max_paths) {
           return too_many(max_paths);
@@ -672,8 +680,13 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   const auto& overlay = state.overlay;
   // A delta while it stays small; else a whole manifest, which takes the parent's records into
   // the base's pages (and the next delta starts from it).
+  // The delta's records: the parent's, and the changed paths' or the base's they cover and may
+  // remove, whichever are more (a rewritten file is both), so at most twice the limit. A new
+  // snapshot under the base's id (an id used again) gets a whole manifest: a delta never amends its
+  // own id.
   const bool as_delta =
-      options.deltas && overlay.size() + fresh.size() + state.removed.size() <= delta_record_limit(base.entry_count());
+      options.deltas && id != state.base_id &&
+      overlay.size() + std::max<std::uint64_t>(fresh.size(), state.covered) <= delta_record_limit(base.entry_count());
   if (!pages.empty()) {
     for (const auto& f : fresh) {
       touched[base.page_of(f.path)] = true;
@@ -684,7 +697,7 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
       }
     }
     for (const auto& record : overlay) {
-      if (!as_delta || (record.linked && linked_fresh.count(record.entry.ino) > 0)) {
+      if (!as_delta || (!record.removed && relook.count(record.entry.ino) > 0)) {
         touched[base.page_of(record.entry.path)] = true;
       }
     }
@@ -771,6 +784,8 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
         }
         SNAPKEEP_TRY(out.pages(base, i, end));
       } else {
+        // Nothing here is changed or looked at again (their pages are touched): each is carried, or
+        // stays removed from the base (`in_base` matters to nothing else).
         while (overlay_in(end - 1)) {
           const ManifestDeltaRecord& record = overlay[overlay_next++];
           SNAPKEEP_TRY(parent_entry(record.entry, record.removed, true, record.linked, record.removed));

@@ -47,7 +47,7 @@ inline constexpr std::uint64_t k_max_copied_clonable_bytes = 16 * 1024 * 1024;
 // since that base, not a manifest of the whole tree, and a whole manifest written when the delta
 // grows past that starts the chain over (docs/btrfs.md).
 inline constexpr std::size_t k_min_delta_records = 4096;
-inline constexpr std::size_t k_delta_entries_divisor = 16;
+inline constexpr std::size_t k_delta_entries_divisor = 8;
 
 // PreparedPatch::hash_ahead reads files up to this size, and this much in all, so that what it
 // reads in vain (a file write() finds changed again, or whose hash it reuses) stays small.

@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <tuple>
@@ -335,9 +336,16 @@ Status record_adopted_snapshot(const fs::path& preset_dir, const std::string& id
 void forget_snapshot_state(const fs::path& preset_dir, const std::string& id) {
   std::error_code ec;
   fs::remove(record_path(preset_dir, id), ec);
+  // Never over another deleted snapshot's manifest under the same id (an id used again): then a
+  // name of its own. A manifest that cannot be renamed stays, for tidy_manifests to settle.
   const fs::path manifests = preset_dir / k_state_dir_name / k_manifest_dir_name;
-  if (::rename((manifests / id).c_str(), (manifests / (std::string(k_gone_manifest_prefix) + id)).c_str()) != 0) {
-    fs::remove(manifests / id, ec);  // there is none, or it cannot be renamed
+  const fs::path gone = manifests / (std::string(k_gone_manifest_prefix) + id);
+  if (::renameat2(AT_FDCWD, (manifests / id).c_str(), AT_FDCWD, gone.c_str(), RENAME_NOREPLACE) != 0 &&
+      errno == EEXIST) {
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME, &now);
+    const fs::path other = gone.string() + "." + std::to_string(now.tv_sec) + "-" + std::to_string(now.tv_nsec);
+    (void)::renameat2(AT_FDCWD, (manifests / id).c_str(), AT_FDCWD, other.c_str(), RENAME_NOREPLACE);
   }
 }
 

@@ -86,8 +86,9 @@ Status record_adopted_snapshot(const std::filesystem::path& preset_dir, const st
 
 // Forgets snapshot `id`'s state under preset_dir/.snapkeep (its record, its manifest), as its
 // folder is deleted; an id that comes back later starts clean. The manifest is renamed to
-// k_gone_manifest_prefix and the id, not removed: a delta manifest of a later snapshot may amend it
-// (tidy_manifests, core/integrity/manifest_build.hpp, removes it once none does).
+// k_gone_manifest_prefix and the id (and a time, when that name is taken), not removed: a delta
+// manifest of a later snapshot may amend it (tidy_manifests, core/integrity/manifest_build.hpp,
+// removes it once none does).
 void forget_snapshot_state(const std::filesystem::path& preset_dir, const std::string& id);
 
 // The folder of manifests in a preset's state folder (DEST/<preset>/.snapkeep/manifests).

@@ -69,11 +69,17 @@ void read_manifest(std::string_view bytes) {
   ManifestEntry entry;
   std::string last;
   std::uint64_t n = 0;
+  std::uint64_t files = 0;
+  std::uint64_t bytes = 0;
   for (;;) {
     Result<bool> more = reader.next(entry);
     check(more.ok(), "next() failed on a manifest that open_manifest checked");
     if (!*more) {
       break;
+    }
+    if (entry.type == EntryType::file) {
+      ++files;
+      bytes += entry.size;
     }
     check(n == 0 || last < entry.path, "entries not in strictly increasing path order");
     check(!entry.path.empty() && entry.path.find('\0') == std::string::npos, "an empty path or a NUL in a path");
@@ -81,6 +87,12 @@ void read_manifest(std::string_view bytes) {
     ++n;
   }
   check(n == reader.entry_count(), "next() gave another number of entries than entry_count()");
+  if (reader.header().delta()) {
+    // A delta merged with its base: what next() gave is what its header says the two hold.
+    check(n == reader.header().total_entries && files == reader.header().total_files &&
+              bytes == reader.header().total_bytes,
+          "a delta's entries differ from its totals");
+  }
   if (reader.header().version == 3) {
     check(pages_good, "a page of an ok manifest does not read");
     check(paged == n, "the pages hold another number of entries than next() gave");

@@ -80,6 +80,12 @@ struct PatchWorld {
   fs::path config;
 };
 
+// The base a manifest's header names ("" for a whole manifest, "unreadable" when it does not read).
+std::string base_of(const fs::path& manifest) {
+  auto base = manifest_base_of(manifest);
+  return !base ? "unreadable" : *base ? (*base)->id : "";
+}
+
 std::vector<ManifestEntry> read_entries(const fs::path& file) {
   std::vector<ManifestEntry> out;
   auto opened = open_manifest(file);
@@ -478,6 +484,69 @@ TEST(ManifestPatch, AHashReadAheadServesOnlyAFileOfTheSameSizeAndMtime) {
   EXPECT_EQ(read_entries(tmp / "patched"), read_entries(tmp / "full"));
 }
 
+// Deltas chain on the last whole manifest (docs/scrub.md, "Delta manifests"): the second amends the
+// same base as the first, with the first's records overlaying it (a path the first removed comes
+// back, one it added goes); each reads as a full walk writes it. A snapshot made again under the
+// base's id gets a whole manifest: a delta never amends its own id. One folder changed in place
+// stands in for the snapshots (unchanged files keep their inodes, as in btrfs snapshots).
+TEST(ManifestPatch, DeltasChainOnTheLastWholeManifestAndNeverAmendTheirOwnId) {
+  TempDir tmp;
+  const fs::path tree = tmp / "tree";
+  const fs::path dir = tmp / "manifests";
+  fs::create_directories(dir);
+  write_file(tree / "a", "a0");
+  write_file(tree / "b", "b0");
+  write_file(tree / "d" / "x", "x0");
+  write_file(tree / "d" / "y", "y0");
+  for (int i = 0; i < 40; ++i) {  // enough entries for a delta of a few records (k_min_delta_records)
+    write_file(tree / "e" / ("f" + std::to_string(i)), std::to_string(i));
+  }
+  ManifestBuildOptions options;
+  options.content_sharing = ContentSharing::extent_lineage;
+  options.work_dir = tmp.path();
+  const std::string base = "2026-01-01_00-00-00";
+  ASSERT_TRUE(build_manifest(tree, base, dir / base, options).ok());
+  options.deltas = true;
+
+  struct Round {
+    std::string id;
+    std::vector<std::string> changed;
+    bool delta;
+  };
+  const std::vector<Round> rounds{{"2026-01-02_00-00-00", {"a", "c", "d", "d/x"}, true},
+                                  {"2026-01-03_00-00-00", {"b", "c", "d", "d/x"}, true},
+                                  {base, {"a"}, false}};
+  std::string parent = base;
+  for (const auto& round : rounds) {
+    SCOPED_TRACE(round.id);
+    if (round.id == rounds[0].id) {
+      write_file(tree / "a", "a1 longer");
+      write_file(tree / "c", "c1");
+      fs::remove(tree / "d" / "x");
+    } else if (round.id == rounds[1].id) {
+      write_file(tree / "d" / "x", "x2, back");
+      fs::remove(tree / "b");
+      write_file(tree / "c", "c2");
+    } else {
+      write_file(tree / "a", "a3");
+    }
+    TreeChanges changes{parent, round.changed, {}};
+    auto prepared = PreparedPatch::prepare(dir / parent, changes, options.checksum);
+    ASSERT_TRUE(prepared.ok()) << prepared.error().describe();
+    const fs::path file = dir / (round.id == base ? "again" : round.id);
+    auto written = prepared->write(tree, round.id, file, options);
+    ASSERT_TRUE(written.ok()) << written.error().describe();
+    ASSERT_TRUE(written->commit(ManifestWriter::Durability::sync).ok());
+    EXPECT_EQ(written->stats.delta, round.delta);
+    EXPECT_EQ(base_of(file), round.delta ? base : "");
+    ASSERT_TRUE(build_manifest(tree, round.id, tmp / "full", options).ok());
+    const auto full = read_entries(tmp / "full");
+    EXPECT_EQ(read_entries(file), full);
+    EXPECT_EQ(written->stats.entries, full.size());
+    parent = round.id;
+  }
+}
+
 // A renamed folder costs no reads ahead: its files keep their content and their hashes. New files,
 // also in a new folder, are hashed from the source snapshot during the receive.
 TEST(BtrfsManifestPatch, ARenamedFolderIsNotReadAheadNewFilesAre) {
@@ -620,7 +689,7 @@ TEST(BtrfsManifestPatch, DeltasOutliveTheSnapshotWhoseManifestTheyAmend) {
     auto [id, log] = w.backup();
     ASSERT_FALSE(id.empty());
     EXPECT_NE(log.find("; a delta of the manifest of " + first + ": "), std::string::npos) << log;
-    EXPECT_EQ(manifest_base_of(w.manifest(id)), first);
+    EXPECT_EQ(base_of(w.manifest(id)), first);
     EXPECT_LT(fs::file_size(w.manifest(id)), fs::file_size(w.manifest(first)) / 4);
     expect_same_as_full_build(w, id, "delta " + std::to_string(round));
     ids.push_back(id);
@@ -646,7 +715,7 @@ TEST(BtrfsManifestPatch, DeltasOutliveTheSnapshotWhoseManifestTheyAmend) {
   auto [whole, whole_log] = w.backup();
   ASSERT_FALSE(whole.empty());
   EXPECT_NE(whole_log.find("pages rewritten"), std::string::npos) << whole_log;
-  EXPECT_EQ(manifest_base_of(w.manifest(whole)), std::nullopt);
+  EXPECT_EQ(base_of(w.manifest(whole)), "");
   expect_same_as_full_build(w, whole, "a whole manifest after deltas");
   // The deltas of the deleted snapshot's manifest are still there: so is it.
   EXPECT_TRUE(exists_nofollow(gone));

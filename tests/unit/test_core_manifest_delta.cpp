@@ -26,6 +26,12 @@ using test::read_file;
 using test::TempDir;
 using test::write_file;
 
+// The base a manifest's header names ("" for a whole manifest, "unreadable" when it does not read).
+std::string base_of(const fs::path& manifest) {
+  auto base = manifest_base_of(manifest);
+  return !base ? "unreadable" : *base ? (*base)->id : "";
+}
+
 const std::string k_base_id = "2026-12-01_10-00-00";
 const std::string k_delta_id = "2026-12-01_11-00-00";
 
@@ -177,8 +183,8 @@ TEST(ManifestDelta, ReadsAsItsBaseWithItsRecordsMerged) {
   auto index = ManifestIndex::open(dir / k_delta_id);
   ASSERT_FALSE(index.ok());
   EXPECT_NE(index.error().describe().find("delta"), std::string::npos) << index.error().describe();
-  EXPECT_EQ(manifest_base_of(dir / k_delta_id), k_base_id);
-  EXPECT_EQ(manifest_base_of(dir / k_base_id), std::nullopt);
+  EXPECT_EQ(base_of(dir / k_delta_id), k_base_id);
+  EXPECT_EQ(base_of(dir / k_base_id), "");
   // Nothing is left beside the two.
   EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
   // The file is small: the records, not the base's.
@@ -365,11 +371,12 @@ TEST(ManifestDelta, TheManifestOfADeletedBaseStaysWhileADeltaAmendsIt) {
   EXPECT_TRUE(fs::exists(gone));
   EXPECT_EQ(read_all(dir / k_delta_id), expected.entries);
 
-  // A base whose snapshot went another way (deleted by hand): tidy moves it aside and keeps it.
+  // A base whose snapshot went another way (deleted by hand): tidy moves it aside (under its
+  // checksum) and keeps it.
   fs::rename(gone, dir / k_base_id);
   tidy_manifests(state_dir, {k_delta_id});
   EXPECT_FALSE(fs::exists(dir / k_base_id));
-  EXPECT_TRUE(fs::exists(gone));
+  EXPECT_TRUE(fs::exists(gone.string() + "." + base_checksum));
   EXPECT_EQ(read_all(dir / k_delta_id), expected.entries);
 
   // The delta's snapshot goes too: both manifests go.
@@ -384,6 +391,39 @@ TEST(ManifestDelta, TheManifestOfADeletedBaseStaysWhileADeltaAmendsIt) {
   EXPECT_TRUE(fs::exists(gone));
   tidy_manifests(state_dir, {});
   EXPECT_FALSE(fs::exists(gone));
+}
+
+// A snapshot id used again and deleted again: each deleted manifest keeps a name of its own, so the
+// one a delta amends is never replaced by the other; tidy keeps the one named and removes the other.
+// A kept manifest whose header does not read (here a newer version's) may be a delta: nothing that
+// could be a base goes then.
+TEST(ManifestDelta, AnIdDeletedTwiceKeepsBothManifestsUntilTidied) {
+  TempDir tmp;
+  const fs::path preset_dir = tmp / "preset";
+  const fs::path state_dir = preset_dir / k_state_dir_name;
+  const fs::path dir = manifest_dir(state_dir);
+  std::string base_checksum;
+  write_base(dir, base_entries(), base_checksum);
+  const Expected expected = write_delta(dir, base_checksum);
+  fs::create_directories(preset_dir / k_delta_id);
+  forget_snapshot_state(preset_dir, k_base_id);
+  std::vector<ManifestEntry> again = base_entries();
+  again.pop_back();
+  std::string again_checksum;
+  write_base(dir, again, again_checksum);  // the id made again, then deleted again
+  forget_snapshot_state(preset_dir, k_base_id);
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 3);
+  EXPECT_EQ(read_all(dir / k_delta_id), expected.entries);
+
+  write_file(dir / "2026-12-01_12-00-00", "snapkeep-manifest 5\nchecksum xxh128\nentries\n");
+  fs::create_directories(preset_dir / "2026-12-01_12-00-00");
+  tidy_manifests(state_dir, {k_delta_id, "2026-12-01_12-00-00"});
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 4) << "removed with a header unread";
+  fs::remove(dir / "2026-12-01_12-00-00");
+  tidy_manifests(state_dir, {k_delta_id});
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir), fs::directory_iterator()), 2);
+  EXPECT_TRUE(fs::exists(dir / (std::string(k_gone_manifest_prefix) + k_base_id)));
+  EXPECT_EQ(read_all(dir / k_delta_id), expected.entries);
 }
 
 }  // namespace
