@@ -914,9 +914,9 @@ fs::path manifest_path(const fs::path& state_dir, const std::string& id) {
 // ---------------------------------------------------------------------------------------------
 // Writer
 
-Result<ManifestWriter> ManifestWriter::create(const fs::path& path, const ManifestHeader& header) {
-  ManifestWriter writer;
-  writer.m_path = path;
+// A new temporary sibling of the manifest `path`, `.<name>.tmp-XXXXXX` (tidy_manifests removes
+// what a killed run leaves), mode 0600: its descriptor, and its path into `temp`.
+static Result<Fd> create_temp_sibling(const fs::path& path, fs::path& temp) {
   std::string pattern = (path.parent_path() / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
   std::vector<char> name(pattern.begin(), pattern.end());
   name.push_back('\0');
@@ -925,8 +925,14 @@ Result<ManifestWriter> ManifestWriter::create(const fs::path& path, const Manife
     return sys_error("cannot create a manifest", pattern);
   }
   ::fchmod(fd.get(), 0600);
-  writer.m_fd = std::move(fd);
-  writer.m_temp = name.data();
+  temp = name.data();
+  return fd;
+}
+
+Result<ManifestWriter> ManifestWriter::create(const fs::path& path, const ManifestHeader& header) {
+  ManifestWriter writer;
+  writer.m_path = path;
+  SNAPKEEP_TRY_ASSIGN(writer.m_fd, create_temp_sibling(path, writer.m_temp));
   writer.start(header);
   return writer;
 }
@@ -1384,17 +1390,10 @@ Status ManifestDeltaWriter::seal(const fs::path& path, const Totals& totals) {
   std::string text = header_text(m_header);
   text += m_body;
   text += "end " + std::to_string(m_records) + " " + hex128_of(text) + "\n";
-  std::string pattern = (path.parent_path() / ("." + path.filename().string() + ".tmp-XXXXXX")).string();
-  std::vector<char> name(pattern.begin(), pattern.end());
-  name.push_back('\0');
-  Fd fd(::mkostemp(name.data(), O_CLOEXEC));
-  if (!fd) {
-    return sys_error("cannot create a manifest", pattern);
-  }
-  ::fchmod(fd.get(), 0600);
+  fs::path temp;
+  SNAPKEEP_TRY_ASSIGN(m_fd, create_temp_sibling(path, temp));
   m_path = path;
-  m_temp = name.data();
-  m_fd = std::move(fd);
+  m_temp = std::move(temp);
   return write_at(m_fd.get(), text, 0, m_temp);
 }
 

@@ -353,6 +353,7 @@ void seeded_rounds(bool subvolume) {
   std::string previous = first;
   int deltas = 0;  // manifests written as a delta of a whole one (docs/scrub.md), and whole
   int wholes = 0;
+  bool previous_delta = false;
   for (int round = 1; round <= 8; ++round) {
     std::string done;
     const int changes = round == 8 ? 0 : 1 + static_cast<int>(seed % 7) + round;
@@ -370,11 +371,15 @@ void seeded_rounds(bool subvolume) {
       // Nothing changed: the parent's delta again, and no page of the base read.
       EXPECT_NE(log.find(" records, 0 pages of it read"), std::string::npos) << name << log;
     } else if (changes == 0) {
-      // Nothing changed: every page is taken from the parent's manifest as it is.
+      // Nothing changed: every page is taken from the parent's manifest as it is; from a parent's
+      // delta too large to carry on, its records are written into the pages they fall in.
       auto [rewritten, taken] = pages_of_patch(log);
-      EXPECT_EQ(rewritten, 0u) << name << log;
+      if (!previous_delta) {
+        EXPECT_EQ(rewritten, 0u) << name << log;
+      }
       EXPECT_GT(taken, 0u) << name << log;
     }
+    previous_delta = delta;
     expect_same_as_full_build(w, id, name);
     // The counts the patch made on the way are the ones a merge of both manifests gives, and the
     // entry count is the snapshot's (its root included).
