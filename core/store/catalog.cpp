@@ -339,13 +339,27 @@ void forget_snapshot_state(const fs::path& preset_dir, const std::string& id) {
   // Never over another deleted snapshot's manifest under the same id (an id used again): then a
   // name of its own. A manifest that cannot be renamed stays, for tidy_manifests to settle.
   const fs::path manifests = preset_dir / k_state_dir_name / k_manifest_dir_name;
+  const fs::path from = manifests / id;
   const fs::path gone = manifests / (std::string(k_gone_manifest_prefix) + id);
-  if (::renameat2(AT_FDCWD, (manifests / id).c_str(), AT_FDCWD, gone.c_str(), RENAME_NOREPLACE) != 0 &&
-      errno == EEXIST) {
+  auto move_to = [&](const fs::path& to) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) {
+      return true;
+    }
+    if (errno != EINVAL && errno != ENOSYS) {
+      return false;
+    }
+    // A filesystem without RENAME_NOREPLACE (exFAT through FUSE): we hold the preset's lock.
+    struct stat st {};
+    if (::lstat(to.c_str(), &st) == 0) {
+      errno = EEXIST;
+      return false;
+    }
+    return ::rename(from.c_str(), to.c_str()) == 0;
+  };
+  if (!move_to(gone) && errno == EEXIST) {
     timespec now{};
     ::clock_gettime(CLOCK_REALTIME, &now);
-    const fs::path other = gone.string() + "." + std::to_string(now.tv_sec) + "-" + std::to_string(now.tv_nsec);
-    (void)::renameat2(AT_FDCWD, (manifests / id).c_str(), AT_FDCWD, other.c_str(), RENAME_NOREPLACE);
+    (void)move_to(gone.string() + "." + std::to_string(now.tv_sec) + "-" + std::to_string(now.tv_nsec));
   }
 }
 
