@@ -70,7 +70,7 @@ void read_manifest(std::string_view bytes) {
   std::string last;
   std::uint64_t n = 0;
   std::uint64_t files = 0;
-  std::uint64_t bytes = 0;
+  std::uint64_t file_bytes = 0;
   for (;;) {
     Result<bool> more = reader.next(entry);
     check(more.ok(), "next() failed on a manifest that open_manifest checked");
@@ -79,7 +79,7 @@ void read_manifest(std::string_view bytes) {
     }
     if (entry.type == EntryType::file) {
       ++files;
-      bytes += entry.size;
+      file_bytes += entry.size;
     }
     check(n == 0 || last < entry.path, "entries not in strictly increasing path order");
     check(!entry.path.empty() && entry.path.find('\0') == std::string::npos, "an empty path or a NUL in a path");
@@ -90,7 +90,7 @@ void read_manifest(std::string_view bytes) {
   if (reader.header().delta()) {
     // A delta merged with its base: what next() gave is what its header says the two hold.
     check(n == reader.header().total_entries && files == reader.header().total_files &&
-              bytes == reader.header().total_bytes,
+              file_bytes == reader.header().total_bytes,
           "a delta's entries differ from its totals");
   }
   if (reader.header().version == 3) {
