@@ -565,10 +565,9 @@ Result<PreparedPatch> PreparedPatch::prepare(const fs::path& base_manifest, Tree
     }
     SNAPKEEP_TRY_ASSIGN(std::vector<ManifestEntry> records, base.read_page(i));
     for (const auto& entry : records) {
-      if (changed.covers(entry.path)) {
-        ++state->covered;
-      }
-      if (entry.type == EntryType::file && !entry.hash.empty() && changed.covers(entry.path)) {
+      const bool covered = changed.covers(entry.path);
+      state->covered += covered ? 1 : 0;
+      if (entry.type == EntryType::file && !entry.hash.empty() && covered) {
         if (state->removed.size() >= max_paths) {
           return too_many(max_paths);
         }
@@ -679,11 +678,10 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
   }
   const auto& overlay = state.overlay;
   // A delta while it stays small; else a whole manifest, which takes the parent's records into
-  // the base's pages (and the next delta starts from it).
-  // The delta's records: the parent's, and the changed paths' or the base's they cover and may
-  // remove, whichever are more (a rewritten file is both), so at most twice the limit. A new
-  // snapshot under the base's id (an id used again) gets a whole manifest: a delta never amends its
-  // own id.
+  // the base's pages (and the next delta starts from it). The delta's records: the parent's, and
+  // the changed paths' or the base's they cover and may remove, whichever are more (a rewritten
+  // file is both), so at most twice the limit. A new snapshot under the base's id (an id used
+  // again) gets a whole manifest: a delta never amends its own id.
   const bool as_delta =
       options.deltas && id != state.base_id &&
       overlay.size() + std::max<std::uint64_t>(fresh.size(), state.covered) <= delta_record_limit(base.entry_count());
@@ -762,11 +760,16 @@ Result<PreparedPatch::Written> PreparedPatch::write(const fs::path& snapshot, co
     }
     return out.carried(entry, is_linked, overlaid);
   };
-  // The overlay's records, by the page of the base they fall in.
+  // The overlay's records, by the page of the base they fall in (found once each: the merge below
+  // asks for every record of a touched page).
+  std::vector<std::size_t> overlay_pages;
+  overlay_pages.reserve(overlay.size());
+  for (const auto& record : overlay) {
+    overlay_pages.push_back(pages.empty() ? 0 : base.page_of(record.entry.path));
+  }
   std::size_t overlay_next = 0;
   auto overlay_in = [&](std::size_t page) {
-    return overlay_next < overlay.size() &&
-           (pages.empty() || base.page_of(overlay[overlay_next].entry.path) < page + 1);
+    return overlay_next < overlay.size() && (pages.empty() || overlay_pages[overlay_next] <= page);
   };
 
   // The pages in order: untouched runs taken whole (a delta takes nothing of them but the parent's
